@@ -1,0 +1,15 @@
+"""fastopt: fast, exact first-order optimizers for NumPy.
+
+The "faster optimizers" of the deep-learning books (SGD, momentum, Nesterov, AdaGrad,
+RMSprop, Adam, AdaMax, Nadam) as fused, multithreaded compiled kernels that update NumPy
+arrays in place, with decoupled weight decay, coupled L2, exact-zero l1 proximal steps,
+clipping, pruning masks and box bounds folded into the same pass over memory.
+"""
+
+from fastopt._kernels import openmp_enabled
+from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, Optimizer, RMSprop
+
+__version__ = "0.1.0"
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam",
+           "openmp_enabled"]

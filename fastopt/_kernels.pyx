@@ -1,0 +1,718 @@
+"""Fused one-pass update kernels: the only compiled code in fastopt.
+
+Every kernel updates ``param`` and its state arrays in place, in one pass over memory, and
+returns the number of non-finite gradient entries it saw (pruned coordinates excluded).
+For each element, in this order (see DESIGN.md section 2)::
+
+    g = sign * g                      maximize (sign = -1)
+    g = clip(g, -clip, clip)          clipvalue (clip = +inf when off)
+    g = scale * g                     norm clipping (scale computed by sum_squares beforehand)
+    g = g + l2 * param                coupled L2
+    pruned (mask == 0): param = 0, state = 0, g ignored
+    param = param - decay * param     decoupled weight decay (decay = lr * weight_decay)
+    the update rule, which also gives D, the per-coordinate denominator
+    param = sign(param) * max(|param| - prox_scale * l1_i / D, 0)   l1 proximal step
+    param = min(max(param, lower), upper)                          box bounds
+
+Kernels know nothing about Python objects: arrays in, doubles in, a count out. Scalars that
+depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
+are computed once per step by the optimizer objects.  Convention differences between torch
+and Keras are folded into those scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon);
+only structural options (momentum, nesterov, centered, amsgrad) select a code path, and they
+do so per block, so each path is a branch-free loop the compiler vectorizes.
+
+Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
+coordinate l1, bounds) are replaced by constant blocks that live in cache, so one loop serves
+every combination without extra memory traffic.  Elements are independent, so results are
+bit-identical for any number of threads; reductions sum fixed-size blocks in block order.
+
+Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
+entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
+"""
+
+from cython.parallel cimport prange
+from libc.math cimport sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY
+from libc.stdlib cimport malloc, free
+
+from fastopt._openmp cimport FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads
+
+
+ctypedef fused floating:
+    float
+    double
+
+cdef enum:
+    BLOCK = 2048
+
+# Below this many elements a kernel runs on the calling thread (OpenMP start-up would cost
+# more than the work).  Chosen from bench/kernels.py measurements; see README.
+PARALLEL_THRESHOLD = 65536
+cdef Py_ssize_t _threshold = PARALLEL_THRESHOLD
+
+# Constant blocks standing in for absent optional arrays; written once, at import.
+cdef unsigned char KEEP_ALL[BLOCK]
+cdef float ONES_F[BLOCK]
+cdef float NEG_INF_F[BLOCK]
+cdef float POS_INF_F[BLOCK]
+cdef double ONES_D[BLOCK]
+cdef double NEG_INF_D[BLOCK]
+cdef double POS_INF_D[BLOCK]
+
+cdef Py_ssize_t _k
+for _k in range(BLOCK):
+    KEEP_ALL[_k] = 1
+    ONES_F[_k] = 1.0
+    ONES_D[_k] = 1.0
+    NEG_INF_F[_k] = -INFINITY
+    NEG_INF_D[_k] = -INFINITY
+    POS_INF_F[_k] = INFINITY
+    POS_INF_D[_k] = INFINITY
+
+
+def openmp_enabled():
+    """Return True when the extension was compiled with OpenMP."""
+    return bool(FASTOPT_OPENMP)
+
+
+def max_threads():
+    """OpenMP's current maximum team size (honours OMP_NUM_THREADS and threadpoolctl)."""
+    return omp_get_max_threads()
+
+
+def team_size(Py_ssize_t n, int num_threads):
+    """Number of threads a kernel would use for ``n`` elements with ``num_threads``."""
+    cdef Py_ssize_t b
+    cdef int size = 1
+    for b in prange(1, nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=n >= _threshold):
+        size = omp_get_num_threads()
+    return size
+
+
+def set_parallel_threshold(Py_ssize_t n):
+    """Set the element count from which kernels use threads; returns the previous value."""
+    global _threshold
+    if n < 0:
+        raise ValueError(f"Invalid parallel threshold: {n}")
+    old = _threshold
+    _threshold = n
+    return old
+
+
+# ---------------------------------------------------------------------------------------
+# Element helpers.  Comparisons are written so that NaN propagates.
+
+cdef inline floating f_sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline floating f_abs(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+
+cdef inline floating f_copysign(floating x, floating y) noexcept nogil:
+    if floating is float:
+        return copysignf(x, y)
+    else:
+        return copysign(x, y)
+
+
+cdef inline floating f_max(floating a, floating b) noexcept nogil:
+    """max(a, b) that returns NaN when either argument is NaN (like torch.maximum)."""
+    cdef floating r = a if a > b else b
+    return a if a != a else r
+
+
+cdef inline long long nonfinite(floating g) noexcept nogil:
+    """1 for +-inf or NaN: g * 0 is NaN exactly then.  (The float cast lets SSE2 builds
+    vectorize the double case too.)"""
+    return (<float>(g * 0)) != 0
+
+
+cdef struct Extras:
+    # the fused per-element options shared by every rule (module docstring)
+    double sign
+    double clip
+    double scale
+    double l2
+    double decay
+    double l1
+    bint prox
+
+
+cdef inline floating prepare(floating g, floating x, floating sign, floating clip,
+                             floating scale, floating l2) noexcept nogil:
+    """maximize, clipvalue, norm-clipping scale and coupled L2, in that order."""
+    g = g * sign
+    g = clip if g > clip else g
+    g = -clip if g < -clip else g
+    g = g * scale
+    return g + l2 * x if l2 != 0 else g
+
+
+cdef inline floating finish(floating x, floating tau, bint prox, floating lo,
+                            floating hi) noexcept nogil:
+    """l1 proximal step (soft threshold; a zero it makes is +0.0), then box bounds."""
+    cdef floating r = f_abs(x) - tau
+    r = 0 if r < 0 else r
+    x = f_copysign(r, x) + 0 if prox else x
+    x = lo if x < lo else x
+    return hi if x > hi else x
+
+
+cdef struct Arrays:
+    # one kernel call's arrays as raw pointers (NULL: absent)
+    Py_ssize_t n
+    void* param
+    const void* grad
+    void* s1
+    void* s2
+    void* s3
+    const unsigned char* mask
+    const void* l1w
+    const void* lower
+    const void* upper
+
+
+cdef int check_length(Py_ssize_t n, str name, Py_ssize_t size, bint absent_ok) except -1:
+    if size != n and not (absent_ok and size == 0):
+        raise ValueError(f"'{name}' has {size} elements, expected {n}"
+                         + (" (or 0 when absent)" if absent_ok else ""))
+    return 0
+
+
+cdef Arrays gather(floating[::1] param, const floating[::1] grad,
+                   floating[::1] s1, bint need1, floating[::1] s2, bint need2,
+                   floating[::1] s3, bint need3, const unsigned char[::1] mask,
+                   const floating[::1] l1w, const floating[::1] lower,
+                   const floating[::1] upper) except *:
+    """Check every length against param's (the cheap guard that keeps a direct call with
+    mismatched arrays from writing out of bounds) and take the data pointers."""
+    cdef Arrays a
+    cdef Py_ssize_t n = param.shape[0]
+    check_length(n, "grad", grad.shape[0], False)
+    check_length(n, "state", s1.shape[0], not need1)
+    check_length(n, "state", s2.shape[0], not need2)
+    check_length(n, "state", s3.shape[0], not need3)
+    check_length(n, "mask", mask.shape[0], True)
+    check_length(n, "l1w", l1w.shape[0], True)
+    check_length(n, "lower", lower.shape[0], True)
+    check_length(n, "upper", upper.shape[0], True)
+    a.n = n
+    a.param = &param[0] if n else NULL
+    a.grad = &grad[0] if n else NULL
+    a.s1 = &s1[0] if need1 and n else NULL
+    a.s2 = &s2[0] if need2 and n else NULL
+    a.s3 = &s3[0] if need3 and n else NULL
+    a.mask = &mask[0] if mask.shape[0] else NULL
+    a.l1w = &l1w[0] if l1w.shape[0] else NULL
+    a.lower = &lower[0] if lower.shape[0] else NULL
+    a.upper = &upper[0] if upper.shape[0] else NULL
+    return a
+
+
+cdef struct Block:
+    # one block of a kernel call: typed pointers are taken from these by the rule
+    Py_ssize_t n
+    Py_ssize_t start
+    const unsigned char* mask
+    const void* l1w
+    const void* lower
+    const void* upper
+
+
+cdef inline Block block_at(Arrays* a, Py_ssize_t b, Py_ssize_t itemsize) noexcept nogil:
+    """Block b of the call; absent optional arrays point at their constant stand-ins."""
+    cdef Block k
+    cdef bint single = itemsize == 4
+    k.start = b * BLOCK
+    k.n = min(<Py_ssize_t>BLOCK, a.n - k.start)
+    k.mask = a.mask + k.start if a.mask != NULL else KEEP_ALL
+    k.l1w = <const char*>a.l1w + k.start * itemsize if a.l1w != NULL else (
+        <const void*>ONES_F if single else <const void*>ONES_D)
+    k.lower = <const char*>a.lower + k.start * itemsize if a.lower != NULL else (
+        <const void*>NEG_INF_F if single else <const void*>NEG_INF_D)
+    k.upper = <const char*>a.upper + k.start * itemsize if a.upper != NULL else (
+        <const void*>POS_INF_F if single else <const void*>POS_INF_D)
+    return k
+
+
+cdef inline floating* at(void* base, Py_ssize_t start, floating dummy) noexcept nogil:
+    return (<floating*>base) + start if base != NULL else NULL
+
+
+cdef inline Py_ssize_t n_blocks(Py_ssize_t n) noexcept nogil:
+    return (n + BLOCK - 1) // BLOCK
+
+
+cdef Extras make_extras(tuple extras, bint has_l1w) except *:
+    """extras = (sign, clip, scale, l2, decay, l1), as built by fastopt.optimizers."""
+    cdef Extras e
+    e.sign, e.clip, e.scale, e.l2, e.decay, e.l1 = extras
+    e.prox = has_l1w or e.l1 != 0
+    return e
+
+
+# Kernel arguments, shared by all six rules:
+#   param, grad, state arrays (empty when an option does not use them), rule scalars,
+#   extras = (sign, clip, scale, l2, decay, l1), mask, l1w, lower, upper (each empty when
+#   absent), num_threads.  Each returns the number of non-finite gradient entries.
+
+# ---------------------------------------------------------------------------------------
+# SGD, momentum, Nesterov.                                         D = 1, tau = lr * l1
+#   torch:  b = mu b + g (b = g at the first step);  p -= lr * (g + mu b if nesterov else b)
+#   keras:  v = mu v - lr g;  p += mu v - lr g if nesterov else v
+
+cdef inline long long sgd_block(floating* p, const floating* g, floating* buf, Block k,
+                                Extras e, double lr, double mu, bint first, bint momentum,
+                                bint nesterov, bint keras) noexcept nogil:
+    cdef const floating* l1w = <const floating*>k.l1w
+    cdef const floating* lo = <const floating*>k.lower
+    cdef const floating* hi = <const floating*>k.upper
+    cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
+    cdef floating flr = lr, fmu = mu, tau = lr * e.l1
+    cdef floating gi, x, b
+    cdef bint keep, prox = e.prox
+    cdef long long bad = 0
+    cdef Py_ssize_t i
+    for i in range(k.n):
+        keep = k.mask[i] != 0
+        gi = g[i]
+        bad += keep & nonfinite(gi)
+        x = p[i]
+        gi = prepare(gi, x, sign, clip, scale, l2)
+        x = x - decay * x if decay != 0 else x
+        if not momentum:
+            x = x - flr * gi
+        elif keras:
+            b = fmu * buf[i] - flr * gi
+            x = x + (fmu * b - flr * gi if nesterov else b)
+            buf[i] = b if keep else 0
+        else:
+            b = gi if first else fmu * buf[i] + gi
+            x = x - flr * (gi + fmu * b if nesterov else b)
+            buf[i] = b if keep else 0
+        x = finish(x, tau * l1w[i], prox, lo[i], hi[i])
+        p[i] = x if keep else 0
+    return bad
+
+
+def sgd(floating[::1] param, const floating[::1] grad, floating[::1] momentum_buffer,
+        double learning_rate, double momentum, bint nesterov, bint first_step, bint keras,
+        tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
+        const floating[::1] lower, const floating[::1] upper, int num_threads):
+    """SGD step; ``momentum_buffer`` is empty when ``momentum == 0``."""
+    cdef bint mom = momentum != 0
+    cdef Arrays a = gather(param, grad, momentum_buffer, mom, momentum_buffer, False,
+                           momentum_buffer, False, mask, l1w, lower, upper)
+    cdef Extras e = make_extras(extras, a.l1w != NULL)
+    cdef floating z = 0
+    cdef Py_ssize_t b
+    cdef Block k
+    cdef long long bad = 0
+    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=a.n >= _threshold):
+        k = block_at(&a, b, sizeof(floating))
+        if not mom:
+            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
+                             k, e, learning_rate, momentum, first_step, False, False, False)
+        elif keras and nesterov:
+            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
+                             k, e, learning_rate, momentum, first_step, True, True, True)
+        elif keras:
+            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
+                             k, e, learning_rate, momentum, first_step, True, False, True)
+        elif nesterov:
+            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
+                             k, e, learning_rate, momentum, first_step, True, True, False)
+        else:
+            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
+                             k, e, learning_rate, momentum, first_step, True, False, False)
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# AdaGrad.      s += g^2;  D = sqrt(s + eps_in) + eps_out;  p -= lr g / D;  tau = lr l1 / D
+#   torch: eps_in = 0, eps_out = eps, lr = lr / (1 + (t - 1) lr_decay);   keras: eps_in = eps
+
+cdef inline long long adagrad_block(floating* p, const floating* g, floating* acc, Block k,
+                                    Extras e, double lr, double eps_in,
+                                    double eps_out) noexcept nogil:
+    cdef const floating* l1w = <const floating*>k.l1w
+    cdef const floating* lo = <const floating*>k.lower
+    cdef const floating* hi = <const floating*>k.upper
+    cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
+    cdef floating flr = lr, ein = eps_in, eout = eps_out, tau = lr * e.l1
+    cdef floating gi, x, s, r
+    cdef bint keep, prox = e.prox
+    cdef long long bad = 0
+    cdef Py_ssize_t i
+    for i in range(k.n):
+        keep = k.mask[i] != 0
+        gi = g[i]
+        bad += keep & nonfinite(gi)
+        x = p[i]
+        gi = prepare(gi, x, sign, clip, scale, l2)
+        x = x - decay * x if decay != 0 else x
+        s = acc[i] + gi * gi
+        r = 1 / (f_sqrt(s + ein) + eout)
+        x = x - flr * gi * r
+        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        acc[i] = s if keep else 0
+        p[i] = x if keep else 0
+    return bad
+
+
+def adagrad(floating[::1] param, const floating[::1] grad, floating[::1] sum,
+            double learning_rate, double eps_in, double eps_out,
+            tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
+            const floating[::1] lower, const floating[::1] upper, int num_threads):
+    """AdaGrad step."""
+    cdef Arrays a = gather(param, grad, sum, True, sum, False, sum, False,
+                           mask, l1w, lower, upper)
+    cdef Extras e = make_extras(extras, a.l1w != NULL)
+    cdef floating z = 0
+    cdef Py_ssize_t b
+    cdef Block k
+    cdef long long bad = 0
+    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=a.n >= _threshold):
+        k = block_at(&a, b, sizeof(floating))
+        bad += adagrad_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                             at(a.s1, k.start, z), k, e, learning_rate, eps_in, eps_out)
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# RMSprop.      s = rho s + (1 - rho) g^2;  a = rho a + (1 - rho) g (centered);
+#               D = sqrt(s [- a^2] + eps_in) + eps_out;  tau = lr l1 / D
+#   plain:     p -= lr g / D
+#   momentum:  B = mu B + lr_in g / D;  p -= lr_out B
+#   torch: eps_in = 0, eps_out = eps, lr_in = 1, lr_out = lr
+#   keras: eps_in = eps, eps_out = 0, lr_in = lr, lr_out = 1
+
+cdef inline long long rmsprop_block(floating* p, const floating* g, floating* sq,
+                                    floating* avg, floating* buf, Block k, Extras e,
+                                    double lr, double rho, double eps_in, double eps_out,
+                                    double lr_in, double lr_out, double mu, bint centered,
+                                    bint momentum) noexcept nogil:
+    cdef const floating* l1w = <const floating*>k.l1w
+    cdef const floating* lo = <const floating*>k.lower
+    cdef const floating* hi = <const floating*>k.upper
+    cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
+    cdef floating flr = lr, frho = rho, ein = eps_in, eout = eps_out, fin = lr_in
+    cdef floating fout = lr_out, fmu = mu, tau = lr * e.l1
+    cdef floating gi, x, s, a, w, r, bb
+    cdef bint keep, prox = e.prox
+    cdef long long bad = 0
+    cdef Py_ssize_t i
+    for i in range(k.n):
+        keep = k.mask[i] != 0
+        gi = g[i]
+        bad += keep & nonfinite(gi)
+        x = p[i]
+        gi = prepare(gi, x, sign, clip, scale, l2)
+        x = x - decay * x if decay != 0 else x
+        s = frho * sq[i] + (1 - frho) * gi * gi
+        w = s
+        if centered:
+            a = frho * avg[i] + (1 - frho) * gi
+            w = s - a * a
+            avg[i] = a if keep else 0
+        r = 1 / (f_sqrt(w + ein) + eout)
+        if momentum:
+            bb = fmu * buf[i] + fin * gi * r
+            x = x - fout * bb
+            buf[i] = bb if keep else 0
+        else:
+            x = x - flr * gi * r
+        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        sq[i] = s if keep else 0
+        p[i] = x if keep else 0
+    return bad
+
+
+def rmsprop(floating[::1] param, const floating[::1] grad, floating[::1] square_avg,
+            floating[::1] grad_avg, floating[::1] momentum_buffer,
+            double learning_rate, double rho, double eps_in, double eps_out, double lr_in,
+            double lr_out, double momentum, bint centered,
+            tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
+            const floating[::1] lower, const floating[::1] upper, int num_threads):
+    """RMSprop step; ``grad_avg`` is empty unless centered, ``momentum_buffer`` unless
+    ``momentum != 0``."""
+    cdef bint mom = momentum != 0
+    cdef Arrays a = gather(param, grad, square_avg, True, grad_avg, centered,
+                           momentum_buffer, mom, mask, l1w, lower, upper)
+    cdef Extras e = make_extras(extras, a.l1w != NULL)
+    cdef floating z = 0
+    cdef Py_ssize_t b
+    cdef Block k
+    cdef long long bad = 0
+    cdef double lr = learning_rate
+    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=a.n >= _threshold):
+        k = block_at(&a, b, sizeof(floating))
+        if centered and mom:
+            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
+                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
+                                 lr_in, lr_out, momentum, True, True)
+        elif centered:
+            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
+                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
+                                 lr_in, lr_out, momentum, True, False)
+        elif mom:
+            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
+                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
+                                 lr_in, lr_out, momentum, False, True)
+        else:
+            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
+                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
+                                 lr_in, lr_out, momentum, False, False)
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# Adam / AMSGrad.   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w = v, or
+#                   vmax = max(vmax, v), w = vmax (amsgrad);
+#                   D = sqrt(w) * sqrt_scale + eps;  p -= step m / D;  tau = prox_lr l1 / D
+#   torch: sqrt_scale = 1 / sqrt(bc2), step = lr / bc1, prox_lr = lr
+#   keras: sqrt_scale = 1, step = lr sqrt(bc2) / bc1, prox_lr = lr sqrt(bc2)
+
+cdef inline long long adam_block(floating* p, const floating* g, floating* m, floating* v,
+                                 floating* vmax, Block k, Extras e, double beta_1,
+                                 double beta_2, double sqrt_scale, double eps, double step,
+                                 double prox_lr, bint amsgrad) noexcept nogil:
+    cdef const floating* l1w = <const floating*>k.l1w
+    cdef const floating* lo = <const floating*>k.lower
+    cdef const floating* hi = <const floating*>k.upper
+    cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
+    cdef floating b1 = beta_1, b2 = beta_2, ss = sqrt_scale, feps = eps, fstep = step
+    cdef floating tau = prox_lr * e.l1
+    cdef floating gi, x, mi, vi, w, r
+    cdef bint keep, prox = e.prox
+    cdef long long bad = 0
+    cdef Py_ssize_t i
+    for i in range(k.n):
+        keep = k.mask[i] != 0
+        gi = g[i]
+        bad += keep & nonfinite(gi)
+        x = p[i]
+        gi = prepare(gi, x, sign, clip, scale, l2)
+        x = x - decay * x if decay != 0 else x
+        mi = b1 * m[i] + (1 - b1) * gi
+        vi = b2 * v[i] + (1 - b2) * gi * gi
+        w = vi
+        if amsgrad:
+            w = f_max(vmax[i], vi)
+            vmax[i] = w if keep else 0
+        r = 1 / (f_sqrt(w) * ss + feps)
+        x = x - fstep * mi * r
+        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        m[i] = mi if keep else 0
+        v[i] = vi if keep else 0
+        p[i] = x if keep else 0
+    return bad
+
+
+def adam(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
+         floating[::1] exp_avg_sq, floating[::1] max_exp_avg_sq,
+         double beta_1, double beta_2, double sqrt_scale, double epsilon, double step_size,
+         double prox_lr, bint amsgrad,
+         tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
+         const floating[::1] lower, const floating[::1] upper, int num_threads):
+    """Adam step; ``max_exp_avg_sq`` is empty unless amsgrad."""
+    cdef Arrays a = gather(param, grad, exp_avg, True, exp_avg_sq, True,
+                           max_exp_avg_sq, amsgrad, mask, l1w, lower, upper)
+    cdef Extras e = make_extras(extras, a.l1w != NULL)
+    cdef floating z = 0
+    cdef Py_ssize_t b
+    cdef Block k
+    cdef long long bad = 0
+    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=a.n >= _threshold):
+        k = block_at(&a, b, sizeof(floating))
+        if amsgrad:
+            bad += adam_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                              at(a.s1, k.start, z), at(a.s2, k.start, z),
+                              at(a.s3, k.start, z), k, e, beta_1, beta_2, sqrt_scale,
+                              epsilon, step_size, prox_lr, True)
+        else:
+            bad += adam_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                              at(a.s1, k.start, z), at(a.s2, k.start, z),
+                              at(a.s3, k.start, z), k, e, beta_1, beta_2, sqrt_scale,
+                              epsilon, step_size, prox_lr, False)
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# AdaMax.   m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps_in);  D = u + eps_out;
+#           p -= step m / D;  tau = lr l1 / D;  step = lr / bc1
+#   torch: eps_in = eps, eps_out = 0;   keras: eps_in = 0, eps_out = eps
+
+cdef inline long long adamax_block(floating* p, const floating* g, floating* m, floating* u,
+                                   Block k, Extras e, double lr, double beta_1,
+                                   double beta_2, double eps_in, double eps_out,
+                                   double step) noexcept nogil:
+    cdef const floating* l1w = <const floating*>k.l1w
+    cdef const floating* lo = <const floating*>k.lower
+    cdef const floating* hi = <const floating*>k.upper
+    cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
+    cdef floating b1 = beta_1, b2 = beta_2, ein = eps_in, eout = eps_out, fstep = step
+    cdef floating tau = lr * e.l1
+    cdef floating gi, x, mi, ui, r
+    cdef bint keep, prox = e.prox
+    cdef long long bad = 0
+    cdef Py_ssize_t i
+    for i in range(k.n):
+        keep = k.mask[i] != 0
+        gi = g[i]
+        bad += keep & nonfinite(gi)
+        x = p[i]
+        gi = prepare(gi, x, sign, clip, scale, l2)
+        x = x - decay * x if decay != 0 else x
+        mi = b1 * m[i] + (1 - b1) * gi
+        ui = f_max(b2 * u[i], f_abs(gi) + ein)
+        r = 1 / (ui + eout)
+        x = x - fstep * mi * r
+        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        m[i] = mi if keep else 0
+        u[i] = ui if keep else 0
+        p[i] = x if keep else 0
+    return bad
+
+
+def adamax(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
+           floating[::1] exp_inf, double learning_rate, double beta_1, double beta_2,
+           double eps_in, double eps_out, double step_size,
+           tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
+           const floating[::1] lower, const floating[::1] upper, int num_threads):
+    """AdaMax step."""
+    cdef Arrays a = gather(param, grad, exp_avg, True, exp_inf, True, exp_inf, False,
+                           mask, l1w, lower, upper)
+    cdef Extras e = make_extras(extras, a.l1w != NULL)
+    cdef floating z = 0
+    cdef Py_ssize_t b
+    cdef Block k
+    cdef long long bad = 0
+    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=a.n >= _threshold):
+        k = block_at(&a, b, sizeof(floating))
+        bad += adamax_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                            at(a.s1, k.start, z), at(a.s2, k.start, z), k, e,
+                            learning_rate, beta_1, beta_2, eps_in, eps_out, step_size)
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# Nadam.    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  D = sqrt(v * v_scale) + eps;
+#           p -= (c_grad g + c_mom m) / D;  tau = lr l1 / D
+#   v_scale = 1 / bc2;  c_grad = lr (1 - mu_t) / (1 - prod_t);
+#   c_mom = lr mu_{t+1} / (1 - prod_t mu_{t+1})  (same form in both conventions)
+
+cdef inline long long nadam_block(floating* p, const floating* g, floating* m, floating* v,
+                                  Block k, Extras e, double lr, double beta_1,
+                                  double beta_2, double v_scale, double eps, double c_grad,
+                                  double c_mom) noexcept nogil:
+    cdef const floating* l1w = <const floating*>k.l1w
+    cdef const floating* lo = <const floating*>k.lower
+    cdef const floating* hi = <const floating*>k.upper
+    cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
+    cdef floating b1 = beta_1, b2 = beta_2, vs = v_scale, feps = eps, cg = c_grad
+    cdef floating cm = c_mom, tau = lr * e.l1
+    cdef floating gi, x, mi, vi, r
+    cdef bint keep, prox = e.prox
+    cdef long long bad = 0
+    cdef Py_ssize_t i
+    for i in range(k.n):
+        keep = k.mask[i] != 0
+        gi = g[i]
+        bad += keep & nonfinite(gi)
+        x = p[i]
+        gi = prepare(gi, x, sign, clip, scale, l2)
+        x = x - decay * x if decay != 0 else x
+        mi = b1 * m[i] + (1 - b1) * gi
+        vi = b2 * v[i] + (1 - b2) * gi * gi
+        r = 1 / (f_sqrt(vi * vs) + feps)
+        x = x - (cg * gi + cm * mi) * r
+        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        m[i] = mi if keep else 0
+        v[i] = vi if keep else 0
+        p[i] = x if keep else 0
+    return bad
+
+
+def nadam(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
+          floating[::1] exp_avg_sq, double learning_rate, double beta_1, double beta_2,
+          double v_scale, double epsilon, double c_grad, double c_mom,
+          tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
+          const floating[::1] lower, const floating[::1] upper, int num_threads):
+    """Nadam step."""
+    cdef Arrays a = gather(param, grad, exp_avg, True, exp_avg_sq, True, exp_avg_sq, False,
+                           mask, l1w, lower, upper)
+    cdef Extras e = make_extras(extras, a.l1w != NULL)
+    cdef floating z = 0
+    cdef Py_ssize_t b
+    cdef Block k
+    cdef long long bad = 0
+    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=a.n >= _threshold):
+        k = block_at(&a, b, sizeof(floating))
+        bad += nadam_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
+                           at(a.s1, k.start, z), at(a.s2, k.start, z), k, e, learning_rate,
+                           beta_1, beta_2, v_scale, epsilon, c_grad, c_mom)
+    return bad
+
+
+# ---------------------------------------------------------------------------------------
+# Reductions: fixed blocks summed in block order, so identical for any thread count.
+
+def sum_squares(const floating[::1] x, const unsigned char[::1] mask, int num_threads):
+    """Sum of x**2 in float64 over unpruned coordinates (for norm clipping)."""
+    cdef Py_ssize_t n = x.shape[0], nb = n_blocks(n), b, i, start, stop
+    check_length(n, "mask", mask.shape[0], True)
+    if n == 0:
+        return 0.0
+    cdef const floating* px = &x[0]
+    cdef const unsigned char* pm = &mask[0] if mask.shape[0] else NULL
+    cdef double* part = <double*>malloc(nb * sizeof(double))
+    cdef double acc, xi, total = 0.0
+    if part == NULL:
+        raise MemoryError()
+    for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=n >= _threshold):
+        start = b * BLOCK
+        stop = min(start + BLOCK, n)
+        acc = 0.0
+        for i in range(start, stop):
+            xi = px[i]
+            acc = acc + (xi * xi if pm == NULL or pm[i] != 0 else 0.0)
+        part[b] = acc
+    for b in range(nb):
+        total += part[b]
+    free(part)
+    return total
+
+
+def count_nonfinite(const floating[::1] x, const unsigned char[::1] mask, int num_threads):
+    """Number of +-inf/NaN entries of x over unpruned coordinates."""
+    cdef Py_ssize_t n = x.shape[0], i
+    check_length(n, "mask", mask.shape[0], True)
+    if n == 0:
+        return 0
+    cdef const floating* px = &x[0]
+    cdef const unsigned char* pm = &mask[0] if mask.shape[0] else NULL
+    cdef long long bad = 0
+    for i in prange(n, nogil=True, schedule='static', num_threads=num_threads,
+                    use_threads_if=n >= _threshold):
+        bad += nonfinite(px[i]) & (pm == NULL or pm[i] != 0)
+    return bad

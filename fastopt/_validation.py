@@ -1,0 +1,139 @@
+"""Checks that run before any array reaches the compiled kernels.
+
+Kernels run with bounds checks off, so everything about an array's memory is verified here:
+parameters updated in place must be float32/float64 NumPy arrays that are writable and
+C-contiguous (anything else would force a silent copy that loses the update); gradients may
+have any layout, any real dtype and may be read-only (they are cast or copied as needed).
+Hyperparameters are range-checked with torch.optim's wording.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+EMPTY = {dt: np.empty(0, dt) for dt in FLOAT_DTYPES}
+EMPTY_MASK = np.empty(0, np.uint8)
+
+
+def as_param_list(params, name="params"):
+    """One array or a sequence of arrays -> a list of validated arrays (never copied)."""
+    if isinstance(params, np.ndarray):
+        arrays, names = [params], [name]
+    elif isinstance(params, (list, tuple)):
+        if len(params) == 0:
+            raise ValueError(f"'{name}' is an empty list: give at least one array")
+        arrays, names = list(params), [f"{name}[{i}]" for i in range(len(params))]
+    else:
+        raise TypeError(f"'{name}' must be a numpy.ndarray or a list of them, "
+                        f"got {type(params).__name__}")
+    for a, n in zip(arrays, names):
+        check_param(a, n)
+    for i in range(len(arrays)):
+        for j in range(i + 1, len(arrays)):
+            if np.may_share_memory(arrays[i], arrays[j]):
+                raise ValueError(f"'{names[i]}' and '{names[j]}' share memory: each parameter "
+                                 "array must be updated through one entry only")
+    return arrays
+
+
+def check_param(a, name):
+    """A parameter array that a kernel may update in place."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"'{name}' must be a numpy.ndarray updated in place, "
+                        f"got {type(a).__name__}")
+    if a.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"'{name}' has dtype {a.dtype}; fastopt updates float32 or float64 "
+                        f"arrays (in native byte order) in place: convert it first, e.g. "
+                        f"x = x.astype(np.float64)")
+    if not a.flags.writeable:
+        raise ValueError(f"'{name}' is read-only; parameters are updated in place, so pass a "
+                         "writable array (e.g. x.copy())")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"'{name}' is not C-contiguous; parameters are updated in place, so "
+                         "pass a C-contiguous array (e.g. x = np.ascontiguousarray(x)) and "
+                         "keep using that array")
+
+
+def flat(a):
+    """A 1-D view of a C-contiguous array (no copy)."""
+    return a.reshape(-1)
+
+
+def as_grad(g, param, name, owners):
+    """A gradient as a 1-D C-contiguous array of param's dtype, copied only when needed.
+
+    ``owners`` are the arrays the kernel writes (param and state); a gradient sharing memory
+    with any of them is copied first, so aliasing can never change the result.
+    """
+    g = np.asarray(g)
+    if g.shape != param.shape:
+        raise ValueError(f"'{name}' has shape {g.shape}, but the parameter it updates has "
+                         f"shape {param.shape}")
+    if g.dtype != param.dtype:
+        if g.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}' has dtype {g.dtype}; gradients must be real numbers")
+        g = g.astype(param.dtype)
+    elif not g.flags.c_contiguous:
+        g = np.ascontiguousarray(g)
+    else:
+        for o in owners:
+            if np.may_share_memory(g, o):
+                g = g.copy()
+                break
+    return g.reshape(-1)
+
+
+def check_grads(grads, n):
+    if isinstance(grads, np.ndarray) and n == 1:
+        return [grads]
+    if not isinstance(grads, (list, tuple)):
+        if n == 1:
+            return [grads]
+        raise TypeError(f"'grads' must be a list of {n} arrays (one per parameter array), "
+                        f"got {type(grads).__name__}")
+    if len(grads) != n:
+        raise ValueError(f"'grads' has {len(grads)} arrays, expected {n} "
+                         "(one per parameter array)")
+    return grads
+
+
+def real_number(value, name):
+    """A finite-or-infinite real Python float (NaN and non-numbers rejected by callers)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"Invalid {name}: {value!r} (expected a real number)")
+    return float(value)
+
+
+def check_range(value, name, low=0.0, high=math.inf, low_open=False, high_open=False,
+                label=None):
+    """float(value) if low <= value <= high (NaN never passes), else torch's wording."""
+    v = real_number(value, name)
+    ok = (low < v if low_open else low <= v) and (v < high if high_open else v <= high)
+    if not ok:
+        raise ValueError(f"Invalid {label or name + ' value'}: {value}")
+    return v
+
+
+def per_array(value, n, name):
+    """A scalar, or a list with one entry per parameter array -> a list of n entries."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise ValueError(f"'{name}' has {len(value)} entries, expected {n} "
+                             "(one per parameter array)")
+        return list(value)
+    return [value] * n
+
+
+def coordinate_array(value, param, name):
+    """A per-coordinate array (e.g. bounds, l1 strengths) as a flat array of param's dtype."""
+    a = np.asarray(value)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}' has dtype {a.dtype}; expected real numbers")
+    try:
+        a = np.broadcast_to(a, param.shape)
+    except ValueError:
+        raise ValueError(f"'{name}' has shape {a.shape}, which does not broadcast to the "
+                         f"parameter's shape {param.shape}") from None
+    return np.ascontiguousarray(a, dtype=param.dtype).reshape(-1)

@@ -1,0 +1,709 @@
+"""Optimizer objects for hand-written training loops.
+
+Each optimizer updates NumPy arrays in place with one fused compiled kernel call per array
+per step::
+
+    >>> import numpy as np, fastopt
+    >>> w = np.zeros(3)
+    >>> opt = fastopt.Adam(w, learning_rate=0.1)
+    >>> opt.step(2 * (w - 1.0))          # gradient of ||w - 1||^2
+    >>> w
+    array([0.1, 0.1, 0.1])
+
+Two numeric conventions are offered because the reference libraries differ:
+``convention="torch"`` (default) is the algorithm as torch.optim implements it and
+``convention="keras"`` reproduces Keras 3.  A hyperparameter left as ``None`` takes the
+convention's default.  ``weight_decay`` is decoupled (AdamW), ``l2`` is coupled (added to
+the gradient, torch's ``weight_decay``), ``l1`` is an exact proximal step.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+from fastopt import _kernels
+from fastopt._threads import check_num_threads, resolve_num_threads
+from fastopt._validation import (EMPTY, EMPTY_MASK, as_grad, as_param_list, check_grads,
+                                 check_range, coordinate_array, flat, per_array)
+
+__all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]
+
+CONVENTIONS = ("torch", "keras")
+NAN_POLICIES = ("propagate", "skip", "raise")
+
+
+class Optimizer:
+    """Base class: owns the parameter arrays' state, turns hyperparameters and the step
+    count into kernel scalars, and applies the fused extras shared by every rule.
+
+    Subclasses define ``rule``, ``defaults`` (per convention), ``_state_names(h)``,
+    ``_check_hyper(h)``, ``_step_scalars(lr, t)`` and ``_kernel_call(...)``.
+
+    Common parameters
+    -----------------
+    learning_rate : float or callable
+        A constant, or a callable ``schedule(step) -> float`` called once per step with the
+        number of steps already taken (0 at the first update).  ``lr`` is an alias.
+    weight_decay : float
+        Decoupled weight decay: ``param -= learning_rate * weight_decay * param``.
+    l2 : float
+        Coupled L2: ``grad += l2 * param`` (torch.optim's ``weight_decay``).
+    l1 : float, or a list with one float or array per parameter array
+        Proximal l1 step after the update, ``param = sign(param) * max(|param| - tau, 0)``
+        with ``tau = learning_rate * l1 / D`` (D: the rule's per-coordinate denominator);
+        gives exact zeros.
+    clipvalue, clipnorm, global_clipnorm : float
+        Clip each gradient entry, each array's norm, or the norm over all arrays (Keras'
+        meaning: ``g *= c / max(norm, c)``).  At most one of them.
+    maximize : bool
+        Ascend instead of descend.
+    bounds : (lower, upper) or a list of them, one per parameter array
+        Project onto the box after every step; each bound is a scalar or an array that
+        broadcasts to the parameter's shape (+-inf for none).
+    nan_policy : {"propagate", "skip", "raise"}
+        What a non-finite gradient entry does: flow into the update (like torch and Keras),
+        skip the whole step leaving params and state bit-identical (``skipped_steps``
+        counts them), or raise ``FloatingPointError`` with params untouched.
+    num_threads : int or None
+        OpenMP threads for large arrays; None means OpenMP's current maximum.
+    convention : {"torch", "keras"}
+    """
+
+    rule = None
+    defaults = {}
+
+    def __init__(self, params, learning_rate=None, *, convention="torch", weight_decay=0.0,
+                 l2=0.0, l1=0.0, clipvalue=None, clipnorm=None, global_clipnorm=None,
+                 maximize=False, bounds=None, nan_policy="propagate", num_threads=None,
+                 lr=None, **hyper):
+        if lr is not None:
+            if learning_rate is not None:
+                raise TypeError("give either 'learning_rate' or its alias 'lr', not both")
+            learning_rate = lr
+        if convention not in CONVENTIONS:
+            raise ValueError(f"Invalid convention: {convention!r} (expected 'torch' or 'keras')")
+        if nan_policy not in NAN_POLICIES:
+            raise ValueError(f"Invalid nan_policy: {nan_policy!r} "
+                             f"(expected one of {', '.join(NAN_POLICIES)})")
+        self.params = as_param_list(params)
+        self._flat = [flat(p) for p in self.params]
+        self.convention = convention
+        self.nan_policy = nan_policy
+        self.num_threads = check_num_threads(num_threads)
+        self.maximize = bool(maximize)
+        self.weight_decay = check_range(weight_decay, "weight_decay")
+        self.l2 = check_range(l2, "l2")
+        self._set_l1(l1)
+        self._set_clipping(clipvalue, clipnorm, global_clipnorm)
+        self._set_bounds(bounds)
+        self.learning_rate = learning_rate
+        h = dict(self.defaults[convention])
+        h.update({k: v for k, v in hyper.items() if v is not None})
+        self.hyper = self._check_hyper(h)
+        self.step_count = 0
+        self.skipped_steps = 0
+        self.last_nonfinite = 0
+        self.masks = [None] * len(self.params)
+        self.state = [self._fresh_state(p) for p in self.params]
+
+    # ---------------------------------------------------------------- configuration
+    @property
+    def learning_rate(self):
+        """The learning rate: a float or a schedule (callable of the step)."""
+        return self._learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        if value is None:
+            value = self.defaults[self.convention]["learning_rate"]
+        if not callable(value):
+            value = check_range(value, "learning_rate", label="learning rate")
+        self._learning_rate = value
+
+    def learning_rate_at(self, step):
+        """The learning rate used by update number ``step`` (counting from 0)."""
+        lr = self._learning_rate
+        if not callable(lr):
+            return lr
+        value = lr(step)
+        try:
+            return check_range(value, "learning_rate", label="learning rate")
+        except (TypeError, ValueError):
+            raise ValueError(f"the learning-rate schedule {lr!r} returned {value!r} at step "
+                             f"{step}; expected a finite number >= 0") from None
+
+    @property
+    def learning_rate_now(self):
+        """The learning rate the next step will use."""
+        return self.learning_rate_at(self.step_count)
+
+    def _set_l1(self, l1):
+        n = len(self.params)
+        self._l1 = []        # per array: (scalar strength, per-coordinate array or EMPTY)
+        for i, (v, p) in enumerate(zip(per_array(l1, n, "l1"), self.params)):
+            name = f"l1[{i}]" if isinstance(l1, (list, tuple)) else "l1"
+            if isinstance(v, numbers.Real):
+                self._l1.append((check_range(v, name, label="l1 value"), EMPTY[p.dtype]))
+            else:
+                w = coordinate_array(v, p, name)
+                if not np.all(w >= 0):      # also rejects NaN
+                    raise ValueError(f"Invalid l1 value: '{name}' must be >= 0 everywhere")
+                self._l1.append((1.0, w))
+        self.l1 = l1
+
+    def _set_clipping(self, clipvalue, clipnorm, global_clipnorm):
+        given = [n for n, v in (("clipvalue", clipvalue), ("clipnorm", clipnorm),
+                                ("global_clipnorm", global_clipnorm)) if v is not None]
+        if len(given) > 1:
+            raise ValueError(f"Only one of clipvalue, clipnorm and global_clipnorm can be set; "
+                             f"got {' and '.join(given)}")
+        self.clipvalue = None if clipvalue is None else check_range(
+            clipvalue, "clipvalue", low_open=True)
+        self.clipnorm = None if clipnorm is None else check_range(
+            clipnorm, "clipnorm", low_open=True)
+        self.global_clipnorm = None if global_clipnorm is None else check_range(
+            global_clipnorm, "global_clipnorm", low_open=True)
+
+    def _set_bounds(self, bounds):
+        self.bounds = bounds
+        self._bounds = []
+        n = len(self.params)
+        if bounds is None:
+            for p in self.params:
+                self._bounds.append((EMPTY[p.dtype], EMPTY[p.dtype]))
+            return
+        if n == 1 and isinstance(bounds, tuple) and len(bounds) == 2:
+            bounds = [bounds]
+        for i, (b, p) in enumerate(zip(per_array(bounds, n, "bounds"), self.params)):
+            if not (isinstance(b, (tuple, list)) and len(b) == 2):
+                raise ValueError(f"'bounds[{i}]' must be a (lower, upper) pair")
+            lo = coordinate_array(-np.inf if b[0] is None else b[0], p, f"bounds[{i}][0]")
+            hi = coordinate_array(np.inf if b[1] is None else b[1], p, f"bounds[{i}][1]")
+            if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
+                raise ValueError(f"'bounds[{i}]' contains NaN")
+            if np.any(lo > hi):
+                raise ValueError(f"'bounds[{i}]' is infeasible: some lower bounds exceed the "
+                                 "upper bounds")
+            self._bounds.append((lo, hi))
+
+    def set_masks(self, masks):
+        """Pin coordinates to zero: ``masks`` is one array (or None) per parameter array,
+        nonzero = keep.  Pruned coordinates are set to exactly 0 with their optimizer state
+        at the next step, and stay there; their gradients are ignored."""
+        masks = per_array(masks, len(self.params), "masks") if masks is not None else [None] * len(self.params)
+        out = []
+        for i, (m, p) in enumerate(zip(masks, self.params)):
+            if m is None:
+                out.append(None)
+                continue
+            m = np.asarray(m)
+            if m.shape != p.shape:
+                raise ValueError(f"'masks[{i}]' has shape {m.shape}, expected {p.shape}")
+            out.append(np.ascontiguousarray(m != 0, dtype=np.uint8).reshape(-1))
+        self.masks = out
+
+    # ---------------------------------------------------------------- state
+    def _state_names(self, h):
+        raise NotImplementedError
+
+    def _fresh_state(self, p):
+        return {name: np.zeros_like(p) for name in self._state_names(self.hyper)}
+
+    def _check_hyper(self, h):
+        raise NotImplementedError
+
+    def state_dict(self):
+        """Everything needed to resume, as plain Python/NumPy data (arrays are copies)."""
+        lr = self._learning_rate
+        sd = {
+            "rule": self.rule,
+            "convention": self.convention,
+            "step": self.step_count,
+            "skipped_steps": self.skipped_steps,
+            "hyper": dict(self.hyper),
+            "learning_rate": lr if not callable(lr) else None,
+            "state": [{k: v.copy() for k, v in st.items()} for st in self.state],
+            "masks": [None if m is None else m.reshape(p.shape).copy()
+                      for m, p in zip(self.masks, self.params)],
+        }
+        if callable(lr) and hasattr(lr, "state_dict"):
+            sd["schedule"] = lr.state_dict()
+        sd.update(self._extra_state())
+        return sd
+
+    def _extra_state(self):
+        return {}
+
+    def load_state_dict(self, state_dict):
+        """Restore a ``state_dict()`` exactly; validates it and never mutates it."""
+        sd = state_dict
+        if not isinstance(sd, dict):
+            raise TypeError(f"'state_dict' must be a dict, got {type(sd).__name__}")
+        missing = {"rule", "convention", "step", "hyper", "state", "masks"} - set(sd)
+        if missing:
+            raise ValueError(f"'state_dict' lacks {sorted(missing)}")
+        if sd["rule"] != self.rule:
+            raise ValueError(f"'state_dict' is for rule {sd['rule']!r}, not {self.rule!r}")
+        if sd["convention"] != self.convention:
+            raise ValueError(f"'state_dict' uses convention {sd['convention']!r}, this optimizer "
+                             f"{self.convention!r}")
+        hyper = self._check_hyper(dict(sd["hyper"]))
+        names = self._state_names(hyper)
+        if len(sd["state"]) != len(self.params) or len(sd["masks"]) != len(self.params):
+            raise ValueError(f"'state_dict' holds state for {len(sd['state'])} arrays, this "
+                             f"optimizer has {len(self.params)}")
+        for i, (st, p) in enumerate(zip(sd["state"], self.params)):
+            if set(st) != set(names):
+                raise ValueError(f"'state_dict' state[{i}] has {sorted(st)}, expected {sorted(names)}")
+            for k, v in st.items():
+                if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
+                    raise ValueError(f"'state_dict' state[{i}][{k!r}] must be a {p.dtype} array "
+                                     f"of shape {p.shape}")
+        step = sd["step"]
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
+            raise ValueError(f"'state_dict' step must be an int >= 0, got {step!r}")
+        self._load_extra_state(sd)
+        self.hyper = hyper
+        self.state = [{k: np.array(v, copy=True, order="C") for k, v in st.items()}
+                      for st in sd["state"]]
+        self.set_masks(sd["masks"])
+        self.step_count = int(step)
+        self.skipped_steps = int(sd.get("skipped_steps", 0))
+        if sd.get("learning_rate") is not None:
+            self.learning_rate = sd["learning_rate"]
+        if "schedule" in sd and hasattr(self._learning_rate, "load_state_dict"):
+            self._learning_rate.load_state_dict(sd["schedule"])
+
+    def _load_extra_state(self, sd):
+        pass
+
+    def __getstate__(self):
+        d = self.__dict__.copy()
+        del d["_flat"]          # views; rebuilt on unpickling so they alias the params again
+        return d
+
+    def __setstate__(self, d):
+        self.__dict__.update(d)
+        self._flat = [flat(p) for p in self.params]
+
+    def __repr__(self):
+        lr = self._learning_rate
+        parts = [f"learning_rate={lr!r}"]
+        parts += [f"{k}={v!r}" for k, v in self.hyper.items()]
+        parts.append(f"convention={self.convention!r}")
+        for name, default in (("weight_decay", 0.0), ("l2", 0.0), ("l1", 0.0),
+                              ("clipvalue", None), ("clipnorm", None),
+                              ("global_clipnorm", None), ("maximize", False),
+                              ("nan_policy", "propagate"), ("num_threads", None)):
+            value = getattr(self, name)
+            if not (value is default or (not isinstance(value, (list, tuple, np.ndarray))
+                                         and value == default)):
+                parts.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(parts)})"
+
+    # ---------------------------------------------------------------- the step
+    def _grad_scales(self, grads):
+        """Norm-clipping factors per array (1.0 when off), from deterministic reductions."""
+        n = len(grads)
+        c = self.clipnorm if self.clipnorm is not None else self.global_clipnorm
+        if c is None:
+            return [1.0] * n
+        threads = resolve_num_threads(self.num_threads)
+        sq = [_kernels.sum_squares(g, m if m is not None else EMPTY_MASK, threads)
+              for g, m in zip(grads, self.masks)]
+        if self.clipnorm is not None:
+            return [c / max(math.sqrt(s), c) for s in sq]
+        return [c / max(math.sqrt(math.fsum(sq)), c)] * n
+
+    def step(self, grads):
+        """Apply one update to every parameter array, in place.
+
+        ``grads`` is one array (a single parameter array) or a list with one array per
+        parameter array, each of the parameter's shape; any real dtype or layout.
+        Returns the number of non-finite gradient entries seen (0 normally).
+        """
+        grads = check_grads(grads, len(self.params))
+        grads = [as_grad(g, p, f"grads[{i}]" if len(grads) > 1 else "grads",
+                         (p,) + tuple(self.state[i].values()))
+                 for i, (g, p) in enumerate(zip(grads, self.params))]
+        threads = resolve_num_threads(self.num_threads)
+        if self.nan_policy != "propagate":
+            counts = [_kernels.count_nonfinite(g, m if m is not None else EMPTY_MASK, threads)
+                      for g, m in zip(grads, self.masks)]
+            bad = sum(counts)
+            if bad:
+                self.last_nonfinite = bad
+                if self.nan_policy == "raise":
+                    i = next(i for i, c in enumerate(counts) if c)
+                    raise FloatingPointError(
+                        f"non-finite gradient at step {self.step_count + 1}: {counts[i]} "
+                        f"entries of grads[{i}] are inf or NaN; parameters left untouched")
+                self.skipped_steps += 1
+                return bad
+        lr = self.learning_rate_at(self.step_count)
+        t = self.step_count + 1
+        scalars = self._step_scalars(lr, t)
+        scales = self._grad_scales(grads)
+        sign = -1.0 if self.maximize else 1.0
+        clip = math.inf if self.clipvalue is None else self.clipvalue
+        decay = lr * self.weight_decay
+        bad = 0
+        for i, (p, g) in enumerate(zip(self._flat, grads)):
+            l1, l1w = self._l1[i]
+            lo, hi = self._bounds[i]
+            mask = self.masks[i]
+            extras = (sign, clip, scales[i], self.l2, decay, l1)
+            st = {k: v.reshape(-1) for k, v in self.state[i].items()}
+            bad += self._kernel_call(p, g, st, scalars, extras,
+                                     EMPTY_MASK if mask is None else mask, l1w, lo, hi,
+                                     threads)
+        self._commit_step(t)
+        self.step_count = t
+        self.last_nonfinite = bad
+        return bad
+
+    def _commit_step(self, t):
+        pass
+
+    def _step_scalars(self, lr, t):
+        raise NotImplementedError
+
+    def _kernel_call(self, p, g, st, scalars, extras, mask, l1w, lo, hi, threads):
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- reporting
+    def nnz(self):
+        """Number of nonzero parameters over all arrays."""
+        return int(sum(np.count_nonzero(p) for p in self.params))
+
+    def sparsity(self):
+        """Fraction of parameters that are exactly zero."""
+        size = sum(p.size for p in self.params)
+        return 0.0 if size == 0 else 1.0 - self.nnz() / size
+
+
+def _empty(p):
+    return EMPTY[p.dtype]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with optional (Nesterov) momentum.
+
+    torch:  b = momentum * b + g  (b = g at the first step);
+            param -= lr * (g + momentum * b if nesterov else b)
+    keras:  v = momentum * v - lr * g;  param += momentum * v - lr * g if nesterov else v
+
+    Defaults (both conventions): learning_rate=0.01, momentum=0, nesterov=False.
+    (torch >= 2 itself defaults SGD's lr to 1e-3; fastopt keeps the book's 0.01.)
+
+    >>> w = np.ones(2); opt = SGD(w, learning_rate=0.1, momentum=0.9)
+    >>> opt.step(w.copy()); w
+    array([0.9, 0.9])
+    """
+
+    rule = "sgd"
+    defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
+                for c in CONVENTIONS}
+
+    def __init__(self, params, learning_rate=None, momentum=None, nesterov=None, **common):
+        super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov, **common)
+
+    def _check_hyper(self, h):
+        h["momentum"] = check_range(h["momentum"], "momentum")
+        h["nesterov"] = bool(h["nesterov"])
+        if h["nesterov"] and h["momentum"] == 0:
+            raise ValueError("Nesterov momentum requires a momentum")
+        return h
+
+    def _state_names(self, h):
+        return ["momentum_buffer"] if h["momentum"] != 0 else []
+
+    def _step_scalars(self, lr, t):
+        h = self.hyper
+        return (lr, h["momentum"], h["nesterov"], t == 1, self.convention == "keras")
+
+    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
+        buf = st.get("momentum_buffer", _empty(p))
+        return _kernels.sgd(p, g, buf, *s, extras, mask, l1w, lo, hi, threads)
+
+
+class Adagrad(Optimizer):
+    """AdaGrad: per-coordinate learning rates from the sum of squared gradients.
+
+    s += g**2
+    torch:  param -= lr' * g / (sqrt(s) + epsilon),  lr' = lr / (1 + (t - 1) * lr_decay)
+    keras:  param -= lr * g / sqrt(s + epsilon)
+
+    Defaults: torch learning_rate=1e-2, epsilon=1e-10, initial_accumulator_value=0,
+    lr_decay=0; keras learning_rate=1e-3, epsilon=1e-7, initial_accumulator_value=0.1.
+
+    >>> w = np.ones(2); opt = Adagrad(w, learning_rate=0.5)
+    >>> opt.step(np.array([1.0, -2.0])); w
+    array([0.5, 1.5])
+    """
+
+    rule = "adagrad"
+    defaults = {
+        "torch": {"learning_rate": 1e-2, "epsilon": 1e-10, "initial_accumulator_value": 0.0,
+                  "lr_decay": 0.0},
+        "keras": {"learning_rate": 1e-3, "epsilon": 1e-7, "initial_accumulator_value": 0.1,
+                  "lr_decay": 0.0},
+    }
+
+    def __init__(self, params, learning_rate=None, epsilon=None,
+                 initial_accumulator_value=None, lr_decay=None, **common):
+        super().__init__(params, learning_rate, epsilon=epsilon, lr_decay=lr_decay,
+                         initial_accumulator_value=initial_accumulator_value, **common)
+
+    def _check_hyper(self, h):
+        h["epsilon"] = check_range(h["epsilon"], "epsilon")
+        h["lr_decay"] = check_range(h["lr_decay"], "lr_decay")
+        h["initial_accumulator_value"] = check_range(h["initial_accumulator_value"],
+                                                     "initial_accumulator_value")
+        return h
+
+    def _state_names(self, h):
+        return ["sum"]
+
+    def _fresh_state(self, p):
+        return {"sum": np.full_like(p, self.hyper["initial_accumulator_value"])}
+
+    def _step_scalars(self, lr, t):
+        h = self.hyper
+        if self.convention == "keras":
+            return (lr, h["epsilon"], 0.0)
+        return (lr / (1 + (t - 1) * h["lr_decay"]), 0.0, h["epsilon"])
+
+    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
+        return _kernels.adagrad(p, g, st["sum"], *s, extras, mask, l1w, lo, hi, threads)
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide by a running root mean square of the gradients.
+
+    s = rho * s + (1 - rho) * g**2;   centered: a = rho * a + (1 - rho) * g, s -> s - a**2
+    torch:  D = sqrt(s) + epsilon;  param -= lr * g / D,  or with momentum
+            B = momentum * B + g / D;  param -= lr * B
+    keras:  D = sqrt(s + epsilon);  inc = lr * g / D;  param -= inc,  or with momentum
+            M = momentum * M + inc;  param -= M
+
+    Defaults: torch learning_rate=1e-2, rho=0.99, epsilon=1e-8; keras learning_rate=1e-3,
+    rho=0.9, epsilon=1e-7; momentum=0, centered=False.  (rho is torch's ``alpha``.)
+
+    >>> w = np.ones(2); opt = RMSprop(w, learning_rate=0.01)
+    >>> opt.step(np.ones(2)); w.round(3)
+    array([0.9, 0.9])
+    """
+
+    rule = "rmsprop"
+    defaults = {
+        "torch": {"learning_rate": 1e-2, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.0,
+                  "centered": False},
+        "keras": {"learning_rate": 1e-3, "rho": 0.9, "epsilon": 1e-7, "momentum": 0.0,
+                  "centered": False},
+    }
+
+    def __init__(self, params, learning_rate=None, rho=None, momentum=None, epsilon=None,
+                 centered=None, **common):
+        super().__init__(params, learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
+                         centered=centered, **common)
+
+    def _check_hyper(self, h):
+        h["rho"] = check_range(h["rho"], "rho")
+        h["momentum"] = check_range(h["momentum"], "momentum")
+        h["epsilon"] = check_range(h["epsilon"], "epsilon")
+        h["centered"] = bool(h["centered"])
+        return h
+
+    def _state_names(self, h):
+        return (["square_avg"] + (["grad_avg"] if h["centered"] else [])
+                + (["momentum_buffer"] if h["momentum"] != 0 else []))
+
+    def _step_scalars(self, lr, t):
+        h = self.hyper
+        if self.convention == "keras":
+            return (lr, h["rho"], h["epsilon"], 0.0, lr, 1.0, h["momentum"], h["centered"])
+        return (lr, h["rho"], 0.0, h["epsilon"], 1.0, lr, h["momentum"], h["centered"])
+
+    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
+        e = _empty(p)
+        return _kernels.rmsprop(p, g, st["square_avg"], st.get("grad_avg", e),
+                                st.get("momentum_buffer", e), *s, extras, mask, l1w, lo, hi,
+                                threads)
+
+
+def _check_betas(h):
+    h["beta_1"] = check_range(h["beta_1"], "beta_1", high=1.0, high_open=True,
+                              label="beta parameter at index 0")
+    h["beta_2"] = check_range(h["beta_2"], "beta_2", high=1.0, high_open=True,
+                              label="beta parameter at index 1")
+    h["epsilon"] = check_range(h["epsilon"], "epsilon")
+    return h
+
+
+class Adam(Optimizer):
+    """Adam (and AMSGrad with ``amsgrad=True``).
+
+    m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g**2
+    (amsgrad: vmax = max(vmax, v), used in place of v)
+    torch:  param -= lr * m_hat / (sqrt(v_hat) + epsilon),  m_hat = m / (1 - beta_1**t),
+            v_hat = v / (1 - beta_2**t)
+    keras:  alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t);
+            param -= alpha * m / (sqrt(v) + epsilon)
+
+    Defaults: learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon 1e-8 (torch) or 1e-7
+    (keras).  ``weight_decay`` gives AdamW; ``l2`` gives torch's Adam(weight_decay=...).
+
+    >>> w = np.zeros(2); opt = Adam(w, learning_rate=0.1)
+    >>> opt.step(np.array([1.0, -1.0])); w
+    array([-0.1,  0.1])
+    """
+
+    rule = "adam"
+    defaults = {
+        "torch": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+                  "amsgrad": False},
+        "keras": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+                  "amsgrad": False},
+    }
+
+    def __init__(self, params, learning_rate=None, beta_1=None, beta_2=None, epsilon=None,
+                 amsgrad=None, **common):
+        super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, amsgrad=amsgrad, **common)
+
+    def _check_hyper(self, h):
+        h = _check_betas(h)
+        h["amsgrad"] = bool(h["amsgrad"])
+        return h
+
+    def _state_names(self, h):
+        return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if h["amsgrad"] else [])
+
+    def _step_scalars(self, lr, t):
+        h = self.hyper
+        bc1 = 1 - h["beta_1"] ** t
+        bc2 = 1 - h["beta_2"] ** t
+        if self.convention == "keras":
+            root = math.sqrt(bc2)
+            return (h["beta_1"], h["beta_2"], 1.0, h["epsilon"], lr * root / bc1, lr * root,
+                    h["amsgrad"])
+        return (h["beta_1"], h["beta_2"], 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr,
+                h["amsgrad"])
+
+    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
+        return _kernels.adam(p, g, st["exp_avg"], st["exp_avg_sq"],
+                             st.get("max_exp_avg_sq", _empty(p)), *s, extras, mask, l1w, lo,
+                             hi, threads)
+
+
+class Adamax(Optimizer):
+    """AdaMax: Adam with the infinity norm.
+
+    m = beta_1 * m + (1 - beta_1) * g
+    torch:  u = max(beta_2 * u, |g| + epsilon);  param -= lr / (1 - beta_1**t) * m / u
+    keras:  u = max(beta_2 * u, |g|);  param -= lr / (1 - beta_1**t) * m / (u + epsilon)
+
+    Defaults: beta_1=0.9, beta_2=0.999; torch learning_rate=2e-3, epsilon=1e-8; keras
+    learning_rate=1e-3, epsilon=1e-7.
+
+    >>> w = np.zeros(2); opt = Adamax(w, learning_rate=0.1)
+    >>> opt.step(np.array([1.0, -1.0])); w.round(6)
+    array([-0.1,  0.1])
+    """
+
+    rule = "adamax"
+    defaults = {
+        "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
+        "keras": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
+    }
+
+    def __init__(self, params, learning_rate=None, beta_1=None, beta_2=None, epsilon=None,
+                 **common):
+        super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, **common)
+
+    def _check_hyper(self, h):
+        return _check_betas(h)
+
+    def _state_names(self, h):
+        return ["exp_avg", "exp_inf"]
+
+    def _step_scalars(self, lr, t):
+        h = self.hyper
+        step = lr / (1 - h["beta_1"] ** t)
+        if self.convention == "keras":
+            return (lr, h["beta_1"], h["beta_2"], 0.0, h["epsilon"], step)
+        return (lr, h["beta_1"], h["beta_2"], h["epsilon"], 0.0, step)
+
+    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
+        return _kernels.adamax(p, g, st["exp_avg"], st["exp_inf"], *s, extras, mask, l1w,
+                               lo, hi, threads)
+
+
+class Nadam(Optimizer):
+    """Nadam: Adam with Nesterov momentum (Dozat 2016), with the momentum schedule
+
+    mu_t = beta_1 * (1 - 0.5 * 0.96**(t * momentum_decay)),  prod_t = prod_{t-1} * mu_t
+    m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g**2
+    param -= lr * ((1 - mu_t) / (1 - prod_t) * g
+                   + mu_{t+1} / (1 - prod_t * mu_{t+1}) * m) / (sqrt(v / (1 - beta_2**t)) + eps)
+
+    Defaults: beta_1=0.9, beta_2=0.999; torch learning_rate=2e-3, epsilon=1e-8,
+    momentum_decay=0.004; keras learning_rate=1e-3, epsilon=1e-7, momentum_decay=1 (Keras
+    uses 0.96**t).
+
+    >>> w = np.zeros(2); opt = Nadam(w, learning_rate=0.1)
+    >>> opt.step(np.array([1.0, -1.0])); (w < 0).tolist()
+    [True, False]
+    """
+
+    rule = "nadam"
+    defaults = {
+        "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+                  "momentum_decay": 0.004},
+        "keras": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7,
+                  "momentum_decay": 1.0},
+    }
+
+    def __init__(self, params, learning_rate=None, beta_1=None, beta_2=None, epsilon=None,
+                 momentum_decay=None, **common):
+        self.mu_product = 1.0
+        super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
+                         epsilon=epsilon, momentum_decay=momentum_decay, **common)
+
+    def _check_hyper(self, h):
+        h = _check_betas(h)
+        h["momentum_decay"] = check_range(h["momentum_decay"], "momentum_decay")
+        return h
+
+    def _state_names(self, h):
+        return ["exp_avg", "exp_avg_sq"]
+
+    def _mu(self, t):
+        h = self.hyper
+        return h["beta_1"] * (1 - 0.5 * 0.96 ** (t * h["momentum_decay"]))
+
+    def _step_scalars(self, lr, t):
+        h = self.hyper
+        mu, mu_next = self._mu(t), self._mu(t + 1)
+        prod = self.mu_product * mu
+        self._pending_product = prod
+        return (lr, h["beta_1"], h["beta_2"], 1 / (1 - h["beta_2"] ** t), h["epsilon"],
+                lr * (1 - mu) / (1 - prod), lr * mu_next / (1 - prod * mu_next))
+
+    def _commit_step(self, t):
+        self.mu_product = self._pending_product
+
+    def _extra_state(self):
+        return {"mu_product": self.mu_product}
+
+    def _load_extra_state(self, sd):
+        if "mu_product" not in sd:
+            raise ValueError("'state_dict' lacks 'mu_product'")
+        self.mu_product = check_range(sd["mu_product"], "mu_product", high=1.0)
+
+    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
+        return _kernels.nadam(p, g, st["exp_avg"], st["exp_avg_sq"], *s, extras, mask, l1w,
+                              lo, hi, threads)
