@@ -98,7 +98,7 @@ class Optimizer:
         self._set_clipping(clipvalue, clipnorm, global_clipnorm)
         self._set_bounds(bounds)
         self.learning_rate = learning_rate
-        h = dict(self.defaults[convention])
+        h = {k: v for k, v in self.defaults[convention].items() if k != "learning_rate"}
         h.update({k: v for k, v in hyper.items() if v is not None})
         self.hyper = self._check_hyper(h)
         self.step_count = 0

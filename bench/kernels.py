@@ -1,0 +1,514 @@
+"""Step-kernel benchmark: fastopt against the memory bandwidth and against NumPy.
+
+What is compared
+    One ``opt.step(grad)`` of each fastopt optimizer (torch convention, default
+    hyperparameters, no extras) for eight rules: sgd, sgd_momentum (0.9), sgd_nesterov,
+    adagrad, rmsprop, adam, adamax and nadam.  Each is timed at every requested size
+    (default 10^4, 10^6, 10^7 elements), dtype (float32, float64) and thread count
+    (``num_threads`` 1 and 2), and compared with
+
+    * the memory limit: the best bandwidth of a copy (``np.copyto(y, x)``, 2 arrays moved)
+      and a triad (``np.add(x, y, out=z)``, 3 arrays moved) on arrays of the same length
+      and dtype, measured in this run immediately before each rule's timings.  The
+      fraction of that limit is the kernel's bytes moved per second divided by it;
+    * an efficient NumPy implementation of the same rule (written below from the torch
+      formulas: in-place ufuncs with ``out=``, temporaries allocated once, no allocation
+      per step), at the same size and dtype;
+    * the same kernel on one thread (the "x 1T" column).
+
+NumPy (baselines, copy and triad) runs on one thread, so with 2 threads the fraction of
+the limit can exceed 1: it then says the kernel outruns one core's copy.
+
+Bytes moved per step are counted from the arrays themselves: param and every state array
+are read and written, the gradient is read (3 arrays for plain SGD, 5 for SGD with
+momentum, AdaGrad and RMSprop, 7 for Adam, AdaMax and Nadam).  GB means 10^9 bytes.
+
+Timing: every measurement warms up first, then takes the median over repeated batches of
+steps timed with ``time.perf_counter`` (one step per batch at large sizes, enough steps to
+fill a few milliseconds at small ones).  The gradient is a fixed N(0, 1) * 1e-3 array, so
+parameters stay finite; updates accumulate in place across repetitions.
+
+The last line checks the first target: at 1 thread, 10^7 elements, float32, every rule
+reaches >= 0.70 of the memory limit and Adam is >= 5x faster than NumPy.
+
+Usage: python bench/kernels.py [--quick] [--sizes 10000,1000000] [--threads 1,2]
+                               [--rules adam,sgd] [--json FILE]
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import fastopt
+from fastopt import _kernels
+
+DTYPES = (np.float32, np.float64)
+FULL_SIZES = (10**4, 10**6, 10**7)
+QUICK_SIZES = (10**4, 10**6)
+
+TARGET_N = 10**7
+TARGET_DTYPE = "float32"
+TARGET_FRACTION = 0.70
+TARGET_ADAM_SPEEDUP = 5.0
+
+
+# ---------------------------------------------------------------------------------------
+# NumPy baselines (torch convention).  Each factory takes the parameter array, allocates
+# its state and temporaries once, and returns step(g) that updates the array in place.
+
+def ema(avg, x, beta, tmp):
+    """avg = beta * avg + (1 - beta) * x, as avg += (1 - beta) * (x - avg); x may be tmp."""
+    np.subtract(x, avg, out=tmp)
+    np.multiply(tmp, 1 - beta, out=tmp)
+    np.add(avg, tmp, out=avg)
+
+
+def numpy_sgd(p, lr=0.01):
+    tmp = np.empty_like(p)
+
+    def step(g):
+        np.multiply(g, lr, out=tmp)
+        np.subtract(p, tmp, out=p)
+    return step
+
+
+def numpy_sgd_momentum(p, lr=0.01, momentum=0.9, nesterov=False):
+    buf = np.zeros_like(p)          # b = g at the first step, i.e. mu * 0 + g
+    tmp = np.empty_like(p)
+
+    def step(g):
+        np.multiply(buf, momentum, out=buf)
+        np.add(buf, g, out=buf)                     # b = mu b + g
+        if nesterov:                                # p -= lr g + lr mu b
+            np.multiply(g, lr, out=tmp)
+            np.subtract(p, tmp, out=p)
+            np.multiply(buf, lr * momentum, out=tmp)
+        else:                                       # p -= lr b
+            np.multiply(buf, lr, out=tmp)
+        np.subtract(p, tmp, out=p)
+    return step
+
+
+def numpy_sgd_nesterov(p, lr=0.01, momentum=0.9):
+    return numpy_sgd_momentum(p, lr, momentum, nesterov=True)
+
+
+def numpy_adagrad(p, lr=0.01, eps=1e-10):
+    acc = np.zeros_like(p)
+    tmp = np.empty_like(p)
+
+    def step(g):
+        np.multiply(g, g, out=tmp)
+        np.add(acc, tmp, out=acc)                   # s += g^2
+        np.sqrt(acc, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, lr, out=tmp)
+        np.subtract(p, tmp, out=p)                  # p -= lr g / (sqrt(s) + eps)
+    return step
+
+
+def numpy_rmsprop(p, lr=0.01, rho=0.99, eps=1e-8):
+    sq = np.zeros_like(p)
+    tmp = np.empty_like(p)
+
+    def step(g):
+        np.multiply(g, g, out=tmp)
+        ema(sq, tmp, rho, tmp)                      # s = rho s + (1 - rho) g^2
+        np.sqrt(sq, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.divide(g, tmp, out=tmp)
+        np.multiply(tmp, lr, out=tmp)
+        np.subtract(p, tmp, out=p)                  # p -= lr g / (sqrt(s) + eps)
+    return step
+
+
+def numpy_adam(p, lr=1e-3, beta_1=0.9, beta_2=0.999, eps=1e-8):
+    m, v, tmp = np.zeros_like(p), np.zeros_like(p), np.empty_like(p)
+    t = 0
+
+    def step(g):
+        nonlocal t
+        t += 1
+        root_bc2 = math.sqrt(1 - beta_2 ** t)
+        ema(m, g, beta_1, tmp)
+        np.multiply(g, g, out=tmp)
+        ema(v, tmp, beta_2, tmp)
+        # lr/bc1 * m / (sqrt(v)/root_bc2 + eps), with root_bc2 folded into the scalars
+        np.sqrt(v, out=tmp)
+        np.add(tmp, eps * root_bc2, out=tmp)
+        np.divide(m, tmp, out=tmp)
+        np.multiply(tmp, lr * root_bc2 / (1 - beta_1 ** t), out=tmp)
+        np.subtract(p, tmp, out=p)
+    return step
+
+
+def numpy_adamax(p, lr=2e-3, beta_1=0.9, beta_2=0.999, eps=1e-8):
+    m, u, tmp = np.zeros_like(p), np.zeros_like(p), np.empty_like(p)
+    t = 0
+
+    def step(g):
+        nonlocal t
+        t += 1
+        ema(m, g, beta_1, tmp)
+        np.multiply(u, beta_2, out=u)
+        np.abs(g, out=tmp)
+        np.add(tmp, eps, out=tmp)
+        np.maximum(u, tmp, out=u)                   # u = max(beta_2 u, |g| + eps)
+        np.divide(m, u, out=tmp)
+        np.multiply(tmp, lr / (1 - beta_1 ** t), out=tmp)
+        np.subtract(p, tmp, out=p)
+    return step
+
+
+def numpy_nadam(p, lr=2e-3, beta_1=0.9, beta_2=0.999, eps=1e-8, momentum_decay=0.004):
+    m, v = np.zeros_like(p), np.zeros_like(p)
+    tmp, den = np.empty_like(p), np.empty_like(p)
+    t = 0
+    mu_product = 1.0
+
+    def mu(k):
+        return beta_1 * (1 - 0.5 * 0.96 ** (k * momentum_decay))
+
+    def step(g):
+        nonlocal t, mu_product
+        t += 1
+        mu_t, mu_next = mu(t), mu(t + 1)
+        mu_product *= mu_t
+        root_bc2 = math.sqrt(1 - beta_2 ** t)
+        c_g = lr * (1 - mu_t) / (1 - mu_product)
+        c_m = lr * mu_next / (1 - mu_product * mu_next)
+        ema(m, g, beta_1, tmp)
+        np.multiply(g, g, out=tmp)
+        ema(v, tmp, beta_2, tmp)
+        # p -= (c_g g + c_m m) / (sqrt(v)/root_bc2 + eps), as one division
+        np.sqrt(v, out=den)
+        np.add(den, eps * root_bc2, out=den)
+        np.multiply(m, c_m / c_g, out=tmp)
+        np.add(tmp, g, out=tmp)
+        np.divide(tmp, den, out=tmp)
+        np.multiply(tmp, c_g * root_bc2, out=tmp)
+        np.subtract(p, tmp, out=p)
+    return step
+
+
+# ---------------------------------------------------------------------------------------
+# The rules: fastopt optimizer factory and NumPy baseline.
+
+RULES = {
+    "sgd": (lambda p, k: fastopt.SGD(p, learning_rate=0.01, num_threads=k), numpy_sgd),
+    "sgd_momentum": (lambda p, k: fastopt.SGD(p, learning_rate=0.01, momentum=0.9,
+                                              num_threads=k), numpy_sgd_momentum),
+    "sgd_nesterov": (lambda p, k: fastopt.SGD(p, learning_rate=0.01, momentum=0.9,
+                                              nesterov=True, num_threads=k),
+                     numpy_sgd_nesterov),
+    "adagrad": (lambda p, k: fastopt.Adagrad(p, num_threads=k), numpy_adagrad),
+    "rmsprop": (lambda p, k: fastopt.RMSprop(p, num_threads=k), numpy_rmsprop),
+    "adam": (lambda p, k: fastopt.Adam(p, num_threads=k), numpy_adam),
+    "adamax": (lambda p, k: fastopt.Adamax(p, num_threads=k), numpy_adamax),
+    "nadam": (lambda p, k: fastopt.Nadam(p, num_threads=k), numpy_nadam),
+}
+
+
+def bytes_per_step(opt, grad):
+    """Bytes one step moves: param and state read and written, gradient read."""
+    state = sum(a.nbytes for a in opt.state[0].values())
+    return 2 * opt.params[0].nbytes + grad.nbytes + 2 * state
+
+
+def check_baselines(n=1000, steps=3):
+    """The NumPy baselines must compute what fastopt computes (float64, a few steps)."""
+    rng = np.random.default_rng(1)
+    p0 = rng.standard_normal(n)
+    g = rng.standard_normal(n)
+    bad = []
+    for name, (make_opt, make_numpy) in RULES.items():
+        a, b = p0.copy(), p0.copy()
+        opt, step = make_opt(a, 1), make_numpy(b)
+        for _ in range(steps):
+            opt.step(g)
+            step(g)
+        if not np.allclose(a, b, rtol=1e-9, atol=1e-12):
+            bad.append(name)
+    if bad:
+        raise SystemExit(f"NumPy baseline disagrees with fastopt for: {', '.join(bad)}")
+
+
+# ---------------------------------------------------------------------------------------
+# Timing.
+
+def repetition_plan(n, quick):
+    """(repeats, minimum seconds per timed batch) for an array of n elements."""
+    if n >= 5 * 10**6:
+        return (7, 0.0) if quick else (11, 0.0)
+    if n >= 10**5:
+        return (7, 0.002) if quick else (31, 0.005)
+    return (11, 0.001) if quick else (51, 0.002)
+
+
+def batch_size(fn, min_batch_s):
+    """Calls per timed batch so that a batch lasts at least min_batch_s."""
+    calls = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        elapsed = time.perf_counter() - start
+        if elapsed >= min_batch_s:
+            return calls
+        calls = max(calls + 1, math.ceil(1.2 * calls * min_batch_s / max(elapsed, 1e-9)))
+
+
+def median_seconds(fn, plan, warmup=2):
+    """Median seconds per call of fn over the plan's repeated batches, after warm-up."""
+    repeats, min_batch_s = plan
+    for _ in range(warmup):
+        fn()
+    calls = batch_size(fn, min_batch_s)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        samples.append((time.perf_counter() - start) / calls)
+    return statistics.median(samples)
+
+
+def memory_limit(x, y, z, plan):
+    """Copy and triad bandwidth (bytes/s) on three preallocated arrays of one size."""
+    copy_s = median_seconds(lambda: np.copyto(y, x), plan)
+    triad_s = median_seconds(lambda: np.add(x, y, out=z), plan)
+    return 2 * x.nbytes / copy_s, 3 * x.nbytes / triad_s
+
+
+# ---------------------------------------------------------------------------------------
+# One block: a size and a dtype, every rule and thread count.
+
+def time_rule(name, p0, g, threads, plan, limit_arrays):
+    """Rows for one rule: the limit measured right before, NumPy, then each thread count."""
+    make_opt, make_numpy = RULES[name]
+    copy_bw, triad_bw = memory_limit(*limit_arrays, plan)
+    limit = max(copy_bw, triad_bw)
+
+    p = p0.copy()
+    numpy_step = make_numpy(p)
+    numpy_s = median_seconds(lambda: numpy_step(g), plan)
+    del numpy_step, p
+
+    rows = []
+    for k in threads:
+        p = p0.copy()
+        opt = make_opt(p, k)
+        seconds = median_seconds(lambda: opt.step(g), plan)
+        moved = bytes_per_step(opt, g)
+        rows.append({
+            "rule": name, "n": p0.size, "dtype": p0.dtype.name, "threads": k,
+            "team": _kernels.team_size(p0.size, k),
+            "ms": seconds * 1e3, "bytes": moved, "gbps": moved / seconds / 1e9,
+            "copy_gbps": copy_bw / 1e9, "triad_gbps": triad_bw / 1e9,
+            "limit_gbps": limit / 1e9, "limit_kind": "copy" if copy_bw >= triad_bw else "triad",
+            "fraction": moved / seconds / limit,
+            "numpy_ms": numpy_s * 1e3, "vs_numpy": numpy_s / seconds,
+        })
+        del opt, p
+    one = next((r for r in rows if r["threads"] == 1), None)
+    for r in rows:
+        r["vs_1t"] = one["ms"] / r["ms"] if one else None
+    return rows
+
+
+def run_block(n, dtype, rules, threads, quick, report):
+    rng = np.random.default_rng(n)
+    p0 = rng.standard_normal(n).astype(dtype)
+    g = (rng.standard_normal(n) * 1e-3).astype(dtype)
+    limit_arrays = (rng.standard_normal(n).astype(dtype), np.ones(n, dtype),
+                    np.empty(n, dtype))
+    plan = repetition_plan(n, quick)
+    rows = []
+    for name in rules:
+        for row in time_rule(name, p0, g, threads, plan, limit_arrays):
+            report(row)
+            rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# Reporting.
+
+COLUMNS = (("rule", 13), ("n", 5), ("dtype", 8), ("thr", 5), ("ms/step", 9), ("GB/s", 7),
+           ("limit GB/s", 12), ("of limit", 9), ("numpy ms", 10), ("x numpy", 8),
+           ("x 1T", 6))
+
+
+def size_label(n):
+    e = round(math.log10(n)) if n > 0 else 0
+    return f"1e{e}" if 10**e == n else str(n)
+
+
+def fmt_ms(ms):
+    return f"{ms:.4g}" if ms < 1000 else f"{ms:.0f}"
+
+
+def format_row(r):
+    thr = str(r["threads"]) + ("" if r["team"] == r["threads"] else f"({r['team']})")
+    cells = (r["rule"], size_label(r["n"]), r["dtype"], thr, fmt_ms(r["ms"]),
+             f"{r['gbps']:.2f}", f"{r['limit_gbps']:.2f} {r['limit_kind'][0]}",
+             f"{r['fraction']:.2f}", fmt_ms(r["numpy_ms"]), f"{r['vs_numpy']:.2f}",
+             "-" if r["vs_1t"] is None else f"{r['vs_1t']:.2f}")
+    return "  ".join(c.rjust(w) if i else c.ljust(w)
+                     for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS)))
+
+
+def header():
+    head = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(COLUMNS))
+    return head + "\n" + "-" * len(head)
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def last_level_cache():
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = None
+    try:
+        for entry in sorted(os.listdir(base)):
+            if entry.startswith("index"):
+                with open(f"{base}/{entry}/level") as f, open(f"{base}/{entry}/size") as s:
+                    level, size = int(f.read()), s.read().strip()
+                if best is None or level >= best[0]:
+                    best = (level, size)
+    except OSError:
+        return None
+    return None if best is None else f"L{best[0]} {best[1]}"
+
+
+def machine():
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "cpu": cpu_model(), "logical_cpus": os.cpu_count(), "usable_cpus": usable,
+        "last_level_cache": last_level_cache(), "platform": platform.platform(),
+        "python": platform.python_version(), "numpy": np.__version__,
+        "fastopt": getattr(fastopt, "__version__", "?"), "openmp": fastopt.openmp_enabled(),
+        "openmp_max_threads": _kernels.max_threads(),
+        "parallel_threshold": _kernels.PARALLEL_THRESHOLD,
+    }
+
+
+def print_machine(m):
+    print(f"CPU: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
+          f"last-level cache {m['last_level_cache']}")
+    print(f"{m['platform']}, Python {m['python']}, NumPy {m['numpy']}, fastopt "
+          f"{m['fastopt']}, OpenMP {m['openmp']} (max {m['openmp_max_threads']} threads, "
+          f"threads from {m['parallel_threshold']} elements)")
+
+
+def legend():
+    print("ms/step: median; GB/s: bytes moved per step / time; limit: best of copy (c) and "
+          "triad (t) measured\njust before each rule; of limit: GB/s / limit; x numpy: NumPy "
+          "time / fastopt time; x 1T: 1-thread time / this time;\nthr(k): k threads were "
+          "actually used (below the parallel threshold).\n")
+
+
+def first_target(rows):
+    """The issue's first target, or None when its configuration was not measured."""
+    picked = {r["rule"]: r for r in rows
+              if r["n"] == TARGET_N and r["dtype"] == TARGET_DTYPE and r["threads"] == 1}
+    if not picked:
+        return None
+    fractions = {name: r["fraction"] for name, r in picked.items()}
+    result = {"fractions": fractions,
+              "fractions_pass": all(f >= TARGET_FRACTION for f in fractions.values()),
+              "rules_missing": [name for name in RULES if name not in picked]}
+    if "adam" in picked:
+        result["adam_vs_numpy"] = picked["adam"]["vs_numpy"]
+        result["adam_pass"] = result["adam_vs_numpy"] >= TARGET_ADAM_SPEEDUP
+    return result
+
+
+def summary_line(target):
+    if target is None:
+        return (f"FIRST TARGET: not measured (needs n={size_label(TARGET_N)} {TARGET_DTYPE} "
+                "at 1 thread)")
+    parts = [f"{name} {f:.2f} {'PASS' if f >= TARGET_FRACTION else 'MISS'}"
+             for name, f in target["fractions"].items()]
+    line = (f"FIRST TARGET (1 thread, n={size_label(TARGET_N)}, {TARGET_DTYPE}): fraction of "
+            f"copy/triad bandwidth >= {TARGET_FRACTION:.2f}: " + ", ".join(parts))
+    if "adam_vs_numpy" in target:
+        line += (f" | adam vs NumPy >= {TARGET_ADAM_SPEEDUP:g}x: "
+                 f"{target['adam_vs_numpy']:.2f}x {'PASS' if target['adam_pass'] else 'MISS'}")
+    if target["rules_missing"]:
+        line += f" | not measured: {', '.join(target['rules_missing'])}"
+    return line
+
+
+# ---------------------------------------------------------------------------------------
+# Command line.
+
+def int_list(text):
+    return [int(float(v)) for v in text.split(",") if v.strip()]
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="sizes 1e4 and 1e6 only, fewer repeats (under a minute)")
+    ap.add_argument("--sizes", type=int_list, help="comma-separated element counts")
+    ap.add_argument("--threads", type=int_list, default=[1, 2],
+                    help="comma-separated num_threads values (default 1,2)")
+    ap.add_argument("--rules", type=lambda s: [r.strip() for r in s.split(",") if r.strip()],
+                    default=list(RULES), help=f"comma-separated, from {','.join(RULES)}")
+    ap.add_argument("--json", metavar="FILE", help="also write all results as JSON")
+    args = ap.parse_args(argv)
+    unknown = [r for r in args.rules if r not in RULES]
+    if unknown:
+        ap.error(f"unknown rules {unknown}; choose from {', '.join(RULES)}")
+    if args.sizes is None:
+        args.sizes = list(QUICK_SIZES if args.quick else FULL_SIZES)
+    if any(n < 1 for n in args.sizes) or any(k < 1 for k in args.threads):
+        ap.error("sizes and threads must be positive")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    info = machine()
+    print_machine(info)
+    check_baselines()
+    print("NumPy baselines agree with fastopt (float64, 3 steps).\n")
+    legend()
+    print(header())
+    started = time.perf_counter()
+
+    def report(row):
+        print(format_row(row), flush=True)
+
+    rows = []
+    for n in args.sizes:
+        for dtype in DTYPES:
+            rows += run_block(n, dtype, args.rules, args.threads, args.quick, report)
+            print()
+    target = first_target(rows)
+    print(f"({time.perf_counter() - started:.0f} s)")
+    print(summary_line(target))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "rows": rows, "first_target": target}, f, indent=1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

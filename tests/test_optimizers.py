@@ -1,0 +1,361 @@
+"""The compiled kernels, through the optimizer objects, against the NumPy oracle."""
+
+import copy
+import pickle
+
+import numpy as np
+import pytest
+from conftest import CLASSES, CONFIGS, CONFIG_IDS, make_problem
+
+import fastopt
+import reference as ref
+from fastopt import _kernels
+
+STEPS = 50
+LR = 0.01
+
+# single options and a combination, each as (fastopt kwargs, oracle kwargs); "mask" and
+# "bounds" are expanded per problem by fused_options().
+OPTIONS = {
+    "none": {},
+    "weight_decay": {"weight_decay": 0.1},
+    "l2": {"l2": 0.05},
+    "l1": {"l1": 0.5},
+    "clipvalue": {"clipvalue": 0.7},
+    "clipnorm": {"clipnorm": 3.0},
+    "maximize": {"maximize": True},
+    "mask": {"mask": True},
+    "bounds": {"bounds": True},
+    "all": {"weight_decay": 0.1, "l2": 0.05, "l1": 0.5, "clipvalue": 0.7, "maximize": True,
+            "mask": True, "bounds": True},
+}
+
+
+def fused_options(name, n, seed=1):
+    """(optimizer kwargs, oracle kwargs, mask or None) for an OPTIONS entry."""
+    opts = dict(OPTIONS[name])
+    rng = np.random.default_rng(seed)
+    mask = None
+    if opts.pop("mask", False):
+        mask = (rng.random(n) > 0.3).astype(np.uint8)
+    oracle = dict(opts)
+    if opts.pop("bounds", False):
+        lo, hi = -0.8 - rng.random(n), 0.8 + rng.random(n)
+        opts["bounds"] = (lo, hi)
+        oracle.pop("bounds")
+        oracle.update(lower=lo, upper=hi)
+    if mask is not None:
+        oracle["mask"] = mask
+    return opts, oracle, mask
+
+
+def run_fastopt(rule, hyper, theta, grads, convention="torch", num_threads=1, mask=None,
+                **opts):
+    w = theta.copy()
+    opt = CLASSES[rule](w, learning_rate=LR, convention=convention, num_threads=num_threads,
+                        **hyper, **opts)
+    if mask is not None:
+        opt.set_masks([mask])
+    total = 0
+    for g in grads:
+        total += opt.step(g)
+    return w, opt, total
+
+
+def assert_state_close(opt, state, rtol, atol):
+    names = opt._state_names(opt.hyper)
+    assert sorted(names) == sorted(k for k in state if k != "mu_product")
+    for k in names:
+        np.testing.assert_allclose(opt.state[0][k], state[k], rtol=rtol, atol=atol, err_msg=k)
+
+
+def check_against_oracle(rule, hyper, convention, dtype, n, option, num_threads=1, seed=0):
+    theta, grads = make_problem(n, STEPS, seed, dtype)
+    opts, oracle, mask = fused_options(option, n)
+    if "bounds" in opts:          # start inside the box, as minimize() does
+        lo, hi = opts["bounds"]
+        theta = np.clip(theta, lo, hi).astype(dtype)
+    w, opt, nbad = run_fastopt(rule, hyper, theta, grads, convention, num_threads, mask,
+                               **opts)
+    # the oracle runs in float64 on the same (float32-representable) inputs
+    T, S, obad = ref.trajectory(rule, theta.astype(np.float64),
+                                [g.astype(np.float64) for g in grads],
+                                convention=convention, learning_rate=LR, **hyper, **oracle)
+    # float32: the kernel rounds every step in float32, so errors of a few ulps of |theta|
+    # (~1) accumulate over the 50 steps; atol is taken at that scale.
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-5, 1e-5)
+    np.testing.assert_allclose(w, T, rtol=rtol, atol=atol)
+    assert_state_close(opt, S, rtol, atol)
+    assert nbad == obad == 0
+    if "l1" in opts:
+        # exact zeros where the oracle has them (up to the threshold's rounding)
+        assert np.count_nonzero(w == 0) > 0
+        assert not np.any(np.signbit(w[w == 0]))      # +0.0, never -0.0
+    if mask is not None:
+        assert np.all(w[mask == 0] == 0)
+    return w
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+def test_matches_oracle(config, convention, dtype, option):
+    rule, hyper = config
+    check_against_oracle(rule, hyper, convention, dtype, 1000, option)
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 100003])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+def test_matches_oracle_sizes(config, convention, dtype, n):
+    rule, hyper = config
+    option = "all" if n >= 7 else "weight_decay"
+    check_against_oracle(rule, hyper, convention, dtype, n, option, num_threads=2)
+
+
+@pytest.mark.parametrize("num_threads", [2, 3])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threads_bit_identical(config, dtype, num_threads, monkeypatch):
+    """Every element-wise result is identical for 1, 2 and 3 threads, also for small arrays
+    forced onto threads."""
+    rule, hyper = config
+    old = _kernels.set_parallel_threshold(0)
+    try:
+        for n, option in ((70001, "all"), (5000, "clipnorm"), (3, "none")):
+            theta, grads = make_problem(n, 12, 3, dtype)
+            opts, _, mask = fused_options(option, n)
+            w1, o1, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, mask, **opts)
+            wk, ok, _ = run_fastopt(rule, hyper, theta, grads, "torch", num_threads, mask,
+                                    **opts)
+            assert _kernels.team_size(n, num_threads) == (num_threads if fastopt.openmp_enabled() else 1)
+            np.testing.assert_array_equal(w1, wk)
+            for k in o1.state[0]:
+                np.testing.assert_array_equal(o1.state[0][k], ok.state[0][k])
+    finally:
+        _kernels.set_parallel_threshold(old)
+
+
+def test_small_arrays_run_serially():
+    assert _kernels.team_size(10, 2) == 1
+    assert _kernels.team_size(_kernels.PARALLEL_THRESHOLD, 2) == (
+        2 if fastopt.openmp_enabled() else 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32])
+def test_float32_tracks_float64(config, dtype):
+    rule, hyper = config
+    theta, grads = make_problem(500, STEPS, 4, np.float32)
+    w32, _, _ = run_fastopt(rule, hyper, theta, grads)
+    w64, _, _ = run_fastopt(rule, hyper, theta.astype(np.float64),
+                            [g.astype(np.float64) for g in grads])
+    assert w32.dtype == np.float32
+    np.testing.assert_allclose(w32, w64, rtol=1e-5, atol=1e-6)
+
+
+def test_multiple_arrays_and_global_clipnorm():
+    rng = np.random.default_rng(5)
+    shapes = [(3, 4), (5,), (2, 2, 2)]
+    params = [rng.standard_normal(s) for s in shapes]
+    start = [p.copy() for p in params]
+    opt = fastopt.Adam(params, learning_rate=0.05, global_clipnorm=1.0, l1=[0.1, 0.0, 0.2])
+    grads_seq = [[rng.standard_normal(s) * 3 for s in shapes] for _ in range(20)]
+    for grads in grads_seq:
+        opt.step(grads)
+    # the oracle: one global scale per step, then each array on its own
+    thetas = [p.ravel().copy() for p in start]
+    states = [ref.init_state("adam", t) for t in thetas]
+    for t, grads in enumerate(grads_seq, 1):
+        scale = ref.clip_scale(grads, 1.0)
+        for i, g in enumerate(grads):
+            thetas[i], states[i], _ = ref.step("adam", thetas[i], g.ravel(), states[i], t,
+                                               learning_rate=0.05, grad_scale=scale,
+                                               l1=[0.1, 0.0, 0.2][i])
+    for p, t in zip(params, thetas):
+        np.testing.assert_allclose(p.ravel(), t, rtol=1e-12, atol=1e-14)
+
+
+def test_per_coordinate_l1_matches_oracle():
+    theta, grads = make_problem(300, STEPS, 6)
+    strengths = np.linspace(0.0, 1.0, 300)
+    w, _, _ = run_fastopt("adam", {}, theta, grads, l1=[strengths])
+    T, _, _ = ref.trajectory("adam", theta, grads, learning_rate=LR, l1=strengths)
+    np.testing.assert_allclose(w, T, rtol=1e-12, atol=1e-14)
+    assert w[0] != 0 and np.count_nonzero(w == 0) > 10
+
+
+# ---------------------------------------------------------------- identities
+
+def test_sgd_momentum_zero_is_plain_sgd():
+    theta, grads = make_problem(101, 20, 7)
+    w, _, _ = run_fastopt("sgd", {"momentum": 0.0}, theta, grads)
+    expect = theta.copy()
+    for g in grads:
+        expect = expect - LR * g
+    np.testing.assert_array_equal(w, expect)
+
+
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+def test_l1_zero_is_no_prox(config, convention):
+    rule, hyper = config
+    theta, grads = make_problem(257, 20, 8)
+    a, _, _ = run_fastopt(rule, hyper, theta, grads, convention)
+    b, _, _ = run_fastopt(rule, hyper, theta, grads, convention, l1=0.0)
+    c, _, _ = run_fastopt(rule, hyper, theta, grads, convention, l1=[np.zeros(257)])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, c)
+
+
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+def test_maximize_is_minimizing_the_negation(config, convention):
+    rule, hyper = config
+    theta, grads = make_problem(257, 20, 9)
+    a, _, _ = run_fastopt(rule, hyper, theta, grads, convention, maximize=True)
+    b, _, _ = run_fastopt(rule, hyper, theta, [-g for g in grads], convention)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_learning_rate_leaves_params_bit_identical(config, dtype):
+    rule, hyper = config
+    theta, grads = make_problem(257, 5, 10, dtype)
+    w = theta.copy()
+    opt = CLASSES[rule](w, learning_rate=0.0, **hyper)
+    for g in grads:
+        opt.step(g)
+    np.testing.assert_array_equal(w, theta)
+
+
+# ---------------------------------------------------------------- non-finite gradients
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_nonfinite_is_isolated_and_counted(config, bad):
+    rule, hyper = config
+    theta, grads = make_problem(64, 3, 11)
+    bad_grads = [g.copy() for g in grads]
+    bad_grads[1][17] = bad
+    a, oa, na = run_fastopt(rule, hyper, theta, grads, weight_decay=0.01, l1=0.01)
+    b, ob, nb = run_fastopt(rule, hyper, theta, bad_grads, weight_decay=0.01, l1=0.01)
+    assert (na, nb) == (0, 1)
+    others = np.arange(64) != 17
+    np.testing.assert_array_equal(a[others], b[others])
+    for k in oa.state[0]:
+        np.testing.assert_array_equal(oa.state[0][k][others], ob.state[0][k][others])
+    assert a[17] != b[17] or np.isnan(b[17])
+
+
+def test_nan_policy_skip_leaves_everything_bit_identical(config):
+    rule, hyper = config
+    theta, grads = make_problem(64, 4, 12)
+    w = theta.copy()
+    opt = CLASSES[rule](w, learning_rate=LR, nan_policy="skip", **hyper)
+    opt.step(grads[0])
+    before = pickle.dumps(opt.state_dict())
+    w_before = w.copy()
+    g = grads[1].copy()
+    g[5] = np.nan
+    assert opt.step(g) == 1
+    np.testing.assert_array_equal(w, w_before)
+    after = opt.state_dict()
+    assert opt.skipped_steps == 1 and after["step"] == 1
+    old = pickle.loads(before)
+    for s_old, s_new in zip(old["state"], after["state"]):
+        for k in s_old:
+            np.testing.assert_array_equal(s_old[k], s_new[k])
+    opt.step(grads[2])
+    assert opt.step_count == 2
+
+
+def test_nan_policy_raise_names_array_and_step():
+    params = [np.ones(3), np.ones(4)]
+    opt = fastopt.Adam(params, nan_policy="raise")
+    opt.step([np.ones(3), np.ones(4)])
+    snapshot = [p.copy() for p in params]
+    with pytest.raises(FloatingPointError, match=r"step 2: 1 entries of grads\[1\]"):
+        opt.step([np.ones(3), np.array([1.0, np.inf, 1.0, 1.0])])
+    for p, s in zip(params, snapshot):
+        np.testing.assert_array_equal(p, s)
+    assert opt.step_count == 1
+
+
+def test_pruned_coordinates_ignore_nonfinite_gradients():
+    w = np.ones(4)
+    opt = fastopt.SGD(w, nan_policy="raise")
+    opt.set_masks([np.array([1, 0, 1, 1])])
+    assert opt.step(np.array([1.0, np.nan, 1.0, 1.0])) == 0
+    np.testing.assert_array_equal(w, [0.99, 0.0, 0.99, 0.99])
+
+
+# ---------------------------------------------------------------- state
+
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+def test_state_round_trip_is_bit_identical(config, convention):
+    rule, hyper = config
+    theta, grads = make_problem(300, 20, 13)
+    w = theta.copy()
+    opt = CLASSES[rule](w, learning_rate=LR, convention=convention, l1=0.01, **hyper)
+    opt.set_masks([np.arange(300) % 7 != 0])
+    for g in grads[:10]:
+        opt.step(g)
+    sd = opt.state_dict()
+    frozen = pickle.dumps(sd)
+    w2 = w.copy()
+    opt2 = CLASSES[rule](w2, learning_rate=LR, convention=convention, l1=0.01, **hyper)
+    opt2.load_state_dict(sd)
+    assert pickle.dumps(sd) == frozen          # the input is never mutated
+    clones = [pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)]
+    for g in grads[10:]:
+        opt.step(g)
+        opt2.step(g)
+        for c in clones:
+            c.step(g)
+    np.testing.assert_array_equal(w, w2)
+    for c in clones:
+        np.testing.assert_array_equal(w, c.params[0])
+        assert np.shares_memory(c.params[0], c._flat[0])
+    for k in opt.state[0]:
+        np.testing.assert_array_equal(opt.state[0][k], opt2.state[0][k])
+
+
+def test_state_dict_is_plain_data_and_a_copy():
+    w = np.zeros(3)
+    opt = fastopt.Nadam(w)
+    opt.step(np.ones(3))
+    sd = opt.state_dict()
+    assert sd["rule"] == "nadam" and sd["step"] == 1 and isinstance(sd["mu_product"], float)
+    sd["state"][0]["exp_avg"][:] = 99
+    assert not np.any(opt.state[0]["exp_avg"] == 99)
+
+
+def test_repr_shows_hyperparameters():
+    r = repr(fastopt.Adam(np.zeros(2), learning_rate=0.01, amsgrad=True, l1=0.1))
+    assert r.startswith("Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-08")
+    assert "amsgrad=True" in r and "l1=0.1" in r and "convention='torch'" in r
+
+
+def test_schedule_callable_learning_rate():
+    theta, grads = make_problem(50, 10, 14)
+    w = theta.copy()
+    opt = fastopt.Adam(w, learning_rate=lambda step: 0.1 / (1 + step))
+    for g in grads:
+        opt.step(g)
+    T, _, _ = ref.trajectory("adam", theta, grads, learning_rate=lambda i: 0.1 / (1 + i))
+    np.testing.assert_allclose(w, T, rtol=1e-12)
+    assert opt.learning_rate_now == pytest.approx(0.1 / 11)
+
+
+def test_defaults_follow_the_convention():
+    for rule, cls in CLASSES.items():
+        for conv in ("torch", "keras"):
+            d = ref.defaults(rule, conv)
+            ours = dict(cls.defaults[conv])
+            if rule == "sgd":          # fastopt keeps the book's 0.01 (torch >= 2 uses 1e-3)
+                d.pop("learning_rate"), ours.pop("learning_rate")
+            for k, v in ours.items():
+                assert d[k] == v, (rule, conv, k)
+
+
+def test_openmp_is_compiled_in():
+    import os
+    if os.environ.get("FASTOPT_EXPECT_SERIAL") == "1":
+        pytest.skip("serial build expected (FASTOPT_EXPECT_SERIAL=1)")
+    assert fastopt.openmp_enabled(), "this build lost OpenMP (set FASTOPT_EXPECT_SERIAL=1 for an intentionally serial build)"
