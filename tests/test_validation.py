@@ -1,0 +1,223 @@
+"""Bad input: a clear error naming the argument, never a crash or a silent copy."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import fastopt
+from fastopt import _kernels
+
+
+def ro(a):
+    a = a.copy()
+    a.flags.writeable = False
+    return a
+
+
+PARAM_ERRORS = [
+    (lambda: np.zeros(3, np.int64), TypeError, r"'params' has dtype int64"),
+    (lambda: np.zeros(3, np.float16), TypeError, r"dtype float16"),
+    (lambda: np.zeros(3, np.complex128), TypeError, r"dtype complex128"),
+    (lambda: np.zeros(3, ">f8"), TypeError, r"native byte order"),
+    (lambda: np.zeros(3, object), TypeError, r"dtype object"),
+    (lambda: np.zeros(3, bool), TypeError, r"dtype bool"),
+    (lambda: [0.0, 1.0], TypeError, r"'params\[0\]' must be a numpy.ndarray"),
+    (lambda: 3.0, TypeError, r"'params' must be a numpy.ndarray or a list"),
+    (lambda: [], ValueError, r"empty list"),
+    (lambda: ro(np.zeros(3)), ValueError, r"'params' is read-only"),
+    (lambda: np.zeros((4, 4))[:, 1], ValueError, r"'params' is not C-contiguous"),
+    (lambda: np.zeros(6)[::-1], ValueError, r"not C-contiguous"),
+    (lambda: np.zeros((3, 4), order="F"), ValueError, r"not C-contiguous"),
+]
+
+
+@pytest.mark.parametrize("make, exc, match", PARAM_ERRORS)
+def test_bad_params(make, exc, match):
+    with pytest.raises(exc, match=match):
+        fastopt.Adam(make())
+
+
+def test_aliased_params_rejected():
+    x = np.zeros(10)
+    with pytest.raises(ValueError, match=r"'params\[0\]' and 'params\[1\]' share memory"):
+        fastopt.SGD([x[:5], x])
+
+
+HYPER_ERRORS = [
+    (fastopt.Adam, {"learning_rate": -1.0}, r"Invalid learning rate: -1.0"),
+    (fastopt.Adam, {"lr": float("nan")}, r"Invalid learning rate: nan"),
+    (fastopt.Adam, {"learning_rate": "big"}, r"Invalid learning_rate: 'big'"),
+    (fastopt.Adam, {"beta_1": 1.0}, r"Invalid beta parameter at index 0: 1.0"),
+    (fastopt.Nadam, {"beta_2": -0.1}, r"Invalid beta parameter at index 1: -0.1"),
+    (fastopt.Adamax, {"epsilon": -1e-8}, r"Invalid epsilon value: -1e-08"),
+    (fastopt.SGD, {"momentum": -0.5}, r"Invalid momentum value: -0.5"),
+    (fastopt.SGD, {"nesterov": True}, r"Nesterov momentum requires a momentum"),
+    (fastopt.RMSprop, {"rho": float("nan")}, r"Invalid rho value: nan"),
+    (fastopt.Adagrad, {"lr_decay": -1}, r"Invalid lr_decay value: -1"),
+    (fastopt.Adagrad, {"initial_accumulator_value": -1},
+     r"Invalid initial_accumulator_value value: -1"),
+    (fastopt.Nadam, {"momentum_decay": -1}, r"Invalid momentum_decay value: -1"),
+    (fastopt.Adam, {"weight_decay": -1}, r"Invalid weight_decay value: -1"),
+    (fastopt.Adam, {"l2": float("inf")}, None),
+    (fastopt.Adam, {"l1": -0.1}, r"Invalid l1 value: -0.1"),
+    (fastopt.Adam, {"l1": [0.1, 0.2]}, r"'l1' has 2 entries, expected 1"),
+    (fastopt.Adam, {"clipvalue": 0.0}, r"Invalid clipvalue value: 0.0"),
+    (fastopt.Adam, {"clipnorm": 1.0, "clipvalue": 1.0}, r"Only one of clipvalue, clipnorm"),
+    (fastopt.Adam, {"convention": "jax"}, r"Invalid convention: 'jax'"),
+    (fastopt.Adam, {"nan_policy": "ignore"}, r"Invalid nan_policy: 'ignore'"),
+    (fastopt.Adam, {"num_threads": 0}, r"Invalid num_threads: 0"),
+    (fastopt.Adam, {"num_threads": 1.5}, r"Invalid num_threads: 1.5"),
+    (fastopt.Adam, {"learning_rate": 0.1, "lr": 0.1}, r"either 'learning_rate' or its alias"),
+    (fastopt.Adam, {"bounds": (1.0, 0.0)}, r"'bounds\[0\]' is infeasible"),
+    (fastopt.Adam, {"bounds": (np.zeros(2), 1.0)}, r"does not broadcast"),
+    (fastopt.Adam, {"bounds": (np.nan, 1.0)}, r"contains NaN"),
+]
+
+
+@pytest.mark.parametrize("cls, kwargs, match", HYPER_ERRORS)
+def test_bad_hyperparameters(cls, kwargs, match):
+    if match is None:       # +inf l2 is a legal (if silly) number; it must not crash
+        cls(np.zeros(3), **kwargs).step(np.ones(3))
+        return
+    with pytest.raises((ValueError, TypeError), match=match):
+        cls(np.zeros(3), **kwargs)
+
+
+def test_schedule_returning_nan_is_reported():
+    opt = fastopt.SGD(np.zeros(3), learning_rate=lambda step: float("nan"))
+    with pytest.raises(ValueError, match=r"schedule .* returned nan at step 0"):
+        opt.step(np.ones(3))
+
+
+GRAD_ERRORS = [
+    (np.ones(4), ValueError, r"'grads' has shape \(4,\), but the parameter it updates has shape \(3,\)"),
+    (np.ones((3, 1)), ValueError, r"has shape \(3, 1\)"),
+    (np.ones(3, complex), TypeError, r"'grads' has dtype complex128; gradients must be real"),
+    (np.array(["a", "b", "c"]), TypeError, r"gradients must be real"),
+    ([np.ones(3), np.ones(3)], ValueError, r"'grads' has 2 arrays, expected 1"),
+]
+
+
+@pytest.mark.parametrize("grad, exc, match", GRAD_ERRORS)
+def test_bad_grads(grad, exc, match):
+    x = np.zeros(3)
+    opt = fastopt.Adam(x)
+    with pytest.raises(exc, match=match):
+        opt.step(grad)
+    np.testing.assert_array_equal(x, 0)
+
+
+def test_grads_of_any_layout_and_dtype_work():
+    base = np.arange(1.0, 13.0).reshape(3, 4)
+    layouts = [base, ro(base), np.asfortranarray(base), base.astype(np.float32),
+               base.astype(np.int32), np.repeat(base, 2, axis=1)[:, ::2],
+               base.tolist()]
+    results = []
+    for g in layouts:
+        x = np.zeros((3, 4))
+        opt = fastopt.Adam(x, learning_rate=0.1)
+        opt.step(g if not isinstance(g, list) else np.array(g))
+        results.append(x.copy())
+    for r in results[1:]:
+        np.testing.assert_array_equal(results[0], r)
+
+
+def test_gradient_aliasing_param_is_safe():
+    x = np.linspace(-1, 1, 50)
+    y = x.copy()
+    fastopt.SGD(x, momentum=0.9).step(x)           # g is the param itself
+    fastopt.SGD(y, momentum=0.9).step(y.copy())
+    np.testing.assert_array_equal(x, y)
+
+
+def test_zero_size_and_zero_dim_params():
+    e = np.zeros(0)
+    fastopt.Adam(e).step(np.zeros(0))
+    s = np.array(1.0)
+    fastopt.Adam(s, learning_rate=0.5).step(np.array(2.0))
+    assert s == pytest.approx(0.5)
+
+
+def test_load_state_dict_validation():
+    opt = fastopt.Adam(np.zeros(3))
+    opt.step(np.ones(3))
+    sd = opt.state_dict()
+    with pytest.raises(ValueError, match=r"for rule 'adam', not 'nadam'"):
+        fastopt.Nadam(np.zeros(3)).load_state_dict(sd)
+    other = fastopt.Adam(np.zeros(4))
+    with pytest.raises(ValueError, match=r"state\[0\]\['exp_avg'\] must be a float64 array of shape \(4,\)"):
+        other.load_state_dict(sd)
+    with pytest.raises(ValueError, match=r"uses convention 'torch'"):
+        fastopt.Adam(np.zeros(3), convention="keras").load_state_dict(sd)
+    bad = dict(sd, step=-1)
+    with pytest.raises(ValueError, match=r"step must be an int >= 0"):
+        fastopt.Adam(np.zeros(3)).load_state_dict(bad)
+    with pytest.raises(ValueError, match=r"lacks"):
+        fastopt.Adam(np.zeros(3)).load_state_dict({"rule": "adam"})
+    amsgrad = fastopt.Adam(np.zeros(3), amsgrad=True)
+    with pytest.raises(ValueError, match=r"has \['exp_avg', 'exp_avg_sq'\], expected"):
+        amsgrad.load_state_dict(dict(sd, hyper=dict(sd["hyper"], amsgrad=True)))
+
+
+def test_kernel_direct_call_length_checks():
+    """Bounds checks are off in kernels; the entry check still refuses mismatched arrays."""
+    p = np.zeros(10)
+    e = np.empty(0)
+    m = np.empty(0, np.uint8)
+    extras = (1.0, np.inf, 1.0, 0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match=r"'grad' has 5 elements, expected 10"):
+        _kernels.adam(p, np.zeros(5), np.zeros(10), np.zeros(10), e, 0.9, 0.999, 1.0, 1e-8,
+                      1e-3, 1e-3, False, extras, m, e, e, e, 1)
+    with pytest.raises(ValueError, match=r"'state' has 3 elements"):
+        _kernels.adam(p, np.zeros(10), np.zeros(3), np.zeros(10), e, 0.9, 0.999, 1.0, 1e-8,
+                      1e-3, 1e-3, False, extras, m, e, e, e, 1)
+    with pytest.raises(ValueError, match=r"'state' has 0 elements, expected 10$"):
+        _kernels.adam(p, np.zeros(10), np.zeros(10), np.zeros(10), e, 0.9, 0.999, 1.0,
+                      1e-8, 1e-3, 1e-3, True, extras, m, e, e, e, 1)
+    with pytest.raises(ValueError, match=r"'mask' has 4 elements"):
+        _kernels.sgd(p, np.zeros(10), e, 0.1, 0.0, False, True, False, extras,
+                     np.ones(4, np.uint8), e, e, e, 1)
+    with pytest.raises(ValueError, match="Buffer dtype mismatch"):
+        _kernels.sgd(p, np.zeros(10, np.float32), e, 0.1, 0.0, False, True, False, extras,
+                     m, e, e, e, 1)
+    with pytest.raises(ValueError, match="read-only"):          # read-only param
+        _kernels.sgd(ro(p), np.zeros(10), e, 0.1, 0.0, False, True, False, extras, m, e,
+                     e, e, 1)
+
+
+# ---------------------------------------------------------------- property test
+
+DTYPES = [np.float32, np.float64, np.int32, np.float16, np.complex64, bool]
+HYPER_VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                         st.integers(-3, 3), st.none())
+
+
+@settings(max_examples=150, deadline=None)
+@given(rule=st.sampled_from(["SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]),
+       shape=st.lists(st.integers(0, 5), min_size=0, max_size=3),
+       pdtype=st.sampled_from(DTYPES), gdtype=st.sampled_from(DTYPES),
+       step=st.sampled_from([1, 2, -1]), transpose=st.booleans(),
+       lr=HYPER_VALUES, wd=HYPER_VALUES, l1=HYPER_VALUES, clip=HYPER_VALUES,
+       threads=st.sampled_from([None, 1, 2, 0]))
+def test_random_inputs_work_or_raise_cleanly(rule, shape, pdtype, gdtype, step, transpose,
+                                             lr, wd, l1, clip, threads):
+    cls = getattr(fastopt, rule)
+    rng = np.random.default_rng(0)
+    full = [s * abs(step) for s in shape[:1]] + shape[1:]
+    x = rng.standard_normal(full).astype(pdtype)
+    if shape:
+        x = x[::step] if step != 1 else x
+    if transpose:
+        x = x.T
+    g = rng.standard_normal(x.shape).astype(gdtype)
+    kwargs = {"learning_rate": lr, "num_threads": threads}
+    for k, v in (("weight_decay", wd), ("l1", l1), ("clipvalue", clip)):
+        if v is not None:
+            kwargs[k] = v
+    try:
+        opt = cls(x, **kwargs)
+        before = x.copy()
+        opt.step(g)
+    except (TypeError, ValueError):
+        return
+    assert x.shape == before.shape and x.dtype == before.dtype
