@@ -9,8 +9,8 @@ What is compared
 
     * the memory limit: the best bandwidth of a copy (``np.copyto(y, x)``, 2 arrays moved)
       and a triad (``np.add(x, y, out=z)``, 3 arrays moved) on arrays of the same length
-      and dtype, measured in this run immediately before each rule's timings.  The
-      fraction of that limit is the kernel's bytes moved per second divided by it;
+      and dtype, measured in this run together with each rule's timings.  The fraction
+      of that limit is the kernel's bytes moved per second divided by it;
     * an efficient NumPy implementation of the same rule (written below from the torch
       formulas: in-place ufuncs with ``out=``, temporaries allocated once, no allocation
       per step), at the same size and dtype;
@@ -23,10 +23,13 @@ Bytes moved per step are counted from the arrays themselves: param and every sta
 are read and written, the gradient is read (3 arrays for plain SGD, 5 for SGD with
 momentum, AdaGrad and RMSprop, 7 for Adam, AdaMax and Nadam).  GB means 10^9 bytes.
 
-Timing: every measurement warms up first, then takes the median over repeated batches of
-steps timed with ``time.perf_counter`` (one step per batch at large sizes, enough steps to
-fill a few milliseconds at small ones).  The gradient is a fixed N(0, 1) * 1e-3 array, so
-parameters stay finite; updates accumulate in place across repetitions.
+Timing: every callable is warmed up, then timed in batches of steps with
+``time.perf_counter`` (one step per batch at large sizes, enough steps to fill a few
+milliseconds at small ones).  For each rule, the copy, the triad, the NumPy step and the
+kernel at each thread count are sampled in turn, one batch each per round, so that a slow
+spell of the (virtual) machine hits them alike; each reports the median of its batches.
+The gradient is a fixed N(0, 1) * 1e-3 array, so parameters stay finite; updates
+accumulate in place across repetitions.
 
 The last line checks the first target: at 1 thread, 10^7 elements, float32, every rule
 reaches >= 0.70 of the memory limit and Adam is >= 5x faster than NumPy.
@@ -247,10 +250,10 @@ def check_baselines(n=1000, steps=3):
 def repetition_plan(n, quick):
     """(repeats, minimum seconds per timed batch) for an array of n elements."""
     if n >= 5 * 10**6:
-        return (7, 0.0) if quick else (11, 0.0)
+        return (7, 0.0) if quick else (15, 0.0)
     if n >= 10**5:
         return (7, 0.002) if quick else (31, 0.005)
-    return (11, 0.001) if quick else (51, 0.002)
+    return (11, 0.001) if quick else (41, 0.002)
 
 
 def batch_size(fn, min_batch_s):
@@ -266,48 +269,51 @@ def batch_size(fn, min_batch_s):
         calls = max(calls + 1, math.ceil(1.2 * calls * min_batch_s / max(elapsed, 1e-9)))
 
 
-def median_seconds(fn, plan, warmup=2):
-    """Median seconds per call of fn over the plan's repeated batches, after warm-up."""
-    repeats, min_batch_s = plan
-    for _ in range(warmup):
+def timed_batch(fn, calls):
+    start = time.perf_counter()
+    for _ in range(calls):
         fn()
-    calls = batch_size(fn, min_batch_s)
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
+    return (time.perf_counter() - start) / calls
+
+
+def median_seconds(fns, plan, warmup=2):
+    """Median seconds per call of each of fns (a dict of callables).
+
+    After warm-up, the plan's repeats are taken in rounds, one batch of every callable per
+    round, so that a slow spell of the machine hits all of them alike."""
+    repeats, min_batch_s = plan
+    calls = {}
+    for key, fn in fns.items():
+        for _ in range(warmup):
             fn()
-        samples.append((time.perf_counter() - start) / calls)
-    return statistics.median(samples)
-
-
-def memory_limit(x, y, z, plan):
-    """Copy and triad bandwidth (bytes/s) on three preallocated arrays of one size."""
-    copy_s = median_seconds(lambda: np.copyto(y, x), plan)
-    triad_s = median_seconds(lambda: np.add(x, y, out=z), plan)
-    return 2 * x.nbytes / copy_s, 3 * x.nbytes / triad_s
+        calls[key] = batch_size(fn, min_batch_s)
+    samples = {key: [] for key in fns}
+    for _ in range(repeats):
+        for key, fn in fns.items():
+            samples[key].append(timed_batch(fn, calls[key]))
+    return {key: statistics.median(v) for key, v in samples.items()}
 
 
 # ---------------------------------------------------------------------------------------
 # One block: a size and a dtype, every rule and thread count.
 
 def time_rule(name, p0, g, threads, plan, limit_arrays):
-    """Rows for one rule: the limit measured right before, NumPy, then each thread count."""
+    """Rows for one rule: copy, triad, NumPy and the kernel at each thread count, timed
+    in interleaved rounds."""
     make_opt, make_numpy = RULES[name]
-    copy_bw, triad_bw = memory_limit(*limit_arrays, plan)
+    x, y, z = limit_arrays
+    numpy_step = make_numpy(p0.copy())
+    opts = {k: make_opt(p0.copy(), k) for k in threads}
+    fns = {"copy": lambda: np.copyto(y, x), "triad": lambda: np.add(x, y, out=z),
+           "numpy": lambda: numpy_step(g)}
+    fns.update({k: (lambda opt=opt: opt.step(g)) for k, opt in opts.items()})
+    t = median_seconds(fns, plan)
+
+    copy_bw, triad_bw = 2 * x.nbytes / t["copy"], 3 * x.nbytes / t["triad"]
     limit = max(copy_bw, triad_bw)
-
-    p = p0.copy()
-    numpy_step = make_numpy(p)
-    numpy_s = median_seconds(lambda: numpy_step(g), plan)
-    del numpy_step, p
-
     rows = []
-    for k in threads:
-        p = p0.copy()
-        opt = make_opt(p, k)
-        seconds = median_seconds(lambda: opt.step(g), plan)
-        moved = bytes_per_step(opt, g)
+    for k, opt in opts.items():
+        seconds, moved = t[k], bytes_per_step(opt, g)
         rows.append({
             "rule": name, "n": p0.size, "dtype": p0.dtype.name, "threads": k,
             "team": _kernels.team_size(p0.size, k),
@@ -315,12 +321,9 @@ def time_rule(name, p0, g, threads, plan, limit_arrays):
             "copy_gbps": copy_bw / 1e9, "triad_gbps": triad_bw / 1e9,
             "limit_gbps": limit / 1e9, "limit_kind": "copy" if copy_bw >= triad_bw else "triad",
             "fraction": moved / seconds / limit,
-            "numpy_ms": numpy_s * 1e3, "vs_numpy": numpy_s / seconds,
+            "numpy_ms": t["numpy"] * 1e3, "vs_numpy": t["numpy"] / seconds,
+            "vs_1t": t[1] / seconds if 1 in t else None,
         })
-        del opt, p
-    one = next((r for r in rows if r["threads"] == 1), None)
-    for r in rows:
-        r["vs_1t"] = one["ms"] / r["ms"] if one else None
     return rows
 
 
@@ -397,6 +400,31 @@ def last_level_cache():
     return None if best is None else f"L{best[0]} {best[1]}"
 
 
+def spin_ms(loops=300_000):
+    start = time.perf_counter()
+    total = 0
+    for i in range(loops):
+        total += i
+    return (time.perf_counter() - start) * 1e3
+
+
+def cpu_speeds():
+    """Relative speed of each usable CPU on a pure-Python loop (1.00 = fastest), pinned in
+    turn; on a shared virtual machine a slow CPU makes 2-thread timings unreliable."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    usable = sorted(os.sched_getaffinity(0))
+    times = {}
+    try:
+        for cpu in usable:
+            os.sched_setaffinity(0, {cpu})
+            times[cpu] = min(spin_ms() for _ in range(5))
+    finally:
+        os.sched_setaffinity(0, usable)
+    best = min(times.values())
+    return {cpu: best / t for cpu, t in times.items()}
+
+
 def machine():
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return {
@@ -405,7 +433,7 @@ def machine():
         "python": platform.python_version(), "numpy": np.__version__,
         "fastopt": getattr(fastopt, "__version__", "?"), "openmp": fastopt.openmp_enabled(),
         "openmp_max_threads": _kernels.max_threads(),
-        "parallel_threshold": _kernels.PARALLEL_THRESHOLD,
+        "parallel_threshold": _kernels.PARALLEL_THRESHOLD, "cpu_speeds": cpu_speeds(),
     }
 
 
@@ -415,11 +443,14 @@ def print_machine(m):
     print(f"{m['platform']}, Python {m['python']}, NumPy {m['numpy']}, fastopt "
           f"{m['fastopt']}, OpenMP {m['openmp']} (max {m['openmp_max_threads']} threads, "
           f"threads from {m['parallel_threshold']} elements)")
+    if m["cpu_speeds"]:
+        print("relative CPU speeds now: " + ", ".join(
+            f"cpu{c} {v:.2f}" for c, v in m["cpu_speeds"].items()))
 
 
 def legend():
     print("ms/step: median; GB/s: bytes moved per step / time; limit: best of copy (c) and "
-          "triad (t) measured\njust before each rule; of limit: GB/s / limit; x numpy: NumPy "
+          "triad (t) measured\nalongside each rule; of limit: GB/s / limit; x numpy: NumPy "
           "time / fastopt time; x 1T: 1-thread time / this time;\nthr(k): k threads were "
           "actually used (below the parallel threshold).\n")
 

@@ -7,9 +7,12 @@ clipping, pruning masks and box bounds folded into the same pass over memory.
 """
 
 from fastopt._kernels import openmp_enabled
+from fastopt._minimize import (adagrad, adam, adamax, amsgrad, minimize, momentum, nadam,
+                               nesterov, rmsprop, sgd, show_options)
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, Optimizer, RMSprop
 
 __version__ = "0.1.0"
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam",
-           "openmp_enabled"]
+           "minimize", "show_options", "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+           "adam", "amsgrad", "adamax", "nadam", "openmp_enabled"]

@@ -1,0 +1,534 @@
+"""minimize(): the scipy-shaped front end, and the scipy custom-method adapters.
+
+One loop (``_run``) serves ``fastopt.minimize(fun, x0, method="nadam", ...)`` and
+``scipy.optimize.minimize(fun, x0, method=fastopt.nadam, ...)``: it evaluates ``fun``,
+steps an optimizer object, checks the stopping rules and builds the OptimizeResult.
+"""
+
+import inspect
+import math
+import time
+import warnings
+
+import numpy as np
+from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
+
+from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
+
+__all__ = ["minimize", "show_options", "METHODS", "sgd", "momentum", "nesterov", "adagrad",
+           "rmsprop", "adam", "amsgrad", "adamax", "nadam"]
+
+# method name -> (optimizer class, hyperparameters it fixes unless the user overrides them)
+METHODS = {
+    "sgd": (SGD, {}),
+    "momentum": (SGD, {"momentum": 0.9}),
+    "nesterov": (SGD, {"momentum": 0.9, "nesterov": True}),
+    "adagrad": (Adagrad, {}),
+    "rmsprop": (RMSprop, {}),
+    "adam": (Adam, {}),
+    "amsgrad": (Adam, {"amsgrad": True}),
+    "adamax": (Adamax, {}),
+    "nadam": (Nadam, {}),
+}
+
+COMMON_OPTIONS = ("learning_rate", "lr", "convention", "weight_decay", "l2", "l1",
+                  "clipvalue", "clipnorm", "global_clipnorm", "maximize", "num_threads")
+
+# loop options and their defaults
+LOOP_OPTIONS = {
+    "maxiter": None,        # 1000 full-batch, unlimited with minibatches (epochs bind)
+    "maxfev": None,
+    "gtol": 1e-5,           # infinity norm of the gradient (full batch only)
+    "ftol": None,           # relative decrease of f (or of the epoch-mean loss)
+    "patience": 1,          # consecutive ftol checks that must hold
+    "max_time": None,       # seconds
+    "batch_size": None,
+    "epochs": 10,
+    "shuffle": True,
+    "seed": None,
+    "disp": False,
+    "disp_every": 100,
+    "return_best": False,
+    "opt_state": None,
+    "nan_policy": "raise",
+    "max_skips": 10,
+    "tol": None,
+    "eps": None,            # finite-difference step (jac=None, '2-point', '3-point')
+}
+
+STATUS = {
+    0: "Optimization terminated successfully.",
+    1: "Maximum number of iterations has been exceeded.",
+    2: "Maximum number of function evaluations has been exceeded.",
+    3: "NaN result encountered.",
+    5: "Time limit reached (max_time).",
+    6: "Interrupted by the user (KeyboardInterrupt); returning the last good point.",
+    7: "Too many non-finite steps skipped (max_skips).",
+    99: "`callback` raised `StopIteration`.",
+}
+EPOCHS_DONE = "Requested number of epochs completed."
+FTOL_MET = "Optimization terminated successfully (relative reduction of f <= ftol)."
+
+
+class _Stop(Exception):
+    def __init__(self, status):
+        self.status = status
+
+
+def _hyper_names(cls):
+    params = inspect.signature(cls.__init__).parameters
+    return {n for n, p in params.items()
+            if n not in ("self", "params", "common") and p.kind != p.VAR_KEYWORD}
+
+
+def _split_options(method, options):
+    cls, fixed = METHODS[method]
+    names = _hyper_names(cls) | set(COMMON_OPTIONS)
+    hyper = dict(fixed)
+    loop = dict(LOOP_OPTIONS)
+    unknown = []
+    for k, v in options.items():
+        if k in names:
+            hyper[k] = v
+        elif k in loop:
+            loop[k] = v
+        else:
+            unknown.append(k)
+    if unknown:
+        warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}",
+                      OptimizeWarning, stacklevel=4)
+    return cls, hyper, loop
+
+
+def _as_x0(x0):
+    x = np.atleast_1d(np.asarray(x0))
+    if x.ndim != 1:
+        raise ValueError("'x0' must only have one dimension.")
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float64)
+    elif x.dtype.kind == "c" or x.dtype.kind not in "f":
+        raise TypeError(f"'x0' has dtype {x.dtype}; expected real numbers")
+    elif x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float64)
+    return np.array(x, dtype=x.dtype, copy=True, order="C")
+
+
+def _as_bounds(bounds, x):
+    """scipy Bounds or a sequence of (lo, hi) pairs (None = unbounded) -> two arrays."""
+    if bounds is None:
+        return None
+    if isinstance(bounds, Bounds):
+        lo, hi = bounds.lb, bounds.ub
+    else:
+        pairs = list(bounds)
+        if len(pairs) != x.size:
+            raise ValueError(f"'bounds' has {len(pairs)} pairs, but x0 has {x.size} entries")
+        try:
+            lo = [-np.inf if p[0] is None else p[0] for p in pairs]
+            hi = [np.inf if p[1] is None else p[1] for p in pairs]
+        except (TypeError, IndexError):
+            raise ValueError("'bounds' must be a scipy.optimize.Bounds or a sequence of "
+                             "(min, max) pairs") from None
+    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), x.shape)
+    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), x.shape)
+    if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
+        raise ValueError("'bounds' contains NaN")
+    if np.any(lo > hi):
+        raise ValueError("An upper bound is less than the corresponding lower bound.")
+    return lo, hi
+
+
+def _wrap_callback(callback):
+    """callback(xk) or callback(intermediate_result), chosen as scipy chooses."""
+    if callback is None:
+        return None
+    try:
+        params = set(inspect.signature(callback).parameters)
+    except (TypeError, ValueError):
+        params = set()
+    if params == {"intermediate_result"}:
+        return lambda res: callback(intermediate_result=res)
+    return lambda res: callback(res.x)
+
+
+class _Objective:
+    """Evaluates (f, g) at a copy of x, so a fun that mutates its argument cannot corrupt
+    the run; counts nfev/njev the way scipy does."""
+
+    def __init__(self, fun, jac, eps):
+        self.fun, self.jac, self.eps = fun, jac, eps
+        self.nfev = self.njev = 0
+        if not (jac is True or callable(jac) or jac in (None, False, "2-point", "3-point")):
+            raise ValueError(f"Invalid jac: {jac!r} (expected True, a callable, None, "
+                             "'2-point' or '3-point')")
+
+    def value(self, x, args):
+        fx = self.fun(x.copy(), *args)
+        self.nfev += 1
+        return _scalar(fx)
+
+    def __call__(self, x, args):
+        if self.jac is True:
+            out = self.fun(x.copy(), *args)
+            self.nfev += 1
+            self.njev += 1
+            try:
+                fx, g = out
+            except (TypeError, ValueError):
+                raise ValueError("with jac=True, 'fun' must return (f, gradient)") from None
+            return _scalar(fx), self._grad(g, x)
+        f = self.value(x, args)
+        if callable(self.jac):
+            self.njev += 1
+            return f, self._grad(self.jac(x.copy(), *args), x)
+        return f, self._finite_difference(x, f, args)
+
+    @staticmethod
+    def _grad(g, x):
+        g = np.asarray(g, dtype=x.dtype)
+        if g.shape != x.shape:
+            g = g.reshape(-1) if g.size == x.size else g
+            if g.shape != x.shape:
+                raise ValueError(f"the gradient has shape {np.shape(g)}, expected {x.shape}")
+        return g
+
+    def _finite_difference(self, x, f, args):
+        central = self.jac == "3-point"
+        base = np.finfo(x.dtype).eps ** (1 / 3 if central else 1 / 2)
+        h = self.eps if self.eps is not None else base * np.maximum(1.0, np.abs(x))
+        h = np.broadcast_to(np.asarray(h, dtype=x.dtype), x.shape)
+        g = np.empty_like(x)
+        xp = x.copy()
+        for i in range(x.size):
+            xp[i] = x[i] + h[i]
+            fp = self.value(xp, args)
+            if central:
+                xp[i] = x[i] - h[i]
+                g[i] = (fp - self.value(xp, args)) / (2 * h[i])
+            else:
+                g[i] = (fp - f) / h[i]
+            xp[i] = x[i]
+        return g
+
+
+def _scalar(fx):
+    try:
+        f = np.asarray(fx, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("The user-provided objective function must return a scalar "
+                         "value.") from None
+    if f.size != 1:
+        raise ValueError("The user-provided objective function must return a scalar value.")
+    return float(f.reshape(()))
+
+
+def _finite(f, g):
+    return math.isfinite(f) and bool(np.isfinite(g).all())
+
+
+def _rows(args):
+    """The number of rows of the array arguments that minibatches slice (axis 0)."""
+    sizes = {a.shape[0] for a in args if hasattr(a, "shape") and len(a.shape) >= 1}
+    if not sizes:
+        raise ValueError("minibatches need at least one array in 'args' to slice along axis 0")
+    if len(sizes) > 1:
+        raise ValueError(f"the arrays in 'args' have different numbers of rows: {sorted(sizes)}")
+    return sizes.pop()
+
+
+def _take(args, idx, n):
+    return tuple(a[idx] if hasattr(a, "shape") and len(a.shape) >= 1 and a.shape[0] == n
+                 else a for a in args)
+
+
+def _run(fun, x0, args, method, jac, bounds, callback, options):
+    """The one loop behind minimize() and the scipy custom-method callables."""
+    method = method.lower() if isinstance(method, str) else method
+    if method not in METHODS:
+        raise ValueError(f"Unknown solver {method!r}; fastopt methods are: "
+                         f"{', '.join(METHODS)}")
+    if not isinstance(args, tuple):
+        args = (args,)
+    cls, hyper, o = _split_options(method, dict(options or {}))
+    if o["tol"] is not None:
+        o["gtol"] = o["tol"]
+    if o["nan_policy"] not in ("raise", "skip"):
+        raise ValueError(f"Invalid nan_policy: {o['nan_policy']!r} (expected 'raise' or 'skip')")
+    minibatch = o["batch_size"] is not None
+    if minibatch and o["return_best"]:
+        raise ValueError("return_best is for full-batch runs (minibatch losses are noisy)")
+    maxiter = o["maxiter"] if o["maxiter"] is not None else (math.inf if minibatch else 1000)
+    maxfev = o["maxfev"] if o["maxfev"] is not None else math.inf
+    max_time = o["max_time"] if o["max_time"] is not None else math.inf
+    x = _as_x0(x0)
+    box = _as_bounds(bounds, x)
+    if box is not None:
+        np.clip(x, box[0], box[1], out=x, casting="unsafe")
+        hyper["bounds"] = box
+    opt = cls(x, **hyper)
+    if o["opt_state"] is not None:
+        opt.load_state_dict(o["opt_state"])
+    objective = _Objective(fun, jac, o["eps"])
+    cb = _wrap_callback(callback)
+    loop = _Loop(opt, objective, x, args, cb, o, maxiter, maxfev, max_time)
+    if minibatch:
+        res = loop.minibatch(int(o["batch_size"]), int(o["epochs"]), bool(o["shuffle"]),
+                             o["seed"])
+    else:
+        res = loop.full_batch()
+    if any(l1 != 0 or w.size for l1, w in opt._l1):
+        res.nnz = opt.nnz()
+        res.sparsity = opt.sparsity()
+    return res
+
+
+class _Loop:
+    def __init__(self, opt, objective, x, args, cb, o, maxiter, maxfev, max_time):
+        self.opt, self.objective, self.x, self.args, self.cb = opt, objective, x, args, cb
+        self.o, self.maxiter, self.maxfev, self.max_time = o, maxiter, maxfev, max_time
+        self.good_x = x.copy()          # the last point whose f and gradient were finite
+        self.good_f, self.good_g = math.nan, np.full_like(x, np.nan)
+        self.nit = 0
+        self.skips = 0
+        self.start = time.perf_counter()
+        self.disp = bool(o["disp"])
+        self.disp_every = max(1, int(o["disp_every"]))
+        self.calm = 0                  # consecutive ftol checks that held
+        self.best = None               # (f, x, g) of the best point, with return_best
+
+    # ---------------------------------------------------------------- helpers
+    def limits(self):
+        if self.nit >= self.maxiter:
+            raise _Stop(1)
+        if self.objective.nfev >= self.maxfev:
+            raise _Stop(2)
+        if time.perf_counter() - self.start >= self.max_time:
+            raise _Stop(5)
+
+    def ftol_check(self, f_old, f_new):
+        ftol = self.o["ftol"]
+        if ftol is None or not math.isfinite(f_old):
+            return False
+        rel = (f_old - f_new) / max(abs(f_old), abs(f_new), 1.0)
+        self.calm = self.calm + 1 if rel <= ftol else 0
+        return self.calm >= int(self.o["patience"])
+
+    def report(self, f, g):
+        if self.cb is not None:
+            res = OptimizeResult(x=self.x.copy(), fun=f, jac=g.copy(), nit=self.nit,
+                                 learning_rate=self.opt.learning_rate_at(max(self.opt.step_count - 1, 0)))
+            try:
+                self.cb(res)
+            except StopIteration:
+                raise _Stop(99) from None
+        if self.disp and self.nit % self.disp_every == 0:
+            print(f"iter {self.nit:7d}  f {f: .8e}  |g|inf {np.max(np.abs(g), initial=0):.3e}  "
+                  f"lr {self.opt.learning_rate_now:.3e}  {time.perf_counter() - self.start:7.2f}s")
+
+    def accept(self, f, g):
+        """f and g are finite at x: x becomes the last good point."""
+        np.copyto(self.good_x, self.x)
+        self.good_f, self.good_g = f, g
+        if self.o["return_best"] and (self.best is None or f < self.best[0]):
+            self.best = (f, self.x.copy(), g)
+
+    def step(self, g):
+        self.opt.step(g)
+        self.nit += 1
+
+    def bad_point(self):
+        """f or the gradient is not finite at x: skip (go back to the last good point and
+        carry on with the next step or minibatch) or stop."""
+        np.copyto(self.x, self.good_x)
+        if self.o["nan_policy"] == "skip" and self.nit > 0:
+            self.skips += 1
+            if self.skips > int(self.o["max_skips"]):
+                raise _Stop(7)
+            return
+        raise _Stop(3)
+
+    def result(self, status, f, g, message=None, **extra):
+        success = status == 0
+        if self.disp:
+            print(f"{message or STATUS[status]}  iterations {self.nit}, f {f:.8e}, "
+                  f"evaluations {self.objective.nfev}, {time.perf_counter() - self.start:.2f}s")
+        return OptimizeResult(x=self.x, fun=f, jac=g, nit=self.nit, nfev=self.objective.nfev,
+                              njev=self.objective.njev, status=status, success=success,
+                              message=str(message or STATUS[status]),
+                              opt_state=self.opt.state_dict(), **extra)
+
+    # ---------------------------------------------------------------- full batch
+    def full_batch(self):
+        x, args = self.x, self.args
+        message = None
+        try:
+            f, g = self.objective(x, args)
+            if not _finite(f, g):
+                raise _Stop(3)
+            self.accept(f, g)
+            while True:
+                if np.max(np.abs(g), initial=0.0) <= self.o["gtol"]:
+                    raise _Stop(0)
+                self.limits()
+                self.step(g)
+                f, g = self.objective(x, args)
+                if not _finite(f, g):
+                    self.bad_point()
+                    f, g = self.good_f, self.good_g
+                    continue
+                f_old = self.good_f
+                self.accept(f, g)
+                if self.ftol_check(f_old, f):
+                    message = FTOL_MET
+                    raise _Stop(0)
+                self.report(f, g)
+        except _Stop as stop:
+            status = stop.status
+        except KeyboardInterrupt:
+            status = 6
+        if status in (3, 6, 7):
+            np.copyto(x, self.good_x)
+            f, g = self.good_f, self.good_g
+        if self.best is not None and self.best[0] < f:
+            f, best_x, g = self.best
+            np.copyto(x, best_x)
+        return self.result(status, f, g, message)
+
+    # ---------------------------------------------------------------- minibatches
+    def minibatch(self, batch_size, epochs, shuffle, seed):
+        if batch_size < 1:
+            raise ValueError(f"Invalid batch_size: {batch_size}")
+        if epochs < 1:
+            raise ValueError(f"Invalid epochs: {epochs}")
+        x, args = self.x, self.args
+        n = _rows(args)
+        rng = np.random.default_rng(seed)
+        status, message = None, None
+        epoch_loss, prev_loss = math.nan, math.nan
+        g = np.full_like(x, np.nan)
+        nepochs = 0
+        try:
+            for _ in range(epochs):
+                order = rng.permutation(n) if shuffle else np.arange(n)
+                total, rows = 0.0, 0
+                for start in range(0, n, batch_size):
+                    self.limits()
+                    idx = order[start:start + batch_size]
+                    f, g = self.objective(x, _take(args, idx, n))
+                    if not _finite(f, g):
+                        self.bad_point()
+                        continue
+                    self.accept(f, g)
+                    total += f * len(idx)
+                    rows += len(idx)
+                    self.step(g)
+                    self.report(f, g)
+                nepochs += 1
+                prev_loss, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
+                if self.ftol_check(prev_loss, epoch_loss):
+                    message = FTOL_MET
+                    raise _Stop(0)
+            status, message = 0, EPOCHS_DONE
+        except _Stop as stop:
+            status = stop.status
+        except KeyboardInterrupt:
+            status = 6
+        if status in (3, 6, 7):
+            np.copyto(x, self.good_x)
+            g = self.good_g
+        return self.result(status, epoch_loss, g, message, nepochs=nepochs)
+
+
+def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
+             callback=None, options=None):
+    """Minimize a scalar function with a first-order method, like scipy.optimize.minimize.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> float``, or ``-> (float, gradient)`` with ``jac=True``.
+    x0 : array_like, 1-D
+        Starting point.  Integers become float64; float32 stays float32 throughout.
+    args : tuple
+        Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy or
+        scipy.sparse CSR) is sliced along axis 0 into minibatches.
+    method : str
+        One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam.
+    jac : bool, callable, None, '2-point' or '3-point'
+        How the gradient is obtained (None: forward differences, counted in nfev).
+    bounds : scipy.optimize.Bounds or sequence of (min, max)
+        Box constraints, enforced by projection inside the update kernel.
+    tol : float
+        Sets ``gtol``.
+    callback : callable
+        ``callback(xk)`` or ``callback(intermediate_result)``; raise StopIteration to stop.
+    options : dict
+        Every hyperparameter of the method's optimizer (``learning_rate``, ``beta_1``, ...,
+        ``convention``, ``weight_decay``, ``l1``, ``clipnorm``, ``num_threads``) and the
+        loop options: maxiter, maxfev, gtol, ftol, patience, max_time, batch_size, epochs,
+        shuffle, seed, disp, disp_every, return_best, opt_state, nan_policy, max_skips,
+        eps.  ``fastopt.show_options(method)`` lists them.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        x, fun, jac, nit, nfev, njev, status, success, message, opt_state (pass it back as
+        ``options={"opt_state": ...}`` with ``x0=res.x`` to resume exactly), nepochs with
+        minibatches, nnz and sparsity with l1.
+
+    Status: 0 success, 1 maxiter, 2 maxfev, 3 NaN result (x is the last point whose f and
+    gradient were finite), 5 max_time, 6 KeyboardInterrupt (last good point), 7 max_skips,
+    99 callback raised StopIteration.
+
+    Examples
+    --------
+    >>> from scipy.optimize import rosen, rosen_der
+    >>> res = fastopt.minimize(rosen, [-1.2, 1.0], method="nadam", jac=rosen_der,
+    ...                        options={"learning_rate": 0.01, "maxiter": 20000})
+    >>> res.x.round(3)
+    array([1., 1.])
+    """
+    options = dict(options or {})
+    if tol is not None:
+        options.setdefault("tol", tol)
+    return _run(fun, x0, args, method, jac, bounds, callback, options)
+
+
+def _custom_method(name):
+    def method(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
+               constraints=(), callback=None, **options):
+        if constraints:
+            raise ValueError(f"fastopt.{name} handles bounds only, not constraints")
+        return _run(fun, x0, args, name, jac, bounds, callback, options)
+
+    cls, fixed = METHODS[name]
+    method.__name__ = method.__qualname__ = name
+    method.__doc__ = (f"The {name!r} method for scipy.optimize.minimize(..., method=fastopt."
+                      f"{name}); {cls.__name__} with {fixed or 'its defaults'}.  Takes the "
+                      "same options as fastopt.minimize.")
+    return method
+
+
+sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam = (
+    _custom_method(name) for name in METHODS)
+
+
+def show_options(method=None, disp=True):
+    """Print (or return, with disp=False) the options of a method, or of all methods."""
+    methods = [method.lower()] if method else list(METHODS)
+    lines = []
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"Unknown solver {m!r}; fastopt methods are: {', '.join(METHODS)}")
+        cls, fixed = METHODS[m]
+        lines.append(f"{m}: {cls.__name__}{' with ' + str(fixed) if fixed else ''}")
+        for conv in ("torch", "keras"):
+            d = cls.defaults[conv]
+            lines.append(f"  {conv} defaults: " + ", ".join(f"{k}={v!r}" for k, v in d.items()))
+        lines.append("  optimizer options: " + ", ".join(sorted(_hyper_names(cls) | set(COMMON_OPTIONS))))
+        lines.append("  loop options: " + ", ".join(f"{k}={v!r}" for k, v in LOOP_OPTIONS.items()))
+    text = "\n".join(lines)
+    if disp:
+        print(text)
+        return None
+    return text
