@@ -223,7 +223,8 @@ def _scalar(fx):
 
 
 def _finite(f, g):
-    return math.isfinite(f) and bool(np.isfinite(g).all())
+    """f and every gradient entry finite (max(|g|) is NaN or inf exactly then)."""
+    return math.isfinite(f) and (g.size == 0 or math.isfinite(np.abs(g).max()))
 
 
 def _rows(args):

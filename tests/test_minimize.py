@@ -351,3 +351,20 @@ def test_every_method_callable_has_the_scipy_signature():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         so.minimize(bowl, np.ones(10), jac=True, method=fastopt.sgd, tol=1e-3)
+
+
+def test_maxfev_ftol_and_max_time():
+    res = fastopt.minimize(bowl, np.ones(10), jac=True, options={"maxfev": 12})
+    assert res.status == 2 and res.nfev == 12 and not res.success
+    assert res.message == "Maximum number of function evaluations has been exceeded."
+    res = fastopt.minimize(bowl, np.ones(10), jac=True,
+                           options={"ftol": 1e-3, "patience": 3, "gtol": 0.0,
+                                    "learning_rate": 0.01})
+    assert res.status == 0 and res.success and "ftol" in res.message
+    strict = fastopt.minimize(bowl, np.ones(10), jac=True,
+                              options={"ftol": 1e-3, "patience": 30, "gtol": 0.0,
+                                       "learning_rate": 0.01})
+    assert strict.nit > res.nit
+    res = fastopt.minimize(bowl, np.ones(10), jac=True,
+                           options={"max_time": 0.0, "gtol": 0.0})
+    assert res.status == 5 and res.nit == 0 and "max_time" in res.message
