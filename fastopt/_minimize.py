@@ -66,6 +66,7 @@ STATUS = {
     7: "Too many non-finite steps skipped (max_skips).",
     99: "`callback` raised `StopIteration`.",
 }
+ABNORMAL = (3, 6, 7)      # stops that return the last good point
 EPOCHS_DONE = "Requested number of epochs completed."
 FTOL_MET = "Optimization terminated successfully (relative reduction of f <= ftol)."
 
@@ -333,6 +334,11 @@ class _Loop:
         if self.o["return_best"] and (self.best is None or f < self.best[0]):
             self.best = (f, self.x.copy(), g)
 
+    def restore(self):
+        """Go back to the last good point; returns its (f, g)."""
+        np.copyto(self.x, self.good_x)
+        return self.good_f, self.good_g
+
     def step(self, g):
         self.opt.step(g)
         self.nit += 1
@@ -340,7 +346,7 @@ class _Loop:
     def bad_point(self):
         """f or the gradient is not finite at x: skip (go back to the last good point and
         carry on with the next step or minibatch) or stop."""
-        np.copyto(self.x, self.good_x)
+        self.restore()
         if self.o["nan_policy"] == "skip" and self.nit > 0:
             self.skips += 1
             if self.skips > int(self.o["max_skips"]):
@@ -387,9 +393,8 @@ class _Loop:
             status = stop.status
         except KeyboardInterrupt:
             status = 6
-        if status in (3, 6, 7):
-            np.copyto(x, self.good_x)
-            f, g = self.good_f, self.good_g
+        if status in ABNORMAL:
+            f, g = self.restore()
         if self.best is not None and self.best[0] < f:
             f, best_x, g = self.best
             np.copyto(x, best_x)
@@ -434,9 +439,8 @@ class _Loop:
             status = stop.status
         except KeyboardInterrupt:
             status = 6
-        if status in (3, 6, 7):
-            np.copyto(x, self.good_x)
-            g = self.good_g
+        if status in ABNORMAL:
+            _, g = self.restore()
         return self.result(status, epoch_loss, g, message, nepochs=nepochs)
 
 
