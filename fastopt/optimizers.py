@@ -87,7 +87,6 @@ class Optimizer:
             raise ValueError(f"Invalid nan_policy: {nan_policy!r} "
                              f"(expected one of {', '.join(NAN_POLICIES)})")
         self.params = as_param_list(params)
-        self._flat = [flat(p) for p in self.params]
         self.convention = convention
         self.nan_policy = nan_policy
         self.num_threads = check_num_threads(num_threads)
@@ -106,6 +105,7 @@ class Optimizer:
         self.last_nonfinite = 0
         self.masks = [None] * len(self.params)
         self.state = [self._fresh_state(p) for p in self.params]
+        self._bind_views()
 
     # ---------------------------------------------------------------- configuration
     @property
@@ -183,9 +183,16 @@ class Optimizer:
             if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
                 raise ValueError(f"'bounds[{i}]' contains NaN")
             if np.any(lo > hi):
-                raise ValueError(f"'bounds[{i}]' is infeasible: some lower bounds exceed the "
-                                 "upper bounds")
+                raise ValueError(f"'bounds[{i}]' is infeasible: an upper bound is less than "
+                                 "the corresponding lower bound")
             self._bounds.append((lo, hi))
+
+    def project(self):
+        """Clip every parameter array into its bounds, in place (steps do this themselves;
+        call it once to start inside the box)."""
+        for p, (lo, hi) in zip(self._flat, self._bounds):
+            if lo.size:
+                np.clip(p, lo, hi, out=p)
 
     def set_masks(self, masks):
         """Pin coordinates to zero: ``masks`` is one array (or None) per parameter array,
@@ -267,6 +274,7 @@ class Optimizer:
         self.hyper = hyper
         self.state = [{k: np.array(v, copy=True, order="C") for k, v in st.items()}
                       for st in sd["state"]]
+        self._bind_views()
         self.set_masks(sd["masks"])
         self.step_count = int(step)
         self.skipped_steps = int(sd.get("skipped_steps", 0))
@@ -278,14 +286,20 @@ class Optimizer:
     def _load_extra_state(self, sd):
         pass
 
+    def _bind_views(self):
+        """1-D views of the params and state arrays, as the kernels take them (built once,
+        not per step)."""
+        self._flat = [flat(p) for p in self.params]
+        self._flat_state = [{k: flat(v) for k, v in st.items()} for st in self.state]
+
     def __getstate__(self):
         d = self.__dict__.copy()
-        del d["_flat"]          # views; rebuilt on unpickling so they alias the params again
+        del d["_flat"], d["_flat_state"]    # views: rebuilt on unpickling so they alias again
         return d
 
     def __setstate__(self, d):
         self.__dict__.update(d)
-        self._flat = [flat(p) for p in self.params]
+        self._bind_views()
 
     def __repr__(self):
         lr = self._learning_rate
@@ -354,8 +368,7 @@ class Optimizer:
             lo, hi = self._bounds[i]
             mask = self.masks[i]
             extras = (sign, clip, scales[i], self.l2, decay, l1)
-            st = {k: v.reshape(-1) for k, v in self.state[i].items()}
-            bad += self._kernel_call(p, g, st, scalars, extras,
+            bad += self._kernel_call(p, g, self._flat_state[i], scalars, extras,
                                      EMPTY_MASK if mask is None else mask, l1w, lo, hi,
                                      threads)
         self._commit_step(t)
@@ -373,6 +386,11 @@ class Optimizer:
         raise NotImplementedError
 
     # ---------------------------------------------------------------- reporting
+    @property
+    def uses_l1(self):
+        """True when any parameter array has an l1 penalty (scalar or per coordinate)."""
+        return any(l1 != 0 or w.size for l1, w in self._l1)
+
     def nnz(self):
         """Number of nonzero parameters over all arrays."""
         return int(sum(np.count_nonzero(p) for p in self.params))
