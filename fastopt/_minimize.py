@@ -115,7 +115,7 @@ def _as_x0(x0):
 
 
 def _as_bounds(bounds, x):
-    """scipy Bounds or a sequence of (lo, hi) pairs (None = unbounded) -> two arrays."""
+    """scipy Bounds or a sequence of (lo, hi) pairs (None = unbounded) -> (lo, hi)."""
     if bounds is None:
         return None
     if isinstance(bounds, Bounds):
@@ -130,13 +130,7 @@ def _as_bounds(bounds, x):
         except (TypeError, IndexError):
             raise ValueError("'bounds' must be a scipy.optimize.Bounds or a sequence of "
                              "(min, max) pairs") from None
-    lo = np.broadcast_to(np.asarray(lo, dtype=np.float64), x.shape)
-    hi = np.broadcast_to(np.asarray(hi, dtype=np.float64), x.shape)
-    if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
-        raise ValueError("'bounds' contains NaN")
-    if np.any(lo > hi):
-        raise ValueError("An upper bound is less than the corresponding lower bound.")
-    return lo, hi
+    return lo, hi           # validated (NaN, lo > hi, shape) by the optimizer
 
 
 def _wrap_callback(callback):
@@ -223,9 +217,14 @@ def _scalar(fx):
     return float(f.reshape(()))
 
 
-def _finite(f, g):
-    """f and every gradient entry finite (max(|g|) is NaN or inf exactly then)."""
-    return math.isfinite(f) and (g.size == 0 or math.isfinite(np.abs(g).max()))
+def _gmax(g):
+    """max |g_i| (0 for an empty gradient): NaN or inf exactly when some entry is; used both
+    for the finiteness check and for gtol, so the gradient is reduced once per point."""
+    return float(np.abs(g).max()) if g.size else 0.0
+
+
+def _finite(f, gmax):
+    return math.isfinite(f) and math.isfinite(gmax)
 
 
 def _rows(args):
@@ -265,9 +264,10 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
     x = _as_x0(x0)
     box = _as_bounds(bounds, x)
     if box is not None:
-        np.clip(x, box[0], box[1], out=x, casting="unsafe")
         hyper["bounds"] = box
     opt = cls(x, **hyper)
+    if box is not None:
+        opt.project()                   # start inside the box, as L-BFGS-B does
     if o["opt_state"] is not None:
         opt.load_state_dict(o["opt_state"])
     objective = _Objective(fun, jac, o["eps"])
@@ -278,7 +278,7 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
                              o["seed"])
     else:
         res = loop.full_batch()
-    if any(l1 != 0 or w.size for l1, w in opt._l1):
+    if opt.uses_l1:
         res.nnz = opt.nnz()
         res.sparsity = opt.sparsity()
     return res
@@ -315,7 +315,7 @@ class _Loop:
         self.calm = self.calm + 1 if rel <= ftol else 0
         return self.calm >= int(self.o["patience"])
 
-    def report(self, f, g):
+    def report(self, f, g, gmax=None):
         if self.cb is not None:
             res = OptimizeResult(x=self.x.copy(), fun=f, jac=g.copy(), nit=self.nit,
                                  learning_rate=self.opt.learning_rate_at(max(self.opt.step_count - 1, 0)))
@@ -324,7 +324,7 @@ class _Loop:
             except StopIteration:
                 raise _Stop(99) from None
         if self.disp and self.nit % self.disp_every == 0:
-            print(f"iter {self.nit:7d}  f {f: .8e}  |g|inf {np.max(np.abs(g), initial=0):.3e}  "
+            print(f"iter {self.nit:7d}  f {f: .8e}  |g|inf {_gmax(g) if gmax is None else gmax:.3e}  "
                   f"lr {self.opt.learning_rate_now:.3e}  {time.perf_counter() - self.start:7.2f}s")
 
     def accept(self, f, g):
@@ -370,25 +370,28 @@ class _Loop:
         message = None
         try:
             f, g = self.objective(x, args)
-            if not _finite(f, g):
+            gmax = _gmax(g)
+            if not _finite(f, gmax):
                 raise _Stop(3)
             self.accept(f, g)
             while True:
-                if np.max(np.abs(g), initial=0.0) <= self.o["gtol"]:
+                if gmax <= self.o["gtol"]:
                     raise _Stop(0)
                 self.limits()
                 self.step(g)
                 f, g = self.objective(x, args)
-                if not _finite(f, g):
+                gmax = _gmax(g)
+                if not _finite(f, gmax):
                     self.bad_point()
                     f, g = self.good_f, self.good_g
+                    gmax = _gmax(g)
                     continue
                 f_old = self.good_f
                 self.accept(f, g)
                 if self.ftol_check(f_old, f):
                     message = FTOL_MET
                     raise _Stop(0)
-                self.report(f, g)
+                self.report(f, g, gmax)
         except _Stop as stop:
             status = stop.status
         except KeyboardInterrupt:
@@ -421,7 +424,7 @@ class _Loop:
                     self.limits()
                     idx = order[start:start + batch_size]
                     f, g = self.objective(x, _take(args, idx, n))
-                    if not _finite(f, g):
+                    if not _finite(f, _gmax(g)):
                         self.bad_point()
                         continue
                     self.accept(f, g)
