@@ -32,7 +32,8 @@ METHODS = {
 }
 
 COMMON_OPTIONS = ("learning_rate", "lr", "convention", "weight_decay", "l2", "l1",
-                  "clipvalue", "clipnorm", "global_clipnorm", "maximize", "num_threads")
+                  "clipvalue", "clipnorm", "global_clipnorm", "maximize", "pruning",
+                  "pruning_scope", "num_threads")
 
 # loop options and their defaults
 LOOP_OPTIONS = {
@@ -54,6 +55,8 @@ LOOP_OPTIONS = {
     "max_skips": 10,
     "tol": None,
     "eps": None,            # finite-difference step (jac=None, '2-point', '3-point')
+    "monitor": None,        # callable(x) -> float fed to ReduceLROnPlateau (default: the loss)
+    "monitor_every": 1,     # iterations (full batch) or epochs (minibatches)
 }
 
 STATUS = {
@@ -278,7 +281,7 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
                              o["seed"])
     else:
         res = loop.full_batch()
-    if opt.uses_l1:
+    if opt.uses_l1 or opt.pruning is not None:
         res.nnz = opt.nnz()
         res.sparsity = opt.sparsity()
     return res
@@ -297,6 +300,17 @@ class _Loop:
         self.disp_every = max(1, int(o["disp_every"]))
         self.calm = 0                  # consecutive ftol checks that held
         self.best = None               # (f, x, g) of the best point, with return_best
+        self.plateau = getattr(opt.learning_rate, "update", None)
+        self.monitor = o["monitor"]
+        self.monitor_every = int(o["monitor_every"])
+        if self.monitor is not None and not callable(self.monitor):
+            raise TypeError("'monitor' must be a callable monitor(x) -> float")
+        if self.monitor is not None and self.plateau is None:
+            raise ValueError("'monitor' feeds a performance schedule: give "
+                             "learning_rate=fastopt.ReduceLROnPlateau(...) with it")
+        if self.monitor_every < 1:
+            raise ValueError(f"Invalid monitor_every: {o['monitor_every']}")
+        self.sparse = opt.uses_l1 or opt.pruning is not None
 
     # ---------------------------------------------------------------- helpers
     def limits(self):
@@ -324,8 +338,16 @@ class _Loop:
             except StopIteration:
                 raise _Stop(99) from None
         if self.disp and self.nit % self.disp_every == 0:
+            nnz = f"  nnz {self.opt.nnz()}" if self.sparse else ""
             print(f"iter {self.nit:7d}  f {f: .8e}  |g|inf {_gmax(g) if gmax is None else gmax:.3e}  "
-                  f"lr {self.opt.learning_rate_now:.3e}  {time.perf_counter() - self.start:7.2f}s")
+                  f"lr {self.opt.learning_rate_now:.3e}{nnz}  "
+                  f"{time.perf_counter() - self.start:7.2f}s")
+
+    def feed_plateau(self, count, loss):
+        """Every monitor_every iterations/epochs, tell ReduceLROnPlateau the monitored value
+        (``monitor(x)`` when given, else the loss)."""
+        if self.plateau is not None and count % self.monitor_every == 0:
+            self.plateau(_scalar(self.monitor(self.x.copy())) if self.monitor else loss)
 
     def accept(self, f, g):
         """f and g are finite at x: x becomes the last good point."""
@@ -357,8 +379,11 @@ class _Loop:
     def result(self, status, f, g, message=None, **extra):
         success = status == 0
         if self.disp:
+            nnz = (f", nnz {self.opt.nnz()} (sparsity {self.opt.sparsity():.1%})"
+                   if self.sparse else "")
             print(f"{message or STATUS[status]}  iterations {self.nit}, f {f:.8e}, "
-                  f"evaluations {self.objective.nfev}, {time.perf_counter() - self.start:.2f}s")
+                  f"evaluations {self.objective.nfev}{nnz}, "
+                  f"{time.perf_counter() - self.start:.2f}s")
         return OptimizeResult(x=self.x, fun=f, jac=g, nit=self.nit, nfev=self.objective.nfev,
                               njev=self.objective.njev, status=status, success=success,
                               message=str(message or STATUS[status]),
@@ -392,6 +417,7 @@ class _Loop:
                     message = FTOL_MET
                     raise _Stop(0)
                 self.report(f, g, gmax)
+                self.feed_plateau(self.nit, f)
         except _Stop as stop:
             status = stop.status
         except KeyboardInterrupt:
@@ -434,6 +460,7 @@ class _Loop:
                     self.report(f, g)
                 nepochs += 1
                 prev_loss, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
+                self.feed_plateau(nepochs, epoch_loss)
                 if self.ftol_check(prev_loss, epoch_loss):
                     message = FTOL_MET
                     raise _Stop(0)
@@ -472,17 +499,21 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         ``callback(xk)`` or ``callback(intermediate_result)``; raise StopIteration to stop.
     options : dict
         Every hyperparameter of the method's optimizer (``learning_rate``, ``beta_1``, ...,
-        ``convention``, ``weight_decay``, ``l1``, ``clipnorm``, ``num_threads``) and the
-        loop options: maxiter, maxfev, gtol, ftol, patience, max_time, batch_size, epochs,
-        shuffle, seed, disp, disp_every, return_best, opt_state, nan_policy, max_skips,
-        eps.  ``fastopt.show_options(method)`` lists them.
+        ``convention``, ``weight_decay``, ``l1``, ``pruning``, ``clipnorm``,
+        ``num_threads``) and the loop options: maxiter, maxfev, gtol, ftol, patience,
+        max_time, batch_size, epochs, shuffle, seed, disp, disp_every, return_best,
+        opt_state, nan_policy, max_skips, eps, monitor, monitor_every.
+        ``learning_rate`` may be a schedule (``fastopt.schedules``); a ReduceLROnPlateau is
+        fed the loss (full batch: every ``monitor_every`` iterations; minibatches: the
+        epoch-mean loss every ``monitor_every`` epochs) or ``monitor(x)`` when given, e.g. a
+        validation loss.  ``fastopt.show_options(method)`` lists them.
 
     Returns
     -------
     scipy.optimize.OptimizeResult
         x, fun, jac, nit, nfev, njev, status, success, message, opt_state (pass it back as
         ``options={"opt_state": ...}`` with ``x0=res.x`` to resume exactly), nepochs with
-        minibatches, nnz and sparsity with l1.
+        minibatches, nnz and sparsity with l1 or pruning.
 
     Status: 0 success, 1 maxiter, 2 maxfev, 3 NaN result (x is the last point whose f and
     gradient were finite), 5 max_time, 6 KeyboardInterrupt (last good point), 7 max_skips,

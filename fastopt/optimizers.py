@@ -30,6 +30,7 @@ from fastopt._validation import (EMPTY, EMPTY_MASK, as_grad, as_param_list, chec
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]
 
 CONVENTIONS = ("torch", "keras")
+PRUNING_SCOPES = ("per_array", "global")
 NAN_POLICIES = ("propagate", "skip", "raise")
 
 
@@ -44,7 +45,10 @@ class Optimizer:
     -----------------
     learning_rate : float or callable
         A constant, or a callable ``schedule(step) -> float`` called once per step with the
-        number of steps already taken (0 at the first update).  ``lr`` is an alias.
+        number of steps already taken (0 at the first update).  ``lr`` is an alias.  A
+        schedule with ``momentum_at(step)`` (``OneCycle``) also sets the momentum (SGD,
+        RMSprop) or ``beta_1`` (Adam, Adamax, Nadam) of each step; one with ``update(value)``
+        (``ReduceLROnPlateau``) is told the monitored loss through ``report(value)``.
     weight_decay : float
         Decoupled weight decay: ``param -= learning_rate * weight_decay * param``.
     l2 : float
@@ -65,6 +69,13 @@ class Optimizer:
         What a non-finite gradient entry does: flow into the update (like torch and Keras),
         skip the whole step leaving params and state bit-identical (``skipped_steps``
         counts them), or raise ``FloatingPointError`` with params untouched.
+    pruning : PolynomialDecay or ConstantSparsity
+        Gradual magnitude pruning (``fastopt.sparsity``): at each step the schedule marks
+        for pruning, the masks are recomputed so that the largest ``|param|`` are kept, then
+        the step applies them (pruned entries and their state become exactly 0).
+    pruning_scope : {"per_array", "global"}
+        Keep the target fraction in every array (TF-MOT's behaviour), or over all arrays
+        together with one magnitude threshold.
     num_threads : int or None
         OpenMP threads for large arrays; None means OpenMP's current maximum.
     convention : {"torch", "keras"}
@@ -72,11 +83,12 @@ class Optimizer:
 
     rule = None
     defaults = {}
+    momentum_name = None        # the hyperparameter a momentum-cycling schedule sets
 
     def __init__(self, params, learning_rate=None, *, convention="torch", weight_decay=0.0,
                  l2=0.0, l1=0.0, clipvalue=None, clipnorm=None, global_clipnorm=None,
-                 maximize=False, bounds=None, nan_policy="propagate", num_threads=None,
-                 lr=None, **hyper):
+                 maximize=False, bounds=None, nan_policy="propagate", pruning=None,
+                 pruning_scope="per_array", num_threads=None, lr=None, **hyper):
         if lr is not None:
             if learning_rate is not None:
                 raise TypeError("give either 'learning_rate' or its alias 'lr', not both")
@@ -96,10 +108,11 @@ class Optimizer:
         self._set_l1(l1)
         self._set_clipping(clipvalue, clipnorm, global_clipnorm)
         self._set_bounds(bounds)
-        self.learning_rate = learning_rate
         h = {k: v for k, v in self.defaults[convention].items() if k != "learning_rate"}
         h.update({k: v for k, v in hyper.items() if v is not None})
         self.hyper = self._check_hyper(h)
+        self.learning_rate = learning_rate
+        self._set_pruning(pruning, pruning_scope)
         self.step_count = 0
         self.skipped_steps = 0
         self.last_nonfinite = 0
@@ -115,11 +128,43 @@ class Optimizer:
 
     @learning_rate.setter
     def learning_rate(self, value):
+        default = self.defaults[self.convention]["learning_rate"]
         if value is None:
-            value = self.defaults[self.convention]["learning_rate"]
+            value = default
         if not callable(value):
             value = check_range(value, "learning_rate", label="learning rate")
+        else:
+            if hasattr(value, "bind_default"):
+                value.bind_default(default)     # e.g. ReduceLROnPlateau() scales the default
+            if getattr(value, "cycle_momentum", False):
+                self._check_momentum_cycling(value)
         self._learning_rate = value
+
+    def _check_momentum_cycling(self, schedule):
+        name = self.momentum_name
+        if name is None:
+            raise ValueError(f"{schedule!r} cycles momentum, but {type(self).__name__} has no "
+                             "momentum: pass cycle_momentum=False")
+        if name == "momentum" and self.hyper["momentum"] == 0:
+            raise ValueError(f"{schedule!r} cycles momentum, but this {type(self).__name__} "
+                             "has momentum=0: give it momentum > 0 (e.g. 0.9) or pass "
+                             "cycle_momentum=False")
+
+    def _cycle_momentum(self, step):
+        """Set this step's momentum / beta_1 from the schedule (OneCycle), if it cycles it."""
+        momentum_at = getattr(self._learning_rate, "momentum_at", None)
+        value = momentum_at(step) if momentum_at is not None else None
+        if value is not None:
+            self.hyper[self.momentum_name] = float(value)
+
+    def report(self, value):
+        """Tell a performance schedule (``ReduceLROnPlateau``) the monitored value, e.g. a
+        validation loss once per epoch; returns True when it lowered the learning rate."""
+        update = getattr(self._learning_rate, "update", None)
+        if update is None:
+            raise TypeError(f"the learning rate {self._learning_rate!r} does not monitor a "
+                            "value; report() is for ReduceLROnPlateau")
+        return update(value)
 
     def learning_rate_at(self, step):
         """The learning rate used by update number ``step`` (counting from 0)."""
@@ -186,6 +231,28 @@ class Optimizer:
                 raise ValueError(f"'bounds[{i}]' is infeasible: an upper bound is less than "
                                  "the corresponding lower bound")
             self._bounds.append((lo, hi))
+
+    def _set_pruning(self, pruning, scope):
+        if scope not in PRUNING_SCOPES:
+            raise ValueError(f"Invalid pruning_scope: {scope!r} (expected 'per_array' or "
+                             "'global')")
+        if pruning is not None and not (hasattr(pruning, "should_prune")
+                                        and hasattr(pruning, "sparsity_at")):
+            raise TypeError(f"'pruning' must be a pruning schedule such as "
+                            f"fastopt.sparsity.PolynomialDecay, got {type(pruning).__name__}")
+        self.pruning, self.pruning_scope = pruning, scope
+
+    def _prune(self, step):
+        """Recompute the masks from the current magnitudes when the pruning schedule says so
+        (already-pruned entries stay pruned, so the masks are nested)."""
+        if self.pruning is None or not self.pruning.should_prune(step):
+            return
+        current = [None if m is None else m.reshape(p.shape)
+                   for m, p in zip(self.masks, self.params)]
+        from fastopt.sparsity import prune_magnitude    # TEMP lazy until sparsity.py lands
+        masks = prune_magnitude(self.params, self.pruning.sparsity_at(step),
+                                scope=self.pruning_scope, masks=current)
+        self.masks = [np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks]
 
     def project(self):
         """Clip every parameter array into its bounds, in place (steps do this themselves;
@@ -309,7 +376,8 @@ class Optimizer:
         for name, default in (("weight_decay", 0.0), ("l2", 0.0), ("l1", 0.0),
                               ("clipvalue", None), ("clipnorm", None),
                               ("global_clipnorm", None), ("maximize", False),
-                              ("nan_policy", "propagate"), ("num_threads", None)):
+                              ("nan_policy", "propagate"), ("pruning", None),
+                              ("pruning_scope", "per_array"), ("num_threads", None)):
             value = getattr(self, name)
             if not (value is default or (not isinstance(value, (list, tuple, np.ndarray))
                                          and value == default)):
@@ -356,6 +424,8 @@ class Optimizer:
                 self.skipped_steps += 1
                 return bad
         lr = self.learning_rate_at(self.step_count)
+        self._cycle_momentum(self.step_count)
+        self._prune(self.step_count)
         t = self.step_count + 1
         scalars = self._step_scalars(lr, t)
         scales = self._grad_scales(grads)
@@ -421,6 +491,7 @@ class SGD(Optimizer):
     """
 
     rule = "sgd"
+    momentum_name = "momentum"
     defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
                 for c in CONVENTIONS}
 
@@ -515,6 +586,7 @@ class RMSprop(Optimizer):
     """
 
     rule = "rmsprop"
+    momentum_name = "momentum"
     defaults = {
         "torch": {"learning_rate": 1e-2, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.0,
                   "centered": False},
@@ -579,6 +651,7 @@ class Adam(Optimizer):
     """
 
     rule = "adam"
+    momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
                   "amsgrad": False},
@@ -632,6 +705,7 @@ class Adamax(Optimizer):
     """
 
     rule = "adamax"
+    momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
         "keras": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
@@ -678,6 +752,7 @@ class Nadam(Optimizer):
     """
 
     rule = "nadam"
+    momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
                   "momentum_decay": 0.004},
