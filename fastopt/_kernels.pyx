@@ -34,6 +34,8 @@ from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY
 from libc.stdlib cimport malloc, free
 
+import numpy as _np
+
 from fastopt._openmp cimport FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads
 
 
@@ -167,7 +169,7 @@ cdef inline floating finish(floating x, floating tau, bint prox, floating lo,
 
 
 cdef struct Arrays:
-    # one kernel call's arrays as raw pointers (NULL: absent)
+    # one parameter array's kernel operands as raw pointers (NULL: absent)
     Py_ssize_t n
     void* param
     const void* grad
@@ -187,16 +189,14 @@ cdef int check_length(Py_ssize_t n, str name, Py_ssize_t size, bint absent_ok) e
     return 0
 
 
-cdef Arrays gather(floating[::1] param, const floating[::1] grad,
-                   floating[::1] s1, bint need1, floating[::1] s2, bint need2,
-                   floating[::1] s3, bint need3, const unsigned char[::1] mask,
+cdef Arrays gather(floating[::1] param, floating[::1] s1, bint need1, floating[::1] s2,
+                   bint need2, floating[::1] s3, bint need3, const unsigned char[::1] mask,
                    const floating[::1] l1w, const floating[::1] lower,
                    const floating[::1] upper) except *:
-    """Check every length against param's (the cheap guard that keeps a direct call with
-    mismatched arrays from writing out of bounds) and take the data pointers."""
+    """Check every length against param's (bounds checks are off in the loops) and take the
+    data pointers.  The memoryview coercions check dtypes and writability."""
     cdef Arrays a
     cdef Py_ssize_t n = param.shape[0]
-    check_length(n, "grad", grad.shape[0], False)
     check_length(n, "state", s1.shape[0], not need1)
     check_length(n, "state", s2.shape[0], not need2)
     check_length(n, "state", s3.shape[0], not need3)
@@ -206,7 +206,7 @@ cdef Arrays gather(floating[::1] param, const floating[::1] grad,
     check_length(n, "upper", upper.shape[0], True)
     a.n = n
     a.param = &param[0] if n else NULL
-    a.grad = &grad[0] if n else NULL
+    a.grad = NULL
     a.s1 = &s1[0] if need1 and n else NULL
     a.s2 = &s2[0] if need2 and n else NULL
     a.s3 = &s3[0] if need3 and n else NULL
@@ -251,6 +251,12 @@ cdef inline Py_ssize_t n_blocks(Py_ssize_t n) noexcept nogil:
     return (n + BLOCK - 1) // BLOCK
 
 
+cdef inline bint serial(Py_ssize_t n, int num_threads) noexcept nogil:
+    """Run on the calling thread: entering an OpenMP region costs about a microsecond even
+    when it is told to use one thread."""
+    return n < _threshold or num_threads <= 1
+
+
 cdef Extras make_extras(tuple extras, bint has_l1w) except *:
     """extras = (sign, clip, scale, l2, decay, l1), as built by fastopt.optimizers."""
     cdef Extras e
@@ -259,10 +265,180 @@ cdef Extras make_extras(tuple extras, bint has_l1w) except *:
     return e
 
 
-# Kernel arguments, shared by all six rules:
-#   param, grad, state arrays (empty when an option does not use them), rule scalars,
-#   extras = (sign, clip, scale, l2, decay, l1), mask, l1w, lower, upper (each empty when
-#   absent), num_threads.  Each returns the number of non-finite gradient entries.
+cdef inline bint overlaps(const void* p, const void* q, Py_ssize_t nbytes) noexcept:
+    cdef const char* a = <const char*>p
+    cdef const char* b = <const char*>q
+    return p != NULL and q != NULL and a < b + nbytes and b < a + nbytes
+
+
+cdef bint aliased(Arrays* a, const void* grad, Py_ssize_t itemsize) noexcept:
+    """True when the gradient shares memory with an array the kernel writes."""
+    cdef Py_ssize_t nb = a.n * itemsize
+    return (overlaps(a.param, grad, nb) or overlaps(a.s1, grad, nb)
+            or overlaps(a.s2, grad, nb) or overlaps(a.s3, grad, nb))
+
+
+cdef enum Rule:
+    SGD, ADAGRAD, RMSPROP, ADAM, ADAMAX, NADAM
+
+
+cdef struct Flags:
+    # a slot's rule and structural options
+    int rule
+    bint momentum, nesterov, keras, centered, amsgrad
+
+RULES = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP, "adam": ADAM,
+         "adamax": ADAMAX, "nadam": NADAM}
+
+
+cdef class Slot:
+    """One parameter array bound to everything its kernel reads or writes except the
+    gradient: its state arrays, mask, per-coordinate l1 strengths and bounds (each empty when
+    absent), and the rule's structural options.  Lengths, dtypes and writability are checked
+    here, once; a step then acquires only the gradient (see ``step``).  The slot keeps
+    references to its arrays, so its pointers stay valid while it lives.
+
+    State arrays per rule (s1, s2, s3): sgd (momentum_buffer if momentum), adagrad (sum),
+    rmsprop (square_avg, grad_avg if centered, momentum_buffer if momentum), adam (exp_avg,
+    exp_avg_sq, max_exp_avg_sq if amsgrad), adamax (exp_avg, exp_inf), nadam (exp_avg,
+    exp_avg_sq).
+    """
+    cdef Arrays a
+    cdef Flags f
+    cdef readonly str rule
+    cdef readonly bint single
+    cdef object refs
+
+    def __cinit__(self, str rule, param, s1, s2, s3, mask, l1w, lower, upper, *,
+                  bint momentum=False, bint nesterov=False, bint keras=False,
+                  bint centered=False, bint amsgrad=False):
+        if rule not in RULES:
+            raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+        self.rule = rule
+        self.f.rule = RULES[rule]
+        self.f.momentum, self.f.nesterov, self.f.keras = momentum, nesterov, keras
+        self.f.centered, self.f.amsgrad = centered, amsgrad
+        cdef int r = self.f.rule
+        cdef bint need1 = r != SGD or momentum
+        cdef bint need2 = r in (ADAM, ADAMAX, NADAM) or (r == RMSPROP and centered)
+        cdef bint need3 = (r == ADAM and amsgrad) or (r == RMSPROP and momentum)
+        dtype = getattr(param, "dtype", None)
+        if dtype == _np.float32:
+            self.single = True
+            self.a = gather[float](param, s1, need1, s2, need2, s3, need3, mask, l1w,
+                                   lower, upper)
+        elif dtype == _np.float64:
+            self.single = False
+            self.a = gather[double](param, s1, need1, s2, need2, s3, need3, mask, l1w,
+                                    lower, upper)
+        else:
+            raise TypeError(f"'param' must be a float32 or float64 array, got {dtype}")
+        self.refs = (param, s1, s2, s3, mask, l1w, lower, upper)
+
+    @property
+    def size(self):
+        return self.a.n
+
+
+def step(Slot slot, grad, tuple scalars, tuple extras, int num_threads):
+    """Apply the slot's rule once: ``grad`` is 1-D, C-contiguous, of the param's dtype and
+    length (copied first if it shares memory with an array the kernel writes);
+    ``scalars`` are the rule's per-step numbers (below) and ``extras`` = (sign, clip,
+    scale, l2, decay, l1).  Returns the number of non-finite gradient entries (unpruned).
+
+        sgd      (learning_rate, momentum, first_step)
+        adagrad  (learning_rate, eps_in, eps_out)
+        rmsprop  (learning_rate, rho, eps_in, eps_out, lr_in, lr_out, momentum)
+        adam     (beta_1, beta_2, sqrt_scale, epsilon, step_size, prox_lr)
+        adamax   (learning_rate, beta_1, beta_2, eps_in, eps_out, step_size)
+        nadam    (learning_rate, beta_1, beta_2, v_scale, epsilon, c_grad, c_mom)
+    """
+    if slot.single:
+        return run[float](slot, grad, scalars, extras, num_threads)
+    return run[double](slot, grad, scalars, extras, num_threads)
+
+
+cdef struct Scalars:
+    # one step's rule scalars (see step()), unpacked once per call
+    double x1, x2, x3, x4, x5, x6, x7
+    bint first
+
+
+cdef long long run(Slot s, const floating[::1] grad, tuple scalars, tuple extras,
+                   int num_threads) except -1:
+    cdef Arrays a = s.a
+    check_length(a.n, "grad", grad.shape[0], False)
+    if a.n == 0:
+        return 0
+    if aliased(&a, &grad[0], sizeof(floating)):
+        grad = grad.copy()
+    a.grad = &grad[0]
+    cdef Extras e = make_extras(extras, a.l1w != NULL)
+    cdef Scalars c
+    c.first = False
+    if s.f.rule == SGD:
+        c.x1, c.x2, c.first = scalars
+    elif s.f.rule == ADAGRAD:
+        c.x1, c.x2, c.x3 = scalars
+    elif s.f.rule in (ADAM, ADAMAX):
+        c.x1, c.x2, c.x3, c.x4, c.x5, c.x6 = scalars
+    else:
+        c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7 = scalars
+    cdef floating z = 0
+    cdef Py_ssize_t b, nb = n_blocks(a.n)
+    cdef long long bad = 0
+    if serial(a.n, num_threads):
+        for b in range(nb):
+            bad += block_step(s.f, &a, b, e, c, z)
+    else:
+        for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
+            bad += block_step(s.f, &a, b, e, c, z)
+    return bad
+
+
+cdef inline long long block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Scalars c,
+                                 floating z) noexcept nogil:
+    """Block b of one step.  Structural options are passed to the rule's block function as
+    constants, so each variant is its own branch-free loop that the compiler vectorizes."""
+    cdef Block k = block_at(a, b, sizeof(floating))
+    cdef floating* p = at(a.param, k.start, z)
+    cdef const floating* g = <const floating*>a.grad + k.start
+    cdef floating* s1 = at(a.s1, k.start, z)
+    cdef floating* s2 = at(a.s2, k.start, z)
+    cdef floating* s3 = at(a.s3, k.start, z)
+    if f.rule == SGD:
+        if not f.momentum:
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, False, False, False)
+        elif f.keras and f.nesterov:
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, True)
+        elif f.keras:
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, True)
+        elif f.nesterov:
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, False)
+        return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, False)
+    if f.rule == ADAGRAD:
+        return adagrad_block(p, g, s1, k, e, c.x1, c.x2, c.x3)
+    if f.rule == RMSPROP:
+        if f.centered and f.momentum:
+            return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
+                                 c.x7, True, True)
+        elif f.centered:
+            return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
+                                 c.x7, True, False)
+        elif f.momentum:
+            return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
+                                 c.x7, False, True)
+        return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
+                             c.x7, False, False)
+    if f.rule == ADAM:
+        if f.amsgrad:
+            return adam_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
+                              True)
+        return adam_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, False)
+    if f.rule == ADAMAX:
+        return adamax_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6)
+    return nadam_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7)
+
 
 # ---------------------------------------------------------------------------------------
 # SGD, momentum, Nesterov.                                         D = 1, tau = lr * l1
@@ -303,40 +479,6 @@ cdef inline long long sgd_block(floating* p, const floating* g, floating* buf, B
     return bad
 
 
-def sgd(floating[::1] param, const floating[::1] grad, floating[::1] momentum_buffer,
-        double learning_rate, double momentum, bint nesterov, bint first_step, bint keras,
-        tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
-        const floating[::1] lower, const floating[::1] upper, int num_threads):
-    """SGD step; ``momentum_buffer`` is empty when ``momentum == 0``."""
-    cdef bint mom = momentum != 0
-    cdef Arrays a = gather(param, grad, momentum_buffer, mom, momentum_buffer, False,
-                           momentum_buffer, False, mask, l1w, lower, upper)
-    cdef Extras e = make_extras(extras, a.l1w != NULL)
-    cdef floating z = 0
-    cdef Py_ssize_t b
-    cdef Block k
-    cdef long long bad = 0
-    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=a.n >= _threshold):
-        k = block_at(&a, b, sizeof(floating))
-        if not mom:
-            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
-                             k, e, learning_rate, momentum, first_step, False, False, False)
-        elif keras and nesterov:
-            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
-                             k, e, learning_rate, momentum, first_step, True, True, True)
-        elif keras:
-            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
-                             k, e, learning_rate, momentum, first_step, True, False, True)
-        elif nesterov:
-            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
-                             k, e, learning_rate, momentum, first_step, True, True, False)
-        else:
-            bad += sgd_block(at(a.param, k.start, z), <const floating*>a.grad + k.start, at(a.s1, k.start, z),
-                             k, e, learning_rate, momentum, first_step, True, False, False)
-    return bad
-
-
 # ---------------------------------------------------------------------------------------
 # AdaGrad.      s += g^2;  D = sqrt(s + eps_in) + eps_out;  p -= lr g / D;  tau = lr l1 / D
 #   torch: eps_in = 0, eps_out = eps, lr = lr / (1 + (t - 1) lr_decay);   keras: eps_in = eps
@@ -366,26 +508,6 @@ cdef inline long long adagrad_block(floating* p, const floating* g, floating* ac
         x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
         acc[i] = s if keep else 0
         p[i] = x if keep else 0
-    return bad
-
-
-def adagrad(floating[::1] param, const floating[::1] grad, floating[::1] sum,
-            double learning_rate, double eps_in, double eps_out,
-            tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
-            const floating[::1] lower, const floating[::1] upper, int num_threads):
-    """AdaGrad step."""
-    cdef Arrays a = gather(param, grad, sum, True, sum, False, sum, False,
-                           mask, l1w, lower, upper)
-    cdef Extras e = make_extras(extras, a.l1w != NULL)
-    cdef floating z = 0
-    cdef Py_ssize_t b
-    cdef Block k
-    cdef long long bad = 0
-    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=a.n >= _threshold):
-        k = block_at(&a, b, sizeof(floating))
-        bad += adagrad_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                             at(a.s1, k.start, z), k, e, learning_rate, eps_in, eps_out)
     return bad
 
 
@@ -438,49 +560,6 @@ cdef inline long long rmsprop_block(floating* p, const floating* g, floating* sq
     return bad
 
 
-def rmsprop(floating[::1] param, const floating[::1] grad, floating[::1] square_avg,
-            floating[::1] grad_avg, floating[::1] momentum_buffer,
-            double learning_rate, double rho, double eps_in, double eps_out, double lr_in,
-            double lr_out, double momentum, bint centered,
-            tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
-            const floating[::1] lower, const floating[::1] upper, int num_threads):
-    """RMSprop step; ``grad_avg`` is empty unless centered, ``momentum_buffer`` unless
-    ``momentum != 0``."""
-    cdef bint mom = momentum != 0
-    cdef Arrays a = gather(param, grad, square_avg, True, grad_avg, centered,
-                           momentum_buffer, mom, mask, l1w, lower, upper)
-    cdef Extras e = make_extras(extras, a.l1w != NULL)
-    cdef floating z = 0
-    cdef Py_ssize_t b
-    cdef Block k
-    cdef long long bad = 0
-    cdef double lr = learning_rate
-    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=a.n >= _threshold):
-        k = block_at(&a, b, sizeof(floating))
-        if centered and mom:
-            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
-                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
-                                 lr_in, lr_out, momentum, True, True)
-        elif centered:
-            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
-                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
-                                 lr_in, lr_out, momentum, True, False)
-        elif mom:
-            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
-                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
-                                 lr_in, lr_out, momentum, False, True)
-        else:
-            bad += rmsprop_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                                 at(a.s1, k.start, z), at(a.s2, k.start, z),
-                                 at(a.s3, k.start, z), k, e, lr, rho, eps_in, eps_out,
-                                 lr_in, lr_out, momentum, False, False)
-    return bad
-
-
 # ---------------------------------------------------------------------------------------
 # Adam / AMSGrad.   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  w = v, or
 #                   vmax = max(vmax, v), w = vmax (amsgrad);
@@ -524,36 +603,6 @@ cdef inline long long adam_block(floating* p, const floating* g, floating* m, fl
     return bad
 
 
-def adam(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
-         floating[::1] exp_avg_sq, floating[::1] max_exp_avg_sq,
-         double beta_1, double beta_2, double sqrt_scale, double epsilon, double step_size,
-         double prox_lr, bint amsgrad,
-         tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
-         const floating[::1] lower, const floating[::1] upper, int num_threads):
-    """Adam step; ``max_exp_avg_sq`` is empty unless amsgrad."""
-    cdef Arrays a = gather(param, grad, exp_avg, True, exp_avg_sq, True,
-                           max_exp_avg_sq, amsgrad, mask, l1w, lower, upper)
-    cdef Extras e = make_extras(extras, a.l1w != NULL)
-    cdef floating z = 0
-    cdef Py_ssize_t b
-    cdef Block k
-    cdef long long bad = 0
-    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=a.n >= _threshold):
-        k = block_at(&a, b, sizeof(floating))
-        if amsgrad:
-            bad += adam_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                              at(a.s1, k.start, z), at(a.s2, k.start, z),
-                              at(a.s3, k.start, z), k, e, beta_1, beta_2, sqrt_scale,
-                              epsilon, step_size, prox_lr, True)
-        else:
-            bad += adam_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                              at(a.s1, k.start, z), at(a.s2, k.start, z),
-                              at(a.s3, k.start, z), k, e, beta_1, beta_2, sqrt_scale,
-                              epsilon, step_size, prox_lr, False)
-    return bad
-
-
 # ---------------------------------------------------------------------------------------
 # AdaMax.   m = b1 m + (1 - b1) g;  u = max(b2 u, |g| + eps_in);  D = u + eps_out;
 #           p -= step m / D;  tau = lr l1 / D;  step = lr / bc1
@@ -588,28 +637,6 @@ cdef inline long long adamax_block(floating* p, const floating* g, floating* m, 
         m[i] = mi if keep else 0
         u[i] = ui if keep else 0
         p[i] = x if keep else 0
-    return bad
-
-
-def adamax(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
-           floating[::1] exp_inf, double learning_rate, double beta_1, double beta_2,
-           double eps_in, double eps_out, double step_size,
-           tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
-           const floating[::1] lower, const floating[::1] upper, int num_threads):
-    """AdaMax step."""
-    cdef Arrays a = gather(param, grad, exp_avg, True, exp_inf, True, exp_inf, False,
-                           mask, l1w, lower, upper)
-    cdef Extras e = make_extras(extras, a.l1w != NULL)
-    cdef floating z = 0
-    cdef Py_ssize_t b
-    cdef Block k
-    cdef long long bad = 0
-    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=a.n >= _threshold):
-        k = block_at(&a, b, sizeof(floating))
-        bad += adamax_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                            at(a.s1, k.start, z), at(a.s2, k.start, z), k, e,
-                            learning_rate, beta_1, beta_2, eps_in, eps_out, step_size)
     return bad
 
 
@@ -648,28 +675,6 @@ cdef inline long long nadam_block(floating* p, const floating* g, floating* m, f
         m[i] = mi if keep else 0
         v[i] = vi if keep else 0
         p[i] = x if keep else 0
-    return bad
-
-
-def nadam(floating[::1] param, const floating[::1] grad, floating[::1] exp_avg,
-          floating[::1] exp_avg_sq, double learning_rate, double beta_1, double beta_2,
-          double v_scale, double epsilon, double c_grad, double c_mom,
-          tuple extras, const unsigned char[::1] mask, const floating[::1] l1w,
-          const floating[::1] lower, const floating[::1] upper, int num_threads):
-    """Nadam step."""
-    cdef Arrays a = gather(param, grad, exp_avg, True, exp_avg_sq, True, exp_avg_sq, False,
-                           mask, l1w, lower, upper)
-    cdef Extras e = make_extras(extras, a.l1w != NULL)
-    cdef floating z = 0
-    cdef Py_ssize_t b
-    cdef Block k
-    cdef long long bad = 0
-    for b in prange(n_blocks(a.n), nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=a.n >= _threshold):
-        k = block_at(&a, b, sizeof(floating))
-        bad += nadam_block(at(a.param, k.start, z), <const floating*>a.grad + k.start,
-                           at(a.s1, k.start, z), at(a.s2, k.start, z), k, e, learning_rate,
-                           beta_1, beta_2, v_scale, epsilon, c_grad, c_mom)
     return bad
 
 

@@ -61,28 +61,19 @@ def flat(a):
     return a.reshape(-1)
 
 
-def as_grad(g, param, name, owners):
+def as_grad(g, param, name):
     """A gradient as a 1-D C-contiguous array of param's dtype, copied only when needed.
-
-    ``owners`` are the arrays the kernel writes (param and state); a gradient sharing memory
-    with any of them is copied first, so aliasing can never change the result.
-    """
-    g = np.asarray(g)
-    if g.shape != param.shape:
-        raise ValueError(f"'{name}' has shape {g.shape}, but the parameter it updates has "
-                         f"shape {param.shape}")
-    if g.dtype != param.dtype:
+    (A gradient sharing memory with an array the kernel writes is copied by the kernel.)"""
+    if not (type(g) is np.ndarray and g.dtype == param.dtype and g.shape == param.shape
+            and g.flags.c_contiguous):
+        g = np.asarray(g)
+        if g.shape != param.shape:
+            raise ValueError(f"'{name}' has shape {g.shape}, but the parameter it updates "
+                             f"has shape {param.shape}")
         if g.dtype.kind not in "biuf":
             raise TypeError(f"'{name}' has dtype {g.dtype}; gradients must be real numbers")
-        g = g.astype(param.dtype)
-    elif not g.flags.c_contiguous:
-        g = np.ascontiguousarray(g)
-    else:
-        for o in owners:
-            if np.may_share_memory(g, o):
-                g = g.copy()
-                break
-    return g.reshape(-1)
+        g = np.ascontiguousarray(g, dtype=param.dtype)
+    return g if g.ndim == 1 else g.reshape(-1)
 
 
 def check_grads(grads, n):

@@ -39,7 +39,8 @@ class Optimizer:
     count into kernel scalars, and applies the fused extras shared by every rule.
 
     Subclasses define ``rule``, ``defaults`` (per convention), ``_state_names(h)``,
-    ``_check_hyper(h)``, ``_step_scalars(lr, t)`` and ``_kernel_call(...)``.
+    ``_check_hyper(h)``, ``_step_scalars(lr, t)`` (the scalars ``_kernels.step`` takes for
+    the rule), ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``.
 
     Common parameters
     -----------------
@@ -84,6 +85,7 @@ class Optimizer:
     rule = None
     defaults = {}
     momentum_name = None        # the hyperparameter a momentum-cycling schedule sets
+    state_slots = ()            # state array names in the kernel slot's order (s1, s2, s3)
 
     def __init__(self, params, learning_rate=None, *, convention="torch", weight_decay=0.0,
                  l2=0.0, l1=0.0, clipvalue=None, clipnorm=None, global_clipnorm=None,
@@ -139,6 +141,7 @@ class Optimizer:
             if getattr(value, "cycle_momentum", False):
                 self._check_momentum_cycling(value)
         self._learning_rate = value
+        self._cycles_momentum = hasattr(value, "momentum_at")
 
     def _check_momentum_cycling(self, schedule):
         name = self.momentum_name
@@ -152,8 +155,7 @@ class Optimizer:
 
     def _cycle_momentum(self, step):
         """Set this step's momentum / beta_1 from the schedule (OneCycle), if it cycles it."""
-        momentum_at = getattr(self._learning_rate, "momentum_at", None)
-        value = momentum_at(step) if momentum_at is not None else None
+        value = self._learning_rate.momentum_at(step)
         if value is not None:
             self.hyper[self.momentum_name] = float(value)
 
@@ -245,7 +247,7 @@ class Optimizer:
     def _prune(self, step):
         """Recompute the masks from the current magnitudes when the pruning schedule says so
         (already-pruned entries stay pruned, so the masks are nested)."""
-        if self.pruning is None or not self.pruning.should_prune(step):
+        if not self.pruning.should_prune(step):
             return
         current = [None if m is None else m.reshape(p.shape)
                    for m, p in zip(self.masks, self.params)]
@@ -253,6 +255,7 @@ class Optimizer:
         masks = prune_magnitude(self.params, self.pruning.sparsity_at(step),
                                 scope=self.pruning_scope, masks=current)
         self.masks = [np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks]
+        self._bind_views()
 
     def project(self):
         """Clip every parameter array into its bounds, in place (steps do this themselves;
@@ -276,6 +279,7 @@ class Optimizer:
                 raise ValueError(f"'masks[{i}]' has shape {m.shape}, expected {p.shape}")
             out.append(np.ascontiguousarray(m != 0, dtype=np.uint8).reshape(-1))
         self.masks = out
+        self._bind_views()
 
     # ---------------------------------------------------------------- state
     def _state_names(self, h):
@@ -341,8 +345,7 @@ class Optimizer:
         self.hyper = hyper
         self.state = [{k: np.array(v, copy=True, order="C") for k, v in st.items()}
                       for st in sd["state"]]
-        self._bind_views()
-        self.set_masks(sd["masks"])
+        self.set_masks(sd["masks"])      # also rebinds the kernel slots to the new state
         self.step_count = int(step)
         self.skipped_steps = int(sd.get("skipped_steps", 0))
         if sd.get("learning_rate") is not None:
@@ -354,14 +357,23 @@ class Optimizer:
         pass
 
     def _bind_views(self):
-        """1-D views of the params and state arrays, as the kernels take them (built once,
-        not per step)."""
+        """Bind every parameter array with its state, mask, l1 strengths and bounds into a
+        kernel slot (checked once, so a step passes only the gradient).  Rebuilt whenever
+        the masks or the state arrays change."""
         self._flat = [flat(p) for p in self.params]
-        self._flat_state = [{k: flat(v) for k, v in st.items()} for st in self.state]
+        flags = self._slot_flags()
+        self._slots = []
+        for p, st, mask, (_, l1w), (lo, hi) in zip(self._flat, self.state, self.masks,
+                                                   self._l1, self._bounds):
+            s1, s2, s3 = (flat(st[k]) if k in st else EMPTY[p.dtype]
+                          for k in self.state_slots + (None,) * (3 - len(self.state_slots)))
+            self._slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
+                                             EMPTY_MASK if mask is None else mask, l1w, lo,
+                                             hi, **flags))
 
     def __getstate__(self):
         d = self.__dict__.copy()
-        del d["_flat"], d["_flat_state"]    # views: rebuilt on unpickling so they alias again
+        del d["_flat"], d["_slots"]     # views and pointers: rebuilt on unpickling
         return d
 
     def __setstate__(self, d):
@@ -386,11 +398,9 @@ class Optimizer:
 
     # ---------------------------------------------------------------- the step
     def _grad_scales(self, grads):
-        """Norm-clipping factors per array (1.0 when off), from deterministic reductions."""
+        """Norm-clipping factors per array, from deterministic reductions."""
         n = len(grads)
         c = self.clipnorm if self.clipnorm is not None else self.global_clipnorm
-        if c is None:
-            return [1.0] * n
         threads = resolve_num_threads(self.num_threads)
         sq = [_kernels.sum_squares(g, m if m is not None else EMPTY_MASK, threads)
               for g, m in zip(grads, self.masks)]
@@ -405,10 +415,12 @@ class Optimizer:
         parameter array, each of the parameter's shape; any real dtype or layout.
         Returns the number of non-finite gradient entries seen (0 normally).
         """
-        grads = check_grads(grads, len(self.params))
-        grads = [as_grad(g, p, f"grads[{i}]" if len(grads) > 1 else "grads",
-                         (p,) + tuple(self.state[i].values()))
-                 for i, (g, p) in enumerate(zip(grads, self.params))]
+        if len(self.params) == 1 and type(grads) is np.ndarray:
+            grads = [as_grad(grads, self.params[0], "grads")]
+        else:
+            grads = check_grads(grads, len(self.params))
+            grads = [as_grad(g, p, f"grads[{i}]" if len(grads) > 1 else "grads")
+                     for i, (g, p) in enumerate(zip(grads, self.params))]
         threads = resolve_num_threads(self.num_threads)
         if self.nan_policy != "propagate":
             counts = [_kernels.count_nonfinite(g, m if m is not None else EMPTY_MASK, threads)
@@ -424,23 +436,21 @@ class Optimizer:
                 self.skipped_steps += 1
                 return bad
         lr = self.learning_rate_at(self.step_count)
-        self._cycle_momentum(self.step_count)
-        self._prune(self.step_count)
+        if self._cycles_momentum:
+            self._cycle_momentum(self.step_count)
+        if self.pruning is not None:
+            self._prune(self.step_count)
         t = self.step_count + 1
         scalars = self._step_scalars(lr, t)
-        scales = self._grad_scales(grads)
+        scales = (self._grad_scales(grads) if self.clipnorm or self.global_clipnorm
+                  else (1.0,) * len(grads))
         sign = -1.0 if self.maximize else 1.0
         clip = math.inf if self.clipvalue is None else self.clipvalue
         decay = lr * self.weight_decay
         bad = 0
-        for i, (p, g) in enumerate(zip(self._flat, grads)):
-            l1, l1w = self._l1[i]
-            lo, hi = self._bounds[i]
-            mask = self.masks[i]
-            extras = (sign, clip, scales[i], self.l2, decay, l1)
-            bad += self._kernel_call(p, g, self._flat_state[i], scalars, extras,
-                                     EMPTY_MASK if mask is None else mask, l1w, lo, hi,
-                                     threads)
+        for slot, g, scale, (l1, _) in zip(self._slots, grads, scales, self._l1):
+            bad += _kernels.step(slot, g, scalars, (sign, clip, scale, self.l2, decay, l1),
+                                 threads)
         self._commit_step(t)
         self.step_count = t
         self.last_nonfinite = bad
@@ -452,8 +462,9 @@ class Optimizer:
     def _step_scalars(self, lr, t):
         raise NotImplementedError
 
-    def _kernel_call(self, p, g, st, scalars, extras, mask, l1w, lo, hi, threads):
-        raise NotImplementedError
+    def _slot_flags(self):
+        """The rule's structural options, fixed for the kernel slot (see _kernels.Slot)."""
+        return {}
 
     # ---------------------------------------------------------------- reporting
     @property
@@ -469,10 +480,6 @@ class Optimizer:
         """Fraction of parameters that are exactly zero."""
         size = sum(p.size for p in self.params)
         return 0.0 if size == 0 else 1.0 - self.nnz() / size
-
-
-def _empty(p):
-    return EMPTY[p.dtype]
 
 
 class SGD(Optimizer):
@@ -491,6 +498,7 @@ class SGD(Optimizer):
     """
 
     rule = "sgd"
+    state_slots = ("momentum_buffer",)
     momentum_name = "momentum"
     defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
                 for c in CONVENTIONS}
@@ -508,13 +516,14 @@ class SGD(Optimizer):
     def _state_names(self, h):
         return ["momentum_buffer"] if h["momentum"] != 0 else []
 
-    def _step_scalars(self, lr, t):
+    def _slot_flags(self):
         h = self.hyper
-        return (lr, h["momentum"], h["nesterov"], t == 1, self.convention == "keras")
+        return {"momentum": h["momentum"] != 0, "nesterov": h["nesterov"],
+                "keras": self.convention == "keras"}
 
-    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
-        buf = st.get("momentum_buffer", _empty(p))
-        return _kernels.sgd(p, g, buf, *s, extras, mask, l1w, lo, hi, threads)
+    def _step_scalars(self, lr, t):
+        return (lr, self.hyper["momentum"], t == 1)
+
 
 
 class Adagrad(Optimizer):
@@ -533,6 +542,7 @@ class Adagrad(Optimizer):
     """
 
     rule = "adagrad"
+    state_slots = ("sum",)
     defaults = {
         "torch": {"learning_rate": 1e-2, "epsilon": 1e-10, "initial_accumulator_value": 0.0,
                   "lr_decay": 0.0},
@@ -564,8 +574,6 @@ class Adagrad(Optimizer):
             return (lr, h["epsilon"], 0.0)
         return (lr / (1 + (t - 1) * h["lr_decay"]), 0.0, h["epsilon"])
 
-    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
-        return _kernels.adagrad(p, g, st["sum"], *s, extras, mask, l1w, lo, hi, threads)
 
 
 class RMSprop(Optimizer):
@@ -586,6 +594,7 @@ class RMSprop(Optimizer):
     """
 
     rule = "rmsprop"
+    state_slots = ("square_avg", "grad_avg", "momentum_buffer")
     momentum_name = "momentum"
     defaults = {
         "torch": {"learning_rate": 1e-2, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.0,
@@ -613,14 +622,12 @@ class RMSprop(Optimizer):
     def _step_scalars(self, lr, t):
         h = self.hyper
         if self.convention == "keras":
-            return (lr, h["rho"], h["epsilon"], 0.0, lr, 1.0, h["momentum"], h["centered"])
-        return (lr, h["rho"], 0.0, h["epsilon"], 1.0, lr, h["momentum"], h["centered"])
+            return (lr, h["rho"], h["epsilon"], 0.0, lr, 1.0, h["momentum"])
+        return (lr, h["rho"], 0.0, h["epsilon"], 1.0, lr, h["momentum"])
 
-    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
-        e = _empty(p)
-        return _kernels.rmsprop(p, g, st["square_avg"], st.get("grad_avg", e),
-                                st.get("momentum_buffer", e), *s, extras, mask, l1w, lo, hi,
-                                threads)
+    def _slot_flags(self):
+        return {"centered": self.hyper["centered"], "momentum": self.hyper["momentum"] != 0}
+
 
 
 def _check_betas(h):
@@ -651,6 +658,7 @@ class Adam(Optimizer):
     """
 
     rule = "adam"
+    state_slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
@@ -678,15 +686,12 @@ class Adam(Optimizer):
         bc2 = 1 - h["beta_2"] ** t
         if self.convention == "keras":
             root = math.sqrt(bc2)
-            return (h["beta_1"], h["beta_2"], 1.0, h["epsilon"], lr * root / bc1, lr * root,
-                    h["amsgrad"])
-        return (h["beta_1"], h["beta_2"], 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr,
-                h["amsgrad"])
+            return (h["beta_1"], h["beta_2"], 1.0, h["epsilon"], lr * root / bc1, lr * root)
+        return (h["beta_1"], h["beta_2"], 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr)
 
-    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
-        return _kernels.adam(p, g, st["exp_avg"], st["exp_avg_sq"],
-                             st.get("max_exp_avg_sq", _empty(p)), *s, extras, mask, l1w, lo,
-                             hi, threads)
+    def _slot_flags(self):
+        return {"amsgrad": self.hyper["amsgrad"]}
+
 
 
 class Adamax(Optimizer):
@@ -705,6 +710,7 @@ class Adamax(Optimizer):
     """
 
     rule = "adamax"
+    state_slots = ("exp_avg", "exp_inf")
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
@@ -729,9 +735,6 @@ class Adamax(Optimizer):
             return (lr, h["beta_1"], h["beta_2"], 0.0, h["epsilon"], step)
         return (lr, h["beta_1"], h["beta_2"], h["epsilon"], 0.0, step)
 
-    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
-        return _kernels.adamax(p, g, st["exp_avg"], st["exp_inf"], *s, extras, mask, l1w,
-                               lo, hi, threads)
 
 
 class Nadam(Optimizer):
@@ -752,6 +755,7 @@ class Nadam(Optimizer):
     """
 
     rule = "nadam"
+    state_slots = ("exp_avg", "exp_avg_sq")
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
@@ -796,7 +800,3 @@ class Nadam(Optimizer):
         if "mu_product" not in sd:
             raise ValueError("'state_dict' lacks 'mu_product'")
         self.mu_product = check_range(sd["mu_product"], "mu_product", high=1.0)
-
-    def _kernel_call(self, p, g, st, s, extras, mask, l1w, lo, hi, threads):
-        return _kernels.nadam(p, g, st["exp_avg"], st["exp_avg_sq"], *s, extras, mask, l1w,
-                              lo, hi, threads)

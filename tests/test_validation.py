@@ -159,30 +159,57 @@ def test_load_state_dict_validation():
         amsgrad.load_state_dict(dict(sd, hyper=dict(sd["hyper"], amsgrad=True)))
 
 
-def test_kernel_direct_call_length_checks():
-    """Bounds checks are off in kernels; the entry check still refuses mismatched arrays."""
+def test_kernel_slot_checks():
+    """Bounds checks are off in kernels; a slot refuses mismatched arrays when it is built,
+    and a step refuses a gradient of the wrong length."""
     p = np.zeros(10)
     e = np.empty(0)
     m = np.empty(0, np.uint8)
-    extras = (1.0, np.inf, 1.0, 0.0, 0.0, 0.0)
-    with pytest.raises(ValueError, match=r"'grad' has 5 elements, expected 10"):
-        _kernels.adam(p, np.zeros(5), np.zeros(10), np.zeros(10), e, 0.9, 0.999, 1.0, 1e-8,
-                      1e-3, 1e-3, False, extras, m, e, e, e, 1)
+    z = np.zeros(10)
     with pytest.raises(ValueError, match=r"'state' has 3 elements"):
-        _kernels.adam(p, np.zeros(10), np.zeros(3), np.zeros(10), e, 0.9, 0.999, 1.0, 1e-8,
-                      1e-3, 1e-3, False, extras, m, e, e, e, 1)
+        _kernels.Slot("adam", p, np.zeros(3), z, e, m, e, e, e)
     with pytest.raises(ValueError, match=r"'state' has 0 elements, expected 10$"):
-        _kernels.adam(p, np.zeros(10), np.zeros(10), np.zeros(10), e, 0.9, 0.999, 1.0,
-                      1e-8, 1e-3, 1e-3, True, extras, m, e, e, e, 1)
+        _kernels.Slot("adam", p, z, z.copy(), e, m, e, e, e, amsgrad=True)
+    with pytest.raises(ValueError, match=r"'state' has 0 elements, expected 10$"):
+        _kernels.Slot("sgd", p, e, e, e, m, e, e, e, momentum=True)
     with pytest.raises(ValueError, match=r"'mask' has 4 elements"):
-        _kernels.sgd(p, np.zeros(10), e, 0.1, 0.0, False, True, False, extras,
-                     np.ones(4, np.uint8), e, e, e, 1)
+        _kernels.Slot("sgd", p, e, e, e, np.ones(4, np.uint8), e, e, e)
+    with pytest.raises(ValueError, match=r"'lower' has 3 elements"):
+        _kernels.Slot("sgd", p, e, e, e, m, e, np.zeros(3), e)
     with pytest.raises(ValueError, match="Buffer dtype mismatch"):
-        _kernels.sgd(p, np.zeros(10, np.float32), e, 0.1, 0.0, False, True, False, extras,
-                     m, e, e, e, 1)
-    with pytest.raises(ValueError, match="read-only"):          # read-only param
-        _kernels.sgd(ro(p), np.zeros(10), e, 0.1, 0.0, False, True, False, extras, m, e,
-                     e, e, 1)
+        _kernels.Slot("sgd", p, e, e, e, m, np.ones(10, np.float32), e, e)
+    with pytest.raises(ValueError, match="read-only"):
+        _kernels.Slot("sgd", ro(p), e, e, e, m, e, e, e)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _kernels.Slot("sgd", np.zeros(10, np.int64), e, e, e, m, e, e, e)
+    with pytest.raises(ValueError, match="unknown rule 'lbfgs'"):
+        _kernels.Slot("lbfgs", p, e, e, e, m, e, e, e)
+    slot = _kernels.Slot("adam", p, z, z.copy(), e, m, e, e, e)
+    extras = (1.0, np.inf, 1.0, 0.0, 0.0, 0.0)
+    scalars = (0.9, 0.999, 1.0, 1e-8, 1e-3, 1e-3)
+    with pytest.raises(ValueError, match=r"'grad' has 5 elements, expected 10"):
+        _kernels.step(slot, np.zeros(5), scalars, extras, 1)
+    with pytest.raises(ValueError, match="Buffer dtype mismatch"):
+        _kernels.step(slot, np.zeros(10, np.float32), scalars, extras, 1)
+    with pytest.raises(ValueError, match="need more than|too many|not enough"):
+        _kernels.step(slot, np.zeros(10), scalars[:3], extras, 1)
+
+
+def test_gradient_aliasing_a_written_array_is_copied_first():
+    """A gradient that is a view of the parameter or of a state array gives the result of
+    passing a copy of it."""
+    for name in ("param", "exp_avg"):
+        results = []
+        for alias in (True, False):
+            x = np.linspace(-1, 1, 7)
+            opt = fastopt.Adam(x, learning_rate=0.1)
+            opt.step(np.cos(x))
+            src = x if name == "param" else opt.state[0]["exp_avg"]
+            g = src if alias else src.copy()
+            opt.step(g)
+            results.append((x.copy(), opt.state[0]["exp_avg"].copy()))
+        np.testing.assert_array_equal(results[0][0], results[1][0])
+        np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
 # ---------------------------------------------------------------- property test
