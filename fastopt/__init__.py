@@ -10,9 +10,15 @@ from fastopt._kernels import openmp_enabled
 from fastopt._minimize import (adagrad, adam, adamax, amsgrad, minimize, momentum, nadam,
                                nesterov, rmsprop, sgd, show_options)
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, Optimizer, RMSprop
+from fastopt.schedules import (Constant, CosineDecay, ExponentialDecay, LinearWarmup,
+                               OneCycle, PiecewiseConstant, PowerDecay, ReduceLROnPlateau,
+                               Sequential, find_learning_rate, plot_lr_finder)
 
 __version__ = "0.1.0"
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam",
            "minimize", "show_options", "sgd", "momentum", "nesterov", "adagrad", "rmsprop",
-           "adam", "amsgrad", "adamax", "nadam", "openmp_enabled"]
+           "adam", "amsgrad", "adamax", "nadam", "openmp_enabled",
+           "Constant", "PowerDecay", "ExponentialDecay", "PiecewiseConstant", "CosineDecay",
+           "LinearWarmup", "Sequential", "OneCycle", "ReduceLROnPlateau",
+           "find_learning_rate", "plot_lr_finder"]

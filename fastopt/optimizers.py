@@ -135,13 +135,16 @@ class Optimizer:
             value = default
         if not callable(value):
             value = check_range(value, "learning_rate", label="learning rate")
-        else:
+        cycles = False
+        if callable(value):
             if hasattr(value, "bind_default"):
                 value.bind_default(default)     # e.g. ReduceLROnPlateau() scales the default
-            if getattr(value, "cycle_momentum", False):
+            momentum_at = getattr(value, "momentum_at", None)
+            cycles = momentum_at is not None and momentum_at(0) is not None
+            if cycles:                          # OneCycle, also when wrapped
                 self._check_momentum_cycling(value)
         self._learning_rate = value
-        self._cycles_momentum = hasattr(value, "momentum_at")
+        self._cycles_momentum = cycles
 
     def _check_momentum_cycling(self, schedule):
         name = self.momentum_name

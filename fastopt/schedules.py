@@ -1,0 +1,773 @@
+"""Learning-rate schedules and the learning-rate finder.
+
+A schedule is a small object called with the number of updates already taken (``step``,
+0 at the first update) that returns the learning rate of that update; any optimizer takes
+one in place of a constant::
+
+    >>> import numpy as np, fastopt
+    >>> w = np.zeros(3)
+    >>> opt = fastopt.SGD(w, learning_rate=ExponentialDecay(0.1, decay_steps=100))
+
+The schedules (t = step, eta0 = initial rate):
+
+===================  ==================================================================
+PowerDecay           eta0 / (1 + t/s)^c
+ExponentialDecay     eta0 * r^(t/s), staircase: eta0 * r^floor(t/s)            (Keras)
+PiecewiseConstant    v[0] for t <= b[0], v[i] for b[i-1] < t <= b[i], v[-1] after  (Keras)
+CosineDecay          linear warm-up eta0 -> peak over w steps, then
+                     peak * ((1 - alpha) * (1 + cos(pi * min(t - w, s) / s)) / 2 + alpha)  (Keras)
+OneCycle             torch's OneCycleLR: warm up max/div -> max, anneal down to
+                     max/div/final_div (linear or cosine), momentum moving inversely
+LinearWarmup         base(t) * (f0 + (1 - f0) * min(t, w) / w)
+Sequential           S_i(t - b[i-1]) for b[i-1] <= t < b[i]                  (optax join)
+ReduceLROnPlateau    max(k * base(t), min_lr); k *= factor after `patience` evaluations
+                     without improvement (torch's ReduceLROnPlateau)
+Constant             eta0
+===================  ==================================================================
+
+Every schedule except ReduceLROnPlateau is a pure function of the step, so resuming from a
+saved step count gives the same rate.  All of them have ``state_dict()`` and
+``load_state_dict(d)`` (an empty dict for the pure ones), ``momentum_at(step)`` (None
+except for OneCycle and the schedules that wrap one) and a ``repr`` that rebuilds them.
+
+How an optimizer uses one: at construction, ``bind_default(default_lr)`` if the schedule
+has it; before update number ``step``, ``lr = schedule(step)`` and, when
+``schedule.momentum_at(step)`` is not None, that value as the step's momentum (SGD,
+RMSprop) or beta_1 (Adam, AdaMax, Nadam); after each evaluation of the monitored loss,
+``schedule.update(loss)`` if the schedule has ``update`` (ReduceLROnPlateau, which must
+therefore be the outermost schedule).
+
+``find_learning_rate`` runs the exponential learning-rate sweep (Smith, "Cyclical Learning
+Rates for Training Neural Networks", 2017) on top of ``fastopt.minimize``;
+``plot_lr_finder`` draws its result.
+"""
+
+import bisect
+import math
+import numbers
+
+import numpy as np
+from scipy.optimize import OptimizeResult
+
+from fastopt._validation import check_range, real_number
+
+__all__ = ["Schedule", "Constant", "PowerDecay", "ExponentialDecay", "PiecewiseConstant",
+           "CosineDecay", "OneCycle", "LinearWarmup", "Sequential", "ReduceLROnPlateau",
+           "find_learning_rate", "plot_lr_finder"]
+
+
+# ---------------------------------------------------------------- argument checks
+def _check_step(step):
+    """The step as a Python int >= 0 (numpy integers accepted; no overflow for big ints)."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral):
+        raise TypeError(f"Invalid step: {step!r} (expected an int >= 0, the number of "
+                        "updates already taken)")
+    step = int(step)
+    if step < 0:
+        raise ValueError(f"Invalid step: {step} (expected an int >= 0, the number of updates "
+                         "already taken)")
+    return step
+
+
+def _check_int(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"Invalid {name}: {value!r} (expected an int >= {low})")
+    if value < low:
+        raise ValueError(f"Invalid {name} value: {value} (expected an int >= {low})")
+    return int(value)
+
+
+def _rate(value, name):
+    """A finite learning rate >= 0."""
+    return check_range(value, name, high_open=True)
+
+
+def _positive(value, name):
+    """A finite number > 0."""
+    return check_range(value, name, low_open=True, high_open=True)
+
+
+def _fraction(value, name, low_open=False, high_open=False):
+    """A number in [0, 1] (ends excluded on request)."""
+    return check_range(value, name, high=1.0, low_open=low_open, high_open=high_open)
+
+
+def _as_schedule(value, name):
+    """A schedule (any callable of the step) or a constant rate."""
+    if callable(value):
+        return value
+    return Constant(_rate(value, name))
+
+
+def _check_state(state_dict, keys):
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"'state_dict' must be a dict, got {type(state_dict).__name__}")
+    if set(state_dict) != set(keys):
+        raise ValueError(f"'state_dict' has keys {sorted(state_dict)}, expected {sorted(keys)}")
+
+
+def _state_of(schedule):
+    return schedule.state_dict() if hasattr(schedule, "state_dict") else {}
+
+
+def _load_state_of(schedule, state_dict):
+    if hasattr(schedule, "load_state_dict"):
+        schedule.load_state_dict(state_dict)
+    else:
+        _check_state(state_dict, ())
+
+
+def _momentum_of(schedule, step):
+    return schedule.momentum_at(step) if hasattr(schedule, "momentum_at") else None
+
+
+def _pow(base, exponent):
+    """base ** exponent for base > 0, with inf instead of OverflowError."""
+    try:
+        return base ** exponent
+    except OverflowError:
+        return math.inf
+
+
+# ---------------------------------------------------------------- schedules
+class Schedule:
+    """Base class: ``schedule(step) -> float``, the rate of update number ``step`` (from 0).
+
+    Subclasses list their constructor arguments in ``_fields`` (for ``repr``) and implement
+    ``_value(step)`` for a validated Python int ``step >= 0``.
+
+    >>> class Halving(Schedule):
+    ...     def _value(self, step): return 0.5 ** step
+    >>> Halving()(3)
+    0.125
+    """
+
+    _fields = ()
+
+    def __call__(self, step):
+        return self._value(_check_step(step))
+
+    def _value(self, step):
+        raise NotImplementedError
+
+    def momentum_at(self, step):
+        """The momentum (or Adam's beta_1) for update ``step``; None: leave it alone."""
+        _check_step(step)
+        return None
+
+    def state_dict(self):
+        """The schedule's mutable state (empty for pure schedules)."""
+        return {}
+
+    def load_state_dict(self, state_dict):
+        """Restore a ``state_dict()``."""
+        _check_state(state_dict, ())
+
+    def __repr__(self):
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__name__}({args})"
+
+
+class Constant(Schedule):
+    """A constant rate: eta(t) = eta0.
+
+    >>> lr = Constant(0.01)
+    >>> lr(0), lr(10**10)
+    (0.01, 0.01)
+    """
+
+    _fields = ("learning_rate",)
+
+    def __init__(self, learning_rate):
+        self.learning_rate = _rate(learning_rate, "learning_rate")
+
+    def _value(self, step):
+        return self.learning_rate
+
+
+class PowerDecay(Schedule):
+    """Power scheduling: eta(t) = eta0 / (1 + t/s)^c.
+
+    The rate halves after s steps when c = 1, then falls ever more slowly.
+
+    >>> lr = PowerDecay(0.1, decay_steps=100)
+    >>> lr(0), lr(100), lr(300)
+    (0.1, 0.05, 0.025)
+    """
+
+    _fields = ("initial_learning_rate", "decay_steps", "power")
+
+    def __init__(self, initial_learning_rate, decay_steps, power=1.0):
+        self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = _positive(decay_steps, "decay_steps")
+        self.power = check_range(power, "power", high_open=True)
+
+    def _value(self, step):
+        return self.initial_learning_rate / _pow(1.0 + step / self.decay_steps, self.power)
+
+
+class ExponentialDecay(Schedule):
+    """Exponential scheduling: eta(t) = eta0 * r^(t/s); with ``staircase``, r^floor(t/s).
+
+    Keras' ExponentialDecay.  ``decay_rate > 1`` grows the rate (as the LR finder does);
+    a rate that overflows is inf.
+
+    >>> lr = ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5)
+    >>> lr(0), lr(100), lr(200)
+    (0.1, 0.05, 0.025)
+    """
+
+    _fields = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase")
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate=0.1, staircase=False):
+        self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = _positive(decay_steps, "decay_steps")
+        self.decay_rate = _positive(decay_rate, "decay_rate")
+        self.staircase = bool(staircase)
+
+    def _value(self, step):
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        if self.initial_learning_rate == 0.0:
+            return 0.0
+        return self.initial_learning_rate * _pow(self.decay_rate, p)
+
+
+class PiecewiseConstant(Schedule):
+    """Piecewise constant rates: v[0] while t <= b[0], v[i] while b[i-1] < t <= b[i], v[-1]
+    once t > b[-1].  Keras' PiecewiseConstantDecay (the boundary step still gets the earlier
+    value).
+
+    >>> lr = PiecewiseConstant([5, 10], [0.1, 0.01, 0.001])
+    >>> lr(5), lr(6), lr(11)
+    (0.1, 0.01, 0.001)
+    """
+
+    _fields = ("boundaries", "values")
+
+    def __init__(self, boundaries, values):
+        boundaries = [real_number(b, "boundaries") for b in boundaries]
+        values = [_rate(v, "values") for v in values]
+        if not all(math.isfinite(b) for b in boundaries):
+            raise ValueError(f"Invalid boundaries: {boundaries} (must be finite)")
+        if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"Invalid boundaries: {boundaries} (must be strictly increasing)")
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"'values' has {len(values)} entries; it needs one more than "
+                             f"'boundaries' ({len(boundaries) + 1})")
+        self.boundaries, self.values = boundaries, values
+
+    def _value(self, step):
+        return self.values[bisect.bisect_left(self.boundaries, step)]
+
+
+class CosineDecay(Schedule):
+    """Cosine decay with optional linear warm-up (Keras' CosineDecay).
+
+    Without ``warmup_target``: eta(t) = eta0 * d(min(t, s)) with
+    d(u) = (1 - alpha) * (1 + cos(pi * u / s)) / 2 + alpha.  With it: eta rises linearly
+    from eta0 to the target over ``warmup_steps`` = w steps, eta(t) = eta0 + (target - eta0)
+    * t / w, then eta(t) = target * d(min(t - w, s)).  Either way the rate holds at
+    alpha * peak after the decay.
+
+    >>> lr = CosineDecay(0.0, decay_steps=100, warmup_steps=10, warmup_target=0.1)
+    >>> lr(5), lr(10), lr(60), lr(500)
+    (0.05, 0.1, 0.05, 0.0)
+    """
+
+    _fields = ("initial_learning_rate", "decay_steps", "alpha", "warmup_steps",
+               "warmup_target")
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_steps=0,
+                 warmup_target=None):
+        self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
+        self.decay_steps = _positive(decay_steps, "decay_steps")
+        self.alpha = _fraction(alpha, "alpha")
+        self.warmup_steps = _check_int(warmup_steps, "warmup_steps", 0)
+        if warmup_target is None and self.warmup_steps:
+            raise ValueError("warmup_steps > 0 needs warmup_target, the rate reached at the "
+                             "end of the warm-up")
+        self.warmup_target = None if warmup_target is None else _rate(warmup_target,
+                                                                     "warmup_target")
+
+    def _decay(self, peak, t):
+        cosine = 0.5 * (1.0 + math.cos(math.pi * min(t, self.decay_steps) / self.decay_steps))
+        return peak * ((1.0 - self.alpha) * cosine + self.alpha)
+
+    def _value(self, step):
+        if self.warmup_target is None:
+            return self._decay(self.initial_learning_rate, step)
+        if step < self.warmup_steps:
+            delta = self.warmup_target - self.initial_learning_rate
+            return delta * (step / self.warmup_steps) + self.initial_learning_rate
+        return self._decay(self.warmup_target, step - self.warmup_steps)
+
+
+class OneCycle(Schedule):
+    """The 1cycle policy with torch's OneCycleLR semantics, and its momentum cycle.
+
+    With eta_max = ``max_learning_rate``, eta_0 = eta_max / div_factor and
+    eta_min = eta_0 / final_div_factor, T = total_steps and p = pct_start, the phases end at
+    steps (p*T - 1, T - 1) for two phases, (p*T - 1, 2*p*T - 2, T - 1) for three; within a
+    phase from step a to step b the rate goes from u to v as
+
+        linear: u + (v - u) * q        cos: v + (u - v) / 2 * (cos(pi * q) + 1)
+
+    with q = (t - a) / (b - a).  Two phases: eta_0 -> eta_max -> eta_min; three phases:
+    eta_0 -> eta_max -> eta_0 -> eta_min.  ``momentum_at(step)`` follows the same phases
+    inversely: max_momentum -> base_momentum -> max_momentum (held in the third phase).
+    torch raises beyond T steps; this schedule holds the values of step T - 1 for every
+    later step.  Phases must be non-empty: p*T > 1, and for three phases 2*p*T - 2 < T - 1.
+
+    >>> lr = OneCycle(1.0, total_steps=100, anneal="linear", div_factor=10.0)
+    >>> lr(0), lr(29), round(lr.momentum_at(29), 2)
+    (0.1, 1.0, 0.85)
+    """
+
+    _fields = ("max_learning_rate", "total_steps", "pct_start", "div_factor",
+               "final_div_factor", "anneal", "three_phase", "base_momentum", "max_momentum",
+               "cycle_momentum")
+
+    def __init__(self, max_learning_rate, total_steps, pct_start=0.3, div_factor=25.0,
+                 final_div_factor=1e4, anneal="cos", three_phase=False, base_momentum=0.85,
+                 max_momentum=0.95, cycle_momentum=True):
+        self.max_learning_rate = _rate(max_learning_rate, "max_learning_rate")
+        self.total_steps = _check_int(total_steps, "total_steps", 2)
+        self.pct_start = _fraction(pct_start, "pct_start", low_open=True, high_open=True)
+        self.div_factor = _positive(div_factor, "div_factor")
+        self.final_div_factor = _positive(final_div_factor, "final_div_factor")
+        if anneal not in ("linear", "cos"):
+            raise ValueError(f"Invalid anneal: {anneal!r} (expected 'linear' or 'cos')")
+        self.anneal = anneal
+        self.three_phase = bool(three_phase)
+        self.base_momentum = _fraction(base_momentum, "base_momentum", high_open=True)
+        self.max_momentum = _fraction(max_momentum, "max_momentum", high_open=True)
+        if self.base_momentum > self.max_momentum:
+            raise ValueError(f"Invalid base_momentum value: {base_momentum} (must not exceed "
+                             f"max_momentum={max_momentum})")
+        self.cycle_momentum = bool(cycle_momentum)
+
+        initial = self.max_learning_rate / self.div_factor
+        final = initial / self.final_div_factor
+        peak, low, high = self.max_learning_rate, self.base_momentum, self.max_momentum
+        T, p = self.total_steps, self.pct_start
+        if self.three_phase:
+            self._ends = (p * T - 1, 2 * p * T - 2, T - 1)
+            self._rates = (initial, peak, initial, final)
+            self._momenta = (high, low, high, high)
+        else:
+            self._ends = (p * T - 1, T - 1)
+            self._rates = (initial, peak, final)
+            self._momenta = (high, low, high)
+        starts = (0.0,) + self._ends[:-1]
+        if any(end <= start for start, end in zip(starts, self._ends)):
+            raise ValueError(f"pct_start={pct_start} with total_steps={total_steps} gives an "
+                             f"empty phase (phase ends {self._ends}); each must be longer than "
+                             "one step")
+
+    def _interpolate(self, points, step):
+        step = min(step, self.total_steps - 1)
+        start = 0.0
+        for i, end in enumerate(self._ends):
+            if step <= end or i == len(self._ends) - 1:
+                break
+            start = end
+        q = (step - start) / (end - start)
+        u, v = points[i], points[i + 1]
+        if self.anneal == "cos":
+            return v + (u - v) / 2.0 * (math.cos(math.pi * q) + 1)
+        return (v - u) * q + u
+
+    def _value(self, step):
+        return self._interpolate(self._rates, step)
+
+    def momentum_at(self, step):
+        """The momentum (SGD, RMSprop) or beta_1 (Adam, AdaMax, Nadam) for update ``step``,
+        or None when ``cycle_momentum`` is False."""
+        step = _check_step(step)
+        return self._interpolate(self._momenta, step) if self.cycle_momentum else None
+
+
+class LinearWarmup(Schedule):
+    """A linear warm-up into any schedule or constant:
+    eta(t) = base(t) * (f0 + (1 - f0) * t / w) for t < w, and base(t) from t = w on.
+
+    The base schedule sees the same step (it is scaled, not delayed; to start it after the
+    warm-up, use ``Sequential``).  ``momentum_at`` is the base's.
+
+    >>> lr = LinearWarmup(0.1, warmup_steps=10)
+    >>> lr(0), lr(5), lr(10)
+    (0.0, 0.05, 0.1)
+    """
+
+    _fields = ("schedule", "warmup_steps", "start_factor")
+
+    def __init__(self, schedule, warmup_steps, start_factor=0.0):
+        self.schedule = _as_schedule(schedule, "schedule")
+        self.warmup_steps = _check_int(warmup_steps, "warmup_steps", 1)
+        self.start_factor = _fraction(start_factor, "start_factor")
+
+    def _value(self, step):
+        lr = self.schedule(step)
+        if step >= self.warmup_steps:
+            return lr
+        f0 = self.start_factor
+        return lr * (f0 + (1.0 - f0) * step / self.warmup_steps)
+
+    def momentum_at(self, step):
+        return _momentum_of(self.schedule, _check_step(step))
+
+    def state_dict(self):
+        return {"schedule": _state_of(self.schedule)}
+
+    def load_state_dict(self, state_dict):
+        _check_state(state_dict, ("schedule",))
+        _load_state_of(self.schedule, state_dict["schedule"])
+
+
+class Sequential(Schedule):
+    """Schedules one after another (optax's join_schedules): schedule i runs from step
+    b[i-1] (0 for the first) until b[i], and is called with the steps since its start,
+    eta(t) = S_i(t - b[i-1]).  Unlike PiecewiseConstant, boundary step b[i] already belongs
+    to schedule i + 1.  ``momentum_at`` is the running schedule's.
+
+    >>> lr = Sequential([LinearWarmup(0.1, 10), ExponentialDecay(0.1, 100, 0.5)], [10])
+    >>> lr(5), lr(10), lr(110)
+    (0.05, 0.1, 0.05)
+    """
+
+    _fields = ("schedules", "boundaries")
+
+    def __init__(self, schedules, boundaries):
+        schedules = [_as_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules)]
+        boundaries = [_check_int(b, "boundaries", 0) for b in boundaries]
+        if not schedules:
+            raise ValueError("'schedules' is empty: give at least one schedule")
+        if len(boundaries) != len(schedules) - 1:
+            raise ValueError(f"'boundaries' has {len(boundaries)} entries; {len(schedules)} "
+                             f"schedules need {len(schedules) - 1}")
+        if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
+            raise ValueError(f"Invalid boundaries: {boundaries} (must be strictly increasing)")
+        self.schedules, self.boundaries = schedules, boundaries
+
+    def _locate(self, step):
+        """(running schedule, steps since its start)."""
+        i = bisect.bisect_right(self.boundaries, step)
+        return self.schedules[i], step - (self.boundaries[i - 1] if i else 0)
+
+    def _value(self, step):
+        schedule, local = self._locate(step)
+        return schedule(local)
+
+    def momentum_at(self, step):
+        return _momentum_of(*self._locate(_check_step(step)))
+
+    def state_dict(self):
+        return {"schedules": [_state_of(s) for s in self.schedules]}
+
+    def load_state_dict(self, state_dict):
+        _check_state(state_dict, ("schedules",))
+        states = state_dict["schedules"]
+        if len(states) != len(self.schedules):
+            raise ValueError(f"'state_dict' holds {len(states)} schedules, this one has "
+                             f"{len(self.schedules)}")
+        for s, st in zip(self.schedules, states):
+            _load_state_of(s, st)
+
+
+class ReduceLROnPlateau(Schedule):
+    """Performance scheduling: scale the rate by ``factor`` when the monitored value (lower
+    is better) has not improved for more than ``patience`` evaluations (torch's
+    ReduceLROnPlateau, mode "min").
+
+    eta(t) = k * base(t), and max(k * base(t), min_lr) once reduced, where base is
+    ``learning_rate`` (a float or a schedule; None: the optimizer's default, set by
+    ``bind_default``) and k = factor^(number of reductions).  ``update(value)`` is told each
+    evaluation:
+
+    - improvement: value < best * (1 - min_delta) (mode "rel") or value < best - min_delta
+      (mode "abs"); best starts at +inf and a NaN never improves;
+    - otherwise the bad-evaluation counter grows; during a cooldown (the ``cooldown``
+      evaluations after a reduction) it is held at 0;
+    - when the counter exceeds ``patience`` the rate is reduced, the counter reset and the
+      cooldown started.  A reduction that cannot lower a constant base rate (already at
+      min_lr) is not made, as in torch.
+
+    ``update`` returns True when it reduced the rate.  ``momentum_at`` is the base's.
+
+    >>> lr = ReduceLROnPlateau(1.0, factor=0.5, patience=1)
+    >>> [lr.update(v) for v in (3.0, 3.0, 3.0)], lr(0)
+    ([False, False, True], 0.5)
+    """
+
+    _fields = ("learning_rate", "factor", "patience", "min_delta", "mode", "cooldown",
+               "min_lr")
+    _state_keys = ("scale", "best", "bad_evaluations", "cooldown_counter", "num_reductions",
+                   "schedule")
+
+    def __init__(self, learning_rate=None, *, factor=0.1, patience=10, min_delta=1e-4,
+                 mode="rel", cooldown=0, min_lr=0.0):
+        self.learning_rate = (None if learning_rate is None
+                              else _as_schedule(learning_rate, "learning_rate"))
+        self.factor = _fraction(factor, "factor", low_open=True, high_open=True)
+        self.patience = _check_int(patience, "patience", 0)
+        self.min_delta = check_range(min_delta, "min_delta", high_open=True)
+        if mode not in ("rel", "abs"):
+            raise ValueError(f"Invalid mode: {mode!r} (expected 'rel' or 'abs')")
+        self.mode = mode
+        self.cooldown = _check_int(cooldown, "cooldown", 0)
+        self.min_lr = _rate(min_lr, "min_lr")
+        self.scale = 1.0
+        self.best = math.inf
+        self.bad_evaluations = 0
+        self.cooldown_counter = 0
+        self.num_reductions = 0
+
+    def bind_default(self, learning_rate):
+        """Use ``learning_rate`` (float or schedule) as the base if none was given."""
+        if self.learning_rate is None:
+            self.learning_rate = _as_schedule(learning_rate, "learning_rate")
+
+    def _value(self, step):
+        if self.learning_rate is None:
+            raise RuntimeError("ReduceLROnPlateau has no base learning rate: pass "
+                               "learning_rate, or give it to an optimizer (which binds its "
+                               "default)")
+        lr = self.scale * self.learning_rate(step)
+        return max(lr, self.min_lr) if self.num_reductions else lr
+
+    def _improves(self, value):
+        if self.mode == "rel":
+            return value < self.best * (1.0 - self.min_delta)
+        return value < self.best - self.min_delta
+
+    def _can_lower(self):
+        base = self.learning_rate
+        if not isinstance(base, Constant):
+            return True
+        return max(self.scale * self.factor * base.learning_rate, self.min_lr) < self(0)
+
+    def update(self, value):
+        """Record one evaluation of the monitored value; True if the rate was reduced."""
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"update() needs a real number, got {value!r}") from None
+        if self._improves(value):
+            self.best = value
+            self.bad_evaluations = 0
+        else:
+            self.bad_evaluations += 1
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.bad_evaluations = 0
+        if self.bad_evaluations <= self.patience:
+            return False
+        self.bad_evaluations = 0
+        self.cooldown_counter = self.cooldown
+        if not self._can_lower():
+            return False
+        self.scale *= self.factor
+        self.num_reductions += 1
+        return True
+
+    def momentum_at(self, step):
+        return _momentum_of(self.learning_rate, _check_step(step))
+
+    def state_dict(self):
+        return {"scale": self.scale, "best": self.best,
+                "bad_evaluations": self.bad_evaluations,
+                "cooldown_counter": self.cooldown_counter,
+                "num_reductions": self.num_reductions,
+                "schedule": {} if self.learning_rate is None else _state_of(self.learning_rate)}
+
+    def load_state_dict(self, state_dict):
+        sd = state_dict
+        _check_state(sd, self._state_keys)
+        scale = _fraction(sd["scale"], "scale", low_open=True)
+        best = real_number(sd["best"], "best")
+        if math.isnan(best):
+            raise ValueError("Invalid best value: nan")
+        counters = [_check_int(sd[k], k, 0)
+                    for k in ("bad_evaluations", "cooldown_counter", "num_reductions")]
+        if self.learning_rate is not None:
+            _load_state_of(self.learning_rate, sd["schedule"])
+        self.scale, self.best = scale, best
+        self.bad_evaluations, self.cooldown_counter, self.num_reductions = counters
+
+
+# ---------------------------------------------------------------- learning-rate finder
+class _Recorder:
+    """The callback of the LR sweep: pairs each loss with the rate of the update before it,
+    keeps the bias-corrected exponential average, and stops the run once it diverges."""
+
+    def __init__(self, minibatch, smoothing, diverge_factor):
+        # minimize's callback gets the update's learning_rate and fun: full batch, fun is
+        # f(x_k+1) after the update; with minibatches it is the batch loss at x_k before it,
+        # so the loss that follows update k arrives with update k + 1
+        self.minibatch, self.smoothing, self.diverge_factor = minibatch, smoothing, diverge_factor
+        self.lrs, self.losses, self.smoothed = [], [], []
+        self.pending = None
+        self.average = 0.0
+        self.best = math.inf
+        self.diverged = False
+
+    def __call__(self, intermediate_result):
+        lr, loss = intermediate_result.learning_rate, intermediate_result.fun
+        if self.minibatch:
+            lr, self.pending = self.pending, lr
+            if lr is None:
+                return
+        beta = self.smoothing
+        self.average = beta * self.average + (1.0 - beta) * loss
+        smoothed = self.average / (1.0 - beta ** (len(self.losses) + 1))
+        self.lrs.append(lr)
+        self.losses.append(loss)
+        self.smoothed.append(smoothed)
+        self.best = best = min(self.best, smoothed)
+        if not math.isfinite(smoothed) or smoothed > best + (self.diverge_factor - 1) * abs(best):
+            self.diverged = True
+            raise StopIteration
+
+
+def _suggest(lrs, smoothed):
+    """The rate at the minimum of the smoothed loss, divided by 10 (NaN if nothing was
+    recorded)."""
+    if not len(smoothed):
+        return math.nan
+    return float(lrs[int(np.argmin(smoothed))] / 10.0)
+
+
+def find_learning_rate(fun, x0, method="adam", jac=True, args=(), lr_min=1e-7, lr_max=10.0,
+                       num_steps=200, options=None, smoothing=0.9, diverge_factor=4.0):
+    """The learning-rate range test: train with a rate growing exponentially from ``lr_min``
+    to ``lr_max`` and watch the loss.
+
+    Update k (k = 0 ... num_steps - 1) uses lr_k = lr_min * (lr_max / lr_min)^(k /
+    (num_steps - 1)), through ``fastopt.minimize(fun, x0, method, jac=jac, args=args,
+    options=...)``; ``losses[k]`` is the loss measured after that update (the full loss, or
+    with ``batch_size`` in ``options`` the loss of the next minibatch).  The smoothed loss
+    is the bias-corrected exponential average a_k = beta * a_(k-1) + (1 - beta) * loss_k,
+    smoothed_k = a_k / (1 - beta^(k+1)), beta = ``smoothing``.  The sweep stops early once
+    the smoothed loss is not finite or exceeds ``diverge_factor`` times its minimum m (for
+    m < 0: exceeds m + (diverge_factor - 1) * |m|), or once a loss is not finite.
+
+    Suggestion rule: the rate at the minimum of the smoothed loss, divided by 10 (a rate
+    safely below the one where the loss turns up; fastai's "minimum/10").  If the smoothed
+    loss is still falling at the last rate, the suggestion is lr_max/10 and the message says
+    to raise ``lr_max``; if its minimum is at the first rate, lower ``lr_min``.  The
+    smoothing delays the curve by about 1/(1 - beta) steps, so keep
+    ``num_steps / log10(lr_max / lr_min)`` (steps per decade) well above that.
+
+    Parameters
+    ----------
+    fun, x0, method, jac, args
+        As for ``fastopt.minimize`` (``jac=True``: ``fun`` returns (f, gradient)).
+    lr_min, lr_max : float
+        The sweep's first and last rate, 0 < lr_min < lr_max.
+    num_steps : int
+        Number of updates (>= 2).
+    options : dict
+        Further ``minimize`` options (hyperparameters, ``batch_size``, ``shuffle``, ``seed``
+        ...); the finder sets learning_rate, maxiter and epochs itself, and gtol to 0
+        unless given.
+    smoothing : float in [0, 1)
+        beta of the exponential average (0: no smoothing).
+    diverge_factor : float > 1
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        learning_rates, losses, smoothed_losses (arrays, one entry per recorded update),
+        suggestion (float, NaN if nothing was recorded), stop_reason ("completed",
+        "diverged", "non-finite" or "other"), message, nit (updates taken).
+
+    Examples
+    --------
+    >>> c = np.logspace(0, 2, 10)          # an elongated bowl; SGD diverges for lr > 2/100
+    >>> res = find_learning_rate(lambda x: (0.5 * c @ x**2, c * x), np.ones(10), method="sgd")
+    >>> res.stop_reason, 0.002 < res.suggestion < 0.02
+    ('diverged', True)
+    """
+    from fastopt._minimize import minimize    # here: minimize's layer sits above this one
+
+    lr_min = _positive(lr_min, "lr_min")
+    lr_max = _positive(lr_max, "lr_max")
+    if lr_max <= lr_min:
+        raise ValueError(f"Invalid lr_max value: {lr_max} (must exceed lr_min={lr_min})")
+    num_steps = _check_int(num_steps, "num_steps", 2)
+    smoothing = _fraction(smoothing, "smoothing", high_open=True)
+    diverge_factor = check_range(diverge_factor, "diverge_factor", low=1.0, low_open=True,
+                                 high_open=True)
+    options = dict(options or {})
+    clash = {"learning_rate", "lr", "maxiter", "epochs"} & set(options)
+    if clash:
+        raise ValueError(f"find_learning_rate sets {', '.join(sorted(clash))} itself; remove "
+                         "it from 'options'")
+    minibatch = options.get("batch_size") is not None
+    sweep = ExponentialDecay(lr_min, decay_steps=num_steps - 1, decay_rate=lr_max / lr_min)
+    # with minibatches, the loss after update k is seen at update k + 1: one more update
+    options.update(learning_rate=sweep, maxiter=num_steps + minibatch, epochs=num_steps + 1)
+    options.setdefault("gtol", 0.0)
+    recorder = _Recorder(minibatch, smoothing, diverge_factor)
+    res = minimize(fun, x0, args=args, method=method, jac=jac, callback=recorder,
+                   options=options)
+
+    lrs, smoothed = np.array(recorder.lrs), np.array(recorder.smoothed)
+    if recorder.diverged:
+        reason = "diverged"
+        message = f"The smoothed loss diverged at learning rate {lrs[-1]:.3g}."
+    elif res.status == 3:
+        reason = "non-finite"
+        message = f"The loss became non-finite after {len(lrs)} recorded updates."
+    elif res.status == 1:
+        reason, message = "completed", f"Swept up to learning rate {lrs[-1]:.3g}."
+        if np.argmin(smoothed) == len(smoothed) - 1:
+            message += (" The smoothed loss was still falling: raise lr_max to find where "
+                        "it turns up.")
+    else:
+        reason, message = "other", res.message
+    return OptimizeResult(learning_rates=lrs, losses=np.array(recorder.losses),
+                          smoothed_losses=smoothed, suggestion=_suggest(lrs, smoothed),
+                          stop_reason=reason, message=message, nit=res.nit)
+
+
+def plot_lr_finder(result, ax=None, filename=None):
+    """Plot a ``find_learning_rate`` result: loss and smoothed loss against the learning
+    rate on a log axis, with the suggestion marked; the y-range runs from the lowest loss to
+    the first one, so a divergence does not flatten the curve.
+
+    Uses ``matplotlib.figure.Figure`` (no pyplot state) when ``ax`` is None; saves the
+    figure to ``filename`` when given.  Returns the Axes.
+
+    >>> res = find_learning_rate(lambda x: (0.5 * x @ x, x), np.ones(3), method="sgd")
+    >>> ax = plot_lr_finder(res, filename="lr_finder.png")  # doctest: +SKIP
+    >>> ax.get_xscale()  # doctest: +SKIP
+    'log'
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as err:
+        raise ImportError("plot_lr_finder needs matplotlib: pip install matplotlib "
+                          "(or fastopt[plot])") from err
+    if ax is None:
+        ax = Figure(figsize=(6.4, 4.0), layout="constrained").add_subplot()
+    lrs, losses = result.learning_rates, result.losses
+    ax.plot(lrs, losses, color="0.75", label="loss")
+    ax.plot(lrs, result.smoothed_losses, color="C0", label="smoothed loss")
+    if math.isfinite(result.suggestion):
+        ax.axvline(result.suggestion, color="C3", linestyle="--",
+                   label=f"suggestion {result.suggestion:.3g}")
+    ax.set_xscale("log")
+    if len(losses) > 1 and np.min(losses) < losses[0]:
+        low, high = float(np.min(losses)), float(losses[0])
+        pad = 0.05 * (high - low)
+        ax.set_ylim(low - pad, high + pad)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    ax.set_title(f"learning-rate finder ({result.stop_reason})")
+    ax.legend()
+    if filename is not None:
+        ax.figure.savefig(filename)
+    return ax
