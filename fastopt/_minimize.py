@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
+from fastopt import _kernels
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
 
 __all__ = ["minimize", "show_options", "METHODS", "sgd", "momentum", "nesterov", "adagrad",
@@ -183,7 +184,9 @@ class _Objective:
 
     @staticmethod
     def _grad(g, x):
-        g = np.asarray(g, dtype=x.dtype)
+        """The gradient as a C-contiguous array of x's dtype and shape."""
+        if not (type(g) is np.ndarray and g.dtype == x.dtype and g.flags.c_contiguous):
+            g = np.ascontiguousarray(g, dtype=x.dtype)
         if g.shape != x.shape:
             g = g.reshape(-1) if g.size == x.size else g
             if g.shape != x.shape:
@@ -210,6 +213,8 @@ class _Objective:
 
 
 def _scalar(fx):
+    if type(fx) is float:
+        return fx
     try:
         f = np.asarray(fx, dtype=np.float64)
     except (TypeError, ValueError):
@@ -223,7 +228,7 @@ def _scalar(fx):
 def _gmax(g):
     """max |g_i| (0 for an empty gradient): NaN or inf exactly when some entry is; used both
     for the finiteness check and for gtol, so the gradient is reduced once per point."""
-    return float(np.abs(g).max()) if g.size else 0.0
+    return _kernels.max_abs(g)
 
 
 def _finite(f, gmax):
