@@ -502,6 +502,9 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         Sets ``gtol``.
     callback : callable
         ``callback(xk)`` or ``callback(intermediate_result)``; raise StopIteration to stop.
+        ``intermediate_result`` has x (after the update), fun, jac, nit and the
+        learning_rate that update used; fun and jac are taken at x in full batch, and are
+        the minibatch's, at the point before the update, with minibatches.
     options : dict
         Every hyperparameter of the method's optimizer (``learning_rate``, ``beta_1``, ...,
         ``convention``, ``weight_decay``, ``l1``, ``pruning``, ``clipnorm``,
