@@ -10,6 +10,9 @@ from fastopt._kernels import openmp_enabled
 from fastopt._minimize import (adagrad, adam, adamax, amsgrad, minimize, momentum, nadam,
                                nesterov, rmsprop, sgd, show_options)
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, Optimizer, RMSprop
+from fastopt import sparsity
+from fastopt.sparsity import (ConstantSparsity, PolynomialDecay, from_csr, prune_magnitude,
+                              to_csr)
 from fastopt.schedules import (Constant, CosineDecay, ExponentialDecay, LinearWarmup,
                                OneCycle, PiecewiseConstant, PowerDecay, ReduceLROnPlateau,
                                Sequential, find_learning_rate, plot_lr_finder)
@@ -21,4 +24,5 @@ __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam",
            "adam", "amsgrad", "adamax", "nadam", "openmp_enabled",
            "Constant", "PowerDecay", "ExponentialDecay", "PiecewiseConstant", "CosineDecay",
            "LinearWarmup", "Sequential", "OneCycle", "ReduceLROnPlateau",
-           "find_learning_rate", "plot_lr_finder"]
+           "find_learning_rate", "plot_lr_finder", "sparsity", "PolynomialDecay",
+           "ConstantSparsity", "prune_magnitude", "to_csr", "from_csr"]

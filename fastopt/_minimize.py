@@ -40,7 +40,8 @@ COMMON_OPTIONS = ("learning_rate", "lr", "convention", "weight_decay", "l2", "l1
 LOOP_OPTIONS = {
     "maxiter": None,        # 1000 full-batch, unlimited with minibatches (epochs bind)
     "maxfev": None,
-    "gtol": 1e-5,           # infinity norm of the gradient (full batch only)
+    "gtol": 1e-5,           # infinity norm of the gradient (full batch only; with l1 or
+                            # pruning, of the minimum-norm subgradient)
     "ftol": None,           # relative decrease of f (or of the epoch-mean loss)
     "patience": 1,          # consecutive ftol checks that must hold
     "max_time": None,       # seconds
@@ -231,6 +232,16 @@ def _gmax(g):
     return _kernels.max_abs(g)
 
 
+def _prox_gmax(x, g, lam, mask):
+    """max |r_i| of the minimum-norm subgradient r of f + sum(lam_i |x_i|) (r = g +
+    lam sign(x) off zero, soft-threshold(g, lam) at zero), pruned coordinates excluded: the
+    stationarity measure gtol tests when l1 or pruning is on.  NaN when g has a NaN."""
+    r = np.where(x != 0, g + lam * np.sign(x), np.maximum(np.abs(g) - lam, 0.0))
+    if mask is not None:
+        r[mask == 0] = 0.0
+    return float(np.abs(r).max()) if r.size else 0.0
+
+
 def _finite(f, gmax):
     return math.isfinite(f) and math.isfinite(gmax)
 
@@ -316,6 +327,7 @@ class _Loop:
         if self.monitor_every < 1:
             raise ValueError(f"Invalid monitor_every: {o['monitor_every']}")
         self.sparse = opt.uses_l1 or opt.pruning is not None
+        self.lam = opt.l1_strength(0)
 
     # ---------------------------------------------------------------- helpers
     def limits(self):
@@ -347,6 +359,14 @@ class _Loop:
             print(f"iter {self.nit:7d}  f {f: .8e}  |g|inf {_gmax(g) if gmax is None else gmax:.3e}  "
                   f"lr {self.opt.learning_rate_now:.3e}{nnz}  "
                   f"{time.perf_counter() - self.start:7.2f}s")
+
+    def gmax(self, g):
+        """The gradient's size for gtol and the finiteness test: max |g_i|, or with l1 or
+        pruning the size of the minimum-norm subgradient (the smooth gradient of a sparse
+        solution never vanishes)."""
+        if not self.sparse:
+            return _gmax(g)
+        return _prox_gmax(self.x, g, self.lam, self.opt.masks[0])
 
     def feed_plateau(self, count, loss):
         """Every monitor_every iterations/epochs, tell ReduceLROnPlateau the monitored value
@@ -400,7 +420,7 @@ class _Loop:
         message = None
         try:
             f, g = self.objective(x, args)
-            gmax = _gmax(g)
+            gmax = self.gmax(g)
             if not _finite(f, gmax):
                 raise _Stop(3)
             self.accept(f, g)
@@ -410,11 +430,11 @@ class _Loop:
                 self.limits()
                 self.step(g)
                 f, g = self.objective(x, args)
-                gmax = _gmax(g)
+                gmax = self.gmax(g)
                 if not _finite(f, gmax):
                     self.bad_point()
                     f, g = self.good_f, self.good_g
-                    gmax = _gmax(g)
+                    gmax = self.gmax(g)
                     continue
                 f_old = self.good_f
                 self.accept(f, g)

@@ -23,6 +23,7 @@ import numbers
 import numpy as np
 
 from fastopt import _kernels
+from fastopt import sparsity as _sparsity
 from fastopt._threads import check_num_threads, resolve_num_threads
 from fastopt._validation import (EMPTY, EMPTY_MASK, as_grad, as_param_list, check_grads,
                                  check_range, coordinate_array, flat, per_array)
@@ -56,7 +57,9 @@ class Optimizer:
         Coupled L2: ``grad += l2 * param`` (torch.optim's ``weight_decay``).
     l1 : float, or a list with one float or array per parameter array
         Proximal l1 step after the update, ``param = sign(param) * max(|param| - tau, 0)``
-        with ``tau = learning_rate * l1 / D`` (D: the rule's per-coordinate denominator);
+        with ``tau = learning_rate * l1 / D`` (D: the rule's per-coordinate denominator,
+        times 1 - momentum for SGD and RMSprop momentum, whose steps are 1 / (1 - momentum)
+        longer at a fixed point; so the fixed points solve the problem with this l1);
         gives exact zeros.
     clipvalue, clipnorm, global_clipnorm : float
         Clip each gradient entry, each array's norm, or the norm over all arrays (Keras'
@@ -254,8 +257,7 @@ class Optimizer:
             return
         current = [None if m is None else m.reshape(p.shape)
                    for m, p in zip(self.masks, self.params)]
-        from fastopt.sparsity import prune_magnitude    # TEMP lazy until sparsity.py lands
-        masks = prune_magnitude(self.params, self.pruning.sparsity_at(step),
+        masks = _sparsity.prune_magnitude(self.params, self.pruning.sparsity_at(step),
                                 scope=self.pruning_scope, masks=current)
         self.masks = [np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks]
         self._bind_views()
@@ -450,10 +452,11 @@ class Optimizer:
         sign = -1.0 if self.maximize else 1.0
         clip = math.inf if self.clipvalue is None else self.clipvalue
         decay = lr * self.weight_decay
+        prox = self._prox_scale()
         bad = 0
         for slot, g, scale, (l1, _) in zip(self._slots, grads, scales, self._l1):
-            bad += _kernels.step(slot, g, scalars, (sign, clip, scale, self.l2, decay, l1),
-                                 threads)
+            bad += _kernels.step(slot, g, scalars,
+                                 (sign, clip, scale, self.l2, decay, l1 * prox), threads)
         self._commit_step(t)
         self.step_count = t
         self.last_nonfinite = bad
@@ -469,20 +472,32 @@ class Optimizer:
         """The rule's structural options, fixed for the kernel slot (see _kernels.Slot)."""
         return {}
 
+    def _prox_scale(self):
+        """Factor on the l1 threshold lr * l1 / D: 1, or 1 / (1 - momentum) for heavy-ball
+        momentum, whose steps are that much longer at a fixed point; so that fixed points
+        solve the l1-penalized problem with the l1 given, momentum or not."""
+        mu = self.hyper.get("momentum", 0.0)
+        return 1.0 / (1.0 - mu) if 0.0 < mu < 1.0 else 1.0
+
     # ---------------------------------------------------------------- reporting
     @property
     def uses_l1(self):
         """True when any parameter array has an l1 penalty (scalar or per coordinate)."""
         return any(l1 != 0 or w.size for l1, w in self._l1)
 
+    def l1_strength(self, i=0):
+        """The l1 strength of parameter array ``i``: a float, or a flat array of per-coordinate
+        strengths."""
+        l1, w = self._l1[i]
+        return w if w.size else l1
+
     def nnz(self):
         """Number of nonzero parameters over all arrays."""
-        return int(sum(np.count_nonzero(p) for p in self.params))
+        return _sparsity.nnz(self.params)
 
     def sparsity(self):
         """Fraction of parameters that are exactly zero."""
-        size = sum(p.size for p in self.params)
-        return 0.0 if size == 0 else 1.0 - self.nnz() / size
+        return _sparsity.sparsity(self.params)
 
 
 class SGD(Optimizer):

@@ -219,13 +219,19 @@ def _clip_value(g, c):
 # --------------------------------------------------------------------------
 
 
+def _momentum_factor(mu):
+    """1 - mu for heavy-ball momentum in (0, 1), else 1: the l1 threshold's extra divisor."""
+    return 1.0 - mu if 0.0 < mu < 1.0 else 1.0
+
+
 def _sgd_torch(theta, g, st, t, h):
     """torch.optim.SGD (dampening 0).
 
     momentum > 0:  b = g if t == 1 else mu*b + g
                    d = g + mu*b (nesterov) else b
     momentum = 0:  d = g
-    theta = theta - eta*d;  tau = eta*l1
+    theta = theta - eta*d;  tau = eta*l1 / (1 - mu)   (fastopt: at a fixed point b = g/(1-mu),
+    so the step is eta/(1-mu) long and this threshold makes it solve the problem with l1)
     """
     eta, mu = h["learning_rate"], h["momentum"]
     if mu > 0:
@@ -234,7 +240,7 @@ def _sgd_torch(theta, g, st, t, h):
         st["momentum_buffer"] = b
     else:
         d = g
-    return theta - eta * d, st, np.full_like(theta, eta)
+    return theta - eta * d, st, np.full_like(theta, eta / _momentum_factor(mu))
 
 
 def _sgd_keras(theta, g, st, t, h):
@@ -243,7 +249,7 @@ def _sgd_keras(theta, g, st, t, h):
     momentum > 0:  v = mu*v - eta*g
                    theta = theta + mu*v - eta*g (nesterov) else theta + v
     momentum = 0:  theta = theta - eta*g
-    tau = eta*l1
+    tau = eta*l1 / (1 - mu)   (as in _sgd_torch)
     """
     eta, mu = h["learning_rate"], h["momentum"]
     if mu > 0:
@@ -252,7 +258,7 @@ def _sgd_keras(theta, g, st, t, h):
         theta = theta + (mu * v - eta * g) if h["nesterov"] else theta + v
     else:
         theta = theta - eta * g
-    return theta, st, np.full_like(theta, eta)
+    return theta, st, np.full_like(theta, eta / _momentum_factor(mu))
 
 
 def _adagrad_torch(theta, g, st, t, h):
@@ -290,7 +296,7 @@ def _rmsprop_torch(theta, g, st, t, h):
     else:     D = sqrt(s) + eps
     momentum > 0: B = mu*B + g/D;  theta = theta - eta*B
     else:         theta = theta - eta*g/D
-    tau = eta * l1 / D
+    tau = eta * l1 / (D * (1 - mu))   (1 - mu only with momentum; see _sgd_torch)
     """
     eta, rho, eps, mu = h["learning_rate"], h["rho"], h["epsilon"], h["momentum"]
     s = rho * st["square_avg"] + (1.0 - rho) * g * g
@@ -307,7 +313,7 @@ def _rmsprop_torch(theta, g, st, t, h):
         theta = theta - eta * B
     else:
         theta = theta - eta * g / D
-    return theta, st, eta / D
+    return theta, st, eta / (D * _momentum_factor(mu))
 
 
 def _rmsprop_keras(theta, g, st, t, h):
@@ -319,7 +325,7 @@ def _rmsprop_keras(theta, g, st, t, h):
     inc = eta*g/D
     momentum > 0: M = mu*M + inc;  theta = theta - M
     else:         theta = theta - inc
-    tau = eta * l1 / D
+    tau = eta * l1 / (D * (1 - mu))   (1 - mu only with momentum; see _sgd_torch)
     """
     eta, rho, eps, mu = h["learning_rate"], h["rho"], h["epsilon"], h["momentum"]
     s = rho * st["square_avg"] + (1.0 - rho) * g * g
@@ -337,7 +343,7 @@ def _rmsprop_keras(theta, g, st, t, h):
         theta = theta - M
     else:
         theta = theta - inc
-    return theta, st, eta / D
+    return theta, st, eta / (D * _momentum_factor(mu))
 
 
 def _adam_moments(g, st, h):
