@@ -69,9 +69,10 @@ STATUS = {
     5: "Time limit reached (max_time).",
     6: "Interrupted by the user (KeyboardInterrupt); returning the last good point.",
     7: "Too many non-finite steps skipped (max_skips).",
+    8: "A Dask task failed; returning the last good point.",     # fastopt.distributed
     99: "`callback` raised `StopIteration`.",
 }
-ABNORMAL = (3, 6, 7)      # stops that return the last good point
+ABNORMAL = (3, 6, 7, 8)   # stops that return the last good point
 EPOCHS_DONE = "Requested number of epochs completed."
 FTOL_MET = "Optimization terminated successfully (relative reduction of f <= ftol)."
 
@@ -87,7 +88,7 @@ def _hyper_names(cls):
             if n not in ("self", "params", "common") and p.kind != p.VAR_KEYWORD}
 
 
-def _split_options(method, options):
+def _split_options(method, options, stacklevel=4):
     cls, fixed = METHODS[method]
     names = _hyper_names(cls) | set(COMMON_OPTIONS)
     hyper = dict(fixed)
@@ -102,7 +103,7 @@ def _split_options(method, options):
             unknown.append(k)
     if unknown:
         warnings.warn(f"Unknown solver options: {', '.join(sorted(unknown))}",
-                      OptimizeWarning, stacklevel=4)
+                      OptimizeWarning, stacklevel=stacklevel)
     return cls, hyper, loop
 
 
@@ -155,8 +156,9 @@ class _Objective:
     """Evaluates (f, g) at a copy of x, so a fun that mutates its argument cannot corrupt
     the run; counts nfev/njev the way scipy does."""
 
-    def __init__(self, fun, jac, eps):
+    def __init__(self, fun, jac, eps, l1=None):
         self.fun, self.jac, self.eps = fun, jac, eps
+        self.l1 = l1                # l1 strengths (float or array): f includes l1 * |x|
         self.nfev = self.njev = 0
         if not (jac is True or callable(jac) or jac in (None, False, "2-point", "3-point")):
             raise ValueError(f"Invalid jac: {jac!r} (expected True, a callable, None, "
@@ -168,6 +170,14 @@ class _Objective:
         return _scalar(fx)
 
     def __call__(self, x, args):
+        """(f, g) at x: f is the objective (fun's value plus the l1 penalty), g the smooth
+        part's gradient (the l1 part is the kernel's proximal step)."""
+        f, g = self.smooth(x, args)
+        if self.l1 is not None:
+            f += float(np.sum(self.l1 * np.abs(x)))
+        return f, g
+
+    def smooth(self, x, args):
         if self.jac is True:
             out = self.fun(x.copy(), *args)
             self.nfev += 1
@@ -261,15 +271,30 @@ def _take(args, idx, n):
                  else a for a in args)
 
 
-def _run(fun, x0, args, method, jac, bounds, callback, options):
-    """The one loop behind minimize() and the scipy custom-method callables."""
+def _slices(args, batch_size, shuffle, seed):
+    """minimize's minibatches: each epoch one (seeded) permutation of the rows of ``args``,
+    cut into consecutive batches of ``batch_size`` rows.  Returns ``epoch(i)``, which yields
+    (the batch's args, its number of rows)."""
+    n = _rows(args)
+    rng = np.random.default_rng(seed)
+
+    def epoch(_):
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            yield _take(args, idx, n), len(idx)
+    return epoch
+
+
+def _prepare(method, x0, bounds, options, stacklevel=5):
+    """What every loop sets up from minimize's arguments: the optimizer (holding x, inside
+    the bounds, loaded from opt_state), the loop options and the limits (maxiter, maxfev,
+    max_time).  Shared by _run and fastopt.distributed."""
     method = method.lower() if isinstance(method, str) else method
     if method not in METHODS:
         raise ValueError(f"Unknown solver {method!r}; fastopt methods are: "
                          f"{', '.join(METHODS)}")
-    if not isinstance(args, tuple):
-        args = (args,)
-    cls, hyper, o = _split_options(method, dict(options or {}))
+    cls, hyper, o = _split_options(method, dict(options or {}), stacklevel)
     if o["tol"] is not None:
         o["gtol"] = o["tol"]
     if o["nan_policy"] not in ("raise", "skip"):
@@ -289,14 +314,26 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
         opt.project()                   # start inside the box, as L-BFGS-B does
     if o["opt_state"] is not None:
         opt.load_state_dict(o["opt_state"])
-    objective = _Objective(fun, jac, o["eps"])
+    return opt, x, o, (maxiter, maxfev, max_time)
+
+
+def _run(fun, x0, args, method, jac, bounds, callback, options):
+    """The one loop behind minimize() and the scipy custom-method callables."""
+    if not isinstance(args, tuple):
+        args = (args,)
+    opt, x, o, limits = _prepare(method, x0, bounds, options)
+    objective = _Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None)
     cb = _wrap_callback(callback)
-    loop = _Loop(opt, objective, x, args, cb, o, maxiter, maxfev, max_time)
-    if minibatch:
+    loop = _Loop(opt, objective, x, args, cb, o, *limits)
+    if o["batch_size"] is not None:
         res = loop.minibatch(int(o["batch_size"]), int(o["epochs"]), bool(o["shuffle"]),
                              o["seed"])
     else:
         res = loop.full_batch()
+    return _add_sparsity(res, opt)
+
+
+def _add_sparsity(res, opt):
     if opt.uses_l1 or opt.pruning is not None:
         res.nnz = opt.nnz()
         res.sparsity = opt.sparsity()
@@ -438,10 +475,10 @@ class _Loop:
                     continue
                 f_old = self.good_f
                 self.accept(f, g)
+                self.report(f, g, gmax)
                 if self.ftol_check(f_old, f):
                     message = FTOL_MET
                     raise _Stop(0)
-                self.report(f, g, gmax)
                 self.feed_plateau(self.nit, f)
         except _Stop as stop:
             status = stop.status
@@ -455,32 +492,34 @@ class _Loop:
         return self.result(status, f, g, message)
 
     # ---------------------------------------------------------------- minibatches
-    def minibatch(self, batch_size, epochs, shuffle, seed):
+    def minibatch(self, batch_size, epochs, shuffle, seed, batches=None):
+        """Epochs of minibatch steps.  ``batches(epoch)`` yields (batch, rows) for each step
+        of an epoch, ``batch`` being what the objective is called with; by default
+        (``_slices``) slices of the rows of ``args``; fastopt.distributed passes batches
+        that its objective evaluates on the workers."""
         if batch_size < 1:
             raise ValueError(f"Invalid batch_size: {batch_size}")
         if epochs < 1:
             raise ValueError(f"Invalid epochs: {epochs}")
-        x, args = self.x, self.args
-        n = _rows(args)
-        rng = np.random.default_rng(seed)
+        x = self.x
+        if batches is None:
+            batches = _slices(self.args, batch_size, shuffle, seed)
         status, message = None, None
         epoch_loss, prev_loss = math.nan, math.nan
         g = np.full_like(x, np.nan)
         nepochs = 0
         try:
-            for _ in range(epochs):
-                order = rng.permutation(n) if shuffle else np.arange(n)
+            for epoch in range(epochs):
                 total, rows = 0.0, 0
-                for start in range(0, n, batch_size):
+                for batch, size in batches(epoch):
                     self.limits()
-                    idx = order[start:start + batch_size]
-                    f, g = self.objective(x, _take(args, idx, n))
+                    f, g = self.objective(x, batch)
                     if not _finite(f, _gmax(g)):
                         self.bad_point()
                         continue
                     self.accept(f, g)
-                    total += f * len(idx)
-                    rows += len(idx)
+                    total += f * size
+                    rows += size
                     self.step(g)
                     self.report(f, g)
                 nepochs += 1
@@ -541,7 +580,9 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     scipy.optimize.OptimizeResult
         x, fun, jac, nit, nfev, njev, status, success, message, opt_state (pass it back as
         ``options={"opt_state": ...}`` with ``x0=res.x`` to resume exactly), nepochs with
-        minibatches, nnz and sparsity with l1 or pruning.
+        minibatches, nnz and sparsity with l1 or pruning.  With ``l1``, fun (here, in
+        callbacks and for ftol) is the whole objective, fun's value plus the l1 penalty;
+        jac is the gradient of fun's part.
 
     Status: 0 success, 1 maxiter, 2 maxfev, 3 NaN result (x is the last point whose f and
     gradient were finite), 5 max_time, 6 KeyboardInterrupt (last good point), 7 max_skips,

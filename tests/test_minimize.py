@@ -368,3 +368,28 @@ def test_maxfev_ftol_and_max_time():
     res = fastopt.minimize(bowl, np.ones(10), jac=True,
                            options={"max_time": 0.0, "gtol": 0.0})
     assert res.status == 5 and res.nit == 0 and "max_time" in res.message
+
+
+def test_fun_includes_the_l1_penalty_and_ftol_stop_reports():
+    """With l1 the reported objective is fun's value plus l1 * ||x||_1 (scalar or per
+    coordinate), in the result and in callbacks; the iteration that meets ftol is reported."""
+    c = np.array([1.0, 2.0, 3.0])
+
+    def fun(x):
+        return 0.5 * c @ (x - 1) ** 2, c * (x - 1)
+
+    for l1 in (0.1, np.array([0.0, 0.1, 0.3])):
+        seen = []
+        res = fastopt.minimize(fun, np.zeros(3), method="sgd", jac=True,
+                               callback=lambda intermediate_result: seen.append(
+                                   (intermediate_result.fun, intermediate_result.x)),
+                               options={"learning_rate": 0.1, "l1": l1, "ftol": 1e-12, "gtol": 0,
+                                        "maxiter": 10_000})
+        assert res.status == 0 and "ftol" in res.message
+        assert res.fun == pytest.approx(fun(res.x)[0] + np.sum(l1 * np.abs(res.x)),
+                                        rel=1e-15)
+        f_last, x_last = seen[-1]
+        np.testing.assert_array_equal(x_last, res.x)          # the final iteration too
+        assert f_last == res.fun
+        assert all(f == pytest.approx(fun(x)[0] + np.sum(l1 * np.abs(x)), rel=1e-15)
+                   for f, x in seen)
