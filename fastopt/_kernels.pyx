@@ -83,10 +83,10 @@ def max_threads():
 
 def team_size(Py_ssize_t n, int num_threads):
     """Number of threads a kernel would use for ``n`` elements with ``num_threads``."""
-    cdef Py_ssize_t b
+    cdef Py_ssize_t _b
     cdef int size = 1
-    for b in prange(1, nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=n >= _threshold):
+    for _b in prange(1, nogil=True, schedule='static', num_threads=num_threads,
+                     use_threads_if=n >= _threshold):
         size = omp_get_num_threads()
     return size
 
@@ -388,8 +388,9 @@ cdef long long run(Slot s, const floating[::1] grad, tuple scalars, tuple extras
     cdef Py_ssize_t b, nb = n_blocks(a.n)
     cdef long long bad = 0
     if serial(a.n, num_threads):
-        for b in range(nb):
-            bad += block_step(s.f, &a, b, e, c, z)
+        with nogil:                     # other Python threads run meanwhile
+            for b in range(nb):
+                bad += block_step(s.f, &a, b, e, c, z)
     else:
         for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
             bad += block_step(s.f, &a, b, e, c, z)
