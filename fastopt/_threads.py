@@ -6,23 +6,44 @@
 """
 
 import operator
+import os
+from typing import Any
 
 from fastopt import _kernels
 
 
-def check_num_threads(num_threads):
+def check_num_threads(num_threads: Any) -> int | None:
     """Validate a user's ``num_threads`` (None or a positive int) and return it."""
     if num_threads is None:
         return None
     try:
         n = operator.index(num_threads)
     except TypeError:
-        raise TypeError(f"Invalid num_threads: {num_threads!r} (expected a positive int or None)") from None
+        raise TypeError(f"Invalid num_threads: {num_threads!r} "
+                        "(expected a positive int or None)") from None
     if n < 1:
         raise ValueError(f"Invalid num_threads: {n} (expected a positive int or None)")
     return n
 
 
-def resolve_num_threads(num_threads):
-    """The team size to request from a kernel for a validated ``num_threads``."""
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+# libgomp cannot start a thread team in a process forked after the parent used OpenMP (the
+# child hangs in its first parallel region), so a forked child runs every kernel on its
+# calling thread.  Processes started with "spawn" or "forkserver" are not affected.
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def resolve_num_threads(num_threads: int | None) -> int:
+    """The team size to request from a kernel for a validated ``num_threads`` (1 in a
+    forked child process, see above)."""
+    if _forked:
+        return 1
     return _kernels.max_threads() if num_threads is None else num_threads

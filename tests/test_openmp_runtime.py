@@ -1,0 +1,54 @@
+"""OpenMP runtime behaviour users hit: threadpoolctl limits, and fork after OpenMP use."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import fastopt
+from fastopt import _kernels
+from fastopt._threads import resolve_num_threads
+
+threadpoolctl = pytest.importorskip("threadpoolctl")
+
+
+@pytest.mark.skipif(not fastopt.openmp_enabled(), reason="serial build")
+def test_threadpool_limits_makes_kernels_single_threaded():
+    n = 4 * _kernels.PARALLEL_THRESHOLD
+    with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
+        assert resolve_num_threads(None) == 1
+        assert _kernels.team_size(n, resolve_num_threads(None)) == 1
+    with threadpoolctl.threadpool_limits(limits=2, user_api="openmp"):
+        assert _kernels.team_size(n, resolve_num_threads(None)) == 2
+
+
+FORK_AFTER_OPENMP = textwrap.dedent("""
+    import multiprocessing as mp
+    import numpy as np
+    import fastopt
+    from fastopt import _kernels
+
+    n = 4 * _kernels.PARALLEL_THRESHOLD
+
+    def work(seed):
+        x = np.zeros(n)
+        opt = fastopt.Adam(x, num_threads=2, clipnorm=1.0, nan_policy="skip")
+        opt.step(np.full(n, 1.0 + seed))
+        return float(x[0])
+
+    work(0)                                   # the parent runs OpenMP teams first
+    with mp.get_context("fork").Pool(2) as pool:
+        print(pool.map(work, range(3)))
+""")
+
+
+def test_fork_after_openmp_does_not_hang(tmp_path):
+    """libgomp cannot start a team in a child forked after the parent used one; fastopt
+    runs a forked child's kernels on the calling thread instead of hanging."""
+    script = tmp_path / "fork_after_openmp.py"
+    script.write_text(FORK_AFTER_OPENMP)
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("-0.00099") == 3
