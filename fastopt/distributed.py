@@ -1,0 +1,815 @@
+"""Training on data that lives in a Dask cluster: ``fastopt.distributed.minimize``.
+
+The parameter vector fits on one machine, the data does not: ``args`` holds ``dask.array``
+arrays chunked along rows (axis 0); the chunks stay on the workers that hold them and only
+``x``, gradients and a few scalars travel.  Needs ``pip install "fastopt[dask]"``, and fastopt
+installed on every worker.
+
+Two strategies::
+
+    >>> import dask.array as da, fastopt.distributed as fd
+    >>> X = da.from_array(X_np, chunks=(10_000, -1)); y = da.from_array(y_np, chunks=10_000)
+    >>> res = fd.minimize(logloss, w0, args=(X, y), method="adam", jac=True,
+    ...                   options={"batch_size": 256, "epochs": 5, "seed": 0, "l1": 1e-3})
+    >>> res = fd.minimize(logloss, w0, args=(X, y), strategy="local", sync_every=20,
+    ...                   options={"batch_size": 256, "epochs": 5, "seed": 0})
+
+``strategy="sync"`` (data parallel): every step, each worker evaluates ``fun(x, *batch)`` on
+the rows of the step's minibatch that lie in its chunks; the driver combines the (loss,
+gradient) pairs, weighted by rows, in chunk order, and applies the fused fastopt update.  It
+is ``fastopt.minimize``'s own loop (stopping rules, callbacks, schedules, l1, pruning,
+resume) with a distributed objective, and gives the same iterates: with one chunk exactly,
+with several up to the rounding of the weighted sum.
+
+``strategy="local"`` (local SGD / periodic averaging): every chunk has a replica, an
+optimizer living on the worker that holds the chunk; each round the replicas take
+``sync_every`` steps on their own rows, then the driver averages their parameters (weighted
+by rows).  Communication is one round per ``sync_every`` steps.
+
+Minibatches (``batch_size`` B, N rows in chunks of n_k rows).  An epoch has S = ceil(N / B)
+steps.  Each epoch chunk k draws a permutation of its rows, and step s takes its rows
+``perm[s*B*n_k//N : (s+1)*B*n_k//N]`` -- a share of the batch proportional to the chunk, every
+row once per epoch.  Chunk 0 draws from ``default_rng(seed)``, chunk k >= 1 from the k-th
+child of ``SeedSequence(seed)``, so a run is reproducible with a seed, whatever the placement
+of chunks on workers, and with one chunk the batches are exactly ``fastopt.minimize``'s.
+Without ``batch_size`` (full batch) ``fun(x, *chunk_args)`` returns the mean loss and
+gradient over the rows it is given; the chunk results are weighted by rows.
+
+Communication per step (sync; d parameters, W workers holding data, K chunks): ``x`` goes
+once to each worker (W d values, inside the task below 1 MB, scattered above), one gradient
+per chunk and a few scalars come back (K d values); an epoch is S steps.  Local strategy:
+per round of ``sync_every`` steps, ``x`` once to each worker and, per chunk, its parameters
+and its gradient at the round's start (2 K d values), so per step 1/sync_every of that.
+
+Failures.  When a worker dies, Dask reruns its tasks on the others and recomputes the lost
+chunks from their lineage (the dask array's graph), so a sync run continues with the same
+iterates.  A step whose tasks were cancelled or lost their connection is resubmitted
+(``retries`` times); a task that kills workers (Dask's ``KilledWorker``), or a step that
+still fails, ends the run with status 8, "A Dask task failed; returning the last good
+point.", ``x`` the last point whose objective was evaluated.  In local SGD a replica that
+lost its worker is rebuilt on the chunk's new worker from the averaged parameters, with the
+run's initial optimizer state (``res.replica_restarts`` counts them).  Errors raised by
+``fun`` itself are raised, as ``fastopt.minimize`` raises them.
+"""
+
+import concurrent.futures
+import copy
+import itertools
+import math
+import os
+import time
+import uuid
+
+import numpy as np
+
+try:
+    import distributed
+    from distributed import futures_of, wait
+    from distributed.comm.core import CommClosedError
+    from distributed.scheduler import KilledWorker
+except ImportError as e:          # pragma: no cover - exercised without dask only
+    raise ImportError("fastopt.distributed needs Dask: pip install 'fastopt[dask]' "
+                      f"(dask[distributed]); {e}") from None
+
+from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _finite,
+                               _gmax, _Loop, _Objective, _prepare, _Stop, _wrap_callback)
+
+__all__ = ["minimize", "STRATEGIES"]
+
+STRATEGIES = ("sync", "local")
+SCATTER_BYTES = 1 << 20         # x larger than this is scattered instead of put in each task
+FAILED = 8                      # the status of a run ended by a Dask failure
+_RETRY = (concurrent.futures.CancelledError, CommClosedError, TimeoutError)
+
+
+# ====================================================================== worker side
+class _Job:
+    """What every task needs besides the data and x, sent once to each worker: fun and how
+    to call it (which positions of args are chunked dask arrays, the other args as given),
+    the minibatch plan, and for local SGD the prototype optimizer."""
+
+    def __init__(self, fun, jac, eps, layout, consts, batch_size, nrows, shuffle, seeds,
+                 proto=None, l1=None, nan_policy="raise", run_id=None):
+        self.fun, self.jac, self.eps = fun, jac, eps
+        self.layout, self.consts = layout, consts      # layout[i]: index into a chunk, or None
+        self.batch_size, self.nrows, self.shuffle, self.seeds = batch_size, nrows, shuffle, seeds
+        self.proto, self.l1, self.nan_policy, self.run_id = proto, l1, nan_policy, run_id
+
+    def call_args(self, blocks, idx):
+        """fun's extra arguments: the rows ``idx`` (None: all) of the chunk's blocks in the
+        dask positions, the other arguments unchanged."""
+        return tuple(self.consts[i] if j is None else
+                     (blocks[j] if idx is None else blocks[j][idx])
+                     for i, j in enumerate(self.layout))
+
+    def piece(self, s, n_k):
+        """Rows [start, stop) of a chunk of n_k rows (in its epoch permutation) in step s."""
+        B, N = self.batch_size, self.nrows
+        return min(s * B * n_k // N, n_k), min((s + 1) * B * n_k // N, n_k)
+
+
+def _bundle(*blocks):
+    """One chunk's blocks of every dask argument, kept together on one worker."""
+    return blocks
+
+
+def _nrows(blocks):
+    return int(blocks[0].shape[0])
+
+
+def _identity(obj):
+    return obj
+
+
+def _epoch_order(prev, n):
+    """The permutation of a chunk's n rows for the next epoch, and the generator after it:
+    ``prev`` is the chunk's SeedSequence (first epoch) or the previous epoch's result."""
+    if isinstance(prev, np.random.SeedSequence):
+        rng = np.random.default_rng(prev)
+    else:
+        rng = copy.deepcopy(prev[1])            # never mutate a task's input
+    return rng.permutation(n), rng
+
+
+def _eval_group(job, x, items):
+    """(f, g) of fun on pieces of chunks: items are (k, blocks, order, start, stop), order
+    None for a contiguous slice and start None for the whole chunk.  Returns
+    ([(k, f, g, rows)], fun evaluations per piece, gradient evaluations per piece)."""
+    x = np.asarray(x)
+    obj = _Objective(job.fun, job.jac, job.eps)
+    out, nfev, njev = [], 0, 0
+    for k, blocks, order, start, stop in items:
+        if start is None:
+            idx, rows = None, _nrows(blocks)
+        else:
+            idx = slice(start, stop) if order is None else order[0][start:stop]
+            rows = stop - start
+        f0, j0 = obj.nfev, obj.njev
+        f, g = obj.smooth(x, job.call_args(blocks, idx))
+        nfev, njev = max(nfev, obj.nfev - f0), max(njev, obj.njev - j0)
+        out.append((k, f, g, rows))
+    return out, nfev, njev
+
+
+class _Replica:
+    def __init__(self, job, k, x, rnd, step0):
+        self.opt = copy.deepcopy(job.proto)          # the run's optimizer and initial state
+        self.x = self.opt.params[0]
+        np.copyto(self.x, x)
+        seed = job.seeds[k]
+        if rnd == 0:
+            self.restarted = False
+        else:                                        # rebuilt after its worker was lost
+            self.restarted = True
+            self.opt.step_count = step0
+            seed = np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key + (rnd,),
+                                          pool_size=seed.pool_size)
+        self.rng = np.random.default_rng(seed)
+        self.epoch, self.order = -1, None
+        self.round, self.out = -1, None
+
+
+# local SGD: the replicas of this worker process, by (run id, chunk)
+_REPLICAS: dict[tuple[str, int], _Replica] = {}
+
+
+def _local_round(job, x, rnd, step0, steps, schedule, items):
+    """Round ``rnd`` of local SGD for this worker's replicas: each takes the steps listed
+    (``steps``: an int for full-batch steps, else a list of (epoch, step in epoch)) from x.
+    Idempotent: a replica that already ran this round returns the same result again."""
+    x = np.asarray(x)
+    out = []
+    for k, blocks in items:
+        key = (job.run_id, k)
+        rep = _REPLICAS.get(key)
+        if rep is not None and rep.round == rnd:
+            out.append(rep.out)
+            continue
+        if rep is None or rep.round != rnd - 1:
+            rep = _REPLICAS[key] = _Replica(job, k, x, rnd, step0)
+        else:
+            np.copyto(rep.x, x)
+        if schedule is not None:
+            rep.opt.learning_rate.load_state_dict(schedule)
+        rep.out = (k,) + _replica_steps(job, rep, blocks, steps) + (rep.restarted,)
+        rep.round, rep.restarted = rnd, False
+        out.append(rep.out)
+    return out
+
+
+def _replica_steps(job, rep, blocks, steps):
+    n_k = _nrows(blocks)
+    obj = _Objective(job.fun, job.jac, job.eps, job.l1)
+    opt, x = rep.opt, rep.x
+    skip = job.nan_policy == "skip"
+    good = x.copy() if skip else None
+    f0 = g0 = None
+    rows0, loss, rows, skips, bad = 0, 0.0, 0, 0, False
+    plan = itertools.repeat(None, steps) if isinstance(steps, int) else steps
+    for step in plan:
+        if step is None:
+            idx, b = None, n_k
+        else:
+            epoch, s = step
+            if epoch != rep.epoch:
+                rep.epoch = epoch
+                rep.order = rep.rng.permutation(n_k) if job.shuffle else None
+            start, stop = job.piece(s, n_k)
+            if start == stop:
+                continue
+            idx = slice(start, stop) if rep.order is None else rep.order[start:stop]
+            b = stop - start
+        f, g = obj(x, job.call_args(blocks, idx))
+        if not _finite(f, _gmax(g)):
+            if skip and opt.step_count > 0:
+                np.copyto(x, good)
+                skips += 1
+                continue
+            bad = True
+            break
+        if f0 is None:
+            f0, g0, rows0 = f, g, b
+        loss += f * b
+        rows += b
+        if skip:
+            np.copyto(good, x)
+        opt.step(g)
+    return x.copy(), f0, g0, rows0, loss, rows, skips, bad, obj.nfev, obj.njev
+
+
+def _replica_states(run_id):
+    """{chunk: (round, state_dict)} of this worker's replicas of a run."""
+    return {k: (rep.round, rep.opt.state_dict())
+            for (r, k), rep in list(_REPLICAS.items()) if r == run_id}
+
+
+def _forget(run_id):
+    for key in [key for key in list(_REPLICAS) if key[0] == run_id]:
+        _REPLICAS.pop(key, None)
+
+
+# ====================================================================== driver side
+class _TaskFailed(Exception):
+    pass
+
+
+def _payload(obj):
+    """Bytes of array data (8 per scalar) in a nested result."""
+    if isinstance(obj, np.ndarray):
+        return obj.nbytes
+    if isinstance(obj, (list, tuple)):
+        return sum(_payload(o) for o in obj)
+    if isinstance(obj, (float, int, np.generic)):
+        return 8
+    return 0
+
+
+class _Cluster:
+    """The run's data on the cluster: one future per chunk holding that chunk's blocks of
+    every dask argument (co-located once, at the start), its row count, where it lives;
+    submits a step's tasks there and gathers them, resubmitting a failed step."""
+
+    def __init__(self, client, args, retries, timeout):
+        self.client, self.retries, self.timeout = client, int(retries), timeout
+        self.run_id = uuid.uuid4().hex[:12]
+        self._count = itertools.count()
+        self.futures = []                 # everything to release at the end
+        self.bytes_sent = self.bytes_received = self.tasks = 0
+        self.retried = 0
+        import dask.array as da             # here: workers never need it
+        dask_args = [a for a in args if isinstance(a, da.Array)]
+        if not dask_args:
+            raise ValueError("fastopt.distributed.minimize needs the data as dask arrays in "
+                             "'args', chunked along axis 0 (rows)")
+        if any(a.ndim == 0 for a in dask_args):
+            raise ValueError("a dask array in 'args' must have at least one dimension")
+        rows = dask_args[0].chunks[0]
+        known = [a.shape[0] for a in dask_args if not math.isnan(a.shape[0])]
+        if len(set(known)) > 1:
+            raise ValueError(f"the dask arrays in 'args' have different numbers of rows: "
+                             f"{sorted(set(known))}")
+        layout, consts, aligned = [], [], []
+        for a in args:
+            if isinstance(a, da.Array):
+                if a.chunks[0] != rows or any(len(c) > 1 for c in a.chunks[1:]):
+                    if any(math.isnan(n) for n in a.chunks[0] + rows):
+                        raise ValueError("the dask arrays in 'args' have unknown, different "
+                                         "row chunks: call compute_chunk_sizes() first")
+                    # same row chunks as the first, one block across the other axes
+                    a = a.rechunk({0: rows, **{i: -1 for i in range(1, a.ndim)}})
+                layout.append(len(aligned))
+                consts.append(None)
+                aligned.append(a)
+            else:
+                layout.append(None)
+                consts.append(a)
+        self.layout, self.consts = layout, consts
+        persisted = client.persist(aligned)
+        self.futures += [f for p in persisted for f in futures_of(p)]
+        by_key = {f.key: f for f in self.futures}
+        blocks = [[by_key[key] for key in _row_keys(p)] for p in persisted]
+        self.nchunks = len(blocks[0])
+        self.chunks = [client.submit(_bundle, *(b[k] for b in blocks), pure=False,
+                                     key=f"fastopt-chunk-{self.run_id}-{k}")
+                       for k in range(self.nchunks)]
+        self.futures += self.chunks
+        wait(self.chunks)
+        sizes = rows
+        if any(math.isnan(n) for n in sizes):
+            sizes = client.gather([client.submit(_nrows, c, pure=False) for c in self.chunks])
+        self.nrows = [int(n) for n in sizes]
+        self.N = sum(self.nrows)
+        if self.N == 0:
+            raise ValueError("the dask arrays in 'args' have no rows")
+        self.job = None
+        self.placed_at = -math.inf
+        self.refresh()
+
+    # -------------------------------------------------------------- placement
+    def refresh(self):
+        """Group the chunks by the worker holding them (split by its threads), from the
+        scheduler's current view; a task is pinned to its group's worker loosely, so a
+        stale view costs a transfer, not correctness."""
+        who = self.client.who_has(self.chunks)
+        threads = self.client.nthreads()
+        by_worker = {}
+        for k, c in enumerate(self.chunks):
+            if not self.nrows[k]:
+                continue                         # an empty chunk takes no part
+            holders = sorted(who.get(c.key, ()))
+            by_worker.setdefault(holders[0] if holders else None, []).append(k)
+        groups = []
+        for addr, ks in by_worker.items():
+            n = max(1, min(len(ks), threads.get(addr, 1)))
+            groups += [(addr, [int(k) for k in part]) for part in np.array_split(ks, n)
+                       if len(part)]
+        self.groups = sorted(groups, key=lambda g: g[1][0])
+        self.workers = len(by_worker)
+        self.placed_at = time.perf_counter()
+
+    def set_job(self, job):
+        self.job = self.client.submit(_identity, job, pure=False,
+                                      key=f"fastopt-job-{self.run_id}")
+        self.futures.append(self.job)
+
+    # -------------------------------------------------------------- running steps
+    def run(self, func, x, items_of, kind):
+        """Submit ``func(job, x_or_future, items, *extra)`` once per group and return the
+        results; ``items_of(ks)`` -> (items, extra) for a group's chunks (items empty: no
+        task).  Failures: see the module docstring."""
+        last = None
+        for attempt in range(self.retries + 1):
+            futs = []
+            try:
+                if attempt or time.perf_counter() - self.placed_at > 2.0:
+                    self.refresh()
+                xs = x
+                if x is not None and x.nbytes > SCATTER_BYTES:
+                    xs = self.client.scatter(x, broadcast=True, hash=False)
+                for addr, ks in self.groups:
+                    items, extra = items_of(ks)
+                    if not items:
+                        continue
+                    key = f"fastopt-{kind}-{self.run_id}-{next(self._count)}"
+                    futs.append(self.client.submit(
+                        func, self.job, xs, *extra, items, key=key, pure=False,
+                        workers=None if addr is None else [addr], allow_other_workers=True))
+                    self.bytes_sent += 0 if x is None else x.nbytes
+                self.tasks += len(futs)
+                if self.timeout is not None:
+                    wait(futs, timeout=self.timeout)
+                out = self.client.gather(futs)
+                self.bytes_received += _payload(out)
+                return out
+            except KilledWorker as e:
+                raise _TaskFailed(e) from None
+            except _RETRY as e:
+                last = e
+                self.retried += 1
+            finally:
+                for f in futs:
+                    f.release()
+        raise _TaskFailed(last)
+
+    def submit_chain(self, func, prev, k, kind):
+        """A task for chunk k (e.g. its next epoch's permutation), where chunk k lives."""
+        addr = next((a for a, ks in self.groups if k in ks), None)
+        return self.client.submit(func, prev, self.nrows[k], pure=False,
+                                  key=f"fastopt-{kind}-{self.run_id}-{k}-{next(self._count)}",
+                                  workers=None if addr is None else [addr],
+                                  allow_other_workers=True)
+
+    def close(self):
+        for f in self.futures:
+            f.release()
+        self.futures = []
+
+
+def _row_keys(arr):
+    keys = arr.__dask_keys__()
+    while isinstance(keys[0], list) and isinstance(keys[0][0], list):
+        keys = [k[0] for k in keys]                  # one block along the other axes
+    return [k[0] if isinstance(k, list) else k for k in keys]
+
+
+def _combine(results, dtype):
+    """The row-weighted mean of per-chunk (f, g), summed in chunk order (so a seeded run is
+    reproducible whatever the placement; with one chunk, exactly that chunk's f and g)."""
+    results = sorted(results, key=lambda r: r[0])
+    total = sum(r[3] for r in results)
+    f, g = 0.0, None
+    for _, fk, gk, rows in results:
+        w = rows / total
+        if g is None and w == 1.0:
+            g = np.array(gk, dtype=dtype, copy=True)
+        elif g is None:
+            g = (gk * w).astype(dtype, copy=False)
+        else:
+            g += w * gk
+        f += w * fk
+    return f, g
+
+
+def _average(arrays, weights, out):
+    """sum_k w_k a_k into out, in order (a single weight 1 copies exactly)."""
+    if weights[0] == 1.0:
+        np.copyto(out, arrays[0])
+    else:
+        np.multiply(arrays[0], weights[0], out=out)
+    for a, w in zip(arrays[1:], weights[1:]):
+        out += w * a
+    return out
+
+
+class _DaskObjective(_Objective):
+    """The objective on the cluster: ``smooth(x, batch)`` evaluates fun on every chunk's
+    part of ``batch`` (a full-batch marker or (epoch, step)) and combines the results; the
+    base class adds the l1 penalty and its counts are of whole-objective evaluations."""
+
+    FULL = "full"
+
+    def __init__(self, cluster, fun, jac, eps, l1, seeds, shuffle):
+        super().__init__(fun, jac, eps, l1)
+        self.cluster, self.seeds, self.shuffle = cluster, seeds, shuffle
+        self.orders, self.order_epoch = None, -1
+        self.error = None
+
+    def epoch_orders(self, epoch):
+        """Chunk permutations of ``epoch``, as futures where the chunks are (a chain of
+        tasks, so a lost one is recomputed from its lineage)."""
+        if not self.shuffle:
+            return None
+        if epoch != self.order_epoch:
+            old = self.orders
+            self.orders = [self.cluster.submit_chain(_epoch_order, p, k, "order")
+                           for k, p in enumerate(old or self.seeds)]
+            self.order_epoch = epoch
+            for f in old or ():
+                f.release()                 # recomputable from its lineage if needed
+        return self.orders
+
+    def release(self):
+        for f in self.orders or ():
+            f.release()
+        self.orders = None
+
+    def smooth(self, x, batch):
+        c = self.cluster
+        if batch == self.FULL:
+            def items_of(ks):
+                return [(k, c.chunks[k], None, None, None) for k in ks], ()
+        else:
+            epoch, s = batch
+            orders = self.epoch_orders(epoch)
+
+            def items_of(ks):
+                items = []
+                for k in ks:
+                    start, stop = c.job_plan.piece(s, c.nrows[k])
+                    if start < stop:
+                        items.append((k, c.chunks[k], None if orders is None else orders[k],
+                                      start, stop))
+                return items, ()
+        try:
+            out = c.run(_eval_group, x.copy(), items_of, "grad")
+        except _TaskFailed as e:
+            self.error = e.args[0]
+            raise _Stop(FAILED) from None
+        results = [r for group, _, _ in out for r in group]
+        self.nfev += max(n for _, n, _ in out)
+        self.njev += max(n for _, _, n in out)
+        return _combine(results, x.dtype)
+
+
+def _batches(cluster, batch_size):
+    """The loop's minibatches: S = ceil(N / B) steps per epoch, each with its row count."""
+    S = -(-cluster.N // batch_size)
+    plan = cluster.job_plan
+
+    def epoch(e):
+        for s in range(S):
+            yield (e, s), sum(b - a for a, b in (plan.piece(s, n) for n in cluster.nrows))
+    return epoch
+
+
+# ---------------------------------------------------------------------- local SGD
+class _LocalLoop(_Loop):
+    """Rounds of local steps on the replicas, then a row-weighted average of their
+    parameters; reuses _Loop's limits, callbacks, stopping rules and result."""
+
+    def rounds(self, cluster, sync_every, batch_size, epochs):
+        x, opt = self.x, self.opt
+        weights = [n / cluster.N for n in cluster.nrows]
+        self.restarts = 0
+        rnd = 0
+        schedule_state = getattr(opt.learning_rate, "update", None) is not None
+        f, g = math.nan, np.full_like(x, np.nan)
+        epoch_loss = math.nan
+        status, message, nepochs = None, None, 0
+
+        def one_round(steps):
+            nonlocal rnd, f, g
+            sched = opt.learning_rate.state_dict() if schedule_state else None
+
+            def items_of(ks):
+                extra = (rnd, opt.step_count, steps, sched)
+                return [(k, cluster.chunks[k]) for k in ks], extra
+            try:
+                out = cluster.run(_local_round, x.copy(), items_of, "round")
+            except _TaskFailed as e:
+                self.objective.error = e.args[0]
+                raise _Stop(FAILED) from None
+            rnd += 1
+            res = sorted((r for group in out for r in group), key=lambda r: r[0])
+            self.restarts += sum(r[-1] for r in res)
+            self.objective.nfev += max(r[9] for r in res)
+            self.objective.njev += max(r[10] for r in res)
+            if any(r[8] for r in res):                    # a replica met a non-finite value
+                raise _Stop(3)
+            self.skips += sum(r[7] for r in res)
+            if self.skips > int(self.o["max_skips"]):
+                raise _Stop(7)
+            firsts = [(r[0], r[2], r[3], r[4]) for r in res if r[2] is not None]
+            if firsts:                      # the replicas' f include the l1 penalty at x
+                f, g = _combine(firsts, x.dtype)
+            if not _finite(f, _gmax(g)):
+                raise _Stop(3)
+            x_new = _average([r[1] for r in res], [weights[r[0]] for r in res],
+                             np.empty_like(x))
+            if not np.isfinite(x_new).all():
+                raise _Stop(3)
+            return f, g, x_new, sum(r[5] for r in res), sum(r[6] for r in res)
+
+        try:
+            if batch_size is None:
+                f_prev = math.nan
+                while True:
+                    self.limits()
+                    k = int(min(sync_every, self.maxiter - self.nit))
+                    f0, g0, x_new, _, _ = one_round(k)
+                    self.accept(f0, g0)                   # f0, g0 are at x
+                    if self.gmax(g0) <= self.o["gtol"]:
+                        raise _Stop(0)
+                    if self.ftol_check(f_prev, f0):
+                        message = FTOL_MET
+                        raise _Stop(0)
+                    f_prev = f0
+                    np.copyto(x, x_new)
+                    self.nit += k
+                    opt.step_count += k
+                    self.report(f0, g0)
+                    self.feed_plateau(rnd, f0)
+            else:
+                S = -(-cluster.N // batch_size)
+                for e in range(epochs):
+                    total, rows = 0.0, 0
+                    for s0 in range(0, S, sync_every):
+                        self.limits()
+                        steps = [(e, s) for s in range(s0, min(s0 + sync_every, S))]
+                        steps = steps[:int(min(len(steps), self.maxiter - self.nit))]
+                        f0, g0, x_new, loss, r = one_round(steps)
+                        np.copyto(x, x_new)
+                        self.accept(f0, g0)
+                        self.nit += len(steps)
+                        opt.step_count += len(steps)
+                        total += loss
+                        rows += r
+                        self.report(f0, g0)
+                    nepochs += 1
+                    prev, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
+                    self.feed_plateau(nepochs, epoch_loss)
+                    if self.ftol_check(prev, epoch_loss):
+                        message = FTOL_MET
+                        raise _Stop(0)
+                status, message = 0, EPOCHS_DONE
+        except _Stop as stop:
+            status = stop.status
+        except KeyboardInterrupt:
+            status = 6
+        if status in (3, 6, 7, FAILED):
+            self.restore()
+        f, g = self.good_f, self.good_g
+        if batch_size is None and status not in (0, 3, 6, 7, FAILED):
+            try:                                          # f and g at the returned x
+                f, g = self.objective(x, _DaskObjective.FULL)
+            except _Stop:
+                pass
+        extra = {} if batch_size is None else {"nepochs": nepochs}
+        res = self.result(status, epoch_loss if batch_size is not None else f, g, message,
+                          **extra)
+        res.replica_restarts = self.restarts
+        return res
+
+
+def _collect_state(client, cluster, opt):
+    """Average the replicas' optimizer states (row-weighted, chunk order) into opt."""
+    try:
+        found = client.run(_replica_states, cluster.run_id, on_error="ignore")
+    except Exception:                               # noqa: BLE001 - best effort
+        return
+    best = {}
+    for states in (found or {}).values():
+        if isinstance(states, dict):
+            for k, (rnd, sd) in states.items():
+                if k not in best or rnd > best[k][0]:
+                    best[k] = (rnd, sd)
+    if not best:
+        return
+    ks = sorted(best)
+    total = sum(cluster.nrows[k] for k in ks)
+    weights = [cluster.nrows[k] / total for k in ks]
+    sd = copy.deepcopy(best[ks[0]][1])
+    for i, st in enumerate(sd["state"]):
+        for name, arr in st.items():
+            _average([best[k][1]["state"][i][name] for k in ks], weights, arr)
+    sd["step"] = opt.step_count
+    lr = opt.learning_rate
+    if callable(lr) and hasattr(lr, "state_dict"):
+        sd["schedule"] = lr.state_dict()
+    opt.load_state_dict(sd)
+
+
+# ====================================================================== front end
+def _get_client(client):
+    """The client to use and whether this call started it (and its LocalCluster)."""
+    if client is not None:
+        return client, False
+    try:
+        return distributed.get_client(), False
+    except ValueError:
+        pass
+    cluster = distributed.LocalCluster(n_workers=os.cpu_count() or 1, threads_per_worker=1,
+                                       processes=True, dashboard_address=None)
+    return distributed.Client(cluster, direct_to_workers=True), True
+
+
+def _seeds(seed, n):
+    """Chunk 0: SeedSequence(seed) itself (default_rng(seed)'s stream, minimize's); chunk
+    k >= 1: its k-th spawned child."""
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63))
+    root = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    root = np.random.SeedSequence(root.entropy, spawn_key=root.spawn_key,
+                                  pool_size=root.pool_size)
+    return [root] + root.spawn(n - 1)
+
+
+def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, callback=None,
+             options=None, *, client=None, strategy="sync", sync_every=10, retries=2,
+             timeout=None):
+    """Minimize ``mean over rows of loss(x; rows)`` where the rows are dask arrays spread over
+    a Dask cluster, with a fastopt method; ``fastopt.minimize``'s interface and result.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(x, *args) -> (f, gradient)`` (``jac=True``, the default), or ``-> f`` with
+        ``jac`` a callable or a finite-difference scheme, as in ``fastopt.minimize``.  Called
+        on the workers with the rows of a minibatch (or a whole chunk, in full batch) in
+        place of each dask array; ``f`` and the gradient must be means over those rows.
+    x0 : array_like, 1-D
+    args : tuple
+        ``dask.array`` arrays with the same number of rows, chunked along axis 0 only (other
+        row chunkings are aligned to the first dask argument's, and other axes merged into
+        one block, by rechunking), each chunk a NumPy array or a scipy.sparse CSR matrix /
+        array (e.g. built with ``da.from_delayed`` or ``map_blocks(scipy.sparse.csr_matrix)``);
+        any other argument is passed unchanged to every call.  The arrays are persisted for
+        the run (persist them yourself to keep them in memory between runs).
+    method, jac, bounds, tol, callback, options
+        As in ``fastopt.minimize`` (every option there: ``batch_size``, ``epochs``,
+        ``seed``, ``shuffle``, ``l1``, ``pruning``, schedules, ``opt_state``, ``gtol``,
+        ``ftol``, ``maxiter``, ``nan_policy`` ...).  Without ``batch_size``, full batch.
+    client : distributed.Client or None
+        None: the current client (``distributed.get_client()``), else a ``LocalCluster``
+        with one single-threaded worker process per core, closed at the end.
+    strategy : {"sync", "local"}
+        "sync": data-parallel steps, the driver updates x (fastopt.minimize's loop).
+        "local": local SGD; every chunk's replica takes ``sync_every`` steps on its own rows
+        with its own optimizer state (kept on its worker), then the parameters are
+        averaged.  Pruning needs one mask for all and is "sync" only.
+    sync_every : int
+        Local steps per round (strategy "local").  With minibatches a round ends at the end
+        of an epoch.
+    retries : int
+        Times a failed step (cancelled tasks, lost connection) is resubmitted.
+    timeout : float or None
+        Seconds a step may take before it counts as failed.
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        As ``fastopt.minimize`` (x, fun, jac, nit, nfev, njev, status, success, message,
+        opt_state, nepochs, nnz, sparsity), plus ``strategy``, ``nchunks``, ``nworkers``
+        and ``comm``: tasks, retries, and the array bytes sent to (x) and received from
+        (gradients, parameters, scalars) the workers.  nfev and njev count evaluations of
+        the whole objective (one call of fun per chunk each).  Status 8: a Dask failure
+        ended the run, x is the last good point.
+
+    Local strategy: nit counts local steps (of every replica); the callback is called once
+    per round with the averaged x, and fun / jac at the round's starting point (the
+    combination of the replicas' first evaluations: exact in full batch, a minibatch
+    estimate otherwise).  Full batch stops on gtol / ftol tested at each round's start, and
+    returns fun and jac evaluated at the returned x.  res.opt_state is the row-weighted
+    average of the replicas' states (resuming starts every replica from it).
+
+    Examples
+    --------
+    >>> res = fastopt.distributed.minimize(logloss, np.zeros(d), args=(X, y), jac=True,
+    ...                                    method="adam", options={"batch_size": 128,
+    ...                                    "epochs": 3, "seed": 0})
+    >>> res.x, res.comm["bytes_received"]
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"Invalid strategy: {strategy!r} (expected 'sync' or 'local')")
+    if isinstance(sync_every, bool) or not isinstance(sync_every, (int, np.integer)) \
+            or sync_every < 1:
+        raise ValueError(f"Invalid sync_every: {sync_every!r} (expected an int >= 1)")
+    if not isinstance(args, tuple):
+        args = (args,)
+    options = dict(options or {})
+    if tol is not None:
+        options.setdefault("tol", tol)
+    opt, x, o, limits = _prepare(method, x0, bounds, options, stacklevel=4)
+    batch_size = None if o["batch_size"] is None else int(o["batch_size"])
+    if batch_size is not None and batch_size < 1:
+        raise ValueError(f"Invalid batch_size: {batch_size}")
+    if strategy == "local" and opt.pruning is not None:
+        raise ValueError("pruning needs one mask for all replicas: use strategy='sync'")
+    if strategy == "local" and o["return_best"]:
+        raise ValueError("return_best is for strategy='sync'")
+    l1 = opt.l1_strength(0) if opt.uses_l1 else None
+    client, owned = _get_client(client)
+    cluster = objective = None
+    try:
+        cluster = _Cluster(client, args, retries, timeout)
+        seeds = _seeds(o["seed"], cluster.nchunks)
+        job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, batch_size or 1,
+                   cluster.N, bool(o["shuffle"]), seeds, run_id=cluster.run_id,
+                   proto=copy.deepcopy(opt) if strategy == "local" else None, l1=l1,
+                   nan_policy=o["nan_policy"])
+        cluster.job_plan = job
+        cluster.set_job(job)
+        objective = _DaskObjective(cluster, fun, jac, o["eps"], l1, seeds, bool(o["shuffle"]))
+        cb = _wrap_callback(callback)
+        if strategy == "sync":
+            loop = _Loop(opt, objective, x, args, cb, o, *limits)
+            if batch_size is None:
+                loop.args = _DaskObjective.FULL
+                res = loop.full_batch()
+            else:
+                res = loop.minibatch(batch_size, int(o["epochs"]), bool(o["shuffle"]),
+                                     o["seed"], batches=_batches(cluster, batch_size))
+        else:
+            loop = _LocalLoop(opt, objective, x, args, cb, o, *limits)
+            if batch_size is None:
+                loop.args = _DaskObjective.FULL
+            elif int(o["epochs"]) < 1:
+                raise ValueError(f"Invalid epochs: {o['epochs']}")
+            res = loop.rounds(cluster, int(sync_every), batch_size, int(o["epochs"]))
+            _collect_state(client, cluster, opt)
+            res.opt_state = opt.state_dict()
+        if res.status == FAILED and objective.error is not None:
+            err = objective.error
+            res.message = f"{STATUS[FAILED]} ({type(err).__name__}: {err})"
+        res = _add_sparsity(res, opt)
+        res.strategy = strategy
+        res.nchunks = cluster.nchunks
+        res.nworkers = cluster.workers
+        res.comm = {"tasks": cluster.tasks, "retries": cluster.retried,
+                    "bytes_sent": cluster.bytes_sent, "bytes_received": cluster.bytes_received}
+        return res
+    finally:
+        if cluster is not None:
+            if objective is not None:
+                objective.release()
+            if strategy == "local":
+                try:
+                    client.run(_forget, cluster.run_id, on_error="ignore")
+                except Exception:                   # noqa: BLE001 - cleanup is best effort
+                    pass
+            cluster.close()
+        if owned:
+            cluster_obj = client.cluster
+            client.close()
+            if cluster_obj is not None:
+                cluster_obj.close()

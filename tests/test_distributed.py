@@ -1,0 +1,374 @@
+"""fastopt.distributed.minimize on a real Dask LocalCluster (2 worker processes).
+
+Each distributed step is a round trip through the scheduler (~5-40 ms here), so the runs are
+short: equality with fastopt.minimize is checked on a few dozen steps, convergence with
+local SGD, whose rounds hold many steps.
+"""
+
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+da = pytest.importorskip("dask.array")
+import cloudpickle  # noqa: E402  (a dask dependency)
+import scipy.sparse as sp  # noqa: E402
+from sklearn.datasets import load_breast_cancer  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+import fastopt  # noqa: E402
+import fastopt.distributed as fd  # noqa: E402
+
+# the workers cannot import this test module: ship its functions by value
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+def log_loss(x, X, y):
+    """Mean logistic loss of the logits X x and its gradient (X dense or CSR)."""
+    z = X @ x
+    p = 0.5 * (1 + np.tanh(z / 2))
+    return np.mean(np.logaddexp(0, z) - y * z), X.T @ (p - y) / len(y)
+
+
+@pytest.fixture(scope="module")
+def cancer():
+    """Standardized breast-cancer data with a ones column (rows in a fixed random order, so
+    that chunks are alike), the l1 strengths (bias unpenalized, lam = 1 / (0.1 n), as in
+    test_sparse_models) and the optimum of mean log-loss + l1."""
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    n, d = X.shape
+    perm = np.random.default_rng(0).permutation(n)
+    Xb = np.hstack([X, np.ones((n, 1))])[perm]
+    y = y.astype(np.float64)[perm]
+    l1 = np.r_[np.full(d, 1 / (0.1 * n)), 0.0]
+    star = fastopt.minimize(log_loss, np.zeros(d + 1), args=(Xb, y), jac=True,
+                            method="adagrad", options={"learning_rate": 1.0, "l1": l1,
+                                                       "maxiter": 20000, "gtol": 1e-9})
+    assert star.status == 0
+    return Xb, y, l1, star
+
+
+def chunked(Xb, y, rows):
+    return da.from_array(Xb, chunks=(rows, -1)), da.from_array(y, chunks=rows)
+
+
+def objective(x, Xb, y, l1):
+    return log_loss(x, Xb, y)[0] + l1 @ np.abs(x)
+
+
+def recorder():
+    seen = []
+
+    def callback(intermediate_result):
+        r = intermediate_result
+        seen.append((r.x.copy(), r.fun, r.jac.copy(), r.nit, r.learning_rate))
+    return seen, callback
+
+
+def assert_same_run(res, ref, atol=1e-12):
+    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=atol)
+    assert res.fun == pytest.approx(ref.fun, rel=0, abs=atol)
+    assert (res.nit, res.nfev, res.njev, res.status, res.message) == \
+        (ref.nit, ref.nfev, ref.njev, ref.status, ref.message)
+
+
+# ---------------------------------------------------------------------------- sync
+def test_one_chunk_minibatches_are_minimize(client, cancer):
+    """One chunk: the same batches, in the same order, as fastopt.minimize (chunk 0 draws
+    from default_rng(seed)); results, callbacks and opt_state agree."""
+    Xb, y, l1, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    opts = {"learning_rate": fastopt.PowerDecay(0.05, 20), "l1": l1, "batch_size": 64,
+            "epochs": 2, "seed": 0}
+    seen_ref, cb_ref = recorder()
+    ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, callback=cb_ref,
+                           options=opts)
+    seen, cb = recorder()
+    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, len(y)), callback=cb, options=opts)
+    assert_same_run(res, ref)
+    assert res.nepochs == ref.nepochs == 2 and res.nchunks == 1
+    assert res.nnz == ref.nnz and res.sparsity == ref.sparsity
+    assert len(seen) == len(seen_ref) == res.nit
+    for (x, f, g, nit, lr), (x_r, f_r, g_r, nit_r, lr_r) in zip(seen, seen_ref):
+        np.testing.assert_allclose(x, x_r, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(g, g_r, rtol=0, atol=1e-12)
+        assert (nit, lr) == (nit_r, lr_r) and f == pytest.approx(f_r, abs=1e-12)
+    assert res.opt_state["step"] == ref.opt_state["step"]
+    for k, v in ref.opt_state["state"][0].items():
+        np.testing.assert_allclose(res.opt_state["state"][0][k], v, rtol=0, atol=1e-12)
+    # communication: x once per task (one worker), one gradient + 3 scalars per chunk
+    assert res.comm["bytes_sent"] == res.nit * x0.nbytes
+    assert res.comm["bytes_received"] == res.nit * (x0.nbytes + 5 * 8)
+    # without shuffling: consecutive slices, as minimize takes them
+    opts.update(shuffle=False, epochs=1, learning_rate=0.05)
+    ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts)
+    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, len(y)), options=opts)
+    assert_same_run(res, ref)
+
+
+def test_sync_is_reproducible_with_a_seed(client, cancer):
+    """Four chunks on two workers: two runs with a seed agree bit for bit, and batches are
+    split across chunks in proportion to their rows."""
+    Xb, y, l1, star = cancer
+    x0 = np.zeros(Xb.shape[1])
+    X, Y = chunked(Xb, y, 150)
+    opts = {"learning_rate": 0.03, "l1": l1, "batch_size": 64, "epochs": 1, "seed": 7}
+    a = fd.minimize(log_loss, x0, args=(X, Y), method="nadam", options=opts)
+    b = fd.minimize(log_loss, x0, args=(X, Y), method="nadam", options=opts)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.fun == b.fun and a.nit == b.nit == 9 and a.status == 0
+    assert (a.nchunks, a.nworkers) == (4, 2)
+    assert a.comm["bytes_received"] >= a.nit * 4 * x0.nbytes     # a gradient per chunk
+    c = fd.minimize(log_loss, x0, args=(X, Y), method="nadam",
+                    options={**opts, "seed": 8, "pruning": fastopt.ConstantSparsity(0.5, 0)})
+    assert not np.array_equal(a.x, c.x)
+    assert objective(a.x, Xb, y, l1) < 2 * star.fun
+    assert c.nnz == np.count_nonzero(c.x) <= round(0.5 * len(x0))     # pruning
+
+
+def test_full_batch_is_minimize(client, cancer):
+    """Full batch over 3 chunks: the row-weighted chunk means are minimize's mean to
+    rounding, so the iterates agree to 1e-12, and gtol stops at the same iteration (here
+    resuming a single-machine run through opt_state)."""
+    Xb, y, l1, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    X, Y = chunked(Xb, y, 200)
+    opts = {"learning_rate": 0.1, "l1": l1, "maxiter": 25, "gtol": 0}
+    ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts)
+    res = fd.minimize(log_loss, x0, args=(X, Y), options=opts)
+    assert_same_run(res, ref)
+    np.testing.assert_allclose(res.jac, ref.jac, rtol=0, atol=1e-12)
+    assert res.status == 1 and res.nchunks == 3
+
+    L = np.linalg.norm(Xb, 2) ** 2 / (4 * len(y))
+    nesterov = {"learning_rate": 1 / L, "l1": l1}
+    warm = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, method="nesterov",
+                            options={**nesterov, "maxiter": 2000, "gtol": 0})
+    opts = {**nesterov, "gtol": 4.2e-8, "opt_state": warm.opt_state}
+    ref = fastopt.minimize(log_loss, warm.x, args=(Xb, y), jac=True, method="nesterov",
+                           options=opts)
+    res = fd.minimize(log_loss, warm.x, args=(X, Y), method="nesterov", options=opts)
+    assert ref.status == 0 and 10 < ref.nit < 50
+    assert_same_run(res, ref)
+    zeros = res.x[res.x == 0]
+    assert res.nnz == ref.nnz == 9 and not np.signbit(zeros).any()       # exact +0.0
+
+
+def test_csr_chunks_and_float32(client, cancer):
+    """Chunks that are scipy.sparse CSR matrices give the dense chunks' run; float32 x0
+    stays float32."""
+    Xb, y, l1, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    X, Y = chunked(Xb, y, 300)
+    Xs = X.map_blocks(sp.csr_matrix, dtype=Xb.dtype)
+    opts = {"learning_rate": 0.05, "l1": l1, "batch_size": 100, "epochs": 1, "seed": 1}
+    dense = fd.minimize(log_loss, x0, args=(X, Y), options=opts)
+    sparse = fd.minimize(log_loss, x0, args=(Xs, Y), options=opts)
+    np.testing.assert_allclose(sparse.x, dense.x, rtol=0, atol=1e-12)
+    single = fd.minimize(log_loss, x0.astype(np.float32), args=(Xs, Y), options=opts)
+    assert single.x.dtype == np.float32 and single.jac.dtype == np.float32
+    np.testing.assert_allclose(single.x, dense.x, atol=1e-4)
+
+
+def test_finite_differences_on_the_workers(client, cancer):
+    """jac='2-point': each chunk differences its own mean; nfev counts d + 1 per step."""
+    Xb, y, _, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+
+    def loss(x, X, y):
+        return log_loss(x, X, y)[0]
+
+    opts = {"learning_rate": 0.1, "maxiter": 3, "gtol": 0}
+    ref = fastopt.minimize(loss, x0, args=(Xb, y), jac="2-point", options=opts)
+    res = fd.minimize(loss, x0, args=chunked(Xb, y, 300), jac="2-point", options=opts)
+    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6)
+    assert (res.nfev, res.njev, res.nit) == (ref.nfev, ref.njev, 3) == (4 * len(x0) + 4, 0, 3)
+
+
+def test_errors_from_fun_are_raised_and_options_checked(client, cancer):
+    Xb, y, l1, _ = cancer
+    X, Y = chunked(Xb, y, 300)
+    x0 = np.zeros(Xb.shape[1])
+
+    def broken(x, X, y):
+        raise ArithmeticError("bad fun")
+
+    with pytest.raises(ArithmeticError, match="bad fun"):
+        fd.minimize(broken, x0, args=(X, Y), options={"maxiter": 3})
+    with pytest.raises(ValueError, match="Invalid strategy"):
+        fd.minimize(log_loss, x0, args=(X, Y), strategy="async")
+    with pytest.raises(ValueError, match="Invalid sync_every"):
+        fd.minimize(log_loss, x0, args=(X, Y), strategy="local", sync_every=0)
+    with pytest.raises(ValueError, match="needs the data as dask arrays"):
+        fd.minimize(log_loss, x0, args=(Xb, y))
+    with pytest.raises(ValueError, match="different numbers of rows"):
+        fd.minimize(log_loss, x0, args=(X, Y[:100]))
+    with pytest.raises(ValueError, match="pruning needs one mask"):
+        fd.minimize(log_loss, x0, args=(X, Y), strategy="local",
+                    options={"pruning": fastopt.ConstantSparsity(0.5, 0)})
+    with pytest.raises(ValueError, match="Invalid batch_size"):
+        fd.minimize(log_loss, x0, args=(X, Y), options={"batch_size": 0})
+
+
+def test_client_none_uses_the_current_client_or_starts_a_cluster(client, monkeypatch):
+    assert fd._get_client(None) == (client, False)
+    started = {}
+
+    class FakeCluster:
+        def __init__(self, **kwargs):
+            started.update(kwargs)
+
+    def no_client():
+        raise ValueError("No clients found")
+
+    monkeypatch.setattr(distributed, "get_client", no_client)
+    monkeypatch.setattr(distributed, "LocalCluster", FakeCluster)
+    monkeypatch.setattr(distributed, "Client", lambda cluster, **kw: ("client of", cluster))
+    (_, cluster), owned = fd._get_client(None)
+    assert owned and isinstance(cluster, FakeCluster)
+    assert started["processes"] is True and started["n_workers"] == os.cpu_count()
+
+
+# ---------------------------------------------------------------------------- local SGD
+def test_local_sgd_with_one_chunk_is_minimize(client, cancer):
+    """One replica never averages with anyone: local SGD with one chunk is minimize's run,
+    whatever sync_every (the replica's optimizer persists on its worker across rounds; a
+    ReduceLROnPlateau fed on the driver reaches it each round)."""
+    Xb, y, l1, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    opts = {"learning_rate": fastopt.ReduceLROnPlateau(0.05, patience=0, factor=0.5, min_delta=0.5),
+            "l1": l1, "batch_size": 64, "epochs": 3, "seed": 3}
+    ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts)
+    opts["learning_rate"] = fastopt.ReduceLROnPlateau(0.05, patience=0, factor=0.5, min_delta=0.5)
+    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, len(y)), strategy="local",
+                      sync_every=4, options=opts)
+    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-12)
+    assert res.fun == pytest.approx(ref.fun, abs=1e-12)
+    assert (res.nit, res.nepochs, res.status) == (ref.nit, 3, 0)
+    assert res.opt_state["schedule"] == ref.opt_state["schedule"]
+    assert res.opt_state["schedule"]["num_reductions"] >= 1
+    for k, v in ref.opt_state["state"][0].items():
+        np.testing.assert_allclose(res.opt_state["state"][0][k], v, rtol=0, atol=1e-12)
+
+
+def test_local_sgd_converges(client, cancer):
+    """Two replicas, 100 local full-batch steps per round: within 1e-3 (relative objective
+    gap) of the optimum after 30 rounds, with exact zeros.  (Averaging proximal iterates
+    leaves a bias of order learning_rate * sync_every on coordinates near zero, ~1e-3 at
+    learning_rate 1/L; see fastopt.distributed's docstring.)"""
+    Xb, y, l1, star = cancer
+    x0 = np.zeros(Xb.shape[1])
+    L = np.linalg.norm(Xb, 2) ** 2 / (4 * len(y))
+    seen, cb = recorder()
+    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, 285), method="nesterov",
+                      strategy="local", sync_every=100, callback=cb,
+                      options={"learning_rate": 0.5 / L, "l1": l1, "maxiter": 3000,
+                               "gtol": 0})
+    assert res.status == 1 and res.nit == 3000 and len(seen) == 30
+    assert res.comm["tasks"] == res.nworkers * (30 + 1)    # 30 rounds + the final evaluation
+    gap = (objective(res.x, Xb, y, l1) - star.fun) / star.fun
+    assert 0 <= gap <= 1e-3
+    assert res.fun == pytest.approx(objective(res.x, Xb, y, l1), rel=1e-12)
+    zeros = res.x[res.x == 0]
+    assert 0 < res.nnz < len(res.x) and not np.signbit(zeros).any()
+    assert np.all(star.x[res.x == 0] == 0)                 # no wrong zeros
+    assert res.opt_state["step"] == 3000 and res.replica_restarts == 0
+
+
+# ---------------------------------------------------------------------------- failures
+def worker_pids(client):
+    return client.run(os.getpid)
+
+
+def test_killed_worker_mid_run_gives_the_same_result(client, cancer):
+    """SIGKILL one worker process after 5 steps: Dask reruns its tasks and recomputes its
+    chunks (and their epoch permutations) from their lineage; the run goes on and returns
+    exactly the undisturbed run's x."""
+    Xb, y, l1, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    X, Y = chunked(Xb, y, 150)
+    opts = {"learning_rate": 0.03, "l1": l1, "batch_size": 64, "epochs": 2, "seed": 5}
+    ref = fd.minimize(log_loss, x0, args=(X, Y), options=opts)
+    pids = sorted(worker_pids(client).values())
+    killed = []
+
+    def kill_after_5(xk):
+        if not killed and kill_after_5.calls == 5:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(pids[0])
+        kill_after_5.calls += 1
+    kill_after_5.calls = 0
+
+    res = fd.minimize(log_loss, x0, args=(X, Y), callback=kill_after_5, options=opts)
+    assert killed
+    assert res.status == 0 and np.isfinite(res.x).all()
+    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-12)
+    assert res.nit == ref.nit
+    client.wait_for_workers(2, timeout=60)                 # the nanny restarts it
+
+
+def test_unrecoverable_failure_returns_the_last_good_point(client, cancer, tmp_path):
+    """Steps that time out, also when resubmitted, end the run with status 8 and the last
+    point whose objective was evaluated (the last one the callback saw, in full batch)."""
+    Xb, y, l1, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    X, Y = chunked(Xb, y, 300)
+    flag = str(tmp_path / "stall")
+
+    def stalling(x, X, y):
+        if os.path.exists(flag):
+            time.sleep(1.0)                               # longer than the timeout
+        return log_loss(x, X, y)
+
+    xs = []
+
+    def cb(xk):
+        xs.append(xk.copy())
+        if len(xs) == 4:
+            open(flag, "w").close()
+
+    res = fd.minimize(stalling, x0, args=(X, Y), callback=cb, timeout=0.4, retries=1,
+                      options={"learning_rate": 0.05, "maxiter": 20, "gtol": 0})
+    assert res.status == 8 and not res.success
+    assert res.message.startswith(fastopt._minimize.STATUS[8]) and "TimeoutError" in res.message
+    assert res.comm["retries"] >= 2 and len(xs) == 4       # >: a slow step may be retried
+    np.testing.assert_array_equal(res.x, xs[-1])           # f and g were evaluated there
+    assert np.isfinite(res.fun)
+    time.sleep(1.0)                                       # let the stalled tasks finish
+
+
+def test_local_sgd_survives_a_killed_worker(client, cancer):
+    """Local SGD: the replicas of a killed worker are rebuilt where their chunks are
+    recomputed, from the averaged parameters; the run ends normally with a sensible x."""
+    Xb, y, l1, star = cancer
+    x0 = np.zeros(Xb.shape[1])
+    client.wait_for_workers(2, timeout=60)
+    pids = sorted(worker_pids(client).values())
+    rounds = []
+
+    def kill_after_2(xk):
+        rounds.append(xk.copy())
+        if len(rounds) == 2:
+            os.kill(pids[-1], signal.SIGKILL)
+
+    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, 285), method="adam",
+                      strategy="local", sync_every=50, callback=kill_after_2,
+                      options={"learning_rate": 0.05, "l1": l1, "maxiter": 400, "gtol": 0})
+    assert res.status == 1 and res.nit == 400 and np.isfinite(res.x).all()
+    assert res.replica_restarts >= 1
+    assert objective(res.x, Xb, y, l1) < 1.05 * star.fun
