@@ -16,4 +16,4 @@ def test_readme_has_examples():
 @pytest.mark.parametrize("code", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
 def test_readme_example_runs(code, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)             # examples may write files (plots)
-    exec(compile(code, str(README), "exec"), {"__name__": "readme_example"})
+    exec(compile(code, str(README), "exec"), {"__name__": "__main__"})   # guarded code too
