@@ -347,6 +347,21 @@ def run_block(n, dtype, rules, threads, quick, report):
     return rows
 
 
+def measure(sizes=FULL_SIZES, dtypes=DTYPES, rules=None, threads=(1, 2), quick=False,
+            report=None, block_done=None):
+    """Rows (dicts, see time_rule) for every size x dtype x rule x thread count; report(row)
+    is called as each row is measured, block_done() after each size-and-dtype block.  This
+    is the entry point bench/run.py uses."""
+    rules = list(RULES) if rules is None else list(rules)
+    rows = []
+    for n in sizes:
+        for dtype in dtypes:
+            rows += run_block(n, dtype, rules, list(threads), quick, report or (lambda r: None))
+            if block_done is not None:
+                block_done()
+    return rows
+
+
 # ---------------------------------------------------------------------------------------
 # Reporting.
 
@@ -453,11 +468,14 @@ def print_machine(m):
             f"cpu{c} {v:.2f}" for c, v in m["cpu_speeds"].items()))
 
 
-def legend():
-    print("ms/step: median; GB/s: bytes moved per step / time; limit: best of copy (c) and "
+LEGEND = ("ms/step: median; GB/s: bytes moved per step / time; limit: best of copy (c) and "
           "triad (t) measured\nalongside each rule; of limit: GB/s / limit; x numpy: NumPy "
           "time / fastopt time; x 1T: 1-thread time / this time;\nthr(k): k threads were "
-          "actually used (below the parallel threshold).\n")
+          "actually used (below the parallel threshold).")
+
+
+def legend():
+    print(LEGEND + "\n")
 
 
 def first_target(rows):
@@ -534,11 +552,8 @@ def main(argv=None):
     def report(row):
         print(format_row(row), flush=True)
 
-    rows = []
-    for n in args.sizes:
-        for dtype in DTYPES:
-            rows += run_block(n, dtype, args.rules, args.threads, args.quick, report)
-            print()
+    rows = measure(args.sizes, DTYPES, args.rules, args.threads, args.quick, report,
+                   block_done=print)
     target = first_target(rows)
     print(f"({time.perf_counter() - started:.0f} s)")
     print(summary_line(target))
