@@ -5,6 +5,7 @@ Environment switches:
   FASTOPT_CYTHON_DEBUG=1        bounds and wraparound checks on, no -O3 (a debug build)
 """
 import os
+import shlex
 import sys
 import tempfile
 import textwrap
@@ -41,7 +42,11 @@ def compiler_kind(compiler):
 
 
 def try_compile(compiler, cflags, ldflags):
-    """Compile and link a tiny OpenMP program with these flags; True if it works."""
+    """Compile and link a tiny OpenMP program with these flags; True if it works.
+
+    The compile step already sees CFLAGS/CPPFLAGS (setuptools adds them to the compiler
+    command); linking an executable does not see LDFLAGS, so they are added here, as the
+    extension's link will (e.g. -L for a keg-only Homebrew libomp on macOS)."""
     code = textwrap.dedent("""\
         #include <omp.h>
         int main(void) {
@@ -57,26 +62,39 @@ def try_compile(compiler, cflags, ldflags):
             f.write(code)
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
-            compiler.link_executable(objs, "probe", output_dir=tmp, extra_postargs=ldflags)
+            env_ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
+            compiler.link_executable(objs, "probe", output_dir=tmp,
+                                     extra_postargs=env_ldflags + ldflags)
         except Exception:
             return False
     return True
 
 
 class BuildExt(build_ext):
+    def finalize_options(self):
+        super().finalize_options()
+        # Always compile: setuptools skips an extension whose build output is newer than its
+        # sources, so a rebuild with other switches (OpenMP off, debug) would reuse objects
+        # compiled with the old flags.
+        self.force = True
+
     def build_extensions(self):
         kind = compiler_kind(self.compiler)
         cflags, ldflags = OPENMP_FLAGS[kind]
         if USE_OPENMP == "0":
             use = False
-        elif self.compiler.compiler_type != "msvc" and not try_compile(self.compiler, cflags, ldflags):
+        elif (self.compiler.compiler_type != "msvc"
+              and not try_compile(self.compiler, cflags, ldflags)):
             if USE_OPENMP == "1":
-                raise RuntimeError("FASTOPT_USE_OPENMP=1 but the compiler cannot build OpenMP code")
+                raise RuntimeError("FASTOPT_USE_OPENMP=1 but the compiler cannot build "
+                                   "OpenMP code")
             print("WARNING: OpenMP not available; fastopt is built serial "
                   "(set FASTOPT_USE_OPENMP=0 to silence, or install an OpenMP runtime).")
             use = False
         else:
             use = True
+        print(f"fastopt: building with OpenMP {'on' if use else 'off'} ({kind}), "
+              f"{'debug (bounds checks on)' if DEBUG else 'optimized'}")
         opt = [] if DEBUG else OPTIMIZE_FLAGS["msvc" if kind == "msvc" else "unix"]
         for ext in self.extensions:
             ext.extra_compile_args = opt + (cflags if use else [])
@@ -96,7 +114,10 @@ def extensions():
         "embedsignature": True,
     }
     ext = Extension("fastopt._kernels", ["fastopt/_kernels.pyx"])
-    return cythonize([ext], compiler_directives=directives)
+    # The debug build's C (other directives) is generated apart from the optimized one's, so
+    # neither is mistaken for the other by cythonize's timestamp check.
+    build_dir = os.path.join("build", "cython-debug") if DEBUG else None
+    return cythonize([ext], compiler_directives=directives, build_dir=build_dir)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

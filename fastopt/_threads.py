@@ -5,6 +5,8 @@
 ``PARALLEL_THRESHOLD`` elements always run on the calling thread.
 """
 
+from __future__ import annotations
+
 import operator
 import os
 from typing import Any

@@ -7,17 +7,25 @@ have any layout, any real dtype and may be read-only (they are cast or copied as
 Hyperparameters are range-checked with torch.optim's wording.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-EMPTY = {dt: np.empty(0, dt) for dt in FLOAT_DTYPES}
+# Any NumPy array; parameters are float32 or float64, which the checks below enforce.
+Array = npt.NDArray[Any]
+
+EMPTY: dict[np.dtype[Any], Array] = {dt: np.empty(0, dt) for dt in FLOAT_DTYPES}
 EMPTY_MASK = np.empty(0, np.uint8)
 
 
-def as_param_list(params, name="params"):
+def as_param_list(params: Any, name: str = "params") -> list[Array]:
     """One array or a sequence of arrays -> a list of validated arrays (never copied)."""
     if isinstance(params, np.ndarray):
         arrays, names = [params], [name]
@@ -38,7 +46,7 @@ def as_param_list(params, name="params"):
     return arrays
 
 
-def check_param(a, name):
+def check_param(a: Any, name: str) -> None:
     """A parameter array that a kernel may update in place."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"'{name}' must be a numpy.ndarray updated in place, "
@@ -56,12 +64,12 @@ def check_param(a, name):
                          "keep using that array")
 
 
-def flat(a):
+def flat(a: Array) -> Array:
     """A 1-D view of a C-contiguous array (no copy)."""
     return a.reshape(-1)
 
 
-def as_grad(g, param, name):
+def as_grad(g: Any, param: Array, name: str) -> Array:
     """A gradient as a 1-D C-contiguous array of param's dtype, copied only when needed.
     (A gradient sharing memory with an array the kernel writes is copied by the kernel.)"""
     if not (type(g) is np.ndarray and g.dtype == param.dtype and g.shape == param.shape
@@ -73,10 +81,11 @@ def as_grad(g, param, name):
         if g.dtype.kind not in "biuf":
             raise TypeError(f"'{name}' has dtype {g.dtype}; gradients must be real numbers")
         g = np.ascontiguousarray(g, dtype=param.dtype)
-    return g if g.ndim == 1 else g.reshape(-1)
+    a: Array = g
+    return a if a.ndim == 1 else a.reshape(-1)
 
 
-def check_grads(grads, n):
+def check_grads(grads: Any, n: int) -> Sequence[Any]:
     if isinstance(grads, np.ndarray) and n == 1:
         return [grads]
     if not isinstance(grads, (list, tuple)):
@@ -90,15 +99,16 @@ def check_grads(grads, n):
     return grads
 
 
-def real_number(value, name):
+def real_number(value: Any, name: str) -> float:
     """A finite-or-infinite real Python float (NaN and non-numbers rejected by callers)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"Invalid {name}: {value!r} (expected a real number)")
     return float(value)
 
 
-def check_range(value, name, low=0.0, high=math.inf, low_open=False, high_open=False,
-                label=None):
+def check_range(value: Any, name: str, low: float = 0.0, high: float = math.inf,
+                low_open: bool = False, high_open: bool = False,
+                label: str | None = None) -> float:
     """float(value) if low <= value <= high (NaN never passes), else torch's wording."""
     v = real_number(value, name)
     ok = (low < v if low_open else low <= v) and (v < high if high_open else v <= high)
@@ -107,7 +117,7 @@ def check_range(value, name, low=0.0, high=math.inf, low_open=False, high_open=F
     return v
 
 
-def per_array(value, n, name):
+def per_array(value: Any, n: int, name: str) -> list[Any]:
     """A scalar, or a list with one entry per parameter array -> a list of n entries."""
     if isinstance(value, (list, tuple)):
         if len(value) != n:
@@ -117,7 +127,7 @@ def per_array(value, n, name):
     return [value] * n
 
 
-def coordinate_array(value, param, name):
+def coordinate_array(value: Any, param: Array, name: str) -> Array:
     """A per-coordinate array (e.g. bounds, l1 strengths) as a flat array of param's dtype."""
     a = np.asarray(value)
     if a.dtype.kind not in "biuf":

@@ -6,7 +6,8 @@ per step::
     >>> import numpy as np, fastopt
     >>> w = np.zeros(3)
     >>> opt = fastopt.Adam(w, learning_rate=0.1)
-    >>> opt.step(2 * (w - 1.0))          # gradient of ||w - 1||^2
+    >>> opt.step(2 * (w - 1.0))          # gradient of ||w - 1||^2; returns the non-finite count
+    0
     >>> w
     array([0.1, 0.1, 0.1])
 
@@ -17,22 +18,31 @@ convention's default.  ``weight_decay`` is decoupled (AdamW), ``l2`` is coupled 
 the gradient, torch's ``weight_decay``), ``l1`` is an exact proximal step.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 
 from fastopt import _kernels
 from fastopt import sparsity as _sparsity
 from fastopt._threads import check_num_threads, resolve_num_threads
-from fastopt._validation import (EMPTY, EMPTY_MASK, as_grad, as_param_list, check_grads,
-                                 check_range, coordinate_array, flat, per_array)
+from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
+                                 check_grads, check_range, coordinate_array, flat, per_array)
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]
 
 CONVENTIONS = ("torch", "keras")
 PRUNING_SCOPES = ("per_array", "global")
 NAN_POLICIES = ("propagate", "skip", "raise")
+
+# One array, or a list with one array per parameter array.
+Arrays = Array | Sequence[Array]
+# A constant learning rate, or a schedule: a callable of the step (fastopt.schedules).
+LearningRate = float | Callable[[int], float]
 
 
 class Optimizer:
@@ -43,8 +53,11 @@ class Optimizer:
     ``_check_hyper(h)``, ``_step_scalars(lr, t)`` (the scalars ``_kernels.step`` takes for
     the rule), ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``.
 
-    Common parameters
-    -----------------
+    Parameters
+    ----------
+    params : numpy.ndarray or list of numpy.ndarray
+        The arrays to update in place: float32 or float64, writable and C-contiguous (any
+        other array is a ValueError or TypeError, never a silent copy). Each keeps its dtype.
     learning_rate : float or callable
         A constant, or a callable ``schedule(step) -> float`` called once per step with the
         number of steps already taken (0 at the first update).  ``lr`` is an alias.  A
@@ -83,17 +96,33 @@ class Optimizer:
     num_threads : int or None
         OpenMP threads for large arrays; None means OpenMP's current maximum.
     convention : {"torch", "keras"}
+        Whose formulas and defaults to follow (see the rule's class).
+    **hyper
+        The rule's hyperparameters (see each subclass); None takes the default.
+
+    Examples
+    --------
+    >>> w = [np.zeros(3), np.zeros(2)]                   # weights and biases
+    >>> opt = Adam(w, learning_rate=0.1, l1=[1e-3, 0.0], clipnorm=1.0)
+    >>> opt.step([np.ones(3), np.ones(2)]), opt.step_count
+    (0, 1)
     """
 
-    rule = None
-    defaults = {}
-    momentum_name = None        # the hyperparameter a momentum-cycling schedule sets
-    state_slots = ()            # state array names in the kernel slot's order (s1, s2, s3)
+    # the kernel's rule name (a key of _kernels.RULES); hyperparameter defaults per convention
+    rule: ClassVar[str] = ""
+    defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    # the hyperparameter a momentum-cycling schedule sets
+    momentum_name: ClassVar[str | None] = None
+    # state array names in the kernel slot's order (s1, s2, s3)
+    state_slots: ClassVar[tuple[str, ...]] = ()
 
-    def __init__(self, params, learning_rate=None, *, convention="torch", weight_decay=0.0,
-                 l2=0.0, l1=0.0, clipvalue=None, clipnorm=None, global_clipnorm=None,
-                 maximize=False, bounds=None, nan_policy="propagate", pruning=None,
-                 pruning_scope="per_array", num_threads=None, lr=None, **hyper):
+    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None, *,
+                 convention: str = "torch", weight_decay: float = 0.0, l2: float = 0.0,
+                 l1: Any = 0.0, clipvalue: float | None = None, clipnorm: float | None = None,
+                 global_clipnorm: float | None = None, maximize: bool = False,
+                 bounds: Any = None, nan_policy: str = "propagate", pruning: Any = None,
+                 pruning_scope: str = "per_array", num_threads: int | None = None,
+                 lr: LearningRate | None = None, **hyper: Any) -> None:
         if lr is not None:
             if learning_rate is not None:
                 raise TypeError("give either 'learning_rate' or its alias 'lr', not both")
@@ -121,18 +150,18 @@ class Optimizer:
         self.step_count = 0
         self.skipped_steps = 0
         self.last_nonfinite = 0
-        self.masks = [None] * len(self.params)
+        self.masks: list[Array | None] = [None] * len(self.params)
         self.state = [self._fresh_state(p) for p in self.params]
         self._bind_views()
 
     # ---------------------------------------------------------------- configuration
     @property
-    def learning_rate(self):
+    def learning_rate(self) -> LearningRate:
         """The learning rate: a float or a schedule (callable of the step)."""
         return self._learning_rate
 
     @learning_rate.setter
-    def learning_rate(self, value):
+    def learning_rate(self, value: LearningRate | None) -> None:
         default = self.defaults[self.convention]["learning_rate"]
         if value is None:
             value = default
@@ -140,16 +169,17 @@ class Optimizer:
             value = check_range(value, "learning_rate", label="learning rate")
         cycles = False
         if callable(value):
-            if hasattr(value, "bind_default"):
-                value.bind_default(default)     # e.g. ReduceLROnPlateau() scales the default
+            schedule: Any = value
+            if hasattr(schedule, "bind_default"):
+                schedule.bind_default(default)  # e.g. ReduceLROnPlateau() scales the default
             momentum_at = getattr(value, "momentum_at", None)
             cycles = momentum_at is not None and momentum_at(0) is not None
             if cycles:                          # OneCycle, also when wrapped
                 self._check_momentum_cycling(value)
-        self._learning_rate = value
+        self._learning_rate: LearningRate = value
         self._cycles_momentum = cycles
 
-    def _check_momentum_cycling(self, schedule):
+    def _check_momentum_cycling(self, schedule: object) -> None:
         name = self.momentum_name
         if name is None:
             raise ValueError(f"{schedule!r} cycles momentum, but {type(self).__name__} has no "
@@ -159,22 +189,23 @@ class Optimizer:
                              "has momentum=0: give it momentum > 0 (e.g. 0.9) or pass "
                              "cycle_momentum=False")
 
-    def _cycle_momentum(self, step):
+    def _cycle_momentum(self, step: int) -> None:
         """Set this step's momentum / beta_1 from the schedule (OneCycle), if it cycles it."""
-        value = self._learning_rate.momentum_at(step)
-        if value is not None:
+        schedule: Any = self._learning_rate
+        value = schedule.momentum_at(step)
+        if value is not None and self.momentum_name is not None:
             self.hyper[self.momentum_name] = float(value)
 
-    def report(self, value):
+    def report(self, value: float) -> bool:
         """Tell a performance schedule (``ReduceLROnPlateau``) the monitored value, e.g. a
         validation loss once per epoch; returns True when it lowered the learning rate."""
         update = getattr(self._learning_rate, "update", None)
         if update is None:
             raise TypeError(f"the learning rate {self._learning_rate!r} does not monitor a "
                             "value; report() is for ReduceLROnPlateau")
-        return update(value)
+        return bool(update(value))
 
-    def learning_rate_at(self, step):
+    def learning_rate_at(self, step: int) -> float:
         """The learning rate used by update number ``step`` (counting from 0)."""
         lr = self._learning_rate
         if not callable(lr):
@@ -187,13 +218,14 @@ class Optimizer:
                              f"{step}; expected a finite number >= 0") from None
 
     @property
-    def learning_rate_now(self):
+    def learning_rate_now(self) -> float:
         """The learning rate the next step will use."""
         return self.learning_rate_at(self.step_count)
 
-    def _set_l1(self, l1):
+    def _set_l1(self, l1: Any) -> None:
         n = len(self.params)
-        self._l1 = []        # per array: (scalar strength, per-coordinate array or EMPTY)
+        # per array: (scalar strength, per-coordinate array or EMPTY)
+        self._l1: list[tuple[float, Array]] = []
         for i, (v, p) in enumerate(zip(per_array(l1, n, "l1"), self.params)):
             name = f"l1[{i}]" if isinstance(l1, (list, tuple)) else "l1"
             if isinstance(v, numbers.Real):
@@ -205,7 +237,8 @@ class Optimizer:
                 self._l1.append((1.0, w))
         self.l1 = l1
 
-    def _set_clipping(self, clipvalue, clipnorm, global_clipnorm):
+    def _set_clipping(self, clipvalue: float | None, clipnorm: float | None,
+                      global_clipnorm: float | None) -> None:
         given = [n for n, v in (("clipvalue", clipvalue), ("clipnorm", clipnorm),
                                 ("global_clipnorm", global_clipnorm)) if v is not None]
         if len(given) > 1:
@@ -218,9 +251,9 @@ class Optimizer:
         self.global_clipnorm = None if global_clipnorm is None else check_range(
             global_clipnorm, "global_clipnorm", low_open=True)
 
-    def _set_bounds(self, bounds):
+    def _set_bounds(self, bounds: Any) -> None:
         self.bounds = bounds
-        self._bounds = []
+        self._bounds: list[tuple[Array, Array]] = []
         n = len(self.params)
         if bounds is None:
             for p in self.params:
@@ -240,7 +273,7 @@ class Optimizer:
                                  "the corresponding lower bound")
             self._bounds.append((lo, hi))
 
-    def _set_pruning(self, pruning, scope):
+    def _set_pruning(self, pruning: Any, scope: str) -> None:
         if scope not in PRUNING_SCOPES:
             raise ValueError(f"Invalid pruning_scope: {scope!r} (expected 'per_array' or "
                              "'global')")
@@ -250,7 +283,7 @@ class Optimizer:
                             f"fastopt.sparsity.PolynomialDecay, got {type(pruning).__name__}")
         self.pruning, self.pruning_scope = pruning, scope
 
-    def _prune(self, step):
+    def _prune(self, step: int) -> None:
         """Recompute the masks from the current magnitudes when the pruning schedule says so
         (already-pruned entries stay pruned, so the masks are nested)."""
         if not self.pruning.should_prune(step):
@@ -262,19 +295,20 @@ class Optimizer:
         self.masks = [np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks]
         self._bind_views()
 
-    def project(self):
+    def project(self) -> None:
         """Clip every parameter array into its bounds, in place (steps do this themselves;
         call it once to start inside the box)."""
         for p, (lo, hi) in zip(self._flat, self._bounds):
             if lo.size:
                 np.clip(p, lo, hi, out=p)
 
-    def set_masks(self, masks):
+    def set_masks(self, masks: Any) -> None:
         """Pin coordinates to zero: ``masks`` is one array (or None) per parameter array,
         nonzero = keep.  Pruned coordinates are set to exactly 0 with their optimizer state
         at the next step, and stay there; their gradients are ignored."""
-        masks = per_array(masks, len(self.params), "masks") if masks is not None else [None] * len(self.params)
-        out = []
+        n = len(self.params)
+        masks = per_array(masks, n, "masks") if masks is not None else [None] * n
+        out: list[Array | None] = []
         for i, (m, p) in enumerate(zip(masks, self.params)):
             if m is None:
                 out.append(None)
@@ -287,19 +321,19 @@ class Optimizer:
         self._bind_views()
 
     # ---------------------------------------------------------------- state
-    def _state_names(self, h):
+    def _state_names(self, h: dict[str, Any]) -> list[str]:
         raise NotImplementedError
 
-    def _fresh_state(self, p):
+    def _fresh_state(self, p: Array) -> dict[str, Array]:
         return {name: np.zeros_like(p) for name in self._state_names(self.hyper)}
 
-    def _check_hyper(self, h):
+    def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume, as plain Python/NumPy data (arrays are copies)."""
-        lr = self._learning_rate
-        sd = {
+        lr: Any = self._learning_rate
+        sd: dict[str, Any] = {
             "rule": self.rule,
             "convention": self.convention,
             "step": self.step_count,
@@ -315,10 +349,10 @@ class Optimizer:
         sd.update(self._extra_state())
         return sd
 
-    def _extra_state(self):
+    def _extra_state(self) -> dict[str, Any]:
         return {}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` exactly; validates it and never mutates it."""
         sd = state_dict
         if not isinstance(sd, dict):
@@ -338,7 +372,8 @@ class Optimizer:
                              f"optimizer has {len(self.params)}")
         for i, (st, p) in enumerate(zip(sd["state"], self.params)):
             if set(st) != set(names):
-                raise ValueError(f"'state_dict' state[{i}] has {sorted(st)}, expected {sorted(names)}")
+                raise ValueError(f"'state_dict' state[{i}] has {sorted(st)}, "
+                                 f"expected {sorted(names)}")
             for k, v in st.items():
                 if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
                     raise ValueError(f"'state_dict' state[{i}][{k!r}] must be a {p.dtype} array "
@@ -355,19 +390,20 @@ class Optimizer:
         self.skipped_steps = int(sd.get("skipped_steps", 0))
         if sd.get("learning_rate") is not None:
             self.learning_rate = sd["learning_rate"]
-        if "schedule" in sd and hasattr(self._learning_rate, "load_state_dict"):
-            self._learning_rate.load_state_dict(sd["schedule"])
+        schedule: Any = self._learning_rate
+        if "schedule" in sd and hasattr(schedule, "load_state_dict"):
+            schedule.load_state_dict(sd["schedule"])
 
-    def _load_extra_state(self, sd):
+    def _load_extra_state(self, sd: dict[str, Any]) -> None:
         pass
 
-    def _bind_views(self):
+    def _bind_views(self) -> None:
         """Bind every parameter array with its state, mask, l1 strengths and bounds into a
         kernel slot (checked once, so a step passes only the gradient).  Rebuilt whenever
         the masks or the state arrays change."""
         self._flat = [flat(p) for p in self.params]
         flags = self._slot_flags()
-        self._slots = []
+        self._slots: list[_kernels.Slot] = []
         for p, st, mask, (_, l1w), (lo, hi) in zip(self._flat, self.state, self.masks,
                                                    self._l1, self._bounds):
             s1, s2, s3 = (flat(st[k]) if k in st else EMPTY[p.dtype]
@@ -376,16 +412,16 @@ class Optimizer:
                                              EMPTY_MASK if mask is None else mask, l1w, lo,
                                              hi, **flags))
 
-    def __getstate__(self):
+    def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
         del d["_flat"], d["_slots"]     # views and pointers: rebuilt on unpickling
         return d
 
-    def __setstate__(self, d):
+    def __setstate__(self, d: dict[str, Any]) -> None:
         self.__dict__.update(d)
         self._bind_views()
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         lr = self._learning_rate
         parts = [f"learning_rate={lr!r}"]
         parts += [f"{k}={v!r}" for k, v in self.hyper.items()]
@@ -402,10 +438,11 @@ class Optimizer:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # ---------------------------------------------------------------- the step
-    def _grad_scales(self, grads):
+    def _grad_scales(self, grads: list[Array]) -> list[float]:
         """Norm-clipping factors per array, from deterministic reductions."""
         n = len(grads)
         c = self.clipnorm if self.clipnorm is not None else self.global_clipnorm
+        assert c is not None
         threads = resolve_num_threads(self.num_threads)
         sq = [_kernels.sum_squares(g, m if m is not None else EMPTY_MASK, threads)
               for g, m in zip(grads, self.masks)]
@@ -413,19 +450,36 @@ class Optimizer:
             return [c / max(math.sqrt(s), c) for s in sq]
         return [c / max(math.sqrt(math.fsum(sq)), c)] * n
 
-    def step(self, grads):
+    def step(self, grads: Any) -> int:
         """Apply one update to every parameter array, in place.
 
-        ``grads`` is one array (a single parameter array) or a list with one array per
-        parameter array, each of the parameter's shape; any real dtype or layout.
-        Returns the number of non-finite gradient entries seen (0 normally).
+        Parameters
+        ----------
+        grads : array_like or list of array_like
+            One array (a single parameter array) or a list with one array per parameter
+            array, each of the parameter's shape; any real dtype or layout, read-only
+            allowed.
+
+        Returns
+        -------
+        int
+            The number of non-finite gradient entries seen (0 normally; with
+            ``nan_policy="skip"`` a nonzero count means the step was skipped).
+
+        Raises
+        ------
+        FloatingPointError
+            With ``nan_policy="raise"`` when a gradient entry is inf or NaN (parameters
+            untouched).
+        ValueError, TypeError
+            For gradients of the wrong number, shape or dtype.
         """
         if len(self.params) == 1 and type(grads) is np.ndarray:
             grads = [as_grad(grads, self.params[0], "grads")]
         else:
-            grads = check_grads(grads, len(self.params))
-            grads = [as_grad(g, p, f"grads[{i}]" if len(grads) > 1 else "grads")
-                     for i, (g, p) in enumerate(zip(grads, self.params))]
+            given = check_grads(grads, len(self.params))
+            grads = [as_grad(g, p, f"grads[{i}]" if len(given) > 1 else "grads")
+                     for i, (g, p) in enumerate(zip(given, self.params))]
         threads = resolve_num_threads(self.num_threads)
         if self.nan_policy != "propagate":
             counts = [_kernels.count_nonfinite(g, m if m is not None else EMPTY_MASK, threads)
@@ -448,7 +502,7 @@ class Optimizer:
         t = self.step_count + 1
         scalars = self._step_scalars(lr, t)
         scales = (self._grad_scales(grads) if self.clipnorm or self.global_clipnorm
-                  else (1.0,) * len(grads))
+                  else [1.0] * len(grads))
         sign = -1.0 if self.maximize else 1.0
         clip = math.inf if self.clipvalue is None else self.clipvalue
         decay = lr * self.weight_decay
@@ -462,40 +516,40 @@ class Optimizer:
         self.last_nonfinite = bad
         return bad
 
-    def _commit_step(self, t):
+    def _commit_step(self, t: int) -> None:
         pass
 
-    def _step_scalars(self, lr, t):
+    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         raise NotImplementedError
 
-    def _slot_flags(self):
+    def _slot_flags(self) -> dict[str, bool]:
         """The rule's structural options, fixed for the kernel slot (see _kernels.Slot)."""
         return {}
 
-    def _prox_scale(self):
+    def _prox_scale(self) -> float:
         """Factor on the l1 threshold lr * l1 / D: 1, or 1 / (1 - momentum) for heavy-ball
         momentum, whose steps are that much longer at a fixed point; so that fixed points
         solve the l1-penalized problem with the l1 given, momentum or not."""
-        mu = self.hyper.get("momentum", 0.0)
+        mu: float = self.hyper.get("momentum", 0.0)
         return 1.0 / (1.0 - mu) if 0.0 < mu < 1.0 else 1.0
 
     # ---------------------------------------------------------------- reporting
     @property
-    def uses_l1(self):
+    def uses_l1(self) -> bool:
         """True when any parameter array has an l1 penalty (scalar or per coordinate)."""
         return any(l1 != 0 or w.size for l1, w in self._l1)
 
-    def l1_strength(self, i=0):
+    def l1_strength(self, i: int = 0) -> float | Array:
         """The l1 strength of parameter array ``i``: a float, or a flat array of per-coordinate
         strengths."""
         l1, w = self._l1[i]
         return w if w.size else l1
 
-    def nnz(self):
+    def nnz(self) -> int:
         """Number of nonzero parameters over all arrays."""
         return _sparsity.nnz(self.params)
 
-    def sparsity(self):
+    def sparsity(self) -> float:
         """Fraction of parameters that are exactly zero."""
         return _sparsity.sparsity(self.params)
 
@@ -510,8 +564,33 @@ class SGD(Optimizer):
     Defaults (both conventions): learning_rate=0.01, momentum=0, nesterov=False.
     (torch >= 2 itself defaults SGD's lr to 1e-3; fastopt keeps the book's 0.01.)
 
+    Parameters
+    ----------
+    params : numpy.ndarray or list of numpy.ndarray
+        The arrays updated in place: float32 or float64, writable, C-contiguous.
+    learning_rate : float or callable, optional
+        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+        the convention's default.
+    momentum : float, optional
+        Momentum factor mu >= 0 (0: plain SGD).
+    nesterov : bool, optional
+        Nesterov momentum (needs momentum > 0).
+    **common
+        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
+        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
+        ``convention``, ``lr``): see :class:`Optimizer`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+        or a parameter array that cannot be updated in place.
+
+    Examples
+    --------
     >>> w = np.ones(2); opt = SGD(w, learning_rate=0.1, momentum=0.9)
     >>> opt.step(w.copy()); w
+    0
     array([0.9, 0.9])
     """
 
@@ -521,25 +600,27 @@ class SGD(Optimizer):
     defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
                 for c in CONVENTIONS}
 
-    def __init__(self, params, learning_rate=None, momentum=None, nesterov=None, **common):
+    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
+                 momentum: float | None = None, nesterov: bool | None = None,
+                 **common: Any) -> None:
         super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov, **common)
 
-    def _check_hyper(self, h):
+    def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h["momentum"] = check_range(h["momentum"], "momentum")
         h["nesterov"] = bool(h["nesterov"])
         if h["nesterov"] and h["momentum"] == 0:
             raise ValueError("Nesterov momentum requires a momentum")
         return h
 
-    def _state_names(self, h):
+    def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["momentum_buffer"] if h["momentum"] != 0 else []
 
-    def _slot_flags(self):
+    def _slot_flags(self) -> dict[str, bool]:
         h = self.hyper
         return {"momentum": h["momentum"] != 0, "nesterov": h["nesterov"],
                 "keras": self.convention == "keras"}
 
-    def _step_scalars(self, lr, t):
+    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         return (lr, self.hyper["momentum"], t == 1)
 
 
@@ -554,8 +635,35 @@ class Adagrad(Optimizer):
     Defaults: torch learning_rate=1e-2, epsilon=1e-10, initial_accumulator_value=0,
     lr_decay=0; keras learning_rate=1e-3, epsilon=1e-7, initial_accumulator_value=0.1.
 
+    Parameters
+    ----------
+    params : numpy.ndarray or list of numpy.ndarray
+        The arrays updated in place: float32 or float64, writable, C-contiguous.
+    learning_rate : float or callable, optional
+        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+        the convention's default.
+    epsilon : float, optional
+        Added to the denominator (outside the root for torch, inside for keras).
+    initial_accumulator_value : float, optional
+        Starting value of the sum of squares s.
+    lr_decay : float, optional
+        torch's learning-rate decay (torch convention only).
+    **common
+        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
+        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
+        ``convention``, ``lr``): see :class:`Optimizer`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+        or a parameter array that cannot be updated in place.
+
+    Examples
+    --------
     >>> w = np.ones(2); opt = Adagrad(w, learning_rate=0.5)
     >>> opt.step(np.array([1.0, -2.0])); w
+    0
     array([0.5, 1.5])
     """
 
@@ -568,25 +676,26 @@ class Adagrad(Optimizer):
                   "lr_decay": 0.0},
     }
 
-    def __init__(self, params, learning_rate=None, epsilon=None,
-                 initial_accumulator_value=None, lr_decay=None, **common):
+    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
+                 epsilon: float | None = None, initial_accumulator_value: float | None = None,
+                 lr_decay: float | None = None, **common: Any) -> None:
         super().__init__(params, learning_rate, epsilon=epsilon, lr_decay=lr_decay,
                          initial_accumulator_value=initial_accumulator_value, **common)
 
-    def _check_hyper(self, h):
+    def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h["epsilon"] = check_range(h["epsilon"], "epsilon")
         h["lr_decay"] = check_range(h["lr_decay"], "lr_decay")
         h["initial_accumulator_value"] = check_range(h["initial_accumulator_value"],
                                                      "initial_accumulator_value")
         return h
 
-    def _state_names(self, h):
+    def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["sum"]
 
-    def _fresh_state(self, p):
+    def _fresh_state(self, p: Array) -> dict[str, Array]:
         return {"sum": np.full_like(p, self.hyper["initial_accumulator_value"])}
 
-    def _step_scalars(self, lr, t):
+    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         h = self.hyper
         if self.convention == "keras":
             return (lr, h["epsilon"], 0.0)
@@ -606,8 +715,37 @@ class RMSprop(Optimizer):
     Defaults: torch learning_rate=1e-2, rho=0.99, epsilon=1e-8; keras learning_rate=1e-3,
     rho=0.9, epsilon=1e-7; momentum=0, centered=False.  (rho is torch's ``alpha``.)
 
+    Parameters
+    ----------
+    params : numpy.ndarray or list of numpy.ndarray
+        The arrays updated in place: float32 or float64, writable, C-contiguous.
+    learning_rate : float or callable, optional
+        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+        the convention's default.
+    rho : float, optional
+        Decay of the running average of g**2 (torch's ``alpha``).
+    momentum : float, optional
+        Momentum factor (0: none).
+    epsilon : float, optional
+        Added to the denominator (see the formulas above).
+    centered : bool, optional
+        Divide by the estimated variance (s - a**2) instead of the second moment.
+    **common
+        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
+        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
+        ``convention``, ``lr``): see :class:`Optimizer`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+        or a parameter array that cannot be updated in place.
+
+    Examples
+    --------
     >>> w = np.ones(2); opt = RMSprop(w, learning_rate=0.01)
     >>> opt.step(np.ones(2)); w.round(3)
+    0
     array([0.9, 0.9])
     """
 
@@ -621,34 +759,36 @@ class RMSprop(Optimizer):
                   "centered": False},
     }
 
-    def __init__(self, params, learning_rate=None, rho=None, momentum=None, epsilon=None,
-                 centered=None, **common):
+    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
+                 rho: float | None = None, momentum: float | None = None,
+                 epsilon: float | None = None, centered: bool | None = None,
+                 **common: Any) -> None:
         super().__init__(params, learning_rate, rho=rho, momentum=momentum, epsilon=epsilon,
                          centered=centered, **common)
 
-    def _check_hyper(self, h):
+    def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h["rho"] = check_range(h["rho"], "rho")
         h["momentum"] = check_range(h["momentum"], "momentum")
         h["epsilon"] = check_range(h["epsilon"], "epsilon")
         h["centered"] = bool(h["centered"])
         return h
 
-    def _state_names(self, h):
+    def _state_names(self, h: dict[str, Any]) -> list[str]:
         return (["square_avg"] + (["grad_avg"] if h["centered"] else [])
                 + (["momentum_buffer"] if h["momentum"] != 0 else []))
 
-    def _step_scalars(self, lr, t):
+    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         h = self.hyper
         if self.convention == "keras":
             return (lr, h["rho"], h["epsilon"], 0.0, lr, 1.0, h["momentum"])
         return (lr, h["rho"], 0.0, h["epsilon"], 1.0, lr, h["momentum"])
 
-    def _slot_flags(self):
+    def _slot_flags(self) -> dict[str, bool]:
         return {"centered": self.hyper["centered"], "momentum": self.hyper["momentum"] != 0}
 
 
 
-def _check_betas(h):
+def _check_betas(h: dict[str, Any]) -> dict[str, Any]:
     h["beta_1"] = check_range(h["beta_1"], "beta_1", high=1.0, high_open=True,
                               label="beta parameter at index 0")
     h["beta_2"] = check_range(h["beta_2"], "beta_2", high=1.0, high_open=True,
@@ -670,8 +810,35 @@ class Adam(Optimizer):
     Defaults: learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon 1e-8 (torch) or 1e-7
     (keras).  ``weight_decay`` gives AdamW; ``l2`` gives torch's Adam(weight_decay=...).
 
+    Parameters
+    ----------
+    params : numpy.ndarray or list of numpy.ndarray
+        The arrays updated in place: float32 or float64, writable, C-contiguous.
+    learning_rate : float or callable, optional
+        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+        the convention's default.
+    beta_1, beta_2 : float, optional
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, optional
+        Added to the denominator.
+    amsgrad : bool, optional
+        Use the running maximum of v (AMSGrad).
+    **common
+        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
+        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
+        ``convention``, ``lr``): see :class:`Optimizer`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+        or a parameter array that cannot be updated in place.
+
+    Examples
+    --------
     >>> w = np.zeros(2); opt = Adam(w, learning_rate=0.1)
     >>> opt.step(np.array([1.0, -1.0])); w
+    0
     array([-0.1,  0.1])
     """
 
@@ -685,20 +852,22 @@ class Adam(Optimizer):
                   "amsgrad": False},
     }
 
-    def __init__(self, params, learning_rate=None, beta_1=None, beta_2=None, epsilon=None,
-                 amsgrad=None, **common):
+    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
+                 beta_1: float | None = None, beta_2: float | None = None,
+                 epsilon: float | None = None, amsgrad: bool | None = None,
+                 **common: Any) -> None:
         super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, amsgrad=amsgrad, **common)
 
-    def _check_hyper(self, h):
+    def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)
         h["amsgrad"] = bool(h["amsgrad"])
         return h
 
-    def _state_names(self, h):
+    def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if h["amsgrad"] else [])
 
-    def _step_scalars(self, lr, t):
+    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         h = self.hyper
         bc1 = 1 - h["beta_1"] ** t
         bc2 = 1 - h["beta_2"] ** t
@@ -707,7 +876,7 @@ class Adam(Optimizer):
             return (h["beta_1"], h["beta_2"], 1.0, h["epsilon"], lr * root / bc1, lr * root)
         return (h["beta_1"], h["beta_2"], 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr)
 
-    def _slot_flags(self):
+    def _slot_flags(self) -> dict[str, bool]:
         return {"amsgrad": self.hyper["amsgrad"]}
 
 
@@ -722,8 +891,33 @@ class Adamax(Optimizer):
     Defaults: beta_1=0.9, beta_2=0.999; torch learning_rate=2e-3, epsilon=1e-8; keras
     learning_rate=1e-3, epsilon=1e-7.
 
+    Parameters
+    ----------
+    params : numpy.ndarray or list of numpy.ndarray
+        The arrays updated in place: float32 or float64, writable, C-contiguous.
+    learning_rate : float or callable, optional
+        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+        the convention's default.
+    beta_1, beta_2 : float, optional
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, optional
+        Added to the denominator.
+    **common
+        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
+        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
+        ``convention``, ``lr``): see :class:`Optimizer`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+        or a parameter array that cannot be updated in place.
+
+    Examples
+    --------
     >>> w = np.zeros(2); opt = Adamax(w, learning_rate=0.1)
     >>> opt.step(np.array([1.0, -1.0])); w.round(6)
+    0
     array([-0.1,  0.1])
     """
 
@@ -735,18 +929,19 @@ class Adamax(Optimizer):
         "keras": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7},
     }
 
-    def __init__(self, params, learning_rate=None, beta_1=None, beta_2=None, epsilon=None,
-                 **common):
+    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
+                 beta_1: float | None = None, beta_2: float | None = None,
+                 epsilon: float | None = None, **common: Any) -> None:
         super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, **common)
 
-    def _check_hyper(self, h):
+    def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         return _check_betas(h)
 
-    def _state_names(self, h):
+    def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_inf"]
 
-    def _step_scalars(self, lr, t):
+    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         h = self.hyper
         step = lr / (1 - h["beta_1"] ** t)
         if self.convention == "keras":
@@ -767,8 +962,35 @@ class Nadam(Optimizer):
     momentum_decay=0.004; keras learning_rate=1e-3, epsilon=1e-7, momentum_decay=1 (Keras
     uses 0.96**t).
 
+    Parameters
+    ----------
+    params : numpy.ndarray or list of numpy.ndarray
+        The arrays updated in place: float32 or float64, writable, C-contiguous.
+    learning_rate : float or callable, optional
+        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+        the convention's default.
+    beta_1, beta_2 : float, optional
+        Decay rates of the first and second moment estimates, in [0, 1).
+    epsilon : float, optional
+        Added to the denominator.
+    momentum_decay : float, optional
+        psi in the momentum schedule mu_t (torch's ``momentum_decay``; 1 for keras).
+    **common
+        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
+        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
+        ``convention``, ``lr``): see :class:`Optimizer`.
+
+    Raises
+    ------
+    ValueError, TypeError
+        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+        or a parameter array that cannot be updated in place.
+
+    Examples
+    --------
     >>> w = np.zeros(2); opt = Nadam(w, learning_rate=0.1)
     >>> opt.step(np.array([1.0, -1.0])); (w < 0).tolist()
+    0
     [True, False]
     """
 
@@ -782,25 +1004,28 @@ class Nadam(Optimizer):
                   "momentum_decay": 1.0},
     }
 
-    def __init__(self, params, learning_rate=None, beta_1=None, beta_2=None, epsilon=None,
-                 momentum_decay=None, **common):
+    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
+                 beta_1: float | None = None, beta_2: float | None = None,
+                 epsilon: float | None = None, momentum_decay: float | None = None,
+                 **common: Any) -> None:
         self.mu_product = 1.0
         super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, momentum_decay=momentum_decay, **common)
 
-    def _check_hyper(self, h):
+    def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)
         h["momentum_decay"] = check_range(h["momentum_decay"], "momentum_decay")
         return h
 
-    def _state_names(self, h):
+    def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"]
 
-    def _mu(self, t):
+    def _mu(self, t: int) -> float:
         h = self.hyper
-        return h["beta_1"] * (1 - 0.5 * 0.96 ** (t * h["momentum_decay"]))
+        mu: float = h["beta_1"] * (1 - 0.5 * 0.96 ** (t * h["momentum_decay"]))
+        return mu
 
-    def _step_scalars(self, lr, t):
+    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         h = self.hyper
         mu, mu_next = self._mu(t), self._mu(t + 1)
         prod = self.mu_product * mu
@@ -808,13 +1033,13 @@ class Nadam(Optimizer):
         return (lr, h["beta_1"], h["beta_2"], 1 / (1 - h["beta_2"] ** t), h["epsilon"],
                 lr * (1 - mu) / (1 - prod), lr * mu_next / (1 - prod * mu_next))
 
-    def _commit_step(self, t):
+    def _commit_step(self, t: int) -> None:
         self.mu_product = self._pending_product
 
-    def _extra_state(self):
+    def _extra_state(self) -> dict[str, Any]:
         return {"mu_product": self.mu_product}
 
-    def _load_extra_state(self, sd):
+    def _load_extra_state(self, sd: dict[str, Any]) -> None:
         if "mu_product" not in sd:
             raise ValueError("'state_dict' lacks 'mu_product'")
         self.mu_product = check_range(sd["mu_product"], "mu_product", high=1.0)

@@ -42,14 +42,22 @@ Rates for Training Neural Networks", 2017) on top of ``fastopt.minimize``;
 ``plot_lr_finder`` draws its result.
 """
 
+from __future__ import annotations
+
 import bisect
 import math
 import numbers
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy.optimize import OptimizeResult
 
 from fastopt._validation import check_range, real_number
+
+# What a schedule wraps or composes: another schedule (any callable of the step), or, where
+# the docstring says so, a constant rate.
+ScheduleLike = Callable[[int], float]
 
 __all__ = ["Schedule", "Constant", "PowerDecay", "ExponentialDecay", "PiecewiseConstant",
            "CosineDecay", "OneCycle", "LinearWarmup", "Sequential", "ReduceLROnPlateau",
@@ -57,19 +65,19 @@ __all__ = ["Schedule", "Constant", "PowerDecay", "ExponentialDecay", "PiecewiseC
 
 
 # ---------------------------------------------------------------- argument checks
-def _check_step(step):
+def _check_step(step: Any) -> int:
     """The step as a Python int >= 0 (numpy integers accepted; no overflow for big ints)."""
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"Invalid step: {step!r} (expected an int >= 0, the number of "
                         "updates already taken)")
-    step = int(step)
-    if step < 0:
-        raise ValueError(f"Invalid step: {step} (expected an int >= 0, the number of updates "
+    n = int(step)
+    if n < 0:
+        raise ValueError(f"Invalid step: {n} (expected an int >= 0, the number of updates "
                          "already taken)")
-    return step
+    return n
 
 
-def _check_int(value, name, low):
+def _check_int(value: Any, name: str, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"Invalid {name}: {value!r} (expected an int >= {low})")
     if value < low:
@@ -77,54 +85,57 @@ def _check_int(value, name, low):
     return int(value)
 
 
-def _rate(value, name):
+def _rate(value: Any, name: str) -> float:
     """A finite learning rate >= 0."""
     return check_range(value, name, high_open=True)
 
 
-def _positive(value, name):
+def _positive(value: Any, name: str) -> float:
     """A finite number > 0."""
     return check_range(value, name, low_open=True, high_open=True)
 
 
-def _fraction(value, name, low_open=False, high_open=False):
+def _fraction(value: Any, name: str, low_open: bool = False, high_open: bool = False) -> float:
     """A number in [0, 1] (ends excluded on request)."""
     return check_range(value, name, high=1.0, low_open=low_open, high_open=high_open)
 
 
-def _as_schedule(value, name):
+def _as_schedule(value: ScheduleLike | float, name: str) -> ScheduleLike:
     """A schedule (any callable of the step) or a constant rate."""
     if callable(value):
         return value
     return Constant(_rate(value, name))
 
 
-def _check_state(state_dict, keys):
+def _check_state(state_dict: Any, keys: Sequence[str]) -> None:
     if not isinstance(state_dict, dict):
         raise TypeError(f"'state_dict' must be a dict, got {type(state_dict).__name__}")
     if set(state_dict) != set(keys):
         raise ValueError(f"'state_dict' has keys {sorted(state_dict)}, expected {sorted(keys)}")
 
 
-def _state_of(schedule):
-    return schedule.state_dict() if hasattr(schedule, "state_dict") else {}
+def _state_of(schedule: object) -> dict[str, Any]:
+    state: dict[str, Any] = getattr(schedule, "state_dict", dict)()
+    return state
 
 
-def _load_state_of(schedule, state_dict):
-    if hasattr(schedule, "load_state_dict"):
-        schedule.load_state_dict(state_dict)
+def _load_state_of(schedule: object, state_dict: dict[str, Any]) -> None:
+    load = getattr(schedule, "load_state_dict", None)
+    if load is not None:
+        load(state_dict)
     else:
         _check_state(state_dict, ())
 
 
-def _momentum_of(schedule, step):
-    return schedule.momentum_at(step) if hasattr(schedule, "momentum_at") else None
+def _momentum_of(schedule: object, step: int) -> float | None:
+    momentum_at = getattr(schedule, "momentum_at", None)
+    return None if momentum_at is None else momentum_at(step)
 
 
-def _pow(base, exponent):
+def _pow(base: float, exponent: float) -> float:
     """base ** exponent for base > 0, with inf instead of OverflowError."""
     try:
-        return base ** exponent
+        return float(base ** exponent)
     except OverflowError:
         return math.inf
 
@@ -137,33 +148,33 @@ class Schedule:
     ``_value(step)`` for a validated Python int ``step >= 0``.
 
     >>> class Halving(Schedule):
-    ...     def _value(self, step): return 0.5 ** step
+    ...     def _value(self, step: int) -> float: return 0.5 ** step
     >>> Halving()(3)
     0.125
     """
 
-    _fields = ()
+    _fields: ClassVar[tuple[str, ...]] = ()
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> float:
         return self._value(_check_step(step))
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         raise NotImplementedError
 
-    def momentum_at(self, step):
+    def momentum_at(self, step: int) -> float | None:
         """The momentum (or Adam's beta_1) for update ``step``; None: leave it alone."""
         _check_step(step)
         return None
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         """The schedule's mutable state (empty for pure schedules)."""
         return {}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()``."""
         _check_state(state_dict, ())
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
         return f"{type(self).__name__}({args})"
 
@@ -171,6 +182,13 @@ class Schedule:
 class Constant(Schedule):
     """A constant rate: eta(t) = eta0.
 
+    Parameters
+    ----------
+    learning_rate : float
+        The rate, finite and >= 0.
+
+    Examples
+    --------
     >>> lr = Constant(0.01)
     >>> lr(0), lr(10**10)
     (0.01, 0.01)
@@ -178,10 +196,10 @@ class Constant(Schedule):
 
     _fields = ("learning_rate",)
 
-    def __init__(self, learning_rate):
+    def __init__(self, learning_rate: float) -> None:
         self.learning_rate = _rate(learning_rate, "learning_rate")
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         return self.learning_rate
 
 
@@ -190,6 +208,17 @@ class PowerDecay(Schedule):
 
     The rate halves after s steps when c = 1, then falls ever more slowly.
 
+    Parameters
+    ----------
+    initial_learning_rate : float
+        eta0, finite and >= 0.
+    decay_steps : float
+        s > 0.
+    power : float
+        c >= 0 (default 1).
+
+    Examples
+    --------
     >>> lr = PowerDecay(0.1, decay_steps=100)
     >>> lr(0), lr(100), lr(300)
     (0.1, 0.05, 0.025)
@@ -197,12 +226,13 @@ class PowerDecay(Schedule):
 
     _fields = ("initial_learning_rate", "decay_steps", "power")
 
-    def __init__(self, initial_learning_rate, decay_steps, power=1.0):
+    def __init__(self, initial_learning_rate: float, decay_steps: float,
+                 power: float = 1.0) -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive(decay_steps, "decay_steps")
         self.power = check_range(power, "power", high_open=True)
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         return self.initial_learning_rate / _pow(1.0 + step / self.decay_steps, self.power)
 
 
@@ -212,6 +242,19 @@ class ExponentialDecay(Schedule):
     Keras' ExponentialDecay.  ``decay_rate > 1`` grows the rate (as the LR finder does);
     a rate that overflows is inf.
 
+    Parameters
+    ----------
+    initial_learning_rate : float
+        eta0, finite and >= 0.
+    decay_steps : float
+        s > 0: the rate is multiplied by ``decay_rate`` every s steps.
+    decay_rate : float
+        r > 0 (default 0.1, the book's exponential scheduling).
+    staircase : bool
+        Decay in steps (floor(t/s)) instead of continuously.
+
+    Examples
+    --------
     >>> lr = ExponentialDecay(0.1, decay_steps=100, decay_rate=0.5)
     >>> lr(0), lr(100), lr(200)
     (0.1, 0.05, 0.025)
@@ -219,13 +262,14 @@ class ExponentialDecay(Schedule):
 
     _fields = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase")
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate=0.1, staircase=False):
+    def __init__(self, initial_learning_rate: float, decay_steps: float,
+                 decay_rate: float = 0.1, staircase: bool = False) -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive(decay_steps, "decay_steps")
         self.decay_rate = _positive(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
@@ -239,6 +283,15 @@ class PiecewiseConstant(Schedule):
     once t > b[-1].  Keras' PiecewiseConstantDecay (the boundary step still gets the earlier
     value).
 
+    Parameters
+    ----------
+    boundaries : sequence of float
+        Finite, strictly increasing steps b.
+    values : sequence of float
+        The rates v, one more than the boundaries.
+
+    Examples
+    --------
     >>> lr = PiecewiseConstant([5, 10], [0.1, 0.01, 0.001])
     >>> lr(5), lr(6), lr(11)
     (0.1, 0.01, 0.001)
@@ -246,7 +299,7 @@ class PiecewiseConstant(Schedule):
 
     _fields = ("boundaries", "values")
 
-    def __init__(self, boundaries, values):
+    def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
         boundaries = [real_number(b, "boundaries") for b in boundaries]
         values = [_rate(v, "values") for v in values]
         if not all(math.isfinite(b) for b in boundaries):
@@ -258,7 +311,7 @@ class PiecewiseConstant(Schedule):
                              f"'boundaries' ({len(boundaries) + 1})")
         self.boundaries, self.values = boundaries, values
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         return self.values[bisect.bisect_left(self.boundaries, step)]
 
 
@@ -271,6 +324,21 @@ class CosineDecay(Schedule):
     * t / w, then eta(t) = target * d(min(t - w, s)).  Either way the rate holds at
     alpha * peak after the decay.
 
+    Parameters
+    ----------
+    initial_learning_rate : float
+        eta0: the peak without warm-up, the warm-up's start with it.
+    decay_steps : float
+        s > 0, the length of the cosine decay.
+    alpha : float
+        The final rate as a fraction of the peak, in [0, 1].
+    warmup_steps : int
+        w >= 0 steps of linear warm-up (needs ``warmup_target``).
+    warmup_target : float, optional
+        The peak rate reached at the end of the warm-up.
+
+    Examples
+    --------
     >>> lr = CosineDecay(0.0, decay_steps=100, warmup_steps=10, warmup_target=0.1)
     >>> lr(5), lr(10), lr(60), lr(500)
     (0.05, 0.1, 0.05, 0.0)
@@ -279,8 +347,8 @@ class CosineDecay(Schedule):
     _fields = ("initial_learning_rate", "decay_steps", "alpha", "warmup_steps",
                "warmup_target")
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_steps=0,
-                 warmup_target=None):
+    def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
+                 warmup_steps: int = 0, warmup_target: float | None = None) -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive(decay_steps, "decay_steps")
         self.alpha = _fraction(alpha, "alpha")
@@ -291,11 +359,11 @@ class CosineDecay(Schedule):
         self.warmup_target = None if warmup_target is None else _rate(warmup_target,
                                                                      "warmup_target")
 
-    def _decay(self, peak, t):
+    def _decay(self, peak: float, t: int) -> float:
         cosine = 0.5 * (1.0 + math.cos(math.pi * min(t, self.decay_steps) / self.decay_steps))
         return peak * ((1.0 - self.alpha) * cosine + self.alpha)
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         if self.warmup_target is None:
             return self._decay(self.initial_learning_rate, step)
         if step < self.warmup_steps:
@@ -320,6 +388,27 @@ class OneCycle(Schedule):
     torch raises beyond T steps; this schedule holds the values of step T - 1 for every
     later step.  Phases must be non-empty: p*T > 1, and for three phases 2*p*T - 2 < T - 1.
 
+    Parameters
+    ----------
+    max_learning_rate : float
+        eta_max, the peak rate.
+    total_steps : int
+        T >= 2, the length of the cycle.
+    pct_start : float
+        p in (0, 1): the fraction of T spent rising.
+    div_factor, final_div_factor : float
+        eta_0 = eta_max / div_factor; eta_min = eta_0 / final_div_factor.
+    anneal : {"cos", "linear"}
+        The interpolation within a phase.
+    three_phase : bool
+        Come back down to eta_0 before the final annealing (torch's ``three_phase``).
+    base_momentum, max_momentum : float
+        The momentum (or beta_1) range, in [0, 1), base <= max.
+    cycle_momentum : bool
+        Whether ``momentum_at`` cycles the momentum (False: it returns None).
+
+    Examples
+    --------
     >>> lr = OneCycle(1.0, total_steps=100, anneal="linear", div_factor=10.0)
     >>> lr(0), lr(29), round(lr.momentum_at(29), 2)
     (0.1, 1.0, 0.85)
@@ -329,9 +418,10 @@ class OneCycle(Schedule):
                "final_div_factor", "anneal", "three_phase", "base_momentum", "max_momentum",
                "cycle_momentum")
 
-    def __init__(self, max_learning_rate, total_steps, pct_start=0.3, div_factor=25.0,
-                 final_div_factor=1e4, anneal="cos", three_phase=False, base_momentum=0.85,
-                 max_momentum=0.95, cycle_momentum=True):
+    def __init__(self, max_learning_rate: float, total_steps: int, pct_start: float = 0.3,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4, anneal: str = "cos",
+                 three_phase: bool = False, base_momentum: float = 0.85,
+                 max_momentum: float = 0.95, cycle_momentum: bool = True) -> None:
         self.max_learning_rate = _rate(max_learning_rate, "max_learning_rate")
         self.total_steps = _check_int(total_steps, "total_steps", 2)
         self.pct_start = _fraction(pct_start, "pct_start", low_open=True, high_open=True)
@@ -352,6 +442,9 @@ class OneCycle(Schedule):
         final = initial / self.final_div_factor
         peak, low, high = self.max_learning_rate, self.base_momentum, self.max_momentum
         T, p = self.total_steps, self.pct_start
+        self._ends: tuple[float, ...]
+        self._rates: tuple[float, ...]
+        self._momenta: tuple[float, ...]
         if self.three_phase:
             self._ends = (p * T - 1, 2 * p * T - 2, T - 1)
             self._rates = (initial, peak, initial, final)
@@ -366,7 +459,7 @@ class OneCycle(Schedule):
                              f"empty phase (phase ends {self._ends}); each must be longer than "
                              "one step")
 
-    def _interpolate(self, points, step):
+    def _interpolate(self, points: tuple[float, ...], step: int) -> float:
         step = min(step, self.total_steps - 1)
         start = 0.0
         for i, end in enumerate(self._ends):
@@ -379,10 +472,10 @@ class OneCycle(Schedule):
             return v + (u - v) / 2.0 * (math.cos(math.pi * q) + 1)
         return (v - u) * q + u
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         return self._interpolate(self._rates, step)
 
-    def momentum_at(self, step):
+    def momentum_at(self, step: int) -> float | None:
         """The momentum (SGD, RMSprop) or beta_1 (Adam, AdaMax, Nadam) for update ``step``,
         or None when ``cycle_momentum`` is False."""
         step = _check_step(step)
@@ -396,6 +489,17 @@ class LinearWarmup(Schedule):
     The base schedule sees the same step (it is scaled, not delayed; to start it after the
     warm-up, use ``Sequential``).  ``momentum_at`` is the base's.
 
+    Parameters
+    ----------
+    schedule : float or callable
+        The base: a constant rate or any schedule.
+    warmup_steps : int
+        w >= 1.
+    start_factor : float
+        f0 in [0, 1]: the fraction of the base rate at step 0.
+
+    Examples
+    --------
     >>> lr = LinearWarmup(0.1, warmup_steps=10)
     >>> lr(0), lr(5), lr(10)
     (0.0, 0.05, 0.1)
@@ -403,25 +507,26 @@ class LinearWarmup(Schedule):
 
     _fields = ("schedule", "warmup_steps", "start_factor")
 
-    def __init__(self, schedule, warmup_steps, start_factor=0.0):
+    def __init__(self, schedule: ScheduleLike | float, warmup_steps: int,
+                 start_factor: float = 0.0) -> None:
         self.schedule = _as_schedule(schedule, "schedule")
         self.warmup_steps = _check_int(warmup_steps, "warmup_steps", 1)
         self.start_factor = _fraction(start_factor, "start_factor")
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         lr = self.schedule(step)
         if step >= self.warmup_steps:
             return lr
         f0 = self.start_factor
         return lr * (f0 + (1.0 - f0) * step / self.warmup_steps)
 
-    def momentum_at(self, step):
+    def momentum_at(self, step: int) -> float | None:
         return _momentum_of(self.schedule, _check_step(step))
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {"schedule": _state_of(self.schedule)}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         _check_state(state_dict, ("schedule",))
         _load_state_of(self.schedule, state_dict["schedule"])
 
@@ -432,6 +537,15 @@ class Sequential(Schedule):
     eta(t) = S_i(t - b[i-1]).  Unlike PiecewiseConstant, boundary step b[i] already belongs
     to schedule i + 1.  ``momentum_at`` is the running schedule's.
 
+    Parameters
+    ----------
+    schedules : sequence of float or callable
+        The schedules (or constant rates), in order.
+    boundaries : sequence of int
+        Strictly increasing steps >= 0, one fewer than the schedules.
+
+    Examples
+    --------
     >>> lr = Sequential([LinearWarmup(0.1, 10), ExponentialDecay(0.1, 100, 0.5)], [10])
     >>> lr(5), lr(10), lr(110)
     (0.05, 0.1, 0.05)
@@ -439,34 +553,35 @@ class Sequential(Schedule):
 
     _fields = ("schedules", "boundaries")
 
-    def __init__(self, schedules, boundaries):
-        schedules = [_as_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules)]
-        boundaries = [_check_int(b, "boundaries", 0) for b in boundaries]
-        if not schedules:
+    def __init__(self, schedules: Sequence[ScheduleLike | float],
+                 boundaries: Sequence[int]) -> None:
+        self.schedules = [_as_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules)]
+        self.boundaries = [_check_int(b, "boundaries", 0) for b in boundaries]
+        n, bounds = len(self.schedules), self.boundaries
+        if not n:
             raise ValueError("'schedules' is empty: give at least one schedule")
-        if len(boundaries) != len(schedules) - 1:
-            raise ValueError(f"'boundaries' has {len(boundaries)} entries; {len(schedules)} "
-                             f"schedules need {len(schedules) - 1}")
-        if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
-            raise ValueError(f"Invalid boundaries: {boundaries} (must be strictly increasing)")
-        self.schedules, self.boundaries = schedules, boundaries
+        if len(bounds) != n - 1:
+            raise ValueError(f"'boundaries' has {len(bounds)} entries; {n} "
+                             f"schedules need {n - 1}")
+        if any(b >= c for b, c in zip(bounds, bounds[1:])):
+            raise ValueError(f"Invalid boundaries: {bounds} (must be strictly increasing)")
 
-    def _locate(self, step):
+    def _locate(self, step: int) -> tuple[ScheduleLike, int]:
         """(running schedule, steps since its start)."""
         i = bisect.bisect_right(self.boundaries, step)
         return self.schedules[i], step - (self.boundaries[i - 1] if i else 0)
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         schedule, local = self._locate(step)
         return schedule(local)
 
-    def momentum_at(self, step):
+    def momentum_at(self, step: int) -> float | None:
         return _momentum_of(*self._locate(_check_step(step)))
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {"schedules": [_state_of(s) for s in self.schedules]}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         _check_state(state_dict, ("schedules",))
         states = state_dict["schedules"]
         if len(states) != len(self.schedules):
@@ -496,6 +611,25 @@ class ReduceLROnPlateau(Schedule):
 
     ``update`` returns True when it reduced the rate.  ``momentum_at`` is the base's.
 
+    Parameters
+    ----------
+    learning_rate : float or callable, optional
+        The base rate or schedule; None: the optimizer's default (``bind_default``).
+    factor : float
+        The multiplier of each reduction, in (0, 1).
+    patience : int
+        Evaluations without improvement tolerated before a reduction.
+    min_delta : float
+        The improvement threshold (relative or absolute, see ``mode``).
+    mode : {"rel", "abs"}
+        torch's ``threshold_mode``.
+    cooldown : int
+        Evaluations after a reduction during which bad evaluations are not counted.
+    min_lr : float
+        The floor of a reduced rate.
+
+    Examples
+    --------
     >>> lr = ReduceLROnPlateau(1.0, factor=0.5, patience=1)
     >>> [lr.update(v) for v in (3.0, 3.0, 3.0)], lr(0)
     ([False, False, True], 0.5)
@@ -503,12 +637,13 @@ class ReduceLROnPlateau(Schedule):
 
     _fields = ("learning_rate", "factor", "patience", "min_delta", "mode", "cooldown",
                "min_lr")
-    _state_keys = ("scale", "best", "bad_evaluations", "cooldown_counter", "num_reductions",
-                   "schedule")
+    _state_keys: ClassVar[tuple[str, ...]] = ("scale", "best", "bad_evaluations",
+                                              "cooldown_counter", "num_reductions", "schedule")
 
-    def __init__(self, learning_rate=None, *, factor=0.1, patience=10, min_delta=1e-4,
-                 mode="rel", cooldown=0, min_lr=0.0):
-        self.learning_rate = (None if learning_rate is None
+    def __init__(self, learning_rate: ScheduleLike | float | None = None, *,
+                 factor: float = 0.1, patience: int = 10, min_delta: float = 1e-4,
+                 mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0) -> None:
+        self.learning_rate: ScheduleLike | None = (None if learning_rate is None
                               else _as_schedule(learning_rate, "learning_rate"))
         self.factor = _fraction(factor, "factor", low_open=True, high_open=True)
         self.patience = _check_int(patience, "patience", 0)
@@ -524,12 +659,12 @@ class ReduceLROnPlateau(Schedule):
         self.cooldown_counter = 0
         self.num_reductions = 0
 
-    def bind_default(self, learning_rate):
+    def bind_default(self, learning_rate: ScheduleLike | float) -> None:
         """Use ``learning_rate`` (float or schedule) as the base if none was given."""
         if self.learning_rate is None:
             self.learning_rate = _as_schedule(learning_rate, "learning_rate")
 
-    def _value(self, step):
+    def _value(self, step: int) -> float:
         if self.learning_rate is None:
             raise RuntimeError("ReduceLROnPlateau has no base learning rate: pass "
                                "learning_rate, or give it to an optimizer (which binds its "
@@ -537,18 +672,18 @@ class ReduceLROnPlateau(Schedule):
         lr = self.scale * self.learning_rate(step)
         return max(lr, self.min_lr) if self.num_reductions else lr
 
-    def _improves(self, value):
+    def _improves(self, value: float) -> bool:
         if self.mode == "rel":
             return value < self.best * (1.0 - self.min_delta)
         return value < self.best - self.min_delta
 
-    def _can_lower(self):
+    def _can_lower(self) -> bool:
         base = self.learning_rate
         if not isinstance(base, Constant):
             return True
         return max(self.scale * self.factor * base.learning_rate, self.min_lr) < self(0)
 
-    def update(self, value):
+    def update(self, value: float) -> bool:
         """Record one evaluation of the monitored value; True if the rate was reduced."""
         try:
             value = float(value)
@@ -572,17 +707,17 @@ class ReduceLROnPlateau(Schedule):
         self.num_reductions += 1
         return True
 
-    def momentum_at(self, step):
+    def momentum_at(self, step: int) -> float | None:
         return _momentum_of(self.learning_rate, _check_step(step))
 
-    def state_dict(self):
+    def state_dict(self) -> dict[str, Any]:
         return {"scale": self.scale, "best": self.best,
                 "bad_evaluations": self.bad_evaluations,
                 "cooldown_counter": self.cooldown_counter,
                 "num_reductions": self.num_reductions,
                 "schedule": {} if self.learning_rate is None else _state_of(self.learning_rate)}
 
-    def load_state_dict(self, state_dict):
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         sd = state_dict
         _check_state(sd, self._state_keys)
         scale = _fraction(sd["scale"], "scale", low_open=True)
@@ -602,18 +737,20 @@ class _Recorder:
     """The callback of the LR sweep: pairs each loss with the rate of the update before it,
     keeps the bias-corrected exponential average, and stops the run once it diverges."""
 
-    def __init__(self, minibatch, smoothing, diverge_factor):
+    def __init__(self, minibatch: bool, smoothing: float, diverge_factor: float) -> None:
         # minimize's callback gets the update's learning_rate and fun: full batch, fun is
         # f(x_k+1) after the update; with minibatches it is the batch loss at x_k before it,
         # so the loss that follows update k arrives with update k + 1
         self.minibatch, self.smoothing, self.diverge_factor = minibatch, smoothing, diverge_factor
-        self.lrs, self.losses, self.smoothed = [], [], []
-        self.pending = None
+        self.lrs: list[float] = []
+        self.losses: list[float] = []
+        self.smoothed: list[float] = []
+        self.pending: float | None = None
         self.average = 0.0
         self.best = math.inf
         self.diverged = False
 
-    def __call__(self, intermediate_result):
+    def __call__(self, intermediate_result: Any) -> None:
         lr, loss = intermediate_result.learning_rate, intermediate_result.fun
         if self.minibatch:
             lr, self.pending = self.pending, lr
@@ -631,7 +768,7 @@ class _Recorder:
             raise StopIteration
 
 
-def _suggest(lrs, smoothed):
+def _suggest(lrs: Any, smoothed: Any) -> float:
     """The rate at the minimum of the smoothed loss, divided by 10 (NaN if nothing was
     recorded)."""
     if not len(smoothed):
@@ -639,8 +776,10 @@ def _suggest(lrs, smoothed):
     return float(lrs[int(np.argmin(smoothed))] / 10.0)
 
 
-def find_learning_rate(fun, x0, method="adam", jac=True, args=(), lr_min=1e-7, lr_max=10.0,
-                       num_steps=200, options=None, smoothing=0.9, diverge_factor=4.0):
+def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", jac: Any = True,
+                       args: tuple[Any, ...] = (), lr_min: float = 1e-7, lr_max: float = 10.0,
+                       num_steps: int = 200, options: dict[str, Any] | None = None,
+                       smoothing: float = 0.9, diverge_factor: float = 4.0) -> Any:
     """The learning-rate range test: train with a rate growing exponentially from ``lr_min``
     to ``lr_max`` and watch the loss.
 
@@ -690,7 +829,9 @@ def find_learning_rate(fun, x0, method="adam", jac=True, args=(), lr_min=1e-7, l
     >>> res.stop_reason, 0.002 < res.suggestion < 0.02
     ('diverged', True)
     """
-    from fastopt._minimize import minimize    # here: minimize's layer sits above this one
+    # imported here: minimize's layer sits above this one (and is not strictly typed)
+    from fastopt._minimize import minimize as _untyped_minimize
+    minimize: Callable[..., Any] = _untyped_minimize
 
     lr_min = _positive(lr_min, "lr_min")
     lr_max = _positive(lr_max, "lr_max")
@@ -733,14 +874,34 @@ def find_learning_rate(fun, x0, method="adam", jac=True, args=(), lr_min=1e-7, l
                           stop_reason=reason, message=message, nit=res.nit)
 
 
-def plot_lr_finder(result, ax=None, filename=None):
+def plot_lr_finder(result: Any, ax: Any = None, filename: Any = None) -> Any:
     """Plot a ``find_learning_rate`` result: loss and smoothed loss against the learning
     rate on a log axis, with the suggestion marked; the y-range runs from the lowest loss to
     the first one, so a divergence does not flatten the curve.
 
     Uses ``matplotlib.figure.Figure`` (no pyplot state) when ``ax`` is None; saves the
-    figure to ``filename`` when given.  Returns the Axes.
+    figure to ``filename`` when given.
 
+    Parameters
+    ----------
+    result : scipy.optimize.OptimizeResult
+        What ``find_learning_rate`` returned.
+    ax : matplotlib.axes.Axes, optional
+        Where to draw; None: a new figure.
+    filename : str or path-like, optional
+        Save the figure there.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+
+    Raises
+    ------
+    ImportError
+        Without matplotlib (``pip install fastopt[plot]``).
+
+    Examples
+    --------
     >>> res = find_learning_rate(lambda x: (0.5 * x @ x, x), np.ones(3), method="sgd")
     >>> ax = plot_lr_finder(res, filename="lr_finder.png")  # doctest: +SKIP
     >>> ax.get_xscale()  # doctest: +SKIP

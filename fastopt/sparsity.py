@@ -33,10 +33,14 @@ Where fastopt differs from TF-MOT, on purpose:
 [array([1, 0], dtype=uint8), array([0, 1], dtype=uint8)]
 """
 
+from __future__ import annotations
+
 import math
 import numbers
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse
 
 __all__ = ["PruningSchedule", "PolynomialDecay", "ConstantSparsity", "prune_magnitude",
@@ -44,15 +48,17 @@ __all__ = ["PruningSchedule", "PolynomialDecay", "ConstantSparsity", "prune_magn
 
 SCOPES = ("per_array", "global")
 
+Array = npt.NDArray[Any]
+
 
 # ------------------------------------------------------------------------------ checks
-def _integer(value, name):
+def _integer(value: Any, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
     return int(value)
 
 
-def _fraction(value, name, closed=False):
+def _fraction(value: Any, name: str, closed: bool = False) -> float:
     """A float in [0, 1) (or [0, 1] with closed=True); NaN and bools rejected."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
@@ -63,12 +69,12 @@ def _fraction(value, name, closed=False):
     return v
 
 
-def _as_list(arrays, name):
+def _as_list(arrays: Any, name: str) -> list[Array]:
     """One array-like, or a list/tuple of them (each one array) -> a list of ndarrays."""
     items = list(arrays) if isinstance(arrays, (list, tuple)) else [arrays]
     out = []
-    for i, a in enumerate(items):
-        a = np.asarray(a)
+    for i, item in enumerate(items):
+        a = np.asarray(item)
         if a.dtype.kind not in "biuf":
             label = f"{name}[{i}]" if isinstance(arrays, (list, tuple)) else name
             raise TypeError(f"'{label}' has dtype {a.dtype}; expected real numbers")
@@ -89,7 +95,8 @@ class PruningSchedule:
     ([0, 5, 10], True)
     """
 
-    def __init__(self, begin_step, end_step, frequency, allow_forever):
+    def __init__(self, begin_step: int, end_step: int, frequency: int,
+                 allow_forever: bool) -> None:
         self.begin_step = _integer(begin_step, "begin_step")
         self.end_step = _integer(end_step, "end_step")
         self.frequency = _integer(frequency, "frequency")
@@ -107,7 +114,7 @@ class PruningSchedule:
         if self.frequency <= 0:
             raise ValueError(f"frequency should be > 0, got {frequency}")
 
-    def should_prune(self, step):
+    def should_prune(self, step: int) -> bool:
         """True when masks are recomputed at ``step``:
         ``begin <= step and (end == -1 or step <= end) and (step - begin) % frequency == 0``.
 
@@ -119,11 +126,11 @@ class PruningSchedule:
         in_range = self.begin_step <= step and (self.end_step == -1 or step <= self.end_step)
         return in_range and (step - self.begin_step) % self.frequency == 0
 
-    def sparsity_at(self, step):
+    def sparsity_at(self, step: int) -> float:
         """The target sparsity at ``step`` (a float in [0, 1))."""
         raise NotImplementedError
 
-    def __call__(self, step):
+    def __call__(self, step: int) -> tuple[bool, float]:
         """``(should_prune(step), sparsity_at(step))``, like a TF-MOT schedule.
 
         >>> ConstantSparsity(0.75, begin_step=0)(200)
@@ -131,14 +138,15 @@ class PruningSchedule:
         """
         return self.should_prune(step), self.sparsity_at(step)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
 
-    def __eq__(self, other):
-        return type(self) is type(other) and self.get_config() == other.get_config()
+    def __eq__(self, other: object) -> bool:
+        return (type(self) is type(other) and isinstance(other, PruningSchedule)
+                and self.get_config() == other.get_config())
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         """The constructor's arguments as a dict: ``type(s)(**s.get_config())`` rebuilds s.
 
         >>> s = ConstantSparsity(0.5, begin_step=3)
@@ -155,16 +163,30 @@ class ConstantSparsity(PruningSchedule):
     sparsity_t = target_sparsity;  target_sparsity in [0, 1), begin_step >= 0,
     end_step == -1 or end_step >= begin_step, frequency >= 1.
 
+    Parameters
+    ----------
+    target_sparsity : float
+        The fraction of entries pruned, in [0, 1).
+    begin_step : int
+        The first pruning step, >= 0.
+    end_step : int
+        The last pruning step (inclusive), or -1 for no end.
+    frequency : int
+        Steps between pruning steps, >= 1.
+
+    Examples
+    --------
     >>> s = ConstantSparsity(0.9, begin_step=100, end_step=300, frequency=100)
     >>> [s(t) for t in (99, 100, 150, 300, 400)]
     [(False, 0.9), (True, 0.9), (False, 0.9), (True, 0.9), (False, 0.9)]
     """
 
-    def __init__(self, target_sparsity, begin_step, end_step=-1, frequency=100):
+    def __init__(self, target_sparsity: float, begin_step: int, end_step: int = -1,
+                 frequency: int = 100) -> None:
         super().__init__(begin_step, end_step, frequency, allow_forever=True)
         self.target_sparsity = _fraction(target_sparsity, "target_sparsity")
 
-    def sparsity_at(self, step):
+    def sparsity_at(self, step: int) -> float:
         """``target_sparsity`` at every step.
 
         >>> ConstantSparsity(0.5, begin_step=0).sparsity_at(12345)
@@ -173,7 +195,7 @@ class ConstantSparsity(PruningSchedule):
         _integer(step, "step")
         return self.target_sparsity
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"target_sparsity": self.target_sparsity, "begin_step": self.begin_step,
                 "end_step": self.end_step, "frequency": self.frequency}
 
@@ -186,13 +208,26 @@ class PolynomialDecay(PruningSchedule):
     (end_step - begin_step), 0, 1);  sparsities in [0, 1), 0 <= begin_step < end_step,
     frequency >= 1, power > 0 (3, the default, is Zhu & Gupta's cubic).
 
+    Parameters
+    ----------
+    initial_sparsity, final_sparsity : float
+        s_i and s_f, in [0, 1).
+    begin_step, end_step : int
+        The first and last (inclusive) pruning steps, 0 <= begin_step < end_step.
+    power : float
+        The exponent of the decay, > 0.
+    frequency : int
+        Steps between pruning steps, >= 1.
+
+    Examples
+    --------
     >>> s = PolynomialDecay(0.0, 0.5, begin_step=0, end_step=1000, frequency=500)
     >>> [s(t) for t in (0, 500, 1000, 1500)]
     [(True, 0.0), (True, 0.4375), (True, 0.5), (False, 0.5)]
     """
 
-    def __init__(self, initial_sparsity, final_sparsity, begin_step, end_step, power=3,
-                 frequency=100):
+    def __init__(self, initial_sparsity: float, final_sparsity: float, begin_step: int,
+                 end_step: int, power: float = 3, frequency: int = 100) -> None:
         super().__init__(begin_step, end_step, frequency, allow_forever=False)
         if self.end_step == self.begin_step:
             raise ValueError(f"end_step should be > begin_step for PolynomialDecay, got "
@@ -204,9 +239,9 @@ class PolynomialDecay(PruningSchedule):
             raise TypeError(f"power must be a real number, got {power!r}")
         if not (0 < power < math.inf):
             raise ValueError(f"power should be > 0 and finite, got {power!r}")
-        self.power = power
+        self.power: float = power
 
-    def sparsity_at(self, step):
+    def sparsity_at(self, step: int) -> float:
         """s_f + (s_i - s_f) * (1 - p)**power with p = clip((step - begin) / (end - begin), 0, 1).
 
         >>> s = PolynomialDecay(0.5, 0.9, begin_step=10, end_step=20)
@@ -221,21 +256,21 @@ class PolynomialDecay(PruningSchedule):
         else:
             p = (step - self.begin_step) / (self.end_step - self.begin_step)
         s_i, s_f = self.initial_sparsity, self.final_sparsity
-        return s_f + (s_i - s_f) * (1.0 - p) ** self.power
+        return float(s_f + (s_i - s_f) * (1.0 - p) ** self.power)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"initial_sparsity": self.initial_sparsity,
                 "final_sparsity": self.final_sparsity, "begin_step": self.begin_step,
                 "end_step": self.end_step, "power": self.power, "frequency": self.frequency}
 
 
 # ------------------------------------------------------------------------------ pruning
-def _kept_count(n, s):
+def _kept_count(n: int, s: float) -> int:
     """k = max(round(n * (1 - s)), 1) for n > 0, else 0 (round() is round-half-even)."""
     return 0 if n == 0 else max(round(n * (1.0 - s)), 1)
 
 
-def _keep_largest(key, k):
+def _keep_largest(key: Array, k: int) -> Array:
     """Boolean mask of the k largest entries of the 1-D float64 ``key`` (no NaN), ties
     broken towards the lower index.  O(n): one partition, one comparison, one scan."""
     n = key.size
@@ -249,7 +284,8 @@ def _keep_largest(key, k):
     return keep
 
 
-def prune_magnitude(arrays, sparsity, scope="per_array", masks=None):
+def prune_magnitude(arrays: Any, sparsity: float, scope: str = "per_array",
+                    masks: Any = None) -> list[Array]:
     """Masks keeping the largest-magnitude entries: 1 = keep, 0 = prune.
 
     k = max(round(n * (1 - sparsity)), 1) entries with the largest |w| are kept, n being each
@@ -307,7 +343,7 @@ def prune_magnitude(arrays, sparsity, scope="per_array", masks=None):
 
 
 # ------------------------------------------------------------------------------ counts
-def nnz(arrays):
+def nnz(arrays: Any) -> int:
     """Number of entries that are not exactly zero (-0.0 is zero, NaN is not), over one
     array or a list of arrays.
 
@@ -317,25 +353,43 @@ def nnz(arrays):
     return int(sum(np.count_nonzero(a) for a in _as_list(arrays, "arrays")))
 
 
-def sparsity(arrays):
+def sparsity(arrays: Any) -> float:
     """Fraction of entries that are exactly zero: 1 - nnz / size (0.0 when size is 0).
 
     >>> sparsity([np.array([0.0, 1.0]), np.zeros((2, 3))])
     0.875
     """
-    arrays = _as_list(arrays, "arrays")
-    size = sum(a.size for a in arrays)
-    return 0.0 if size == 0 else 1.0 - nnz(arrays) / size
+    arrays_list = _as_list(arrays, "arrays")
+    size = sum(a.size for a in arrays_list)
+    return 0.0 if size == 0 else 1.0 - nnz(arrays_list) / size
 
 
 # ------------------------------------------------------------------------------ scipy.sparse
-def to_csr(weights):
+def to_csr(weights: Any) -> scipy.sparse.csr_array:
     """A 2-D weight array as a ``scipy.sparse.csr_array`` holding only its nonzeros.
 
     Exact zeros (+0.0 and -0.0) are dropped, NaN and inf are stored; the dtype is kept.
     A 1-D array of length n becomes a 1 x n matrix (so ``to_csr(w) @ x`` is ``w @ x`` as a
     length-1 array); other dimensions raise ValueError.
 
+    Parameters
+    ----------
+    weights : array_like
+        A 1-D or 2-D array of numbers.
+
+    Returns
+    -------
+    scipy.sparse.csr_array
+
+    Raises
+    ------
+    ValueError
+        For an array of another dimension.
+    TypeError
+        For an array that does not hold numbers.
+
+    Examples
+    --------
     >>> m = to_csr(np.array([[0.0, 1.5], [-0.0, 0.0]], dtype=np.float32))
     >>> m.nnz, m.dtype, m.shape
     (1, dtype('float32'), (2, 2))
@@ -350,10 +404,25 @@ def to_csr(weights):
     return scipy.sparse.csr_array(w)       # built from w != 0, so -0.0 is dropped too
 
 
-def from_csr(matrix):
+def from_csr(matrix: Any) -> Array:
     """A scipy.sparse matrix or array as a dense C-contiguous ndarray of the same dtype
     (missing entries are +0.0): the inverse of ``to_csr`` for 2-D weights.
 
+    Parameters
+    ----------
+    matrix : scipy.sparse array or matrix
+
+    Returns
+    -------
+    numpy.ndarray
+
+    Raises
+    ------
+    TypeError
+        When ``matrix`` is not a scipy.sparse object.
+
+    Examples
+    --------
     >>> w = np.array([[0.0, 2.0], [3.0, 0.0]])
     >>> np.array_equal(from_csr(to_csr(w)), w)
     True

@@ -5,7 +5,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import CLASSES, CONFIGS, CONFIG_IDS, make_problem
+from conftest import CLASSES, make_problem
 
 import fastopt
 import reference as ref
@@ -127,7 +127,8 @@ def test_threads_bit_identical(config, dtype, num_threads, monkeypatch):
             w1, o1, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, mask, **opts)
             wk, ok, _ = run_fastopt(rule, hyper, theta, grads, "torch", num_threads, mask,
                                     **opts)
-            assert _kernels.team_size(n, num_threads) == (num_threads if fastopt.openmp_enabled() else 1)
+            expected_team = num_threads if fastopt.openmp_enabled() else 1
+            assert _kernels.team_size(n, num_threads) == expected_team
             np.testing.assert_array_equal(w1, wk)
             for k in o1.state[0]:
                 np.testing.assert_array_equal(o1.state[0][k], ok.state[0][k])
@@ -358,4 +359,5 @@ def test_openmp_is_compiled_in():
     import os
     if os.environ.get("FASTOPT_EXPECT_SERIAL") == "1":
         pytest.skip("serial build expected (FASTOPT_EXPECT_SERIAL=1)")
-    assert fastopt.openmp_enabled(), "this build lost OpenMP (set FASTOPT_EXPECT_SERIAL=1 for an intentionally serial build)"
+    assert fastopt.openmp_enabled(), ("this build lost OpenMP (set FASTOPT_EXPECT_SERIAL=1 "
+                                      "for an intentionally serial build)")

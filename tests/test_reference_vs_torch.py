@@ -71,7 +71,7 @@ def _compare(rule, torch_cls, torch_kw, ref_kw, seed=0, lr_fn=None):
         assert key in t_state, f"torch state has no {key!r}: {sorted(t_state)}"
         np.testing.assert_allclose(value, t_state[key], rtol=RTOL, atol=0, err_msg=key)
     # the reverse: every torch array state is in the oracle's state
-    for key, value in t_state.items():
+    for key in t_state:
         if key == "step":
             continue
         assert key in r_state, f"oracle state has no {key!r}: {sorted(r_state)}"
@@ -84,7 +84,8 @@ O = torch.optim
 CASES = [
     # id, rule, torch class, torch kwargs, oracle kwargs
     ("sgd-plain", "sgd", O.SGD, dict(lr=0.05), dict(learning_rate=0.05)),
-    ("sgd-momentum", "sgd", O.SGD, dict(lr=0.05, momentum=0.9), dict(learning_rate=0.05, momentum=0.9)),
+    ("sgd-momentum", "sgd", O.SGD, dict(lr=0.05, momentum=0.9),
+     dict(learning_rate=0.05, momentum=0.9)),
     (
         "sgd-nesterov",
         "sgd",
@@ -107,7 +108,8 @@ CASES = [
         dict(lr=0.1, lr_decay=0.05, initial_accumulator_value=0.3, eps=1e-6),
         dict(learning_rate=0.1, lr_decay=0.05, initial_accumulator_value=0.3, epsilon=1e-6),
     ),
-    ("adagrad-l2", "adagrad", O.Adagrad, dict(lr=0.1, weight_decay=0.2), dict(learning_rate=0.1, l2=0.2)),
+    ("adagrad-l2", "adagrad", O.Adagrad, dict(lr=0.1, weight_decay=0.2),
+     dict(learning_rate=0.1, l2=0.2)),
     ("rmsprop", "rmsprop", O.RMSprop, dict(lr=0.01), dict(learning_rate=0.01)),
     (
         "rmsprop-centered",
@@ -138,9 +140,11 @@ CASES = [
         dict(lr=0.01, betas=(0.8, 0.95), eps=1e-3),
         dict(learning_rate=0.01, beta_1=0.8, beta_2=0.95, epsilon=1e-3),
     ),
-    ("adam-amsgrad", "adam", O.Adam, dict(lr=0.01, amsgrad=True), dict(learning_rate=0.01, amsgrad=True)),
+    ("adam-amsgrad", "adam", O.Adam, dict(lr=0.01, amsgrad=True),
+     dict(learning_rate=0.01, amsgrad=True)),
     ("adam-l2", "adam", O.Adam, dict(lr=0.01, weight_decay=0.1), dict(learning_rate=0.01, l2=0.1)),
-    ("adamw", "adam", O.AdamW, dict(lr=0.01, weight_decay=0.1), dict(learning_rate=0.01, weight_decay=0.1)),
+    ("adamw", "adam", O.AdamW, dict(lr=0.01, weight_decay=0.1),
+     dict(learning_rate=0.01, weight_decay=0.1)),
     (
         "adamw-amsgrad",
         "adam",
@@ -164,7 +168,8 @@ CASES = [
         dict(lr=0.01, momentum_decay=0.1, betas=(0.85, 0.99)),
         dict(learning_rate=0.01, momentum_decay=0.1, beta_1=0.85, beta_2=0.99),
     ),
-    ("nadam-l2", "nadam", O.NAdam, dict(lr=0.01, weight_decay=0.1), dict(learning_rate=0.01, l2=0.1)),
+    ("nadam-l2", "nadam", O.NAdam, dict(lr=0.01, weight_decay=0.1),
+     dict(learning_rate=0.01, l2=0.1)),
     (
         "nadam-decoupled",
         "nadam",

@@ -448,11 +448,11 @@ class TestOptimizerPruning:
                             pruning=ConstantSparsity(0.6, begin_step=0, end_step=0), **hyper)
         for _ in range(1000):
             opt.step([rng.standard_normal(p.shape) for p in params])
-        for p, m, e, st in zip(params, flat_masks(opt), expected, opt.state):
+        for p, m, e, state in zip(params, flat_masks(opt), expected, opt.state):
             np.testing.assert_array_equal(m != 0, e != 0)
             assert np.all(p[e == 0] == 0) and not np.signbit(p[e == 0]).any()
             assert np.count_nonzero(p[e == 1]) == e.sum()
-            for name, s in st.items():
+            for name, s in state.items():
                 assert np.all(s[e == 0] == 0), name
 
     @pytest.mark.parametrize("scope", ["per_array", "global"])

@@ -3,7 +3,6 @@ change / pruning masks / l1 changes of nothing, checked after every operation ag
 NumPy oracle (tests/reference.py) run side by side."""
 
 import numpy as np
-import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule

@@ -90,7 +90,8 @@ def test_schedule_returning_nan_is_reported():
 
 
 GRAD_ERRORS = [
-    (np.ones(4), ValueError, r"'grads' has shape \(4,\), but the parameter it updates has shape \(3,\)"),
+    (np.ones(4), ValueError,
+     r"'grads' has shape \(4,\), but the parameter it updates has shape \(3,\)"),
     (np.ones((3, 1)), ValueError, r"has shape \(3, 1\)"),
     (np.ones(3, complex), TypeError, r"'grads' has dtype complex128; gradients must be real"),
     (np.array(["a", "b", "c"]), TypeError, r"gradients must be real"),
@@ -145,7 +146,8 @@ def test_load_state_dict_validation():
     with pytest.raises(ValueError, match=r"for rule 'adam', not 'nadam'"):
         fastopt.Nadam(np.zeros(3)).load_state_dict(sd)
     other = fastopt.Adam(np.zeros(4))
-    with pytest.raises(ValueError, match=r"state\[0\]\['exp_avg'\] must be a float64 array of shape \(4,\)"):
+    with pytest.raises(ValueError,
+                       match=r"state\[0\]\['exp_avg'\] must be a float64 array of shape \(4,\)"):
         other.load_state_dict(sd)
     with pytest.raises(ValueError, match=r"uses convention 'torch'"):
         fastopt.Adam(np.zeros(3), convention="keras").load_state_dict(sd)

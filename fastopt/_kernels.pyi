@@ -1,0 +1,59 @@
+"""Type stubs for the compiled extension ``fastopt._kernels`` (see _kernels.pyx).
+
+Kernel arrays are 1-D and C-contiguous: parameters and state of one dtype (float32 or
+float64), writable; gradients, per-coordinate l1 strengths and bounds of the same dtype,
+read-only allowed; masks uint8.  An absent optional array is an empty array.
+"""
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+_FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
+_Mask = npt.NDArray[np.uint8]
+
+PARALLEL_THRESHOLD: Final[int]
+RULES: Final[dict[str, int]]
+
+def openmp_enabled() -> bool: ...
+def max_threads() -> int: ...
+def team_size(n: int, num_threads: int) -> int: ...
+def set_parallel_threshold(n: int) -> int: ...
+
+class Slot:
+    @property
+    def rule(self) -> str: ...
+    @property
+    def single(self) -> bool: ...
+    @property
+    def size(self) -> int: ...
+    def __init__(
+        self,
+        rule: str,
+        param: _FloatArray,
+        s1: _FloatArray,
+        s2: _FloatArray,
+        s3: _FloatArray,
+        mask: _Mask,
+        l1w: _FloatArray,
+        lower: _FloatArray,
+        upper: _FloatArray,
+        *,
+        momentum: bool = False,
+        nesterov: bool = False,
+        keras: bool = False,
+        centered: bool = False,
+        amsgrad: bool = False,
+    ) -> None: ...
+
+def step(
+    slot: Slot,
+    grad: _FloatArray,
+    scalars: tuple[float | bool, ...],
+    extras: tuple[float, float, float, float, float, float],
+    num_threads: int,
+) -> int: ...
+def sum_squares(x: _FloatArray, mask: _Mask, num_threads: int) -> float: ...
+def max_abs(x: _FloatArray) -> float: ...
+def count_nonfinite(x: _FloatArray, mask: _Mask, num_threads: int) -> int: ...
