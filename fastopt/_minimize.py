@@ -385,15 +385,17 @@ class _Loop:
 
     def report(self, f, g, gmax=None):
         if self.cb is not None:
+            lr = self.opt.learning_rate_at(max(self.opt.step_count - 1, 0))
             res = OptimizeResult(x=self.x.copy(), fun=f, jac=g.copy(), nit=self.nit,
-                                 learning_rate=self.opt.learning_rate_at(max(self.opt.step_count - 1, 0)))
+                                 learning_rate=lr)
             try:
                 self.cb(res)
             except StopIteration:
                 raise _Stop(99) from None
         if self.disp and self.nit % self.disp_every == 0:
             nnz = f"  nnz {self.opt.nnz()}" if self.sparse else ""
-            print(f"iter {self.nit:7d}  f {f: .8e}  |g|inf {_gmax(g) if gmax is None else gmax:.3e}  "
+            gmax = _gmax(g) if gmax is None else gmax
+            print(f"iter {self.nit:7d}  f {f: .8e}  |g|inf {gmax:.3e}  "
                   f"lr {self.opt.learning_rate_now:.3e}{nnz}  "
                   f"{time.perf_counter() - self.start:7.2f}s")
 
@@ -633,7 +635,8 @@ def show_options(method=None, disp=True):
         for conv in ("torch", "keras"):
             d = cls.defaults[conv]
             lines.append(f"  {conv} defaults: " + ", ".join(f"{k}={v!r}" for k, v in d.items()))
-        lines.append("  optimizer options: " + ", ".join(sorted(_hyper_names(cls) | set(COMMON_OPTIONS))))
+        names = sorted(_hyper_names(cls) | set(COMMON_OPTIONS))
+        lines.append("  optimizer options: " + ", ".join(names))
         lines.append("  loop options: " + ", ".join(f"{k}={v!r}" for k, v in LOOP_OPTIONS.items()))
     text = "\n".join(lines)
     if disp:

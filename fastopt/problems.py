@@ -22,9 +22,9 @@ there) and are read with NumPy only; nothing here needs scikit-learn or a networ
 """
 
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Callable, Optional
+from collections.abc import Callable
 
 import numpy as np
 from scipy.optimize import rosen, rosen_der
@@ -60,17 +60,17 @@ class Problem:
     name: str
     fun: Callable
     x0: np.ndarray
-    f_opt: Optional[float]
+    f_opt: float | None
     args: tuple = ()
     kind: str = "deterministic"
-    batch_size: Optional[int] = None
+    batch_size: int | None = None
     tol: float = 1e-6
     floor: float = 0.0
     budget: int = 1000
     l1: object = 0.0
-    fun_value: Optional[Callable] = None
-    metric: Optional[Callable] = None
-    metric_name: Optional[str] = None
+    fun_value: Callable | None = None
+    metric: Callable | None = None
+    metric_name: str | None = None
     description: str = ""
     default: bool = True
     extra: dict = field(default_factory=dict)
@@ -158,7 +158,7 @@ def _default_problems():
 
 
 # ---------------------------------------------------------------------------- data
-@lru_cache(maxsize=None)
+@cache
 def _load(name):
     with np.load(DATA_DIR / name, allow_pickle=False) as d:
         return {k: d[k] for k in d.files}

@@ -118,9 +118,9 @@ def test_show_options_lists_every_option():
 @pytest.mark.parametrize("method", ["adam", "momentum"])
 def test_maxiter_exact_and_resume_bit_identical(method):
     opts = {"learning_rate": 0.01, "maxiter": 37}
-    once = fastopt.minimize(rosen, [-1.2, 1.0], method=method, jac=rosen_der,
-                            options=dict(opts, maxiter=74, learning_rate=1e-4 if method == "momentum" else 0.01))
     lr = 1e-4 if method == "momentum" else 0.01
+    once = fastopt.minimize(rosen, [-1.2, 1.0], method=method, jac=rosen_der,
+                            options=dict(opts, maxiter=74, learning_rate=lr))
     first = fastopt.minimize(rosen, [-1.2, 1.0], method=method, jac=rosen_der,
                              options=dict(opts, learning_rate=lr))
     assert first.nit == 37 and first.status == 1
@@ -381,7 +381,7 @@ def test_fun_includes_the_l1_penalty_and_ftol_stop_reports():
     for l1 in (0.1, np.array([0.0, 0.1, 0.3])):
         seen = []
         res = fastopt.minimize(fun, np.zeros(3), method="sgd", jac=True,
-                               callback=lambda intermediate_result: seen.append(
+                               callback=lambda intermediate_result: seen.append(  # noqa: B023
                                    (intermediate_result.fun, intermediate_result.x)),
                                options={"learning_rate": 0.1, "l1": l1, "ftol": 1e-12, "gtol": 0,
                                         "maxiter": 10_000})
