@@ -3,6 +3,9 @@
 Environment switches:
   FASTOPT_USE_OPENMP=0|1|auto   force OpenMP off / on (error if unavailable) / probe (default)
   FASTOPT_CYTHON_DEBUG=1        bounds and wraparound checks on, no -O3 (a debug build)
+  FASTOPT_SANITIZE=address,undefined
+                                a debug build instrumented with these sanitizers (gcc/clang;
+                                run it with the runtimes preloaded: tools/sanitize.sh)
 """
 import os
 import shlex
@@ -13,7 +16,8 @@ import textwrap
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
-DEBUG = os.environ.get("FASTOPT_CYTHON_DEBUG", "0") == "1"
+SANITIZE = os.environ.get("FASTOPT_SANITIZE", "")
+DEBUG = os.environ.get("FASTOPT_CYTHON_DEBUG", "0") == "1" or bool(SANITIZE)
 USE_OPENMP = os.environ.get("FASTOPT_USE_OPENMP", "auto").lower()
 
 # One table, keyed on the compiler actually in use: (compile flags, link flags).
@@ -81,6 +85,13 @@ class BuildExt(build_ext):
     def build_extensions(self):
         kind = compiler_kind(self.compiler)
         cflags, ldflags = OPENMP_FLAGS[kind]
+        san_c, san_l = [], []
+        if SANITIZE:
+            if kind == "msvc":
+                raise RuntimeError("FASTOPT_SANITIZE needs gcc or clang")
+            san_c = [f"-fsanitize={SANITIZE}", "-fno-omit-frame-pointer"]
+            san_l = [f"-fsanitize={SANITIZE}"]
+            cflags, ldflags = cflags + san_c, ldflags + san_l   # the probe links like the build
         if USE_OPENMP == "0":
             use = False
         elif (self.compiler.compiler_type != "msvc"
@@ -94,11 +105,12 @@ class BuildExt(build_ext):
         else:
             use = True
         print(f"fastopt: building with OpenMP {'on' if use else 'off'} ({kind}), "
-              f"{'debug (bounds checks on)' if DEBUG else 'optimized'}")
+              f"{'debug (bounds checks on)' if DEBUG else 'optimized'}"
+              f"{', sanitizers ' + SANITIZE if SANITIZE else ''}")
         opt = [] if DEBUG else OPTIMIZE_FLAGS["msvc" if kind == "msvc" else "unix"]
         for ext in self.extensions:
-            ext.extra_compile_args = opt + (cflags if use else [])
-            ext.extra_link_args = ldflags if use else []
+            ext.extra_compile_args = opt + (cflags if use else san_c)
+            ext.extra_link_args = ldflags if use else san_l
         super().build_extensions()
 
 

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Build fastopt with AddressSanitizer and UndefinedBehaviorSanitizer (and Cython's bounds
+# checks) into a scratch virtual environment, and run the test suite under them.
+#
+#   tools/sanitize.sh                       # the whole default suite
+#   tools/sanitize.sh tests/test_optimizers.py -x
+#
+# Python itself is not instrumented, so the sanitizer runtimes are preloaded; leak checking
+# is off (CPython keeps allocations alive on purpose); any report stops the run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+venv="${FASTOPT_SANITIZE_VENV:-/tmp/fastopt-sanitize}"
+python3 -m venv "$venv"
+. "$venv/bin/activate"
+python -m pip install --quiet --upgrade pip
+rm -rf build fastopt.egg-info
+FASTOPT_SANITIZE=address,undefined FASTOPT_USE_OPENMP=1 python -m pip install --quiet ".[test]"
+export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
+export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+python -c "import fastopt; print('fastopt', fastopt.__file__, 'openmp', fastopt.openmp_enabled())"
+pytest -q -p no:cacheprovider "$@"
