@@ -18,5 +18,5 @@ FASTOPT_SANITIZE=address,undefined FASTOPT_USE_OPENMP=1 python -m pip install --
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-python -c "import fastopt; print('fastopt', fastopt.__file__, 'openmp', fastopt.openmp_enabled())"
+(cd / && python -c "import fastopt; print('fastopt', fastopt.__file__, 'openmp', fastopt.openmp_enabled())")
 pytest -q -p no:cacheprovider "$@"
