@@ -78,8 +78,10 @@ FTOL_MET = "Optimization terminated successfully (relative reduction of f <= fto
 
 
 class _Stop(Exception):
-    def __init__(self, status):
-        self.status = status
+    """Ends a loop with a status (and a message other than STATUS[status], if any)."""
+
+    def __init__(self, status, message=None):
+        self.status, self.message = status, message
 
 
 def _hyper_names(cls):
@@ -408,6 +410,16 @@ class _Loop:
             return _gmax(g)
         return _prox_gmax(self.x, g, self.lam, self.opt.masks[0])
 
+    def end_epoch(self, nepochs, total, rows, last_loss):
+        """Close an epoch: its mean loss (NaN if no minibatch counted) feeds
+        ReduceLROnPlateau, then the ftol test against the last epoch's, which stops the run.
+        Returns the mean loss."""
+        loss = total / rows if rows else math.nan
+        self.feed_plateau(nepochs, loss)
+        if self.ftol_check(last_loss, loss):
+            raise _Stop(0, FTOL_MET)
+        return loss
+
     def feed_plateau(self, count, loss):
         """Every monitor_every iterations/epochs, tell ReduceLROnPlateau the monitored value
         (``monitor(x)`` when given, else the loss)."""
@@ -487,12 +499,11 @@ class _Loop:
                 if reporting:
                     self.report(f, g, gmax)
                 if ftol is not None and self.ftol_check(f_old, f):
-                    message = FTOL_MET
-                    raise _Stop(0)
+                    raise _Stop(0, FTOL_MET)
                 if plateau:
                     self.feed_plateau(self.nit, f)
         except _Stop as stop:
-            status = stop.status
+            status, message = stop.status, stop.message
         except KeyboardInterrupt:
             status = 6
         if status in ABNORMAL:
@@ -516,7 +527,7 @@ class _Loop:
         if batches is None:
             batches = _slices(self.args, batch_size, shuffle, seed)
         status, message = None, None
-        epoch_loss, prev_loss = math.nan, math.nan
+        epoch_loss = math.nan
         g = np.full_like(x, np.nan)
         nepochs = 0
         try:
@@ -534,14 +545,10 @@ class _Loop:
                     self.step(g)
                     self.report(f, g)
                 nepochs += 1
-                prev_loss, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
-                self.feed_plateau(nepochs, epoch_loss)
-                if self.ftol_check(prev_loss, epoch_loss):
-                    message = FTOL_MET
-                    raise _Stop(0)
+                epoch_loss = self.end_epoch(nepochs, total, rows, epoch_loss)
             status, message = 0, EPOCHS_DONE
         except _Stop as stop:
-            status = stop.status
+            status, message = stop.status, stop.message
         except KeyboardInterrupt:
             status = 6
         if status in ABNORMAL:

@@ -571,8 +571,7 @@ class _LocalLoop(_Loop):
                     if self.gmax(g0) <= self.o["gtol"]:
                         raise _Stop(0)
                     if self.ftol_check(f_prev, f0):
-                        message = FTOL_MET
-                        raise _Stop(0)
+                        raise _Stop(0, FTOL_MET)
                     f_prev = f0
                     np.copyto(x, x_new)
                     self.nit += k
@@ -596,14 +595,10 @@ class _LocalLoop(_Loop):
                         rows += r
                         self.report(f0, g0)
                     nepochs += 1
-                    prev, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
-                    self.feed_plateau(nepochs, epoch_loss)
-                    if self.ftol_check(prev, epoch_loss):
-                        message = FTOL_MET
-                        raise _Stop(0)
+                    epoch_loss = self.end_epoch(nepochs, total, rows, epoch_loss)
                 status, message = 0, EPOCHS_DONE
         except _Stop as stop:
-            status = stop.status
+            status, message = stop.status, stop.message
         except KeyboardInterrupt:
             status = 6
         if status in (3, 6, 7, FAILED):
