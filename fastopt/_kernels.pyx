@@ -268,8 +268,8 @@ cdef inline Py_ssize_t n_blocks(Py_ssize_t n) noexcept nogil:
 
 
 cdef inline bint serial(Py_ssize_t n, int num_threads) noexcept nogil:
-    """Run on the calling thread: entering an OpenMP region costs about a microsecond even
-    when it is told to use one thread."""
+    """Run on the calling thread (every loop over an array asks this): entering an OpenMP
+    region costs about a microsecond even when it is told to use one thread."""
     return n < _threshold or num_threads <= 1
 
 
@@ -698,27 +698,36 @@ cdef inline long long nadam_block(floating* p, const floating* g, floating* m, f
 # ---------------------------------------------------------------------------------------
 # Reductions: fixed blocks summed in block order, so identical for any thread count.
 
+cdef inline double squares_in(const floating* x, const unsigned char* mask, Py_ssize_t b,
+                              Py_ssize_t n) noexcept nogil:
+    """Sum of x**2 over block b's unpruned coordinates (mask NULL: all)."""
+    cdef Py_ssize_t i, start = b * BLOCK, stop = min(start + BLOCK, n)
+    cdef double xi, acc = 0.0
+    for i in range(start, stop):
+        xi = x[i]
+        acc = acc + (xi * xi if mask == NULL or mask[i] != 0 else 0.0)
+    return acc
+
+
 def sum_squares(const floating[::1] x, const unsigned char[::1] mask, int num_threads):
     """Sum of x**2 in float64 over unpruned coordinates (for norm clipping)."""
-    cdef Py_ssize_t n = x.shape[0], nb = n_blocks(n), b, i, start, stop
+    cdef Py_ssize_t n = x.shape[0], nb = n_blocks(n), b
     check_length(n, "mask", mask.shape[0], True)
     if n == 0:
         return 0.0
     cdef const floating* px = &x[0]
     cdef const unsigned char* pm = &mask[0] if mask.shape[0] else NULL
     cdef double* part = <double*>malloc(nb * sizeof(double))
-    cdef double acc, xi, total = 0.0
+    cdef double total = 0.0
     if part == NULL:
         raise MemoryError()
-    for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=n >= _threshold):
-        start = b * BLOCK
-        stop = min(start + BLOCK, n)
-        acc = 0.0
-        for i in range(start, stop):
-            xi = px[i]
-            acc = acc + (xi * xi if pm == NULL or pm[i] != 0 else 0.0)
-        part[b] = acc
+    if serial(n, num_threads):
+        with nogil:
+            for b in range(nb):
+                part[b] = squares_in(px, pm, b, n)
+    else:
+        for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
+            part[b] = squares_in(px, pm, b, n)
     for b in range(nb):
         total += part[b]
     free(part)
@@ -739,16 +748,30 @@ def max_abs(const floating[::1] x):
     return float("nan") if nan else m
 
 
+cdef inline long long nonfinite_in(const floating* x, const unsigned char* mask,
+                                   Py_ssize_t b, Py_ssize_t n) noexcept nogil:
+    """Number of +-inf/NaN entries among block b's unpruned coordinates."""
+    cdef Py_ssize_t i, start = b * BLOCK, stop = min(start + BLOCK, n)
+    cdef long long bad = 0
+    for i in range(start, stop):
+        bad += nonfinite(x[i]) & (mask == NULL or mask[i] != 0)
+    return bad
+
+
 def count_nonfinite(const floating[::1] x, const unsigned char[::1] mask, int num_threads):
     """Number of +-inf/NaN entries of x over unpruned coordinates."""
-    cdef Py_ssize_t n = x.shape[0], i
+    cdef Py_ssize_t n = x.shape[0], nb = n_blocks(n), b
     check_length(n, "mask", mask.shape[0], True)
     if n == 0:
         return 0
     cdef const floating* px = &x[0]
     cdef const unsigned char* pm = &mask[0] if mask.shape[0] else NULL
     cdef long long bad = 0
-    for i in prange(n, nogil=True, schedule='static', num_threads=num_threads,
-                    use_threads_if=n >= _threshold):
-        bad += nonfinite(px[i]) & (pm == NULL or pm[i] != 0)
+    if serial(n, num_threads):
+        with nogil:
+            for b in range(nb):
+                bad += nonfinite_in(px, pm, b, n)
+    else:
+        for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
+            bad += nonfinite_in(px, pm, b, n)
     return bad
