@@ -51,6 +51,9 @@ def check_param(a: Any, name: str) -> None:
     if not isinstance(a, np.ndarray):
         raise TypeError(f"'{name}' must be a numpy.ndarray updated in place, "
                         f"got {type(a).__name__}")
+    if isinstance(a, np.matrix):        # stays 2-D when flattened: kernels need 1-D views
+        raise TypeError(f"'{name}' is a numpy.matrix; pass np.asarray(x), a view of it, so "
+                        "that the updates still reach it")
     if a.dtype not in FLOAT_DTYPES:
         raise TypeError(f"'{name}' has dtype {a.dtype}; fastopt updates float32 or float64 "
                         f"arrays (in native byte order) in place: convert it first, e.g. "
@@ -128,7 +131,9 @@ def per_array(value: Any, n: int, name: str) -> list[Any]:
 
 
 def coordinate_array(value: Any, param: Array, name: str) -> Array:
-    """A per-coordinate array (e.g. bounds, l1 strengths) as a flat array of param's dtype."""
+    """A per-coordinate array (e.g. bounds, l1 strengths) as a flat array of param's dtype,
+    always a new array: it is validated once, so later changes to the caller's array (or
+    to the parameter, when it is one) must not reach it."""
     a = np.asarray(value)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"'{name}' has dtype {a.dtype}; expected real numbers")
@@ -137,4 +142,4 @@ def coordinate_array(value: Any, param: Array, name: str) -> Array:
     except ValueError:
         raise ValueError(f"'{name}' has shape {a.shape}, which does not broadcast to the "
                          f"parameter's shape {param.shape}") from None
-    return np.ascontiguousarray(a, dtype=param.dtype).reshape(-1)
+    return np.array(a, dtype=param.dtype, order="C", copy=True).reshape(-1)

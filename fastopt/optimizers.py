@@ -43,6 +43,22 @@ NAN_POLICIES = ("propagate", "skip", "raise")
 Arrays = Array | Sequence[Array]
 # A constant learning rate, or a schedule: a callable of the step (fastopt.schedules).
 LearningRate = float | Callable[[int], float]
+# Steps are counted in Python ints; beyond this the bias corrections' powers overflow floats.
+MAX_STEP = 2**63 - 1
+
+
+def _owner(a: Any) -> Any:
+    """The object that owns an array's memory (the end of its ``base`` chain)."""
+    while (base := getattr(a, "base", None)) is not None:
+        a = base
+    return a
+
+
+def _finite(value: Any, name: str, label: str | None = None) -> float:
+    """A finite hyperparameter >= 0: +inf is rejected too (torch accepts it), because an
+    infinite rate, decay or penalty turns finite inputs into NaN (0 * inf) silently.  The
+    clipping thresholds are the exception: +inf there means no clipping."""
+    return check_range(value, name, high_open=True, label=label)
 
 
 class Optimizer:
@@ -98,7 +114,10 @@ class Optimizer:
     convention : {"torch", "keras"}
         Whose formulas and defaults to follow (see the rule's class).
     **hyper
-        The rule's hyperparameters (see each subclass); None takes the default.
+        The rule's hyperparameters (see each subclass); None takes the default.  Every
+        hyperparameter is a finite number in its range (torch.optim's checks, and +inf is
+        rejected too: it turns finite inputs into NaN); only the clipping thresholds take
+        +inf, meaning no clipping.  An unknown name is a TypeError.
 
     Examples
     --------
@@ -137,12 +156,16 @@ class Optimizer:
         self.nan_policy = nan_policy
         self.num_threads = check_num_threads(num_threads)
         self.maximize = bool(maximize)
-        self.weight_decay = check_range(weight_decay, "weight_decay")
-        self.l2 = check_range(l2, "l2")
+        self.weight_decay = _finite(weight_decay, "weight_decay")
+        self.l2 = _finite(l2, "l2")
         self._set_l1(l1)
         self._set_clipping(clipvalue, clipnorm, global_clipnorm)
         self._set_bounds(bounds)
         h = {k: v for k, v in self.defaults[convention].items() if k != "learning_rate"}
+        unknown = sorted(set(hyper) - set(h))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                            f"{unknown[0]!r} (its hyperparameters: {', '.join(h)})")
         h.update({k: v for k, v in hyper.items() if v is not None})
         self.hyper = self._check_hyper(h)
         self.learning_rate = learning_rate
@@ -165,8 +188,11 @@ class Optimizer:
         default = self.defaults[self.convention]["learning_rate"]
         if value is None:
             value = default
+        if isinstance(value, type):
+            raise TypeError(f"Invalid learning_rate: the class {value.__name__}; pass a float "
+                            f"or a schedule (an instance, e.g. {value.__name__}(...))")
         if not callable(value):
-            value = check_range(value, "learning_rate", label="learning rate")
+            value = _finite(value, "learning_rate", label="learning rate")
         cycles = False
         if callable(value):
             schedule: Any = value
@@ -190,11 +216,20 @@ class Optimizer:
                              "cycle_momentum=False")
 
     def _cycle_momentum(self, step: int) -> None:
-        """Set this step's momentum / beta_1 from the schedule (OneCycle), if it cycles it."""
+        """Set this step's momentum / beta_1 from the schedule (OneCycle), if it cycles it
+        (checked like the hyperparameter itself, before anything changes)."""
         schedule: Any = self._learning_rate
         value = schedule.momentum_at(step)
-        if value is not None and self.momentum_name is not None:
-            self.hyper[self.momentum_name] = float(value)
+        name = self.momentum_name
+        if value is not None and name is not None:
+            high = 1.0 if name == "beta_1" else math.inf
+            try:
+                v = check_range(value, name, high=high, high_open=True)
+            except (TypeError, ValueError):
+                raise ValueError(f"the learning-rate schedule {schedule!r} returned {name} "
+                                 f"{value!r} at step {step}; expected a finite number >= 0"
+                                 + (" and < 1" if high == 1.0 else "")) from None
+            self.hyper[name] = v
 
     def report(self, value: float) -> bool:
         """Tell a performance schedule (``ReduceLROnPlateau``) the monitored value, e.g. a
@@ -212,7 +247,7 @@ class Optimizer:
             return lr
         value = lr(step)
         try:
-            return check_range(value, "learning_rate", label="learning rate")
+            return _finite(value, "learning_rate", label="learning rate")
         except (TypeError, ValueError):
             raise ValueError(f"the learning-rate schedule {lr!r} returned {value!r} at step "
                              f"{step}; expected a finite number >= 0") from None
@@ -229,11 +264,12 @@ class Optimizer:
         for i, (v, p) in enumerate(zip(per_array(l1, n, "l1"), self.params)):
             name = f"l1[{i}]" if isinstance(l1, (list, tuple)) else "l1"
             if isinstance(v, numbers.Real):
-                self._l1.append((check_range(v, name, label="l1 value"), EMPTY[p.dtype]))
+                self._l1.append((_finite(v, name, label="l1 value"), EMPTY[p.dtype]))
             else:
                 w = coordinate_array(v, p, name)
-                if not np.all(w >= 0):      # also rejects NaN
-                    raise ValueError(f"Invalid l1 value: '{name}' must be >= 0 everywhere")
+                if not np.all((w >= 0) & (w < np.inf)):      # also rejects NaN
+                    raise ValueError(f"Invalid l1 value: '{name}' must be finite and >= 0 "
+                                     "everywhere")
                 self._l1.append((1.0, w))
         self.l1 = l1
 
@@ -277,6 +313,9 @@ class Optimizer:
         if scope not in PRUNING_SCOPES:
             raise ValueError(f"Invalid pruning_scope: {scope!r} (expected 'per_array' or "
                              "'global')")
+        if isinstance(pruning, type):
+            raise TypeError(f"'pruning' must be a pruning schedule, got the class "
+                            f"{pruning.__name__}: pass an instance, {pruning.__name__}(...)")
         if pruning is not None and not (hasattr(pruning, "should_prune")
                                         and hasattr(pruning, "sparsity_at")):
             raise TypeError(f"'pruning' must be a pruning schedule such as "
@@ -306,6 +345,11 @@ class Optimizer:
         """Pin coordinates to zero: ``masks`` is one array (or None) per parameter array,
         nonzero = keep.  Pruned coordinates are set to exactly 0 with their optimizer state
         at the next step, and stay there; their gradients are ignored."""
+        self.masks = self._check_masks(masks)
+        self._bind_views()
+
+    def _check_masks(self, masks: Any) -> list[Array | None]:
+        """``set_masks``'s argument as flat uint8 arrays (or None), validated."""
         n = len(self.params)
         masks = per_array(masks, n, "masks") if masks is not None else [None] * n
         out: list[Array | None] = []
@@ -317,8 +361,7 @@ class Optimizer:
             if m.shape != p.shape:
                 raise ValueError(f"'masks[{i}]' has shape {m.shape}, expected {p.shape}")
             out.append(np.ascontiguousarray(m != 0, dtype=np.uint8).reshape(-1))
-        self.masks = out
-        self._bind_views()
+        return out
 
     # ---------------------------------------------------------------- state
     def _state_names(self, h: dict[str, Any]) -> list[str]:
@@ -353,7 +396,8 @@ class Optimizer:
         return {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restore a ``state_dict()`` exactly; validates it and never mutates it."""
+        """Restore a ``state_dict()`` exactly; validates all of it before changing anything
+        (a bad state dict raises and leaves the optimizer as it was) and never mutates it."""
         sd = state_dict
         if not isinstance(sd, dict):
             raise TypeError(f"'state_dict' must be a dict, got {type(sd).__name__}")
@@ -365,12 +409,25 @@ class Optimizer:
         if sd["convention"] != self.convention:
             raise ValueError(f"'state_dict' uses convention {sd['convention']!r}, this optimizer "
                              f"{self.convention!r}")
+        if not isinstance(sd["hyper"], dict):
+            raise TypeError(f"'state_dict' hyper must be a dict, got {type(sd['hyper']).__name__}")
+        expected = [k for k in self.defaults[self.convention] if k != "learning_rate"]
+        if set(sd["hyper"]) != set(expected):
+            raise ValueError(f"'state_dict' hyper has {sorted(sd['hyper'])}, expected "
+                             f"{sorted(expected)}")
         hyper = self._check_hyper(dict(sd["hyper"]))
         names = self._state_names(hyper)
+        for key in ("state", "masks"):
+            if not isinstance(sd[key], (list, tuple)):
+                raise TypeError(f"'state_dict' {key} must be a list with one entry per "
+                                f"parameter array, got {type(sd[key]).__name__}")
         if len(sd["state"]) != len(self.params) or len(sd["masks"]) != len(self.params):
             raise ValueError(f"'state_dict' holds state for {len(sd['state'])} arrays, this "
                              f"optimizer has {len(self.params)}")
         for i, (st, p) in enumerate(zip(sd["state"], self.params)):
+            if not isinstance(st, dict):
+                raise TypeError(f"'state_dict' state[{i}] must be a dict of arrays, got "
+                                f"{type(st).__name__}")
             if set(st) != set(names):
                 raise ValueError(f"'state_dict' state[{i}] has {sorted(st)}, "
                                  f"expected {sorted(names)}")
@@ -378,24 +435,37 @@ class Optimizer:
                 if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
                     raise ValueError(f"'state_dict' state[{i}][{k!r}] must be a {p.dtype} array "
                                      f"of shape {p.shape}")
-        step = sd["step"]
-        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
-            raise ValueError(f"'state_dict' step must be an int >= 0, got {step!r}")
-        self._load_extra_state(sd)
+        counts = []
+        for key in ("step", "skipped_steps"):
+            n = sd.get(key, 0)
+            if (isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral)
+                    or not 0 <= int(n) <= MAX_STEP):
+                raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63), "
+                                 f"got {n!r}")
+            counts.append(int(n))
+        masks = self._check_masks(sd["masks"])
+        lr = sd.get("learning_rate")
+        if lr is not None:
+            lr = _finite(lr, "learning_rate", label="learning rate")
+        extra = self._load_extra_state(sd)
+        schedule: Any = self._learning_rate if lr is None else None
+        if "schedule" in sd and hasattr(schedule, "load_state_dict"):
+            schedule.load_state_dict(sd["schedule"])    # validates before it changes
+        # everything is valid: commit
+        for k, v in extra.items():
+            setattr(self, k, v)
         self.hyper = hyper
         self.state = [{k: np.array(v, copy=True, order="C") for k, v in st.items()}
                       for st in sd["state"]]
-        self.set_masks(sd["masks"])      # also rebinds the kernel slots to the new state
-        self.step_count = int(step)
-        self.skipped_steps = int(sd.get("skipped_steps", 0))
-        if sd.get("learning_rate") is not None:
-            self.learning_rate = sd["learning_rate"]
-        schedule: Any = self._learning_rate
-        if "schedule" in sd and hasattr(schedule, "load_state_dict"):
-            schedule.load_state_dict(sd["schedule"])
+        self.masks = masks
+        self._bind_views()          # the kernel slots, with the new state and masks
+        self.step_count, self.skipped_steps = counts
+        if lr is not None:
+            self.learning_rate = lr
 
-    def _load_extra_state(self, sd: dict[str, Any]) -> None:
-        pass
+    def _load_extra_state(self, sd: dict[str, Any]) -> dict[str, Any]:
+        """A subclass's own entries of a state dict, validated: attribute -> value."""
+        return {}
 
     def _bind_views(self) -> None:
         """Bind every parameter array with its state, mask, l1 strengths and bounds into a
@@ -411,10 +481,18 @@ class Optimizer:
             self._slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
                                              EMPTY_MASK if mask is None else mask, l1w, lo,
                                              hi, **flags))
+        # the arrays each slot writes, by the object owning their memory: a gradient viewing
+        # one written by an earlier slot must be copied before the kernels run (a kernel only
+        # guards against its own slot's arrays)
+        self._written: dict[int, list[tuple[int, Array]]] = {}
+        if len(self.params) > 1:
+            for i, (p, st) in enumerate(zip(self.params, self.state)):
+                for a in (p, *st.values()):
+                    self._written.setdefault(id(_owner(a)), []).append((i, a))
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
-        del d["_flat"], d["_slots"]     # views and pointers: rebuilt on unpickling
+        del d["_flat"], d["_slots"], d["_written"]  # views, pointers, ids: rebuilt on unpickling
         return d
 
     def __setstate__(self, d: dict[str, Any]) -> None:
@@ -446,9 +524,11 @@ class Optimizer:
         threads = resolve_num_threads(self.num_threads)
         sq = [_kernels.sum_squares(g, m if m is not None else EMPTY_MASK, threads)
               for g, m in zip(grads, self.masks)]
+        # c / max(norm, c), written so that c = inf (no clipping) gives 1, not inf / inf
         if self.clipnorm is not None:
-            return [c / max(math.sqrt(s), c) for s in sq]
-        return [c / max(math.sqrt(math.fsum(sq)), c)] * n
+            return [1.0 if math.sqrt(s) <= c else c / math.sqrt(s) for s in sq]
+        norm = math.sqrt(math.fsum(sq))
+        return [1.0 if norm <= c else c / norm] * n
 
     def step(self, grads: Any) -> int:
         """Apply one update to every parameter array, in place.
@@ -480,6 +560,8 @@ class Optimizer:
             given = check_grads(grads, len(self.params))
             grads = [as_grad(g, p, f"grads[{i}]" if len(given) > 1 else "grads")
                      for i, (g, p) in enumerate(zip(given, self.params))]
+            if len(grads) > 1:
+                self._unalias(grads)
         threads = resolve_num_threads(self.num_threads)
         if self.nan_policy != "propagate":
             counts = [_kernels.count_nonfinite(g, m if m is not None else EMPTY_MASK, threads)
@@ -515,6 +597,19 @@ class Optimizer:
         self.step_count = t
         self.last_nonfinite = bad
         return bad
+
+    def _unalias(self, grads: list[Array]) -> None:
+        """Copy each gradient that shares memory with a parameter or state array that an
+        earlier kernel of this step writes (e.g. ``step([w2, w1])`` for f = w1 . w2), so that
+        it is read as it was passed."""
+        get = self._written.get
+        for i in range(1, len(grads)):
+            g = owner = grads[i]
+            while (base := getattr(owner, "base", None)) is not None:    # _owner, inlined
+                owner = base
+            arrays = get(id(owner))
+            if arrays and any(j < i and np.may_share_memory(g, a) for j, a in arrays):
+                grads[i] = g.copy()
 
     def _commit_step(self, t: int) -> None:
         pass
@@ -606,7 +701,7 @@ class SGD(Optimizer):
         super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["momentum"] = check_range(h["momentum"], "momentum")
+        h["momentum"] = _finite(h["momentum"], "momentum")
         h["nesterov"] = bool(h["nesterov"])
         if h["nesterov"] and h["momentum"] == 0:
             raise ValueError("Nesterov momentum requires a momentum")
@@ -683,10 +778,10 @@ class Adagrad(Optimizer):
                          initial_accumulator_value=initial_accumulator_value, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["epsilon"] = check_range(h["epsilon"], "epsilon")
-        h["lr_decay"] = check_range(h["lr_decay"], "lr_decay")
-        h["initial_accumulator_value"] = check_range(h["initial_accumulator_value"],
-                                                     "initial_accumulator_value")
+        h["epsilon"] = _finite(h["epsilon"], "epsilon")
+        h["lr_decay"] = _finite(h["lr_decay"], "lr_decay")
+        h["initial_accumulator_value"] = _finite(h["initial_accumulator_value"],
+                                                 "initial_accumulator_value")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
@@ -767,9 +862,9 @@ class RMSprop(Optimizer):
                          centered=centered, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["rho"] = check_range(h["rho"], "rho")
-        h["momentum"] = check_range(h["momentum"], "momentum")
-        h["epsilon"] = check_range(h["epsilon"], "epsilon")
+        h["rho"] = _finite(h["rho"], "rho")
+        h["momentum"] = _finite(h["momentum"], "momentum")
+        h["epsilon"] = _finite(h["epsilon"], "epsilon")
         h["centered"] = bool(h["centered"])
         return h
 
@@ -793,7 +888,7 @@ def _check_betas(h: dict[str, Any]) -> dict[str, Any]:
                               label="beta parameter at index 0")
     h["beta_2"] = check_range(h["beta_2"], "beta_2", high=1.0, high_open=True,
                               label="beta parameter at index 1")
-    h["epsilon"] = check_range(h["epsilon"], "epsilon")
+    h["epsilon"] = _finite(h["epsilon"], "epsilon")
     return h
 
 
@@ -1014,7 +1109,7 @@ class Nadam(Optimizer):
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)
-        h["momentum_decay"] = check_range(h["momentum_decay"], "momentum_decay")
+        h["momentum_decay"] = _finite(h["momentum_decay"], "momentum_decay")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
@@ -1039,7 +1134,7 @@ class Nadam(Optimizer):
     def _extra_state(self) -> dict[str, Any]:
         return {"mu_product": self.mu_product}
 
-    def _load_extra_state(self, sd: dict[str, Any]) -> None:
+    def _load_extra_state(self, sd: dict[str, Any]) -> dict[str, Any]:
         if "mu_product" not in sd:
             raise ValueError("'state_dict' lacks 'mu_product'")
-        self.mu_product = check_range(sd["mu_product"], "mu_product", high=1.0)
+        return {"mu_product": check_range(sd["mu_product"], "mu_product", high=1.0)}

@@ -132,6 +132,25 @@ def _momentum_of(schedule: object, step: int) -> float | None:
     return None if momentum_at is None else momentum_at(step)
 
 
+def _sequence(value: Any, name: str) -> list[Any]:
+    """A sequence argument (list, tuple, range, 1-D array ...) as a list; a number or a
+    string is a TypeError naming the argument."""
+    if not isinstance(value, (str, bytes)):
+        try:
+            return list(value)
+        except TypeError:
+            pass
+    raise TypeError(f"Invalid {name}: {value!r} (expected a sequence)")
+
+
+def _ratio(step: int, steps: float) -> float:
+    """step / steps for a step of any size (inf instead of OverflowError)."""
+    try:
+        return step / steps
+    except OverflowError:
+        return math.inf
+
+
 def _pow(base: float, exponent: float) -> float:
     """base ** exponent for base > 0, with inf instead of OverflowError."""
     try:
@@ -233,7 +252,8 @@ class PowerDecay(Schedule):
         self.power = check_range(power, "power", high_open=True)
 
     def _value(self, step: int) -> float:
-        return self.initial_learning_rate / _pow(1.0 + step / self.decay_steps, self.power)
+        return self.initial_learning_rate / _pow(1.0 + _ratio(step, self.decay_steps),
+                                                 self.power)
 
 
 class ExponentialDecay(Schedule):
@@ -270,8 +290,8 @@ class ExponentialDecay(Schedule):
         self.staircase = bool(staircase)
 
     def _value(self, step: int) -> float:
-        p = step / self.decay_steps
-        if self.staircase:
+        p = _ratio(step, self.decay_steps)
+        if self.staircase and math.isfinite(p):
             p = math.floor(p)
         if self.initial_learning_rate == 0.0:
             return 0.0
@@ -300,8 +320,8 @@ class PiecewiseConstant(Schedule):
     _fields = ("boundaries", "values")
 
     def __init__(self, boundaries: Sequence[float], values: Sequence[float]) -> None:
-        boundaries = [real_number(b, "boundaries") for b in boundaries]
-        values = [_rate(v, "values") for v in values]
+        boundaries = [real_number(b, "boundaries") for b in _sequence(boundaries, "boundaries")]
+        values = [_rate(v, "values") for v in _sequence(values, "values")]
         if not all(math.isfinite(b) for b in boundaries):
             raise ValueError(f"Invalid boundaries: {boundaries} (must be finite)")
         if any(b >= c for b, c in zip(boundaries, boundaries[1:])):
@@ -555,8 +575,10 @@ class Sequential(Schedule):
 
     def __init__(self, schedules: Sequence[ScheduleLike | float],
                  boundaries: Sequence[int]) -> None:
-        self.schedules = [_as_schedule(s, f"schedules[{i}]") for i, s in enumerate(schedules)]
-        self.boundaries = [_check_int(b, "boundaries", 0) for b in boundaries]
+        self.schedules = [_as_schedule(s, f"schedules[{i}]")
+                          for i, s in enumerate(_sequence(schedules, "schedules"))]
+        self.boundaries = [_check_int(b, "boundaries", 0)
+                           for b in _sequence(boundaries, "boundaries")]
         n, bounds = len(self.schedules), self.boundaries
         if not n:
             raise ValueError("'schedules' is empty: give at least one schedule")
@@ -584,6 +606,8 @@ class Sequential(Schedule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         _check_state(state_dict, ("schedules",))
         states = state_dict["schedules"]
+        if not isinstance(states, (list, tuple)):
+            raise TypeError(f"'state_dict' schedules must be a list, got {type(states).__name__}")
         if len(states) != len(self.schedules):
             raise ValueError(f"'state_dict' holds {len(states)} schedules, this one has "
                              f"{len(self.schedules)}")
@@ -837,6 +861,9 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
     lr_max = _positive(lr_max, "lr_max")
     if lr_max <= lr_min:
         raise ValueError(f"Invalid lr_max value: {lr_max} (must exceed lr_min={lr_min})")
+    if not math.isfinite(lr_max / lr_min):
+        raise ValueError(f"Invalid lr_max value: {lr_max} (lr_max / lr_min={lr_min} "
+                         "overflows)")
     num_steps = _check_int(num_steps, "num_steps", 2)
     smoothing = _fraction(smoothing, "smoothing", high_open=True)
     diverge_factor = check_range(diverge_factor, "diverge_factor", low=1.0, low_open=True,

@@ -368,7 +368,8 @@ def sparsity(arrays: Any) -> float:
 def to_csr(weights: Any) -> scipy.sparse.csr_array:
     """A 2-D weight array as a ``scipy.sparse.csr_array`` holding only its nonzeros.
 
-    Exact zeros (+0.0 and -0.0) are dropped, NaN and inf are stored; the dtype is kept.
+    Exact zeros (+0.0 and -0.0) are dropped, NaN and inf are stored; the dtype is kept (in
+    native byte order; float16, which scipy.sparse does not store, is a TypeError).
     A 1-D array of length n becomes a 1 x n matrix (so ``to_csr(w) @ x`` is ``w @ x`` as a
     length-1 array); other dimensions raise ValueError.
 
@@ -398,9 +399,15 @@ def to_csr(weights: Any) -> scipy.sparse.csr_array:
     if w.ndim == 1:
         w = w.reshape(1, -1)
     if w.ndim != 2:
-        raise ValueError(f"to_csr takes a 1-D or 2-D array, got {w.ndim} dimensions")
+        raise ValueError(f"to_csr takes a 1-D or 2-D array, got {w.ndim} dimensions "
+                         "in 'weights'")
     if w.dtype.kind not in "biufc":
         raise TypeError(f"'weights' has dtype {w.dtype}; expected numbers")
+    if w.dtype == np.float16:
+        raise TypeError("'weights' has dtype float16, which scipy.sparse does not store: "
+                        "convert it first, e.g. w.astype(np.float32)")
+    if not w.dtype.isnative:                # scipy.sparse stores native byte order only
+        w = w.astype(w.dtype.newbyteorder("="))
     return scipy.sparse.csr_array(w)       # built from w != 0, so -0.0 is dropped too
 
 
