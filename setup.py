@@ -1,4 +1,10 @@
-"""Build fastopt's one compiled extension, fastopt._kernels, with or without OpenMP.
+"""Build fastopt's compiled kernels, with or without OpenMP, once per instruction set.
+
+The kernel source fastopt/_kernels.pxi becomes fastopt._kernels_baseline (the platform's
+baseline instruction set) and, where the compiler can target it (x86-64), also
+fastopt._kernels_avx2 (AVX2); fastopt/_kernels.py picks one at import from the CPU's
+features.  Both builds use the same flags otherwise, -ffp-contract=off included, so they
+agree bit for bit.
 
 Environment switches:
   FASTOPT_USE_OPENMP=0|1|auto   force OpenMP off / on (error if unavailable) / probe (default)
@@ -37,6 +43,13 @@ OPTIMIZE_FLAGS = {
 }
 
 
+# Extra flags per instruction-set build, by compiler kind (None: the build is skipped).
+ISA_FLAGS = {
+    "baseline": {"msvc": [], "apple-clang": [], "unix": []},
+    "avx2": {"msvc": ["/arch:AVX2"], "apple-clang": ["-mavx2"], "unix": ["-mavx2"]},
+}
+
+
 def compiler_kind(compiler):
     if compiler.compiler_type == "msvc":
         return "msvc"
@@ -45,25 +58,37 @@ def compiler_kind(compiler):
     return "unix"
 
 
-def try_compile(compiler, cflags, ldflags):
-    """Compile and link a tiny OpenMP program with these flags; True if it works.
+OPENMP_PROBE = """\
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return omp_get_max_threads() > 0 ? 0 : 1;
+}
+"""
+
+# An AVX2 intrinsic: compiles only where the compiler targets x86-64 and takes the flag
+# (not for arm64, nor for a macOS universal2 build that also targets arm64).
+AVX2_PROBE = """\
+#include <immintrin.h>
+int main(void) {
+    __m256i a = _mm256_set1_epi32(1);
+    return _mm256_extract_epi32(_mm256_add_epi32(a, a), 0) == 2 ? 0 : 1;
+}
+"""
+
+
+def try_compile(compiler, code, cflags, ldflags):
+    """Compile and link a tiny program with these flags; True if it works.
 
     The compile step already sees CFLAGS/CPPFLAGS (setuptools adds them to the compiler
     command); linking an executable does not see LDFLAGS, so they are added here, as the
     extension's link will (e.g. -L for a keg-only Homebrew libomp on macOS)."""
-    code = textwrap.dedent("""\
-        #include <omp.h>
-        int main(void) {
-            int n = 0;
-            #pragma omp parallel reduction(+:n)
-            n += 1;
-            return omp_get_max_threads() > 0 ? 0 : 1;
-        }
-        """)
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "probe.c")
         with open(src, "w") as f:
-            f.write(code)
+            f.write(textwrap.dedent(code))
         try:
             objs = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
             env_ldflags = shlex.split(os.environ.get("LDFLAGS", ""))
@@ -81,6 +106,9 @@ class BuildExt(build_ext):
         # sources, so a rebuild with other switches (OpenMP off, debug) would reuse objects
         # compiled with the old flags.
         self.force = True
+        # The builds compile side by side (one per instruction set).
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
 
     def build_extensions(self):
         kind = compiler_kind(self.compiler)
@@ -95,7 +123,7 @@ class BuildExt(build_ext):
         if USE_OPENMP == "0":
             use = False
         elif (self.compiler.compiler_type != "msvc"
-              and not try_compile(self.compiler, cflags, ldflags)):
+              and not try_compile(self.compiler, OPENMP_PROBE, cflags, ldflags)):
             if USE_OPENMP == "1":
                 raise RuntimeError("FASTOPT_USE_OPENMP=1 but the compiler cannot build "
                                    "OpenMP code")
@@ -108,8 +136,13 @@ class BuildExt(build_ext):
               f"{'debug (bounds checks on)' if DEBUG else 'optimized'}"
               f"{', sanitizers ' + SANITIZE if SANITIZE else ''}")
         opt = [] if DEBUG else OPTIMIZE_FLAGS["msvc" if kind == "msvc" else "unix"]
-        for ext in self.extensions:
-            ext.extra_compile_args = opt + (cflags if use else san_c)
+        for ext in list(self.extensions):
+            isa = ISA_FLAGS[ext.name.rsplit("_", 1)[1]][kind]
+            if isa and not (kind == "msvc" or try_compile(self.compiler, AVX2_PROBE, isa, [])):
+                print(f"fastopt: skipping {ext.name} (the compiler cannot target it)")
+                self.extensions.remove(ext)
+                continue
+            ext.extra_compile_args = opt + isa + (cflags if use else san_c)
             ext.extra_link_args = ldflags if use else san_l
         super().build_extensions()
 
@@ -125,11 +158,14 @@ def extensions():
         "cdivision": True,
         "embedsignature": True,
     }
-    ext = Extension("fastopt._kernels", ["fastopt/_kernels.pyx"])
+    exts = [Extension(f"fastopt._kernels_{isa}", [f"fastopt/_kernels_{isa}.pyx"],
+                      depends=["fastopt/_kernels.pxi", "fastopt/_openmp.pxd"])
+            for isa in ISA_FLAGS]
     # The debug build's C (other directives) is generated apart from the optimized one's, so
     # neither is mistaken for the other by cythonize's timestamp check.
     build_dir = os.path.join("build", "cython-debug") if DEBUG else None
-    return cythonize([ext], compiler_directives=directives, build_dir=build_dir)
+    return cythonize(exts, compiler_directives=directives, build_dir=build_dir,
+                     nthreads=os.cpu_count() or 1)
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

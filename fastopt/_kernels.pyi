@@ -1,4 +1,5 @@
-"""Type stubs for the compiled extension ``fastopt._kernels`` (see _kernels.pyx).
+"""Type stubs for ``fastopt._kernels``: the kernel build in use (see _kernels.py), whose
+source is _kernels.pxi.
 
 Kernel arrays are 1-D and C-contiguous: parameters and state of one dtype (float32 or
 float64), writable; gradients, per-coordinate l1 strengths and bounds of the same dtype,
@@ -14,6 +15,8 @@ _FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Mask = npt.NDArray[np.uint8]
 
 PARALLEL_THRESHOLD: Final[int]
+ISA: Final[str]
+ISAS: Final[tuple[str, ...]]
 RULES: Final[dict[str, int]]
 
 def openmp_enabled() -> bool: ...

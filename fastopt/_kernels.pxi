@@ -1,34 +1,39 @@
-"""Fused one-pass update kernels: the only compiled code in fastopt.
-
-Every kernel updates ``param`` and its state arrays in place, in one pass over memory, and
-returns the number of non-finite gradient entries it saw (pruned coordinates excluded).
-For each element, in this order (see DESIGN.md section 2)::
-
-    g = sign * g                      maximize (sign = -1)
-    g = clip(g, -clip, clip)          clipvalue (clip = +inf when off)
-    g = scale * g                     norm clipping (scale computed by sum_squares beforehand)
-    g = g + l2 * param                coupled L2
-    pruned (mask == 0): param = 0, state = 0, g ignored
-    param = param - decay * param     decoupled weight decay (decay = lr * weight_decay)
-    the update rule, which also gives D, the per-coordinate denominator
-    param = sign(param) * max(|param| - prox_scale * l1_i / D, 0)   l1 proximal step
-    param = min(max(param, lower), upper)                          box bounds
-
-Kernels know nothing about Python objects: arrays in, doubles in, a count out. Scalars that
-depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
-are computed once per step by the optimizer objects.  Convention differences between torch
-and Keras are folded into those scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon);
-only structural options (momentum, nesterov, centered, amsgrad) select a code path, and they
-do so per block, so each path is a branch-free loop the compiler vectorizes.
-
-Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
-coordinate l1, bounds) are replaced by constant blocks that live in cache, so one loop serves
-every combination without extra memory traffic.  Elements are independent, so results are
-bit-identical for any number of threads; reductions sum fixed-size blocks in block order.
-
-Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
-entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
-"""
+# The fused one-pass update kernels: the only compiled code in fastopt, and the one source
+# of every update rule.  This file is compiled twice (setup.py): into
+# fastopt._kernels_baseline for any CPU of the platform, and on x86-64 into
+# fastopt._kernels_avx2 with -mavx2; fastopt/_kernels.py imports the one this CPU can run.
+# Both are built with -ffp-contract=off and no fast-math, so they agree bit for bit.
+#
+# Every kernel updates ``param`` and its state arrays in place, in one pass over memory, and
+# returns the number of non-finite gradient entries it saw (pruned coordinates excluded).
+# For each element, in this order (see DESIGN.md section 2):
+#
+#     g = sign * g                      maximize (sign = -1)
+#     g = clip(g, -clip, clip)          clipvalue (clip = +inf when off)
+#     g = scale * g                     norm clipping (scale computed by sum_squares beforehand)
+#     g = g + l2 * param                coupled L2
+#     pruned (mask == 0): param = 0, state = 0, g ignored
+#     param = param - decay * param     decoupled weight decay (decay = lr * weight_decay)
+#     the update rule, which also gives D, the per-coordinate denominator
+#     param = sign(param) * max(|param| - prox_scale * l1_i / D, 0)   l1 proximal step
+#     param = min(max(param, lower), upper)                          box bounds
+#
+# Kernels know nothing about Python objects: arrays in, doubles in, a count out. Scalars that
+# depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
+# are computed once per step by the optimizer objects.  Convention differences between torch
+# and Keras are folded into those scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon);
+# only structural options (momentum, nesterov, centered, amsgrad) select a code path, and they
+# do so per block, so each path is a branch-free loop the compiler vectorizes.  A step with
+# no mask, l1, bounds or clipvalue (the common case) runs a "plain" copy of its loop that
+# leaves those operations out (the Kind fused type below): it needs half the instructions.
+#
+# Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
+# coordinate l1, bounds) are replaced by constant blocks that live in cache, so one loop serves
+# every combination without extra memory traffic.  Elements are independent, so results are
+# bit-identical for any number of threads; reductions sum fixed-size blocks in block order.
+#
+# Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
+# entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
 
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY
@@ -45,6 +50,19 @@ ctypedef fused floating:
 
 cdef enum:
     BLOCK = 2048
+
+# The two kinds of step, as types so that Cython writes a separate copy of every loop for
+# each (a compile-time switch, like the dtype): a plain step (no mask, no l1 prox, no
+# bounds, no clipvalue -- the common case) skips those per-element operations entirely.
+cdef struct PlainStep:
+    char unused
+cdef struct FullStep:
+    char unused
+ctypedef fused Kind:
+    PlainStep
+    FullStep
+cdef PlainStep PLAIN
+cdef FullStep FULL
 
 # Below this many elements a kernel runs on the calling thread (OpenMP start-up would cost
 # more than the work).  Chosen from bench/kernels.py measurements; see README.
@@ -147,7 +165,7 @@ cdef inline floating f_max(floating a, floating b) noexcept nogil:
     return a if a != a else r
 
 
-cdef inline long long nonfinite(floating g) noexcept nogil:
+cdef inline int nonfinite(floating g) noexcept nogil:
     """1 for +-inf or NaN: g * 0 is NaN exactly then.  (The float cast lets SSE2 builds
     vectorize the double case too.)"""
     return (<float>(g * 0)) != 0
@@ -165,11 +183,13 @@ cdef struct Extras:
 
 
 cdef inline floating prepare(floating g, floating x, floating sign, floating clip,
-                             floating scale, floating l2) noexcept nogil:
-    """maximize, clipvalue, norm-clipping scale and coupled L2, in that order."""
+                             floating scale, floating l2, Kind kind) noexcept nogil:
+    """maximize, clipvalue (full steps only), norm-clipping scale and coupled L2, in that
+    order."""
     g = g * sign
-    g = clip if g > clip else g
-    g = -clip if g < -clip else g
+    if Kind is FullStep:
+        g = clip if g > clip else g
+        g = -clip if g < -clip else g
     g = g * scale
     return g + l2 * x if l2 != 0 else g
 
@@ -403,18 +423,27 @@ cdef long long run(Slot s, const floating[::1] grad, tuple scalars, tuple extras
     cdef floating z = 0
     cdef Py_ssize_t b, nb = n_blocks(a.n)
     cdef long long bad = 0
+    cdef bint plain = (a.mask == NULL and not e.prox and a.lower == NULL
+                       and a.upper == NULL and e.clip == INFINITY)
     if serial(a.n, num_threads):
         with nogil:                     # other Python threads run meanwhile
-            for b in range(nb):
-                bad += block_step(s.f, &a, b, e, c, z)
+            if plain:
+                for b in range(nb):
+                    bad += block_step(s.f, &a, b, e, c, z, PLAIN)
+            else:
+                for b in range(nb):
+                    bad += block_step(s.f, &a, b, e, c, z, FULL)
+    elif plain:
+        for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
+            bad += block_step(s.f, &a, b, e, c, z, PLAIN)
     else:
         for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
-            bad += block_step(s.f, &a, b, e, c, z)
+            bad += block_step(s.f, &a, b, e, c, z, FULL)
     return bad
 
 
-cdef inline long long block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Scalars c,
-                                 floating z) noexcept nogil:
+cdef inline int block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Scalars c,
+                           floating z, Kind kind) noexcept nogil:
     """Block b of one step.  Structural options are passed to the rule's block function as
     constants, so each variant is its own branch-free loop that the compiler vectorizes."""
     cdef Block k = block_at(a, b, sizeof(floating))
@@ -425,36 +454,36 @@ cdef inline long long block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Sca
     cdef floating* s3 = at(a.s3, k.start, z)
     if f.rule == SGD:
         if not f.momentum:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, False, False, False)
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, False, False, False, kind)
         elif f.keras and f.nesterov:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, True)
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, True, kind)
         elif f.keras:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, True)
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, True, kind)
         elif f.nesterov:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, False)
-        return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, False)
+            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, False, kind)
+        return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, False, kind)
     if f.rule == ADAGRAD:
-        return adagrad_block(p, g, s1, k, e, c.x1, c.x2, c.x3)
+        return adagrad_block(p, g, s1, k, e, c.x1, c.x2, c.x3, kind)
     if f.rule == RMSPROP:
         if f.centered and f.momentum:
             return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                                 c.x7, True, True)
+                                 c.x7, True, True, kind)
         elif f.centered:
             return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                                 c.x7, True, False)
+                                 c.x7, True, False, kind)
         elif f.momentum:
             return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                                 c.x7, False, True)
+                                 c.x7, False, True, kind)
         return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                             c.x7, False, False)
+                             c.x7, False, False, kind)
     if f.rule == ADAM:
         if f.amsgrad:
             return adam_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                              True)
-        return adam_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, False)
+                              True, kind)
+        return adam_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, False, kind)
     if f.rule == ADAMAX:
-        return adamax_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6)
-    return nadam_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7)
+        return adamax_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, kind)
+    return nadam_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7, kind)
 
 
 # ---------------------------------------------------------------------------------------
@@ -462,9 +491,9 @@ cdef inline long long block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Sca
 #   torch:  b = mu b + g (b = g at the first step);  p -= lr * (g + mu b if nesterov else b)
 #   keras:  v = mu v - lr g;  p += mu v - lr g if nesterov else v
 
-cdef inline long long sgd_block(floating* p, const floating* g, floating* buf, Block k,
-                                Extras e, double lr, double mu, bint first, bint momentum,
-                                bint nesterov, bint keras) noexcept nogil:
+cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k,
+                          Extras e, double lr, double mu, bint first, bint momentum,
+                          bint nesterov, bint keras, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
@@ -472,14 +501,14 @@ cdef inline long long sgd_block(floating* p, const floating* g, floating* buf, B
     cdef floating flr = lr, fmu = mu, tau = lr * e.l1
     cdef floating gi, x, b
     cdef bint keep, prox = e.prox
-    cdef long long bad = 0
+    cdef int bad = 0
     cdef Py_ssize_t i
     for i in range(k.n):
-        keep = k.mask[i] != 0
+        keep = Kind is PlainStep or k.mask[i] != 0
         gi = g[i]
         bad += keep & nonfinite(gi)
         x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2)
+        gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         if not momentum:
             x = x - flr * gi
@@ -491,7 +520,8 @@ cdef inline long long sgd_block(floating* p, const floating* g, floating* buf, B
             b = gi if first else fmu * buf[i] + gi
             x = x - flr * (gi + fmu * b if nesterov else b)
             buf[i] = b if keep else 0
-        x = finish(x, tau * l1w[i], prox, lo[i], hi[i])
+        if Kind is FullStep:
+            x = finish(x, tau * l1w[i], prox, lo[i], hi[i])
         p[i] = x if keep else 0
     return bad
 
@@ -500,9 +530,9 @@ cdef inline long long sgd_block(floating* p, const floating* g, floating* buf, B
 # AdaGrad.      s += g^2;  D = sqrt(s + eps_in) + eps_out;  p -= lr g / D;  tau = lr l1 / D
 #   torch: eps_in = 0, eps_out = eps, lr = lr / (1 + (t - 1) lr_decay);   keras: eps_in = eps
 
-cdef inline long long adagrad_block(floating* p, const floating* g, floating* acc, Block k,
-                                    Extras e, double lr, double eps_in,
-                                    double eps_out) noexcept nogil:
+cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Block k,
+                              Extras e, double lr, double eps_in,
+                              double eps_out, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
@@ -510,19 +540,20 @@ cdef inline long long adagrad_block(floating* p, const floating* g, floating* ac
     cdef floating flr = lr, ein = eps_in, eout = eps_out, tau = lr * e.l1
     cdef floating gi, x, s, r
     cdef bint keep, prox = e.prox
-    cdef long long bad = 0
+    cdef int bad = 0
     cdef Py_ssize_t i
     for i in range(k.n):
-        keep = k.mask[i] != 0
+        keep = Kind is PlainStep or k.mask[i] != 0
         gi = g[i]
         bad += keep & nonfinite(gi)
         x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2)
+        gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         s = acc[i] + gi * gi
         r = 1 / (f_sqrt(s + ein) + eout)
         x = x - flr * gi * r
-        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is FullStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
         acc[i] = s if keep else 0
         p[i] = x if keep else 0
     return bad
@@ -536,11 +567,11 @@ cdef inline long long adagrad_block(floating* p, const floating* g, floating* ac
 #   torch: eps_in = 0, eps_out = eps, lr_in = 1, lr_out = lr
 #   keras: eps_in = eps, eps_out = 0, lr_in = lr, lr_out = 1
 
-cdef inline long long rmsprop_block(floating* p, const floating* g, floating* sq,
-                                    floating* avg, floating* buf, Block k, Extras e,
-                                    double lr, double rho, double eps_in, double eps_out,
-                                    double lr_in, double lr_out, double mu, bint centered,
-                                    bint momentum) noexcept nogil:
+cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
+                              floating* avg, floating* buf, Block k, Extras e,
+                              double lr, double rho, double eps_in, double eps_out,
+                              double lr_in, double lr_out, double mu, bint centered,
+                              bint momentum, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
@@ -549,14 +580,14 @@ cdef inline long long rmsprop_block(floating* p, const floating* g, floating* sq
     cdef floating fout = lr_out, fmu = mu, tau = lr * e.l1
     cdef floating gi, x, s, a, w, r, bb
     cdef bint keep, prox = e.prox
-    cdef long long bad = 0
+    cdef int bad = 0
     cdef Py_ssize_t i
     for i in range(k.n):
-        keep = k.mask[i] != 0
+        keep = Kind is PlainStep or k.mask[i] != 0
         gi = g[i]
         bad += keep & nonfinite(gi)
         x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2)
+        gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         s = frho * sq[i] + (1 - frho) * gi * gi
         w = s
@@ -571,7 +602,8 @@ cdef inline long long rmsprop_block(floating* p, const floating* g, floating* sq
             buf[i] = bb if keep else 0
         else:
             x = x - flr * gi * r
-        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is FullStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
         sq[i] = s if keep else 0
         p[i] = x if keep else 0
     return bad
@@ -584,10 +616,10 @@ cdef inline long long rmsprop_block(floating* p, const floating* g, floating* sq
 #   torch: sqrt_scale = 1 / sqrt(bc2), step = lr / bc1, prox_lr = lr
 #   keras: sqrt_scale = 1, step = lr sqrt(bc2) / bc1, prox_lr = lr sqrt(bc2)
 
-cdef inline long long adam_block(floating* p, const floating* g, floating* m, floating* v,
-                                 floating* vmax, Block k, Extras e, double beta_1,
-                                 double beta_2, double sqrt_scale, double eps, double step,
-                                 double prox_lr, bint amsgrad) noexcept nogil:
+cdef inline int adam_block(floating* p, const floating* g, floating* m, floating* v,
+                           floating* vmax, Block k, Extras e, double beta_1,
+                           double beta_2, double sqrt_scale, double eps, double step,
+                           double prox_lr, bint amsgrad, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
@@ -596,14 +628,14 @@ cdef inline long long adam_block(floating* p, const floating* g, floating* m, fl
     cdef floating tau = prox_lr * e.l1
     cdef floating gi, x, mi, vi, w, r
     cdef bint keep, prox = e.prox
-    cdef long long bad = 0
+    cdef int bad = 0
     cdef Py_ssize_t i
     for i in range(k.n):
-        keep = k.mask[i] != 0
+        keep = Kind is PlainStep or k.mask[i] != 0
         gi = g[i]
         bad += keep & nonfinite(gi)
         x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2)
+        gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         mi = b1 * m[i] + (1 - b1) * gi
         vi = b2 * v[i] + (1 - b2) * gi * gi
@@ -613,7 +645,8 @@ cdef inline long long adam_block(floating* p, const floating* g, floating* m, fl
             vmax[i] = w if keep else 0
         r = 1 / (f_sqrt(w) * ss + feps)
         x = x - fstep * mi * r
-        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is FullStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
         m[i] = mi if keep else 0
         v[i] = vi if keep else 0
         p[i] = x if keep else 0
@@ -625,10 +658,10 @@ cdef inline long long adam_block(floating* p, const floating* g, floating* m, fl
 #           p -= step m / D;  tau = lr l1 / D;  step = lr / bc1
 #   torch: eps_in = eps, eps_out = 0;   keras: eps_in = 0, eps_out = eps
 
-cdef inline long long adamax_block(floating* p, const floating* g, floating* m, floating* u,
-                                   Block k, Extras e, double lr, double beta_1,
-                                   double beta_2, double eps_in, double eps_out,
-                                   double step) noexcept nogil:
+cdef inline int adamax_block(floating* p, const floating* g, floating* m, floating* u,
+                             Block k, Extras e, double lr, double beta_1,
+                             double beta_2, double eps_in, double eps_out,
+                             double step, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
@@ -637,20 +670,21 @@ cdef inline long long adamax_block(floating* p, const floating* g, floating* m, 
     cdef floating tau = lr * e.l1
     cdef floating gi, x, mi, ui, r
     cdef bint keep, prox = e.prox
-    cdef long long bad = 0
+    cdef int bad = 0
     cdef Py_ssize_t i
     for i in range(k.n):
-        keep = k.mask[i] != 0
+        keep = Kind is PlainStep or k.mask[i] != 0
         gi = g[i]
         bad += keep & nonfinite(gi)
         x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2)
+        gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         mi = b1 * m[i] + (1 - b1) * gi
         ui = f_max(b2 * u[i], f_abs(gi) + ein)
         r = 1 / (ui + eout)
         x = x - fstep * mi * r
-        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is FullStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
         m[i] = mi if keep else 0
         u[i] = ui if keep else 0
         p[i] = x if keep else 0
@@ -663,10 +697,10 @@ cdef inline long long adamax_block(floating* p, const floating* g, floating* m, 
 #   v_scale = 1 / bc2;  c_grad = lr (1 - mu_t) / (1 - prod_t);
 #   c_mom = lr mu_{t+1} / (1 - prod_t mu_{t+1})  (same form in both conventions)
 
-cdef inline long long nadam_block(floating* p, const floating* g, floating* m, floating* v,
-                                  Block k, Extras e, double lr, double beta_1,
-                                  double beta_2, double v_scale, double eps, double c_grad,
-                                  double c_mom) noexcept nogil:
+cdef inline int nadam_block(floating* p, const floating* g, floating* m, floating* v,
+                            Block k, Extras e, double lr, double beta_1,
+                            double beta_2, double v_scale, double eps, double c_grad,
+                            double c_mom, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
@@ -675,20 +709,21 @@ cdef inline long long nadam_block(floating* p, const floating* g, floating* m, f
     cdef floating cm = c_mom, tau = lr * e.l1
     cdef floating gi, x, mi, vi, r
     cdef bint keep, prox = e.prox
-    cdef long long bad = 0
+    cdef int bad = 0
     cdef Py_ssize_t i
     for i in range(k.n):
-        keep = k.mask[i] != 0
+        keep = Kind is PlainStep or k.mask[i] != 0
         gi = g[i]
         bad += keep & nonfinite(gi)
         x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2)
+        gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         mi = b1 * m[i] + (1 - b1) * gi
         vi = b2 * v[i] + (1 - b2) * gi * gi
         r = 1 / (f_sqrt(vi * vs) + feps)
         x = x - (cg * gi + cm * mi) * r
-        x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is FullStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
         m[i] = mi if keep else 0
         v[i] = vi if keep else 0
         p[i] = x if keep else 0
@@ -748,11 +783,11 @@ def max_abs(const floating[::1] x):
     return float("nan") if nan else m
 
 
-cdef inline long long nonfinite_in(const floating* x, const unsigned char* mask,
-                                   Py_ssize_t b, Py_ssize_t n) noexcept nogil:
+cdef inline int nonfinite_in(const floating* x, const unsigned char* mask,
+                             Py_ssize_t b, Py_ssize_t n) noexcept nogil:
     """Number of +-inf/NaN entries among block b's unpruned coordinates."""
     cdef Py_ssize_t i, start = b * BLOCK, stop = min(start + BLOCK, n)
-    cdef long long bad = 0
+    cdef int bad = 0
     for i in range(start, stop):
         bad += nonfinite(x[i]) & (mask == NULL or mask[i] != 0)
     return bad

@@ -1,0 +1,76 @@
+"""The compiled kernels, in the build this CPU runs fastest (runtime instruction-set dispatch).
+
+The kernel source (_kernels.pxi) is compiled into one extension per instruction set:
+``_kernels_baseline`` (any CPU of the platform) and, on x86-64, ``_kernels_avx2``.  This
+module imports the best one the CPU supports and re-exports its names, so the rest of
+fastopt sees one module, ``fastopt._kernels``, whichever build it is.  ``ISA`` names the
+build in use and ``ISAS`` every build this installation can run here.
+
+The builds agree bit for bit (no FMA contraction, no fast-math; tested), so the choice
+changes speed only.  ``FASTOPT_ISA=baseline`` (or ``avx2``) in the environment forces one,
+e.g. to compare them; forcing a build this CPU cannot run, or that was not compiled, is an
+ImportError naming what is available, never an illegal-instruction crash.
+"""
+
+import importlib
+import os
+from types import ModuleType
+
+# Best first: (build name, the numpy CPU feature it needs, or None for the baseline).
+_BUILDS = (("avx2", "AVX2"), ("baseline", None))
+
+
+def _cpu_features() -> dict[str, bool]:
+    """NumPy's runtime CPU feature table (it checks OS support too, e.g. AVX state saving)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:                                   # NumPy 1.x
+        try:
+            from numpy.core._multiarray_umath import __cpu_features__
+        except ImportError:
+            return {}
+    return dict(__cpu_features__)
+
+
+def _importable() -> dict[str, ModuleType]:
+    """The builds compiled into this installation that this CPU can run, best first."""
+    features = _cpu_features()
+    found = {}
+    for name, feature in _BUILDS:
+        if feature is not None and not features.get(feature, False):
+            continue
+        try:
+            found[name] = importlib.import_module(f"fastopt._kernels_{name}")
+        except ImportError:
+            if feature is None:
+                raise
+    return found
+
+
+def _select(builds: dict[str, ModuleType]) -> ModuleType:
+    """The best build, or the one FASTOPT_ISA names."""
+    forced = os.environ.get("FASTOPT_ISA", "").strip().lower()
+    if not forced:
+        return next(iter(builds.values()))
+    if forced not in builds:
+        raise ImportError(f"FASTOPT_ISA={forced!r}: this CPU and installation can run "
+                          f"{', '.join(map(repr, builds))}")
+    return builds[forced]
+
+
+_builds = _importable()
+_impl = _select(_builds)
+ISAS: tuple[str, ...] = tuple(_builds)
+
+PARALLEL_THRESHOLD = _impl.PARALLEL_THRESHOLD
+RULES = _impl.RULES
+ISA: str = _impl.ISA
+Slot = _impl.Slot
+step = _impl.step
+sum_squares = _impl.sum_squares
+count_nonfinite = _impl.count_nonfinite
+max_abs = _impl.max_abs
+openmp_enabled = _impl.openmp_enabled
+max_threads = _impl.max_threads
+team_size = _impl.team_size
+set_parallel_threshold = _impl.set_parallel_threshold

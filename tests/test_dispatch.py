@@ -1,0 +1,119 @@
+"""Runtime instruction-set dispatch: every kernel build this CPU can run, against the oracle
+and against each other bit for bit; the plain and full loop copies; FASTOPT_ISA."""
+
+import importlib
+import os
+import platform
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import make_problem
+from test_optimizers import check_against_oracle, run_fastopt
+
+from fastopt import _kernels
+
+EXPORTED = ("Slot", "step", "sum_squares", "count_nonfinite", "max_abs", "team_size",
+            "set_parallel_threshold", "max_threads", "openmp_enabled")
+
+
+@pytest.fixture(params=_kernels.ISAS)
+def build(request, monkeypatch):
+    """Run the optimizers on one build: fastopt._kernels's names point at it."""
+    module = importlib.import_module(f"fastopt._kernels_{request.param}")
+    for name in EXPORTED:
+        monkeypatch.setattr(_kernels, name, getattr(module, name))
+    return request.param
+
+
+@pytest.mark.parametrize("option", ["none", "all", "l1", "clipnorm"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+def test_every_build_matches_the_oracle(build, config, convention, dtype, option):
+    rule, hyper = config
+    check_against_oracle(rule, hyper, convention, dtype, 1000, option)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
+    """The same steps on every build, 1 and 2 threads, plain and full loops: one result."""
+    rule, hyper = config
+    n = 5003                                         # odd: vector loops plus a remainder
+    theta, grads = make_problem(n, 8, 11, dtype)
+    rng = np.random.default_rng(5)
+    mask = (rng.random(n) > 0.2).astype(np.uint8)
+    variants = {"plain": {}, "full": {"l1": 0.3, "clipvalue": 0.9, "weight_decay": 0.1,
+                                      "bounds": (-1.5 * np.ones(n), 1.5 * np.ones(n))}}
+    old = _kernels.set_parallel_threshold(0)
+    try:
+        for kind, opts in variants.items():
+            results = {}
+            for isa in _kernels.ISAS:
+                module = importlib.import_module(f"fastopt._kernels_{isa}")
+                module.set_parallel_threshold(0)
+                for name in EXPORTED:
+                    monkeypatch.setattr(_kernels, name, getattr(module, name))
+                for threads in (1, 2):
+                    w, opt, _ = run_fastopt(rule, hyper, np.clip(theta, -1.5, 1.5), grads,
+                                            "torch", threads,
+                                            mask if kind == "full" else None, **opts)
+                    results[isa, threads] = (w, opt.state[0])
+            (w0, s0), *others = results.values()
+            for w, s in others:
+                np.testing.assert_array_equal(w, w0)
+                for k in s0:
+                    np.testing.assert_array_equal(s[k], s0[k])
+    finally:
+        for isa in _kernels.ISAS:
+            importlib.import_module(f"fastopt._kernels_{isa}").set_parallel_threshold(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_plain_and_full_loops_agree(config, dtype):
+    """A mask of all ones, infinite bounds and an infinite clipvalue change nothing, but send
+    the step through the full loop instead of the plain one: results are bit-identical."""
+    rule, hyper = config
+    n = 1001
+    theta, grads = make_problem(n, 10, 2, dtype)
+    plain, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, None)
+    full, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, np.ones(n, np.uint8),
+                             clipvalue=np.inf, bounds=(-np.inf, np.inf))
+    np.testing.assert_array_equal(plain, full)
+
+
+def run_python(code, **env):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, cwd=os.path.dirname(__file__))
+
+
+@pytest.mark.parametrize("isa", _kernels.ISAS)
+def test_fastopt_isa_forces_a_build(isa):
+    out = run_python("import fastopt._kernels as k; print(k.ISA)", FASTOPT_ISA=isa)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == isa
+
+
+def test_fastopt_isa_refuses_what_it_cannot_run():
+    out = run_python("import fastopt", FASTOPT_ISA="avx9000")
+    assert out.returncode != 0
+    assert "FASTOPT_ISA='avx9000'" in out.stderr and "'baseline'" in out.stderr
+
+
+def test_best_build_is_the_default():
+    assert _kernels.ISA == _kernels.ISAS[0]
+    assert _kernels.ISAS[-1] == "baseline"
+
+
+def test_a_cpu_without_avx2_gets_the_baseline(monkeypatch):
+    monkeypatch.setattr(_kernels, "_cpu_features", lambda: {"SSE2": True})
+    assert list(_kernels._importable()) == ["baseline"]
+
+
+def test_x86_64_installs_have_the_avx2_build():
+    """On x86-64 with gcc/clang, setup.py builds the AVX2 copy; if the CPU has AVX2 it runs."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("AVX2 build exists only on x86-64")
+    if not _kernels._cpu_features().get("AVX2"):
+        pytest.skip("this CPU has no AVX2")
+    assert "avx2" in _kernels.ISAS
