@@ -376,11 +376,15 @@ cdef class Slot:
         return self.a.n
 
 
-def step(Slot slot, grad, tuple scalars, tuple extras, int num_threads):
-    """Apply the slot's rule once: ``grad`` is 1-D, C-contiguous, of the param's dtype and
-    length (copied first if it shares memory with an array the kernel writes);
-    ``scalars`` are the rule's per-step numbers (below) and ``extras`` = (sign, clip,
-    scale, l2, decay, l1).  Returns the number of non-finite gradient entries (unpruned).
+def step(slots, grads, tuple scalars, extras, int num_threads):
+    """One step of several parameter arrays at once: ``slots[i]`` is updated with
+    ``grads[i]`` (1-D, C-contiguous, of its param's dtype and length; copied first if it
+    shares memory with an array that slot writes) and ``extras[i]`` = (sign, clip, scale,
+    l2, decay, l1).  Every slot has the same rule, flags and dtype (one optimizer's arrays of
+    one dtype); ``scalars`` are the rule's per-step numbers (below).  The blocks of all the
+    arrays form one loop, split over the threads as a whole, so many small arrays cost one
+    call and still use every thread.  A gradient that aliases another slot's array must be
+    copied by the caller.  Returns the number of non-finite gradient entries (unpruned).
 
         sgd      (learning_rate, momentum, first_step)
         adagrad  (learning_rate, eps_in, eps_out)
@@ -389,9 +393,17 @@ def step(Slot slot, grad, tuple scalars, tuple extras, int num_threads):
         adamax   (learning_rate, beta_1, beta_2, eps_in, eps_out, step_size)
         nadam    (learning_rate, beta_1, beta_2, v_scale, epsilon, c_grad, c_mom)
     """
-    if slot.single:
-        return run[float](slot, grad, scalars, extras, num_threads)
-    return run[double](slot, grad, scalars, extras, num_threads)
+    # tuples: the references they hold keep every array alive while the GIL is released
+    slots, grads, extras = tuple(slots), tuple(grads), tuple(extras)
+    if not len(grads) == len(extras) == len(slots):
+        raise ValueError(f"{len(slots)} slots, {len(grads)} gradients and {len(extras)} "
+                         "extras: expected one of each per array")
+    if not slots:
+        return 0
+    cdef Slot first = slots[0]
+    if first.single:
+        return run[float](slots, grads, scalars, extras, num_threads)
+    return run[double](slots, grads, scalars, extras, num_threads)
 
 
 cdef struct Scalars:
@@ -400,46 +412,94 @@ cdef struct Scalars:
     bint first
 
 
-cdef long long run(Slot s, const floating[::1] grad, tuple scalars, tuple extras,
-                   int num_threads) except -1:
-    cdef Arrays a = s.a
-    check_length(a.n, "grad", grad.shape[0], False)
-    if a.n == 0:
-        return 0
-    if aliased(&a, &grad[0], sizeof(floating)):
-        grad = grad.copy()
-    a.grad = &grad[0]
-    cdef Extras e = make_extras(extras, a.l1w != NULL)
+cdef struct Work:
+    # one array of a step: its rule's flags, operands, fused options, loop kind and the
+    # number of its first block
+    Flags f
+    Arrays a
+    Extras e
+    bint plain
+    Py_ssize_t first_block
+
+
+cdef enum:
+    STACK_WORK = 8      # arrays per step described without a heap allocation
+
+
+cdef Scalars make_scalars(int rule, tuple scalars) except *:
     cdef Scalars c
     c.first = False
-    if s.f.rule == SGD:
+    if rule == SGD:
         c.x1, c.x2, c.first = scalars
-    elif s.f.rule == ADAGRAD:
+    elif rule == ADAGRAD:
         c.x1, c.x2, c.x3 = scalars
-    elif s.f.rule in (ADAM, ADAMAX):
+    elif rule in (ADAM, ADAMAX):
         c.x1, c.x2, c.x3, c.x4, c.x5, c.x6 = scalars
     else:
         c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7 = scalars
-    cdef floating z = 0
-    cdef Py_ssize_t b, nb = n_blocks(a.n)
+    return c
+
+
+cdef long long run(tuple slots, tuple grads, tuple scalars, tuple extras,
+                   int num_threads, floating z=0) except -1:
+    cdef Slot s, first = slots[0]
+    cdef Py_ssize_t i, b, nw = len(slots), nb = 0, total = 0
+    cdef const floating[::1] gv
+    cdef list copies = []                  # aliasing gradients' copies, alive for the call
+    cdef Work stack[STACK_WORK]
+    cdef Work* w = &stack[0] if nw <= STACK_WORK else <Work*>malloc(nw * sizeof(Work))
+    cdef Scalars c
     cdef long long bad = 0
-    cdef bint plain = (a.mask == NULL and not e.prox and a.lower == NULL
-                       and a.upper == NULL and e.clip == INFINITY)
-    if serial(a.n, num_threads):
-        with nogil:                     # other Python threads run meanwhile
-            if plain:
+    if w == NULL:
+        raise MemoryError()
+    try:
+        for i in range(nw):
+            s = slots[i]
+            if s.single != first.single or s.f.rule != first.f.rule:
+                raise ValueError("every slot of a step must have the same rule and dtype")
+            gv = grads[i]
+            check_length(s.a.n, "grad", gv.shape[0], False)
+            w[i].f = s.f
+            w[i].a = s.a
+            if s.a.n and aliased(&w[i].a, &gv[0], sizeof(floating)):
+                gv = grads[i].copy()
+                copies.append(gv)
+            w[i].a.grad = &gv[0] if s.a.n else NULL
+            w[i].e = make_extras(extras[i], s.a.l1w != NULL)
+            w[i].plain = (s.a.mask == NULL and not w[i].e.prox and s.a.lower == NULL
+                          and s.a.upper == NULL and w[i].e.clip == INFINITY)
+            w[i].first_block = nb
+            nb += n_blocks(s.a.n)
+            total += s.a.n
+        c = make_scalars(first.f.rule, scalars)
+        if serial(total, num_threads):
+            with nogil:                     # other Python threads run meanwhile
                 for b in range(nb):
-                    bad += block_step(s.f, &a, b, e, c, z, PLAIN)
-            else:
-                for b in range(nb):
-                    bad += block_step(s.f, &a, b, e, c, z, FULL)
-    elif plain:
-        for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
-            bad += block_step(s.f, &a, b, e, c, z, PLAIN)
-    else:
-        for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
-            bad += block_step(s.f, &a, b, e, c, z, FULL)
+                    bad += work_block(w, nw, b, c, z)
+        else:
+            for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
+                bad += work_block(w, nw, b, c, z)
+    finally:
+        if w != &stack[0]:
+            free(w)
     return bad
+
+
+cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c,
+                           floating z) noexcept nogil:
+    """Block b of a step's numbering: found by bisection among the arrays, then run by the
+    plain or the full copy of the rule's loop."""
+    cdef Py_ssize_t lo = 0, hi = nw - 1, mid
+    while lo < hi:                          # the last array whose first block is <= b
+        mid = (lo + hi + 1) // 2
+        if w[mid].first_block <= b:
+            lo = mid
+        else:
+            hi = mid - 1
+    w = w + lo
+    if w.plain:
+        return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, PLAIN)
+    return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, FULL)
 
 
 cdef inline int block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Scalars c,

@@ -6,6 +6,7 @@ float64), writable; gradients, per-coordinate l1 strengths and bounds of the sam
 read-only allowed; masks uint8.  An absent optional array is an empty array.
 """
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -51,10 +52,10 @@ class Slot:
     ) -> None: ...
 
 def step(
-    slot: Slot,
-    grad: _FloatArray,
+    slots: Sequence[Slot],
+    grads: Sequence[_FloatArray],
     scalars: tuple[float | bool, ...],
-    extras: tuple[float, float, float, float, float, float],
+    extras: Sequence[tuple[float, float, float, float, float, float]],
     num_threads: int,
 ) -> int: ...
 def sum_squares(x: _FloatArray, mask: _Mask, num_threads: int) -> float: ...

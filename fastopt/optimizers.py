@@ -481,9 +481,10 @@ class Optimizer:
             self._slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
                                              EMPTY_MASK if mask is None else mask, l1w, lo,
                                              hi, **flags))
+        self._one_dtype = len({p.dtype for p in self.params}) == 1
         # the arrays each slot writes, by the object owning their memory: a gradient viewing
-        # one written by an earlier slot must be copied before the kernels run (a kernel only
-        # guards against its own slot's arrays)
+        # one that another slot writes must be copied before the kernels run (they run in
+        # one loop, in any order; a kernel only guards against its own slot's arrays)
         self._written: dict[int, list[tuple[int, Array]]] = {}
         if len(self.params) > 1:
             for i, (p, st) in enumerate(zip(self.params, self.state)):
@@ -589,26 +590,29 @@ class Optimizer:
         clip = math.inf if self.clipvalue is None else self.clipvalue
         decay = lr * self.weight_decay
         prox = self._prox_scale()
-        bad = 0
-        for slot, g, scale, (l1, _) in zip(self._slots, grads, scales, self._l1):
-            bad += _kernels.step(slot, g, scalars,
-                                 (sign, clip, scale, self.l2, decay, l1 * prox), threads)
+        extras = [(sign, clip, scale, self.l2, decay, l1 * prox)
+                  for scale, (l1, _) in zip(scales, self._l1)]
+        if self._one_dtype:             # one kernel call over every array's blocks
+            bad = _kernels.step(self._slots, grads, scalars, extras, threads)
+        else:
+            bad = sum(_kernels.step([slot], [g], scalars, [e], threads)
+                      for slot, g, e in zip(self._slots, grads, extras))
         self._commit_step(t)
         self.step_count = t
         self.last_nonfinite = bad
         return bad
 
     def _unalias(self, grads: list[Array]) -> None:
-        """Copy each gradient that shares memory with a parameter or state array that an
-        earlier kernel of this step writes (e.g. ``step([w2, w1])`` for f = w1 . w2), so that
-        it is read as it was passed."""
+        """Copy each gradient that shares memory with a parameter or state array of another
+        array of this step (e.g. ``step([w2, w1])`` for f = w1 . w2), so that it is read as
+        it was passed."""
         get = self._written.get
-        for i in range(1, len(grads)):
+        for i in range(len(grads)):
             g = owner = grads[i]
             while (base := getattr(owner, "base", None)) is not None:    # _owner, inlined
                 owner = base
             arrays = get(id(owner))
-            if arrays and any(j < i and np.may_share_memory(g, a) for j, a in arrays):
+            if arrays and any(j != i and np.may_share_memory(g, a) for j, a in arrays):
                 grads[i] = g.copy()
 
     def _commit_step(self, t: int) -> None:

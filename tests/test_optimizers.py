@@ -175,6 +175,41 @@ def test_multiple_arrays_and_global_clipnorm():
         np.testing.assert_allclose(p.ravel(), t, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("num_threads", [1, 2])
+def test_one_call_over_many_arrays_equals_one_optimizer_per_array(config, num_threads):
+    """A step over many arrays runs their blocks as one loop (split over the threads as a
+    whole, each array's plain or full copy of the loop); it equals stepping each array on
+    its own.  Sizes straddle the block size, include empty arrays, and outnumber the
+    kernel's on-stack array descriptions; some arrays have a mask or an l1 penalty."""
+    rule, hyper = config
+    sizes = [0, 1, 2047, 2048, 2049, 5000, 3, 0, 70001, 17, 4096, 9]
+    rng = np.random.default_rng(8)
+    l1 = [0.2 if i % 3 == 0 else 0.0 for i in range(len(sizes))]
+    masks = [(rng.random(n) > 0.3).astype(np.uint8) if i % 4 == 1 else None
+             for i, n in enumerate(sizes)]
+    start = [rng.standard_normal(n) for n in sizes]
+    grads = [[rng.standard_normal(n) for n in sizes] for _ in range(6)]
+    old = _kernels.set_parallel_threshold(0)
+    try:
+        together = [p.copy() for p in start]
+        opt = CLASSES[rule](together, learning_rate=LR, l1=l1, num_threads=num_threads,
+                            **hyper)
+        opt.set_masks(masks)
+        for gs in grads:
+            opt.step(gs)
+        for i in range(len(sizes)):
+            alone = start[i].copy()
+            single = CLASSES[rule](alone, learning_rate=LR, l1=l1[i], num_threads=1, **hyper)
+            single.set_masks([masks[i]])
+            for gs in grads:
+                single.step(gs[i])
+            np.testing.assert_array_equal(together[i], alone, err_msg=f"array {i}")
+            for k in single.state[0]:
+                np.testing.assert_array_equal(opt.state[i][k], single.state[0][k])
+    finally:
+        _kernels.set_parallel_threshold(old)
+
+
 def test_per_coordinate_l1_matches_oracle():
     theta, grads = make_problem(300, STEPS, 6)
     strengths = np.linspace(0.0, 1.0, 300)

@@ -190,11 +190,20 @@ def test_kernel_slot_checks():
     extras = (1.0, np.inf, 1.0, 0.0, 0.0, 0.0)
     scalars = (0.9, 0.999, 1.0, 1e-8, 1e-3, 1e-3)
     with pytest.raises(ValueError, match=r"'grad' has 5 elements, expected 10"):
-        _kernels.step(slot, np.zeros(5), scalars, extras, 1)
+        _kernels.step([slot], [np.zeros(5)], scalars, [extras], 1)
     with pytest.raises(ValueError, match="Buffer dtype mismatch"):
-        _kernels.step(slot, np.zeros(10, np.float32), scalars, extras, 1)
+        _kernels.step([slot], [np.zeros(10, np.float32)], scalars, [extras], 1)
     with pytest.raises(ValueError, match="need more than|too many|not enough"):
-        _kernels.step(slot, np.zeros(10), scalars[:3], extras, 1)
+        _kernels.step([slot], [np.zeros(10)], scalars[:3], [extras], 1)
+    with pytest.raises(ValueError, match="one of each per array"):
+        _kernels.step([slot, slot], [np.zeros(10)], scalars, [extras], 1)
+    sgd = _kernels.Slot("sgd", np.zeros(10), e, e, e, m, e, e, e)
+    with pytest.raises(ValueError, match="same rule and dtype"):
+        _kernels.step([slot, sgd], [z, z], scalars, [extras] * 2, 1)
+    f, ef = np.float32, e.astype(np.float32)
+    single = _kernels.Slot("adam", p.astype(f), z.astype(f), z.astype(f), ef, m, ef, ef, ef)
+    with pytest.raises(ValueError, match="same rule and dtype"):
+        _kernels.step([slot, single], [z, z.astype(np.float32)], scalars, [extras] * 2, 1)
 
 
 def test_gradient_aliasing_a_written_array_is_copied_first():
