@@ -7,6 +7,7 @@ steps an optimizer object, checks the stopping rules and builds the OptimizeResu
 
 import inspect
 import math
+import numbers
 import time
 import warnings
 
@@ -129,7 +130,11 @@ def _as_bounds(bounds, x):
     if isinstance(bounds, Bounds):
         lo, hi = bounds.lb, bounds.ub
     else:
-        pairs = list(bounds)
+        try:
+            pairs = list(bounds)
+        except TypeError:
+            raise TypeError("'bounds' must be a scipy.optimize.Bounds or a sequence of "
+                            f"(min, max) pairs, got {bounds!r}") from None
         if len(pairs) != x.size:
             raise ValueError(f"'bounds' has {len(pairs)} pairs, but x0 has {x.size} entries")
         try:
@@ -165,6 +170,8 @@ class _Objective:
         if not (jac is True or callable(jac) or jac in (None, False, "2-point", "3-point")):
             raise ValueError(f"Invalid jac: {jac!r} (expected True, a callable, None, "
                              "'2-point' or '3-point')")
+        # where the gradient comes from, for its error messages
+        self.source = "'fun' (jac=True)" if jac is True else "'jac'"
 
     def value(self, x, args):
         fx = self.fun(x.copy(), *args)
@@ -195,11 +202,24 @@ class _Objective:
             return f, self._grad(self.jac(x.copy(), *args), x)
         return f, self._finite_difference(x, f, args)
 
-    @staticmethod
-    def _grad(g, x):
-        """The gradient as a C-contiguous array of x's dtype and shape."""
+    def _grad(self, g, x):
+        """The gradient as a C-contiguous array of x's dtype and shape; TypeError for one
+        that is not real numbers (strings, complex, ...), ValueError for one that is not an
+        array (ragged lists, objects that are not numbers), naming where it came from."""
         if not (type(g) is np.ndarray and g.dtype == x.dtype and g.flags.c_contiguous):
-            g = np.ascontiguousarray(g, dtype=x.dtype)
+            if g is None:                       # (numpy would make it NaN)
+                raise TypeError(f"the gradient returned by {self.source} is None; expected "
+                                "an array of real numbers")
+            try:
+                dtype = (g if isinstance(g, np.ndarray) else np.asarray(g)).dtype
+                if dtype.kind in "biufO":
+                    g = np.ascontiguousarray(g, dtype=x.dtype)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"the gradient returned by {self.source} is not an array of "
+                                 f"real numbers ({e})") from None
+            if dtype.kind not in "biufO":
+                raise TypeError(f"the gradient returned by {self.source} has dtype {dtype}; "
+                                "expected real numbers")
         if g.shape != x.shape:
             g = g.reshape(-1) if g.size == x.size else g
             if g.shape != x.shape:
@@ -244,6 +264,17 @@ def _gmax(g):
     return _kernels.max_abs(g)
 
 
+def _max_abs_for(dtype):
+    """``_kernels.max_abs`` specialized for ``dtype`` (float32 or float64): the fused-type
+    function dispatches on its argument's type at every call, which costs about as much as
+    the reduction of a 10-element gradient.  The specialization takes exactly a 1-D
+    C-contiguous buffer of that dtype and raises TypeError/ValueError for anything else;
+    the fused function itself when there is none."""
+    name = {np.dtype(np.float64): "double", np.dtype(np.float32): "float"}.get(dtype)
+    signatures = getattr(_kernels.max_abs, "__signatures__", None) or {}
+    return signatures.get(name, _kernels.max_abs)
+
+
 def _prox_gmax(x, g, lam, mask):
     """max |r_i| of the minimum-norm subgradient r of f + sum(lam_i |x_i|) (r = g +
     lam sign(x) off zero, soft-threshold(g, lam) at zero), pruned coordinates excluded: the
@@ -256,6 +287,13 @@ def _prox_gmax(x, g, lam, mask):
 
 def _finite(f, gmax):
     return math.isfinite(f) and math.isfinite(gmax)
+
+
+def _bind(f, args):
+    """f with its trailing arguments bound: ``_bind(f, args)(x) == f(x, *args)``."""
+    def bound(x):
+        return f(x, *args)
+    return bound
 
 
 def _rows(args):
@@ -288,15 +326,84 @@ def _slices(args, batch_size, shuffle, seed):
     return epoch
 
 
+def _method_name(method):
+    """The method's name: a name (any case) or one of the fastopt callables (fastopt.adam,
+    ...) that scipy.optimize.minimize takes; else ValueError listing the valid ones."""
+    if isinstance(method, str):
+        name = method.lower()
+        if name in METHODS:
+            return name
+    else:
+        for name, fn in _CALLABLES.items():
+            if method is fn:
+                return name
+    raise ValueError(f"Unknown solver {method!r}; fastopt methods are: {', '.join(METHODS)} "
+                     "(a name, or the callable fastopt.adam etc.)")
+
+
+# The loop options that take numbers: name -> (kind, minimum, None allowed, inf allowed).
+# "int" accepts Python and NumPy integers and integral floats (10.0, 1e4 become int, as
+# scipy's own loops accept a float maxiter); never bool, NaN or a non-integral float.
+# "real" accepts any real number (float() of it), never bool or NaN.  inf, where allowed,
+# means no limit.
+NUMERIC_OPTIONS = {
+    "maxiter": ("int", 0, True, True),
+    "maxfev": ("int", 0, True, True),
+    "tol": ("real", 0, True, True),
+    "gtol": ("real", 0, False, True),
+    "ftol": ("real", 0, True, True),
+    "patience": ("int", 1, False, False),
+    "max_time": ("real", 0, True, True),
+    "batch_size": ("int", 1, True, False),
+    "epochs": ("int", 1, False, False),
+    "disp_every": ("int", 1, False, False),
+    "max_skips": ("int", 0, False, False),
+    "monitor_every": ("int", 1, False, False),
+}
+
+
+def _check_numeric_options(o):
+    """Validate (and normalize: int or float) the numeric loop options in ``o`` in place.
+    TypeError for a non-number (str, bool, None where not allowed), ValueError for a value
+    out of range (NaN, negative, non-integral, inf where not allowed); the message names
+    the option: "Invalid maxiter: 'a' (options['maxiter'] must be an integer >= 0, inf or
+    None)"."""
+    for name, (kind, low, none_ok, inf_ok) in NUMERIC_OPTIONS.items():
+        v = o[name]
+        if v is None and none_ok:
+            continue
+        also = [x for x, ok in (("inf", inf_ok), ("None", none_ok)) if ok]
+        what = (f"{'an integer' if kind == 'int' else 'a real number'} >= {low}"
+                + "".join(", " + a for a in also[:-1]) + "".join(" or " + a for a in also[-1:]))
+        where = "tol" if name == "tol" else f"options[{name!r}]"
+        problem = f"Invalid {name}: {v!r} ({where} must be {what})"
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+            raise TypeError(problem)
+        if isinstance(v, numbers.Integral):
+            num = int(v)                        # exact, however large
+        else:
+            num = float(v)
+            if kind == "int" and num != math.inf:
+                if not num.is_integer():        # (NaN included)
+                    raise ValueError(problem)
+                num = int(num)
+        if not num >= low or (num == math.inf and not inf_ok):
+            raise ValueError(problem)
+        if kind == "real":
+            try:
+                num = float(num)
+            except OverflowError:               # an int beyond the float range
+                num = math.inf
+        o[name] = num
+
+
 def _prepare(method, x0, bounds, options, stacklevel=5):
     """What every loop sets up from minimize's arguments: the optimizer (holding x, inside
     the bounds, loaded from opt_state), the loop options and the limits (maxiter, maxfev,
     max_time).  Shared by _run and fastopt.distributed."""
-    method = method.lower() if isinstance(method, str) else method
-    if method not in METHODS:
-        raise ValueError(f"Unknown solver {method!r}; fastopt methods are: "
-                         f"{', '.join(METHODS)}")
+    method = _method_name(method)
     cls, hyper, o = _split_options(method, dict(options or {}), stacklevel)
+    _check_numeric_options(o)
     if o["tol"] is not None:
         o["gtol"] = o["tol"]
     if o["nan_policy"] not in ("raise", "skip"):
@@ -352,7 +459,7 @@ class _Loop:
         self.skips = 0
         self.start = time.perf_counter()
         self.disp = bool(o["disp"])
-        self.disp_every = max(1, int(o["disp_every"]))
+        self.disp_every = o["disp_every"]
         self.calm = 0                  # consecutive ftol checks that held
         self.best = None               # (f, x, g) of the best point, with return_best
         self.return_best = bool(o["return_best"])
@@ -430,7 +537,12 @@ class _Loop:
         """f and g are finite at x: x becomes the last good point."""
         np.copyto(self.good_x, self.x)
         self.good_f, self.good_g = f, g
-        if self.return_best and (self.best is None or f < self.best[0]):
+        if self.return_best:
+            self.keep_best(f, g)
+
+    def keep_best(self, f, g):
+        """With return_best: remember x if f is the lowest seen."""
+        if self.best is None or f < self.best[0]:
             self.best = (f, self.x.copy(), g)
 
     def restore(self):
@@ -467,45 +579,134 @@ class _Loop:
                               opt_state=self.opt.state_dict(), **extra)
 
     # ---------------------------------------------------------------- full batch
+    def evaluator(self):
+        """A function ``() -> (f, g, gmax)`` at the current x: ``f, g = objective(x, args)``
+        and ``gmax = self.gmax(g)``, the same values and errors.  In the common case (a
+        plain _Objective, jac=True or a callable jac, no l1 or pruning) it is one closure
+        doing the work of _Objective.smooth and the gradient test inline: the full-batch
+        loop's per-iteration path (bench/minimize.py)."""
+        obj, x, args = self.objective, self.x, self.args
+        cls = type(obj)
+        if (cls.smooth is not _Objective.smooth or cls.__call__ is not _Objective.__call__
+                or obj.l1 is not None or self.sparse
+                or not (obj.jac is True or callable(obj.jac))):
+            gmax = self.gmax
+
+            def evaluate():
+                f, g = obj(x, args)
+                return f, g, gmax(g)
+            return evaluate
+
+        fun, jac, grad, copy = obj.fun, obj.jac, obj._grad, x.copy
+        if args:
+            # fun(x, *args) is a CALL_FUNCTION_EX, much slower than a plain call: only pay
+            # it when there are args
+            fun, jac = _bind(fun, args), (jac if jac is True else _bind(jac, args))
+        n, ndarray = x.size, np.ndarray
+        # the specialization accepts exactly what _grad passes through unchanged: a 1-D
+        # C-contiguous ndarray of x's dtype (size checked here); anything else goes the
+        # long way, through _grad (conversion, messages) and the generic max_abs
+        max_abs = _max_abs_for(x.dtype)
+        reject = (TypeError, ValueError, BufferError)
+
+        if jac is True:
+            def evaluate():
+                out = fun(copy())
+                obj.nfev += 1
+                obj.njev += 1
+                try:
+                    fx, g = out
+                except (TypeError, ValueError):
+                    raise ValueError("with jac=True, 'fun' must return (f, gradient)") from None
+                if type(fx) is not float:
+                    fx = _scalar(fx)
+                if type(g) is ndarray and g.size == n:
+                    try:
+                        return fx, g, max_abs(g)
+                    except reject:
+                        pass
+                g = grad(g, x)
+                return fx, g, _gmax(g)
+        else:
+            def evaluate():
+                fx = fun(copy())
+                obj.nfev += 1
+                if type(fx) is not float:
+                    fx = _scalar(fx)
+                obj.njev += 1
+                g = jac(copy())
+                if type(g) is ndarray and g.size == n:
+                    try:
+                        return fx, g, max_abs(g)
+                    except reject:
+                        pass
+                g = grad(g, x)
+                return fx, g, _gmax(g)
+        return evaluate
+
     def full_batch(self):
-        x, args = self.x, self.args
+        x, good_x = self.x, self.good_x
         message = None
-        # the per-iteration path, with the optional parts tested once (bench/minimize.py
-        # measures what this loop adds to the cost of fun)
+        # The per-iteration path (bench/minimize.py measures what it adds to fun's cost):
+        # the optional parts (callbacks, disp, ftol, plateau, return_best, maxfev, max_time)
+        # tested once, not every iteration; limits(), step() and accept() inlined; nit and
+        # the last good f and g kept in locals, and written back to self before anything
+        # that reads them (report, bad_point) and when the loop ends.
         gtol, ftol = self.o["gtol"], self.o["ftol"]
         reporting = self.cb is not None or self.disp
         plateau = self.plateau is not None
+        return_best = self.return_best
+        extras = reporting or plateau or return_best or ftol is not None
+        maxiter, maxfev, max_time = self.maxiter, self.maxfev, self.max_time
+        count_fev, timed = maxfev != math.inf, max_time != math.inf
+        objective, start, clock = self.objective, self.start, time.perf_counter
+        evaluate, opt_step = self.evaluator(), self.opt.step
         finite = math.isfinite
+        nit, good_f, good_g = self.nit, self.good_f, self.good_g
         try:
-            f, g = self.objective(x, args)
-            gmax = self.gmax(g)
-            if not _finite(f, gmax):
+            f, g, gmax = evaluate()
+            if not (finite(f) and finite(gmax)):
                 raise _Stop(3)
             self.accept(f, g)
+            good_f, good_g = f, g
             while True:
                 if gmax <= gtol:
                     raise _Stop(0)
-                self.limits()
-                self.step(g)
-                f, g = self.objective(x, args)
-                gmax = self.gmax(g)
+                # self.limits(), inlined
+                if nit >= maxiter:
+                    raise _Stop(1)
+                if count_fev and objective.nfev >= maxfev:
+                    raise _Stop(2)
+                if timed and clock() - start >= max_time:
+                    raise _Stop(5)
+                opt_step(g)                                 # self.step(g), inlined
+                nit += 1
+                f, g, gmax = evaluate()
                 if not (finite(f) and finite(gmax)):
+                    self.nit, self.good_f, self.good_g = nit, good_f, good_g
                     self.bad_point()
-                    f, g = self.good_f, self.good_g
+                    f, g = good_f, good_g
                     gmax = self.gmax(g)
                     continue
-                f_old = self.good_f
-                self.accept(f, g)
-                if reporting:
-                    self.report(f, g, gmax)
-                if ftol is not None and self.ftol_check(f_old, f):
-                    raise _Stop(0, FTOL_MET)
-                if plateau:
-                    self.feed_plateau(self.nit, f)
+                f_old = good_f
+                # self.accept(f, g), inlined
+                good_x[...] = x
+                good_f, good_g = f, g
+                if extras:
+                    if return_best:
+                        self.keep_best(f, g)
+                    if reporting:
+                        self.nit = nit
+                        self.report(f, g, gmax)
+                    if ftol is not None and self.ftol_check(f_old, f):
+                        raise _Stop(0, FTOL_MET)
+                    if plateau:
+                        self.feed_plateau(nit, f)
         except _Stop as stop:
             status, message = stop.status, stop.message
         except KeyboardInterrupt:
             status = 6
+        self.nit, self.good_f, self.good_g = nit, good_f, good_g
         if status in ABNORMAL:
             f, g = self.restore()
         if self.best is not None and self.best[0] < f:
@@ -569,8 +770,10 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     args : tuple
         Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy or
         scipy.sparse CSR) is sliced along axis 0 into minibatches.
-    method : str
-        One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam.
+    method : str or callable
+        One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam (any
+        case), or the matching callable (``fastopt.nadam``), as scipy.optimize.minimize
+        takes it.
     jac : bool, callable, None, '2-point' or '3-point'
         How the gradient is obtained (None: forward differences, counted in nfev).
     bounds : scipy.optimize.Bounds or sequence of (min, max)
@@ -592,6 +795,17 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         fed the loss (full batch: every ``monitor_every`` iterations; minibatches: the
         epoch-mean loss every ``monitor_every`` epochs) or ``monitor(x)`` when given, e.g. a
         validation loss.  ``fastopt.show_options(method)`` lists them.
+
+        The numeric loop options are checked before the run (TypeError for a non-number,
+        bool included; ValueError for NaN or a value out of range; the message names the
+        option).  Integers: ``maxiter``, ``maxfev`` (>= 0; None: the default; inf: no
+        limit), ``patience``, ``epochs``, ``disp_every``, ``monitor_every`` (>= 1),
+        ``batch_size`` (>= 1 or None), ``max_skips`` (>= 0); an integral float such as
+        ``1e4`` is taken as that integer (scipy's loops accept a float ``maxiter`` too), a
+        fractional one is an error.  Reals: ``gtol`` (>= 0), ``ftol``, ``max_time`` and
+        ``tol`` (>= 0 or None; inf allowed).  ``maxiter=0`` evaluates fun at x0 only and
+        returns it with status 1 (status 0 if x0 already meets gtol); ``maxfev=0`` likewise
+        with status 2; ``max_time=0`` with status 5.
 
     Returns
     -------
@@ -661,8 +875,8 @@ def _custom_method(name):
     return method
 
 
-sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam = (
-    _custom_method(name) for name in METHODS)
+_CALLABLES = {name: _custom_method(name) for name in METHODS}
+sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam = _CALLABLES.values()
 
 
 def show_options(method=None, disp=True):
@@ -686,11 +900,9 @@ def show_options(method=None, disp=True):
     >>> text.splitlines()[0]
     'adam: Adam'
     """
-    methods = [method.lower()] if method else list(METHODS)
+    methods = list(METHODS) if method is None else [_method_name(method)]
     lines = []
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"Unknown solver {m!r}; fastopt methods are: {', '.join(METHODS)}")
         cls, fixed = METHODS[m]
         lines.append(f"{m}: {cls.__name__}{' with ' + str(fixed) if fixed else ''}")
         for conv in ("torch", "keras"):
