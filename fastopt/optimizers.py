@@ -482,6 +482,7 @@ class Optimizer:
                                              EMPTY_MASK if mask is None else mask, l1w, lo,
                                              hi, **flags))
         self._one_dtype = len({p.dtype for p in self.params}) == 1
+        self._any_l1 = self.uses_l1
         # the arrays each slot writes, by the object owning their memory: a gradient viewing
         # one that another slot writes must be copied before the kernels run (they run in
         # one loop, in any order; a kernel only guards against its own slot's arrays)
@@ -555,12 +556,13 @@ class Optimizer:
         ValueError, TypeError
             For gradients of the wrong number, shape or dtype.
         """
-        if len(self.params) == 1 and type(grads) is np.ndarray:
-            grads = [as_grad(grads, self.params[0], "grads")]
+        params = self.params
+        if len(params) == 1 and type(grads) is np.ndarray:
+            grads = [as_grad(grads, params[0], "grads")]
         else:
-            given = check_grads(grads, len(self.params))
+            given = check_grads(grads, len(params))
             grads = [as_grad(g, p, f"grads[{i}]" if len(given) > 1 else "grads")
-                     for i, (g, p) in enumerate(zip(given, self.params))]
+                     for i, (g, p) in enumerate(zip(given, params))]
             if len(grads) > 1:
                 self._unalias(grads)
         threads = resolve_num_threads(self.num_threads)
@@ -577,21 +579,27 @@ class Optimizer:
                         f"entries of grads[{i}] are inf or NaN; parameters left untouched")
                 self.skipped_steps += 1
                 return bad
-        lr = self.learning_rate_at(self.step_count)
-        if self._cycles_momentum:
-            self._cycle_momentum(self.step_count)
+        step = self.step_count
+        lr = self._learning_rate
+        if callable(lr):
+            lr = self.learning_rate_at(step)
+            if self._cycles_momentum:
+                self._cycle_momentum(step)
         if self.pruning is not None:
-            self._prune(self.step_count)
-        t = self.step_count + 1
+            self._prune(step)
+        t = step + 1
         scalars = self._step_scalars(lr, t)
-        scales = (self._grad_scales(grads) if self.clipnorm or self.global_clipnorm
-                  else [1.0] * len(grads))
         sign = -1.0 if self.maximize else 1.0
         clip = math.inf if self.clipvalue is None else self.clipvalue
         decay = lr * self.weight_decay
-        prox = self._prox_scale()
-        extras = [(sign, clip, scale, self.l2, decay, l1 * prox)
-                  for scale, (l1, _) in zip(scales, self._l1)]
+        if len(grads) == 1 and not (self.clipnorm or self.global_clipnorm or self._any_l1):
+            extras = [(sign, clip, 1.0, self.l2, decay, 0.0)]
+        else:
+            scales = (self._grad_scales(grads) if self.clipnorm or self.global_clipnorm
+                      else [1.0] * len(grads))
+            prox = self._prox_scale()
+            extras = [(sign, clip, scale, self.l2, decay, l1 * prox)
+                      for scale, (l1, _) in zip(scales, self._l1)]
         if self._one_dtype:             # one kernel call over every array's blocks
             bad = _kernels.step(self._slots, grads, scalars, extras, threads)
         else:
