@@ -660,7 +660,7 @@ class _Loop:
         maxiter, maxfev, max_time = self.maxiter, self.maxfev, self.max_time
         count_fev, timed = maxfev != math.inf, max_time != math.inf
         objective, start, clock = self.objective, self.start, time.perf_counter
-        evaluate, opt_step = self.evaluator(), self.opt.step
+        evaluate, opt_step = self.evaluator(), self.opt._step_checked
         finite = math.isfinite
         nit, good_f, good_g = self.nit, self.good_f, self.good_g
         try:
@@ -679,7 +679,9 @@ class _Loop:
                     raise _Stop(2)
                 if timed and clock() - start >= max_time:
                     raise _Stop(5)
-                opt_step(g)                                 # self.step(g), inlined
+                # self.step(g), inlined; g is checked (evaluate: 1-D, C-contiguous,
+                # x's dtype and size; or converted by _grad)
+                opt_step([g])
                 nit += 1
                 f, g, gmax = evaluate()
                 if not (finite(f) and finite(gmax)):

@@ -565,6 +565,12 @@ class Optimizer:
                      for i, (g, p) in enumerate(zip(given, params))]
             if len(grads) > 1:
                 self._unalias(grads)
+        return self._step_checked(grads)
+
+    def _step_checked(self, grads: list[Array]) -> int:
+        """step() for gradients already checked: one per parameter array, each 1-D,
+        C-contiguous, of its parameter's dtype and size, none aliasing another array's
+        parameter or state (minimize's loop, which checks them itself, calls this)."""
         threads = resolve_num_threads(self.num_threads)
         if self.nan_policy != "propagate":
             counts = [_kernels.count_nonfinite(g, m if m is not None else EMPTY_MASK, threads)
