@@ -4,19 +4,27 @@
 #
 #   tools/sanitize.sh                       # the whole default suite
 #   tools/sanitize.sh tests/test_optimizers.py -x
+#   tools/sanitize.sh --here tests/...      # into the active virtual environment, whose
+#                                           # test dependencies are installed (.ci/run)
 #
 # Python itself is not instrumented, so the sanitizer runtimes are preloaded; leak checking
 # is off (CPython keeps allocations alive on purpose); any report stops the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-venv="${FASTOPT_SANITIZE_VENV:-/tmp/fastopt-sanitize}"
-python3 -m venv "$venv"
-. "$venv/bin/activate"
-python -m pip install --quiet --upgrade pip
 rm -rf build fastopt.egg-info
-FASTOPT_SANITIZE=address,undefined FASTOPT_USE_OPENMP=1 python -m pip install --quiet ".[test]"
+if [ "${1:-}" = --here ]; then
+    shift
+    FASTOPT_SANITIZE=address,undefined FASTOPT_USE_OPENMP=1 \
+        python -m pip install --quiet --no-deps --force-reinstall .
+else
+    venv="${FASTOPT_SANITIZE_VENV:-/tmp/fastopt-sanitize}"
+    python3 -m venv "$venv"
+    . "$venv/bin/activate"
+    python -m pip install --quiet --upgrade pip
+    FASTOPT_SANITIZE=address,undefined FASTOPT_USE_OPENMP=1 python -m pip install --quiet ".[test]"
+fi
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd / && python -c "import fastopt; print('fastopt', fastopt.__file__, 'openmp', fastopt.openmp_enabled())")
+(cd / && python -c "import fastopt; print('fastopt', fastopt.__file__, 'openmp', fastopt.openmp_enabled(), 'isa', fastopt._kernels.ISA)")
 pytest -q -p no:cacheprovider "$@"
