@@ -164,7 +164,7 @@ def describe_machine(info, kernel_rows):
              f"{info['platform']}, Python {info['python']}, NumPy {info['numpy']}, fastopt "
              f"{info['fastopt']}, OpenMP {info['openmp']} (max {info['openmp_max_threads']} "
              f"threads, threads from {info['parallel_threshold']} elements), compiler "
-             f"{info['compiler']}"]
+             f"{info['compiler']}, kernels: the {info.get('kernel_build', '?')} build"]
     if info.get("cpu_speeds"):
         lines.append("relative CPU speeds at start: " + ", ".join(
             f"cpu{c} {v:.2f}" for c, v in info["cpu_speeds"].items()))
