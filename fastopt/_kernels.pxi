@@ -25,7 +25,8 @@
 # only structural options (momentum, nesterov, centered, amsgrad) select a code path, and they
 # do so per block, so each path is a branch-free loop the compiler vectorizes.  A step with
 # no mask, l1, bounds or clipvalue (the common case) runs a "plain" copy of its loop that
-# leaves those operations out (the Kind fused type below): it needs half the instructions.
+# leaves those operations out, and one with a mask or l1 but no bounds or clipvalue a
+# "sparse" copy (the Kind fused type below): each does only the work its step needs.
 #
 # Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
 # coordinate l1, bounds) are replaced by constant blocks that live in cache, so one loop serves
@@ -51,17 +52,23 @@ ctypedef fused floating:
 cdef enum:
     BLOCK = 2048
 
-# The two kinds of step, as types so that Cython writes a separate copy of every loop for
-# each (a compile-time switch, like the dtype): a plain step (no mask, no l1 prox, no
-# bounds, no clipvalue -- the common case) skips those per-element operations entirely.
+# The kinds of step, as types so that Cython writes a separate copy of every loop for each
+# (a compile-time switch, like the dtype): a plain step (no mask, no l1 prox, no bounds, no
+# clipvalue: the common case) skips those per-element operations entirely; a sparse step
+# (mask and/or l1, no bounds or clipvalue: sparse-model training) skips bounds and clipping;
+# a full step does everything.
 cdef struct PlainStep:
+    char unused
+cdef struct SparseStep:
     char unused
 cdef struct FullStep:
     char unused
 ctypedef fused Kind:
     PlainStep
+    SparseStep
     FullStep
 cdef PlainStep PLAIN
+cdef SparseStep SPARSE
 cdef FullStep FULL
 
 # Below this many elements a kernel runs on the calling thread (OpenMP start-up would cost
@@ -195,13 +202,16 @@ cdef inline floating prepare(floating g, floating x, floating sign, floating cli
 
 
 cdef inline floating finish(floating x, floating tau, bint prox, floating lo,
-                            floating hi) noexcept nogil:
-    """l1 proximal step (soft threshold; a zero it makes is +0.0), then box bounds."""
+                            floating hi, Kind kind) noexcept nogil:
+    """l1 proximal step (soft threshold; a zero it makes is +0.0), then box bounds (full
+    steps only)."""
     cdef floating r = f_abs(x) - tau
     r = 0 if r < 0 else r
     x = f_copysign(r, x) + 0 if prox else x
-    x = lo if x < lo else x
-    return hi if x > hi else x
+    if Kind is FullStep:
+        x = lo if x < lo else x
+        x = hi if x > hi else x
+    return x
 
 
 cdef struct Arrays:
@@ -418,7 +428,7 @@ cdef struct Work:
     Flags f
     Arrays a
     Extras e
-    bint plain
+    int kind                # 0 plain, 1 sparse, 2 full (see Kind)
     Py_ssize_t first_block
 
 
@@ -466,8 +476,7 @@ cdef long long run(tuple slots, tuple grads, tuple scalars, tuple extras,
                 copies.append(gv)
             w[i].a.grad = &gv[0] if s.a.n else NULL
             w[i].e = make_extras(extras[i], s.a.l1w != NULL)
-            w[i].plain = (s.a.mask == NULL and not w[i].e.prox and s.a.lower == NULL
-                          and s.a.upper == NULL and w[i].e.clip == INFINITY)
+            w[i].kind = step_kind(&w[i].a, &w[i].e)
             w[i].first_block = nb
             nb += n_blocks(s.a.n)
             total += s.a.n
@@ -485,10 +494,17 @@ cdef long long run(tuple slots, tuple grads, tuple scalars, tuple extras,
     return bad
 
 
+cdef int step_kind(Arrays* a, Extras* e) noexcept:
+    """Which copy of the loop an array's step needs (see Kind): 0 plain, 1 sparse, 2 full."""
+    if a.lower != NULL or a.upper != NULL or e.clip != INFINITY:
+        return 2
+    return 1 if a.mask != NULL or e.prox else 0
+
+
 cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c,
                            floating z) noexcept nogil:
     """Block b of a step's numbering: found by bisection among the arrays, then run by the
-    plain or the full copy of the rule's loop."""
+    plain, sparse or full copy of the rule's loop."""
     cdef Py_ssize_t lo = 0, hi = nw - 1, mid
     while lo < hi:                          # the last array whose first block is <= b
         mid = (lo + hi + 1) // 2
@@ -497,8 +513,10 @@ cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c,
         else:
             hi = mid - 1
     w = w + lo
-    if w.plain:
+    if w.kind == 0:
         return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, PLAIN)
+    if w.kind == 1:
+        return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, SPARSE)
     return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, FULL)
 
 
@@ -580,8 +598,8 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
             b = gi if first else fmu * buf[i] + gi
             x = x - flr * (gi + fmu * b if nesterov else b)
             buf[i] = b if keep else 0
-        if Kind is FullStep:
-            x = finish(x, tau * l1w[i], prox, lo[i], hi[i])
+        if Kind is not PlainStep:
+            x = finish(x, tau * l1w[i], prox, lo[i], hi[i], kind)
         p[i] = x if keep else 0
     return bad
 
@@ -612,8 +630,8 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
         s = acc[i] + gi * gi
         r = 1 / (f_sqrt(s + ein) + eout)
         x = x - flr * gi * r
-        if Kind is FullStep:
-            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is not PlainStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
         acc[i] = s if keep else 0
         p[i] = x if keep else 0
     return bad
@@ -662,8 +680,8 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
             buf[i] = bb if keep else 0
         else:
             x = x - flr * gi * r
-        if Kind is FullStep:
-            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is not PlainStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
         sq[i] = s if keep else 0
         p[i] = x if keep else 0
     return bad
@@ -705,8 +723,8 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
             vmax[i] = w if keep else 0
         r = 1 / (f_sqrt(w) * ss + feps)
         x = x - fstep * mi * r
-        if Kind is FullStep:
-            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is not PlainStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
         m[i] = mi if keep else 0
         v[i] = vi if keep else 0
         p[i] = x if keep else 0
@@ -743,8 +761,8 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
         ui = f_max(b2 * u[i], f_abs(gi) + ein)
         r = 1 / (ui + eout)
         x = x - fstep * mi * r
-        if Kind is FullStep:
-            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is not PlainStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
         m[i] = mi if keep else 0
         u[i] = ui if keep else 0
         p[i] = x if keep else 0
@@ -782,8 +800,8 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
         vi = b2 * v[i] + (1 - b2) * gi * gi
         r = 1 / (f_sqrt(vi * vs) + feps)
         x = x - (cg * gi + cm * mi) * r
-        if Kind is FullStep:
-            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i])
+        if Kind is not PlainStep:
+            x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
         m[i] = mi if keep else 0
         v[i] = vi if keep else 0
         p[i] = x if keep else 0

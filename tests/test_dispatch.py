@@ -1,5 +1,5 @@
 """Runtime instruction-set dispatch: every kernel build this CPU can run, against the oracle
-and against each other bit for bit; the plain and full loop copies; FASTOPT_ISA."""
+and against each other bit for bit; the plain, sparse and full loop copies; FASTOPT_ISA."""
 
 import importlib
 import os
@@ -37,14 +37,16 @@ def test_every_build_matches_the_oracle(build, config, convention, dtype, option
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
-    """The same steps on every build, 1 and 2 threads, plain and full loops: one result."""
+    """The same steps on every build, 1 and 2 threads, plain, sparse and full loops: one
+    result per kind."""
     rule, hyper = config
     n = 5003                                         # odd: vector loops plus a remainder
     theta, grads = make_problem(n, 8, 11, dtype)
     rng = np.random.default_rng(5)
     mask = (rng.random(n) > 0.2).astype(np.uint8)
-    variants = {"plain": {}, "full": {"l1": 0.3, "clipvalue": 0.9, "weight_decay": 0.1,
-                                      "bounds": (-1.5 * np.ones(n), 1.5 * np.ones(n))}}
+    variants = {"plain": {}, "sparse": {"l1": 0.3, "weight_decay": 0.1},
+                "full": {"l1": 0.3, "clipvalue": 0.9, "weight_decay": 0.1,
+                         "bounds": (-1.5 * np.ones(n), 1.5 * np.ones(n))}}
     old = _kernels.set_parallel_threshold(0)
     try:
         for kind, opts in variants.items():
@@ -57,7 +59,7 @@ def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
                 for threads in (1, 2):
                     w, opt, _ = run_fastopt(rule, hyper, np.clip(theta, -1.5, 1.5), grads,
                                             "torch", threads,
-                                            mask if kind == "full" else None, **opts)
+                                            None if kind == "plain" else mask, **opts)
                     results[isa, threads] = (w, opt.state[0])
             (w0, s0), *others = results.values()
             for w, s in others:
@@ -70,15 +72,19 @@ def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_plain_and_full_loops_agree(config, dtype):
+def test_plain_sparse_and_full_loops_agree(config, dtype):
     """A mask of all ones, infinite bounds and an infinite clipvalue change nothing, but send
-    the step through the full loop instead of the plain one: results are bit-identical."""
+    the step through the sparse loop (mask) or the full one (bounds, clipvalue) instead of
+    the plain one: results are bit-identical."""
     rule, hyper = config
     n = 1001
     theta, grads = make_problem(n, 10, 2, dtype)
+    ones = np.ones(n, np.uint8)
     plain, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, None)
-    full, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, np.ones(n, np.uint8),
-                             clipvalue=np.inf, bounds=(-np.inf, np.inf))
+    sparse, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, ones)
+    full, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, ones, clipvalue=np.inf,
+                             bounds=(-np.inf, np.inf))
+    np.testing.assert_array_equal(plain, sparse)
     np.testing.assert_array_equal(plain, full)
 
 
