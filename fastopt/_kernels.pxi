@@ -235,6 +235,14 @@ cdef int check_length(Py_ssize_t n, str name, Py_ssize_t size, bint absent_ok) e
     return 0
 
 
+cdef int check_aligned(const void* p, Py_ssize_t itemsize, str name) except -1:
+    """Kernels read and write whole elements (vectorized): a pointer not aligned to its
+    element size is undefined behaviour in C, so it is refused."""
+    if <size_t>p % <size_t>itemsize:
+        raise ValueError(f"'{name}' is not aligned to its {itemsize}-byte elements")
+    return 0
+
+
 cdef Arrays gather(floating[::1] param, floating[::1] s1, bint need1, floating[::1] s2,
                    bint need2, floating[::1] s3, bint need3, const unsigned char[::1] mask,
                    const floating[::1] l1w, const floating[::1] lower,
@@ -250,6 +258,21 @@ cdef Arrays gather(floating[::1] param, floating[::1] s1, bint need1, floating[:
     check_length(n, "l1w", l1w.shape[0], True)
     check_length(n, "lower", lower.shape[0], True)
     check_length(n, "upper", upper.shape[0], True)
+    cdef Py_ssize_t size = sizeof(floating)
+    if n:                       # (lengths are n here, or 0 for an absent optional array)
+        check_aligned(&param[0], size, "param")
+        if s1.shape[0]:
+            check_aligned(&s1[0], size, "state")
+        if s2.shape[0]:
+            check_aligned(&s2[0], size, "state")
+        if s3.shape[0]:
+            check_aligned(&s3[0], size, "state")
+        if l1w.shape[0]:
+            check_aligned(&l1w[0], size, "l1w")
+        if lower.shape[0]:
+            check_aligned(&lower[0], size, "lower")
+        if upper.shape[0]:
+            check_aligned(&upper[0], size, "upper")
     a.n = n
     a.param = &param[0] if n else NULL
     a.grad = NULL
@@ -469,6 +492,8 @@ cdef long long run(tuple slots, tuple grads, tuple scalars, tuple extras,
                 raise ValueError("every slot of a step must have the same rule and dtype")
             gv = grads[i]
             check_length(s.a.n, "grad", gv.shape[0], False)
+            if s.a.n:
+                check_aligned(&gv[0], sizeof(floating), "grad")
             w[i].f = s.f
             w[i].a = s.a
             if s.a.n and aliased(&w[i].a, &gv[0], sizeof(floating)):
@@ -828,6 +853,7 @@ def sum_squares(const floating[::1] x, const unsigned char[::1] mask, int num_th
     check_length(n, "mask", mask.shape[0], True)
     if n == 0:
         return 0.0
+    check_aligned(&x[0], sizeof(floating), "x")
     cdef const floating* px = &x[0]
     cdef const unsigned char* pm = &mask[0] if mask.shape[0] else NULL
     cdef double* part = <double*>malloc(nb * sizeof(double))
@@ -853,6 +879,8 @@ def max_abs(const floating[::1] x):
     cdef Py_ssize_t i, n = x.shape[0]
     cdef double m = 0.0, v
     cdef bint nan = False
+    if n:
+        check_aligned(&x[0], sizeof(floating), "x")
     with nogil:
         for i in range(n):
             v = f_abs(x[i])
@@ -877,6 +905,7 @@ def count_nonfinite(const floating[::1] x, const unsigned char[::1] mask, int nu
     check_length(n, "mask", mask.shape[0], True)
     if n == 0:
         return 0
+    check_aligned(&x[0], sizeof(floating), "x")
     cdef const floating* px = &x[0]
     cdef const unsigned char* pm = &mask[0] if mask.shape[0] else NULL
     cdef long long bad = 0

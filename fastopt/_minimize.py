@@ -206,14 +206,15 @@ class _Objective:
         """The gradient as a C-contiguous array of x's dtype and shape; TypeError for one
         that is not real numbers (strings, complex, ...), ValueError for one that is not an
         array (ragged lists, objects that are not numbers), naming where it came from."""
-        if not (type(g) is np.ndarray and g.dtype == x.dtype and g.flags.c_contiguous):
+        if not (type(g) is np.ndarray and g.dtype == x.dtype and g.flags.c_contiguous
+                and g.flags.aligned):
             if g is None:                       # (numpy would make it NaN)
                 raise TypeError(f"the gradient returned by {self.source} is None; expected "
                                 "an array of real numbers")
             try:
                 dtype = (g if isinstance(g, np.ndarray) else np.asarray(g)).dtype
                 if dtype.kind in "biufO":
-                    g = np.ascontiguousarray(g, dtype=x.dtype)
+                    g = np.require(g, dtype=x.dtype, requirements=["C", "A"])
             except (TypeError, ValueError) as e:
                 raise ValueError(f"the gradient returned by {self.source} is not an array of "
                                  f"real numbers ({e})") from None

@@ -65,6 +65,10 @@ def check_param(a: Any, name: str) -> None:
         raise ValueError(f"'{name}' is not C-contiguous; parameters are updated in place, so "
                          "pass a C-contiguous array (e.g. x = np.ascontiguousarray(x)) and "
                          "keep using that array")
+    if not a.flags.aligned:
+        raise ValueError(f"'{name}' is not aligned to its dtype (e.g. a view at an odd byte "
+                         "offset of a buffer); the kernels need aligned arrays: pass an "
+                         "aligned copy (x = x.copy()) and keep using that array")
 
 
 def flat(a: Array) -> Array:
@@ -76,14 +80,14 @@ def as_grad(g: Any, param: Array, name: str) -> Array:
     """A gradient as a 1-D C-contiguous array of param's dtype, copied only when needed.
     (A gradient sharing memory with an array the kernel writes is copied by the kernel.)"""
     if not (type(g) is np.ndarray and g.dtype == param.dtype and g.shape == param.shape
-            and g.flags.c_contiguous):
+            and g.flags.c_contiguous and g.flags.aligned):
         g = np.asarray(g)
         if g.shape != param.shape:
             raise ValueError(f"'{name}' has shape {g.shape}, but the parameter it updates "
                              f"has shape {param.shape}")
         if g.dtype.kind not in "biuf":
             raise TypeError(f"'{name}' has dtype {g.dtype}; gradients must be real numbers")
-        g = np.ascontiguousarray(g, dtype=param.dtype)
+        g = np.require(g, dtype=param.dtype, requirements=["C", "A"])  # contiguous, aligned
     a: Array = g
     return a if a.ndim == 1 else a.reshape(-1)
 

@@ -29,6 +29,7 @@ import scipy.optimize as so
 import scipy.sparse
 
 import fastopt
+from fastopt import _kernels
 from fastopt import sparsity as sp
 
 CLASSES = [fastopt.SGD, fastopt.Adagrad, fastopt.RMSprop, fastopt.Adam, fastopt.Adamax,
@@ -260,6 +261,22 @@ err("params-broadcast-view", lambda: fastopt.Adam(np.broadcast_to(np.zeros(1), (
 err("params-zero-stride-writable",
     lambda: fastopt.Adam(np.lib.stride_tricks.as_strided(np.zeros(1), (3,), (0,))),
     ValueError, r"'params' is not C-contiguous")
+
+
+def unaligned(n, dtype=np.float64):
+    """A C-contiguous, writable array at an odd byte offset of its buffer."""
+    return np.frombuffer(bytearray(np.dtype(dtype).itemsize * n + 1), dtype=dtype, offset=1,
+                         count=n)
+
+
+err("params-unaligned", lambda: fastopt.SGD(unaligned(3)), ValueError,
+    r"'params' is not aligned")
+err("params[1]-unaligned-float32", lambda: fastopt.Adam([np.zeros(2), unaligned(3, np.float32)]),
+    ValueError, r"'params\[1\]' is not aligned")
+err("kernel-slot-unaligned-param",
+    lambda: _kernels.Slot("sgd", unaligned(3), *[np.empty(0)] * 3, np.empty(0, np.uint8),
+                          *[np.empty(0)] * 3),
+    ValueError, r"'param' is not aligned")
 err("params-np.matrix", lambda: fastopt.Adam(matrix([[1.0, 2.0]])), TypeError,
     r"'params' is a numpy.matrix")
 err("params-python-list", lambda: fastopt.Adam([0.0, 1.0]), TypeError,
@@ -1220,14 +1237,22 @@ def _():
     np.testing.assert_array_equal(np.asarray(x), -1.0)
 
 
-@behaviour("params-unaligned")
+@behaviour("grads-unaligned")
 def _():
-    """An unaligned (but C-contiguous, writable) float64 buffer is updated in place."""
-    buf = bytearray(8 * 3 + 1)
-    x = np.frombuffer(buf, dtype=np.float64, offset=1, count=3)
-    assert not x.flags.aligned
-    fastopt.SGD(x, learning_rate=1.0).step(np.ones(3))
+    """An unaligned gradient is read through an aligned copy (the kernels refuse unaligned
+    pointers); minimize's gradient path does the same."""
+    x = np.zeros(3)
+    g = unaligned(3)
+    g[:] = 1.0
+    fastopt.SGD(x, learning_rate=1.0).step(g)
     np.testing.assert_array_equal(x, -1.0)
+    def fun(v):
+        grad = unaligned(3)
+        grad[:] = v
+        return 0.5 * float(v @ v), grad
+
+    res = fastopt.minimize(fun, np.ones(3), method="sgd", jac=True, options={"maxiter": 3})
+    assert res.nit == 3 and np.all(np.isfinite(res.x))
 
 
 @behaviour("params-adjacent-views-of-one-buffer")
