@@ -43,13 +43,6 @@ OPTIMIZE_FLAGS = {
 }
 
 
-# Extra flags per instruction-set build, by compiler kind (None: the build is skipped).
-ISA_FLAGS = {
-    "baseline": {"msvc": [], "apple-clang": [], "unix": []},
-    "avx2": {"msvc": ["/arch:AVX2"], "apple-clang": ["-mavx2"], "unix": ["-mavx2"]},
-}
-
-
 def compiler_kind(compiler):
     if compiler.compiler_type == "msvc":
         return "msvc"
@@ -77,6 +70,15 @@ int main(void) {
     return _mm256_extract_epi32(_mm256_add_epi32(a, a), 0) == 2 ? 0 : 1;
 }
 """
+
+
+# The instruction-set builds: extra flags by compiler kind, and a program that compiles only
+# where the compiler can target the instruction set (None: always; MSVC is not probed).
+ISA_BUILDS = {
+    "baseline": ({"msvc": [], "apple-clang": [], "unix": []}, None),
+    "avx2": ({"msvc": ["/arch:AVX2"], "apple-clang": ["-mavx2"], "unix": ["-mavx2"]},
+             AVX2_PROBE),
+}
 
 
 def try_compile(compiler, code, cflags, ldflags):
@@ -137,8 +139,9 @@ class BuildExt(build_ext):
               f"{', sanitizers ' + SANITIZE if SANITIZE else ''}")
         opt = [] if DEBUG else OPTIMIZE_FLAGS["msvc" if kind == "msvc" else "unix"]
         for ext in list(self.extensions):
-            isa = ISA_FLAGS[ext.name.rsplit("_", 1)[1]][kind]
-            if isa and not (kind == "msvc" or try_compile(self.compiler, AVX2_PROBE, isa, [])):
+            flags, probe = ISA_BUILDS[ext.name.rsplit("_", 1)[1]]
+            isa = flags[kind]
+            if probe and kind != "msvc" and not try_compile(self.compiler, probe, isa, []):
                 print(f"fastopt: skipping {ext.name} (the compiler cannot target it)")
                 self.extensions.remove(ext)
                 continue
@@ -160,7 +163,7 @@ def extensions():
     }
     exts = [Extension(f"fastopt._kernels_{isa}", [f"fastopt/_kernels_{isa}.pyx"],
                       depends=["fastopt/_kernels.pxi", "fastopt/_openmp.pxd"])
-            for isa in ISA_FLAGS]
+            for isa in ISA_BUILDS]
     # The debug build's C (other directives) is generated apart from the optimized one's, so
     # neither is mistaken for the other by cythonize's timestamp check.
     build_dir = os.path.join("build", "cython-debug") if DEBUG else None

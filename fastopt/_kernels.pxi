@@ -71,6 +71,10 @@ cdef PlainStep PLAIN
 cdef SparseStep SPARSE
 cdef FullStep FULL
 
+cdef enum StepKind:
+    # which of the types above an array's step runs (step_kind)
+    PLAIN_STEP, SPARSE_STEP, FULL_STEP
+
 # Below this many elements a kernel runs on the calling thread (OpenMP start-up would cost
 # more than the work).  Chosen from bench/kernels.py measurements; see README.
 PARALLEL_THRESHOLD = 65536
@@ -413,8 +417,8 @@ def step(slots, grads, tuple scalars, extras, int num_threads):
     """One step of several parameter arrays at once: ``slots[i]`` is updated with
     ``grads[i]`` (1-D, C-contiguous, of its param's dtype and length; copied first if it
     shares memory with an array that slot writes) and ``extras[i]`` = (sign, clip, scale,
-    l2, decay, l1).  Every slot has the same rule, flags and dtype (one optimizer's arrays of
-    one dtype); ``scalars`` are the rule's per-step numbers (below).  The blocks of all the
+    l2, decay, l1).  Every slot has the same rule and dtype (one optimizer's arrays of one
+    dtype); ``scalars`` are the rule's per-step numbers (below).  The blocks of all the
     arrays form one loop, split over the threads as a whole, so many small arrays cost one
     call and still use every thread.  A gradient that aliases another slot's array must be
     copied by the caller.  Returns the number of non-finite gradient entries (unpruned).
@@ -451,7 +455,7 @@ cdef struct Work:
     Flags f
     Arrays a
     Extras e
-    int kind                # 0 plain, 1 sparse, 2 full (see Kind)
+    StepKind kind
     Py_ssize_t first_block
 
 
@@ -519,11 +523,11 @@ cdef long long run(tuple slots, tuple grads, tuple scalars, tuple extras,
     return bad
 
 
-cdef int step_kind(Arrays* a, Extras* e) noexcept:
-    """Which copy of the loop an array's step needs (see Kind): 0 plain, 1 sparse, 2 full."""
+cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
+    """Which copy of the loop an array's step needs (see Kind)."""
     if a.lower != NULL or a.upper != NULL or e.clip != INFINITY:
-        return 2
-    return 1 if a.mask != NULL or e.prox else 0
+        return FULL_STEP
+    return SPARSE_STEP if a.mask != NULL or e.prox else PLAIN_STEP
 
 
 cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c,
@@ -538,9 +542,9 @@ cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c,
         else:
             hi = mid - 1
     w = w + lo
-    if w.kind == 0:
+    if w.kind == PLAIN_STEP:
         return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, PLAIN)
-    if w.kind == 1:
+    if w.kind == SPARSE_STEP:
         return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, SPARSE)
     return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, FULL)
 

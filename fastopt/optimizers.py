@@ -598,11 +598,11 @@ class Optimizer:
         sign = -1.0 if self.maximize else 1.0
         clip = math.inf if self.clipvalue is None else self.clipvalue
         decay = lr * self.weight_decay
-        if len(grads) == 1 and not (self.clipnorm or self.global_clipnorm or self._any_l1):
+        clipping = self.clipnorm or self.global_clipnorm
+        if len(grads) == 1 and not (clipping or self._any_l1):
             extras = [(sign, clip, 1.0, self.l2, decay, 0.0)]
         else:
-            scales = (self._grad_scales(grads) if self.clipnorm or self.global_clipnorm
-                      else [1.0] * len(grads))
+            scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
             prox = self._prox_scale()
             extras = [(sign, clip, scale, self.l2, decay, l1 * prox)
                       for scale, (l1, _) in zip(scales, self._l1)]
@@ -622,10 +622,8 @@ class Optimizer:
         it was passed."""
         get = self._written.get
         for i in range(len(grads)):
-            g = owner = grads[i]
-            while (base := getattr(owner, "base", None)) is not None:    # _owner, inlined
-                owner = base
-            arrays = get(id(owner))
+            g = grads[i]
+            arrays = get(id(_owner(g)))
             if arrays and any(j != i and np.may_share_memory(g, a) for j, a in arrays):
                 grads[i] = g.copy()
 
