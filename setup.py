@@ -161,8 +161,12 @@ def extensions():
         "cdivision": True,
         "embedsignature": True,
     }
+    import numpy
+
     exts = [Extension(f"fastopt._kernels_{isa}", [f"fastopt/_kernels_{isa}.pyx"],
-                      depends=["fastopt/_kernels.pxi", "fastopt/_openmp.pxd"])
+                      depends=["fastopt/_kernels.pxi", "fastopt/_openmp.pxd"],
+                      include_dirs=[numpy.get_include()],     # NumPy's C API (Plan, max_abs)
+                      define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
             for isa in ISA_BUILDS]
     # The debug build's C (other directives) is generated apart from the optimized one's, so
     # neither is mistaken for the other by cythonize's timestamp check.

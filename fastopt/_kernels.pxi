@@ -37,10 +37,14 @@
 # entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
 
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY
-from libc.stdlib cimport malloc, free
+from libc.math cimport sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY, NAN
+from libc.stdlib cimport malloc, calloc, free
+from libc.string cimport memcpy
+cimport numpy as cnp
 
 import numpy as _np
+
+cnp.import_array()
 
 from fastopt._openmp cimport FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads
 
@@ -330,14 +334,6 @@ cdef inline bint serial(Py_ssize_t n, int num_threads) noexcept nogil:
     return n < _threshold or num_threads <= 1
 
 
-cdef Extras make_extras(tuple extras, bint has_l1w) except *:
-    """extras = (sign, clip, scale, l2, decay, l1), as built by fastopt.optimizers."""
-    cdef Extras e
-    e.sign, e.clip, e.scale, e.l2, e.decay, e.l1 = extras
-    e.prox = has_l1w or e.l1 != 0
-    return e
-
-
 cdef inline bint overlaps(const void* p, const void* q, Py_ssize_t nbytes) noexcept:
     cdef const char* a = <const char*>p
     cdef const char* b = <const char*>q
@@ -368,7 +364,7 @@ cdef class Slot:
     """One parameter array bound to everything its kernel reads or writes except the
     gradient: its state arrays, mask, per-coordinate l1 strengths and bounds (each empty when
     absent), and the rule's structural options.  Lengths, dtypes and writability are checked
-    here, once; a step then acquires only the gradient (see ``step``).  The slot keeps
+    here, once; a step then acquires only the gradient (see ``Plan``).  The slot keeps
     references to its arrays, so its pointers stay valid while it lives.
 
     State arrays per rule (s1, s2, s3): sgd (momentum_buffer if momentum), adagrad (sum),
@@ -413,54 +409,29 @@ cdef class Slot:
         return self.a.n
 
 
-def step(slots, grads, tuple scalars, extras, int num_threads):
-    """One step of several parameter arrays at once: ``slots[i]`` is updated with
-    ``grads[i]`` (1-D, C-contiguous, of its param's dtype and length; copied first if it
-    shares memory with an array that slot writes) and ``extras[i]`` = (sign, clip, scale,
-    l2, decay, l1).  Every slot has the same rule and dtype (one optimizer's arrays of one
-    dtype); ``scalars`` are the rule's per-step numbers (below).  The blocks of all the
-    arrays form one loop, split over the threads as a whole, so many small arrays cost one
-    call and still use every thread.  A gradient that aliases another slot's array must be
-    copied by the caller.  Returns the number of non-finite gradient entries (unpruned).
-
-        sgd      (learning_rate, momentum, first_step)
-        adagrad  (learning_rate, eps_in, eps_out)
-        rmsprop  (learning_rate, rho, eps_in, eps_out, lr_in, lr_out, momentum)
-        adam     (beta_1, beta_2, sqrt_scale, epsilon, step_size, prox_lr)
-        adamax   (learning_rate, beta_1, beta_2, eps_in, eps_out, step_size)
-        nadam    (learning_rate, beta_1, beta_2, v_scale, epsilon, c_grad, c_mom)
-    """
-    # tuples: the references they hold keep every array alive while the GIL is released
-    slots, grads, extras = tuple(slots), tuple(grads), tuple(extras)
-    if not len(grads) == len(extras) == len(slots):
-        raise ValueError(f"{len(slots)} slots, {len(grads)} gradients and {len(extras)} "
-                         "extras: expected one of each per array")
-    if not slots:
-        return 0
-    cdef Slot first = slots[0]
-    if first.single:
-        return run[float](slots, grads, scalars, extras, num_threads)
-    return run[double](slots, grads, scalars, extras, num_threads)
-
-
 cdef struct Scalars:
-    # one step's rule scalars (see step()), unpacked once per call
+    # one step's rule scalars (see Plan.step), unpacked once per call
     double x1, x2, x3, x4, x5, x6, x7
     bint first
 
 
 cdef struct Work:
-    # one array of a step: its rule's flags, operands, fused options, loop kind and the
-    # number of its first block
+    # one array of a step: its rule's flags, operands, dtype, fused options, loop kind and
+    # the number of its first block in the step's numbering
     Flags f
     Arrays a
+    bint single
     Extras e
     StepKind kind
     Py_ssize_t first_block
 
 
 cdef enum:
-    STACK_WORK = 8      # arrays per step described without a heap allocation
+    # arrays per step described without a heap allocation
+    STACK_WORK = 8
+    # elements from which a kernel releases the GIL (other Python threads run meanwhile);
+    # below, releasing and retaking it costs more than the work
+    GIL_FREE_FROM = BLOCK
 
 
 cdef Scalars make_scalars(int rule, tuple scalars) except *:
@@ -477,50 +448,171 @@ cdef Scalars make_scalars(int rule, tuple scalars) except *:
     return c
 
 
-cdef long long run(tuple slots, tuple grads, tuple scalars, tuple extras,
-                   int num_threads, floating z=0) except -1:
-    cdef Slot s, first = slots[0]
-    cdef Py_ssize_t i, b, nw = len(slots), nb = 0, total = 0
-    cdef const floating[::1] gv
-    cdef list copies = []                  # aliasing gradients' copies, alive for the call
-    cdef Work stack[STACK_WORK]
-    cdef Work* w = &stack[0] if nw <= STACK_WORK else <Work*>malloc(nw * sizeof(Work))
-    cdef Scalars c
-    cdef long long bad = 0
-    if w == NULL:
-        raise MemoryError()
-    try:
-        for i in range(nw):
-            s = slots[i]
-            if s.single != first.single or s.f.rule != first.f.rule:
-                raise ValueError("every slot of a step must have the same rule and dtype")
-            gv = grads[i]
-            check_length(s.a.n, "grad", gv.shape[0], False)
-            if s.a.n:
-                check_aligned(&gv[0], sizeof(floating), "grad")
-            w[i].f = s.f
-            w[i].a = s.a
-            if s.a.n and aliased(&w[i].a, &gv[0], sizeof(floating)):
-                gv = grads[i].copy()
-                copies.append(gv)
-            w[i].a.grad = &gv[0] if s.a.n else NULL
-            w[i].e = make_extras(extras[i], s.a.l1w != NULL)
-            w[i].kind = step_kind(&w[i].a, &w[i].e)
-            w[i].first_block = nb
-            nb += n_blocks(s.a.n)
-            total += s.a.n
-        c = make_scalars(first.f.rule, scalars)
-        if serial(total, num_threads):
-            with nogil:                     # other Python threads run meanwhile
-                for b in range(nb):
-                    bad += work_block(w, nw, b, c, z)
-        else:
-            for b in prange(nb, nogil=True, schedule='static', num_threads=num_threads):
-                bad += work_block(w, nw, b, c, z)
-    finally:
-        if w != &stack[0]:
-            free(w)
-    return bad
+cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexcept:
+    """Whether g is a numpy.ndarray a kernel can read as it is: C-contiguous, aligned, of n
+    native float32 (single) or float64 numbers; its data pointer goes to data.  (NumPy's
+    C API: the buffer protocol costs several times more for a small array.)"""
+    if not cnp.PyArray_Check(g):
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>g
+    if (cnp.PyArray_ISCARRAY_RO(a) and cnp.PyArray_SIZE(a) == n
+            and cnp.PyArray_TYPE(a) == (cnp.NPY_FLOAT if single else cnp.NPY_DOUBLE)):
+        data[0] = cnp.PyArray_DATA(a)
+        return True
+    return False
+
+
+cdef class Plan:
+    """An optimizer's parameter arrays (its slots: one rule, float32 and/or float64) laid
+    out once for the kernel loop, so that a step passes only the gradients and the step's
+    numbers.  The blocks of all the arrays form one loop, split over the threads as a
+    whole: many small arrays cost one call and still use every thread.
+
+    ``shapes`` are the parameters' shapes, for ``fits``.  The plan keeps its slots, which
+    keep their arrays, so its pointers stay valid while it lives.
+    """
+    cdef Work* w                # the arrays' descriptions, gradient and options unset
+    cdef Py_ssize_t nw, nb, total
+    cdef int rule
+    cdef tuple slots
+    cdef Py_ssize_t* dims       # every parameter's shape, one after the other
+    cdef int* ndims
+
+    def __cinit__(self, slots, shapes):
+        self.slots = tuple(slots)
+        shapes = [tuple(shape) for shape in shapes]
+        self.nw = len(self.slots)
+        if self.nw == 0 or len(shapes) != self.nw:
+            raise ValueError(f"a plan needs one shape per slot and at least one slot, got "
+                             f"{self.nw} slots and {len(shapes)} shapes")
+        self.w = <Work*>calloc(self.nw, sizeof(Work))
+        self.ndims = <int*>calloc(self.nw, sizeof(int))
+        self.dims = <Py_ssize_t*>calloc(sum(map(len, shapes)) + 1, sizeof(Py_ssize_t))
+        if self.w == NULL or self.ndims == NULL or self.dims == NULL:
+            raise MemoryError()
+        cdef Slot s
+        cdef Py_ssize_t i, count, nd = 0
+        for i in range(self.nw):
+            s = self.slots[i]
+            if s.f.rule != (<Slot>self.slots[0]).f.rule:
+                raise ValueError("every slot of a plan must have the same rule")
+            count = 1
+            self.ndims[i] = len(shapes[i])
+            for d in shapes[i]:
+                count *= d
+                self.dims[nd] = d
+                nd += 1
+            if count != s.a.n:
+                raise ValueError(f"shape {shapes[i]} does not have the {s.a.n} elements "
+                                 f"of slot {i}")
+            self.w[i].f, self.w[i].a, self.w[i].single = s.f, s.a, s.single
+            self.w[i].first_block = self.nb
+            self.nb += n_blocks(s.a.n)
+            self.total += s.a.n
+        self.rule = self.w[0].f.rule
+
+    def __dealloc__(self):
+        free(self.w)
+        free(self.ndims)
+        free(self.dims)
+
+    @property
+    def size(self):
+        """Elements over all arrays."""
+        return self.total
+
+    def fits(self, grads):
+        """Whether ``grads`` (one array when the plan has one slot, else a list or tuple
+        with one per slot) can go to ``step`` as they are: exactly numpy.ndarray, of each
+        parameter's shape and dtype, C-contiguous and aligned.  Anything else is converted
+        by the caller (fastopt._validation.as_grad)."""
+        cdef Py_ssize_t i, d, nd = 0
+        cdef const void* data
+        if cnp.PyArray_CheckExact(grads):
+            if self.nw != 1:
+                return False
+            grads = (grads,)
+        elif (type(grads) is not list and type(grads) is not tuple) or len(grads) != self.nw:
+            return False
+        for i in range(self.nw):
+            g = grads[i]
+            if not (cnp.PyArray_CheckExact(g)
+                    and readable(g, self.w[i].single, self.w[i].a.n, &data)
+                    and cnp.PyArray_NDIM(<cnp.ndarray>g) == self.ndims[i]):
+                return False
+            for d in range(self.ndims[i]):
+                if cnp.PyArray_DIMS(<cnp.ndarray>g)[d] != self.dims[nd + d]:
+                    return False
+            nd += self.ndims[i]
+        return True
+
+    def step(self, grads, tuple scalars, tuple common, per_array, int num_threads):
+        """One step: slot i is updated with ``grads[i]`` (C-contiguous, aligned, of its
+        parameter's dtype and element count, any shape; copied first if it shares memory
+        with an array its slot writes; a gradient aliasing another slot's array must be
+        copied by the caller).  ``common`` = (sign, clip, l2, decay) for every array;
+        ``per_array`` is None (scale 1, l1 0) or one (scale, l1) per array.  ``scalars``
+        are the rule's numbers for this step:
+
+            sgd      (learning_rate, momentum, first_step)
+            adagrad  (learning_rate, eps_in, eps_out)
+            rmsprop  (learning_rate, rho, eps_in, eps_out, lr_in, lr_out, momentum)
+            adam     (beta_1, beta_2, sqrt_scale, epsilon, step_size, prox_lr)
+            adamax   (learning_rate, beta_1, beta_2, eps_in, eps_out, step_size)
+            nadam    (learning_rate, beta_1, beta_2, v_scale, epsilon, c_grad, c_mom)
+
+        Returns the number of non-finite gradient entries (pruned ones excluded).
+        """
+        cdef Py_ssize_t nw = self.nw, i, b
+        grads = tuple(grads)        # its references keep the arrays alive until the end
+        if len(grads) != nw:
+            raise ValueError(f"{len(grads)} gradients for {nw} parameter arrays")
+        if per_array is not None and len(per_array) != nw:
+            raise ValueError(f"{len(per_array)} (scale, l1) pairs for {nw} parameter arrays")
+        cdef Scalars c = make_scalars(self.rule, scalars)
+        cdef Extras e
+        e.sign, e.clip, e.l2, e.decay = common
+        e.scale, e.l1 = 1.0, 0.0
+        cdef Work stack[STACK_WORK]
+        cdef Work* w = &stack[0]
+        cdef list copies = None     # gradients copied because they alias a written array
+        cdef long long bad = 0
+        if nw > STACK_WORK:
+            w = <Work*>malloc(nw * sizeof(Work))
+            if w == NULL:
+                raise MemoryError()
+        try:
+            memcpy(w, self.w, nw * sizeof(Work))    # per call: steps may run concurrently
+            for i in range(nw):
+                if not readable(grads[i], w[i].single, w[i].a.n, &w[i].a.grad):
+                    raise TypeError(
+                        f"'grads[{i}]' must be a C-contiguous, aligned "
+                        f"{'float32' if w[i].single else 'float64'} numpy array of "
+                        f"{w[i].a.n} elements")
+                if w[i].a.n and aliased(&w[i].a, w[i].a.grad, 4 if w[i].single else 8):
+                    g = _np.array(grads[i])
+                    copies = [g] if copies is None else copies + [g]
+                    readable(g, w[i].single, w[i].a.n, &w[i].a.grad)
+                if per_array is not None:
+                    e.scale, e.l1 = per_array[i]
+                w[i].e = e
+                w[i].e.prox = w[i].a.l1w != NULL or e.l1 != 0
+                w[i].kind = step_kind(&w[i].a, &w[i].e)
+            if self.total < GIL_FREE_FROM:
+                for b in range(self.nb):
+                    bad += work_block(w, nw, b, c)
+            elif serial(self.total, num_threads):
+                with nogil:
+                    for b in range(self.nb):
+                        bad += work_block(w, nw, b, c)
+            else:
+                for b in prange(self.nb, nogil=True, schedule='static',
+                                num_threads=num_threads):
+                    bad += work_block(w, nw, b, c)
+        finally:
+            if w != &stack[0]:
+                free(w)
+        return bad
 
 
 cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
@@ -530,10 +622,9 @@ cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
     return SPARSE_STEP if a.mask != NULL or e.prox else PLAIN_STEP
 
 
-cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c,
-                           floating z) noexcept nogil:
+cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c) noexcept nogil:
     """Block b of a step's numbering: found by bisection among the arrays, then run by the
-    plain, sparse or full copy of the rule's loop."""
+    float32 or float64, plain, sparse or full copy of the rule's loop."""
     cdef Py_ssize_t lo = 0, hi = nw - 1, mid
     while lo < hi:                          # the last array whose first block is <= b
         mid = (lo + hi + 1) // 2
@@ -542,11 +633,18 @@ cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c,
         else:
             hi = mid - 1
     w = w + lo
+    b = b - w.first_block
+    if w.single:
+        if w.kind == PLAIN_STEP:
+            return block_step(w.f, &w.a, b, w.e, c, <float>0, PLAIN)
+        if w.kind == SPARSE_STEP:
+            return block_step(w.f, &w.a, b, w.e, c, <float>0, SPARSE)
+        return block_step(w.f, &w.a, b, w.e, c, <float>0, FULL)
     if w.kind == PLAIN_STEP:
-        return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, PLAIN)
+        return block_step(w.f, &w.a, b, w.e, c, <double>0, PLAIN)
     if w.kind == SPARSE_STEP:
-        return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, SPARSE)
-    return block_step(w.f, &w.a, b - w.first_block, w.e, c, z, FULL)
+        return block_step(w.f, &w.a, b, w.e, c, <double>0, SPARSE)
+    return block_step(w.f, &w.a, b, w.e, c, <double>0, FULL)
 
 
 cdef inline int block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Scalars c,
@@ -877,20 +975,39 @@ def sum_squares(const floating[::1] x, const unsigned char[::1] mask, int num_th
     return total
 
 
-def max_abs(const floating[::1] x):
-    """max |x_i| (0.0 when empty), NaN when any entry is NaN: one serial pass, for the
-    gradient tests of small problems (numpy's reduction costs microseconds there)."""
-    cdef Py_ssize_t i, n = x.shape[0]
+def max_abs(x):
+    """max |x_i| (0.0 when empty), NaN when any entry is NaN, of a 1-D C-contiguous, aligned
+    float32 or float64 numpy array (TypeError otherwise): one serial pass, for the gradient
+    tests of small problems (numpy's reduction costs microseconds there; this a tenth of
+    one)."""
+    cdef const void* data = NULL
+    cdef Py_ssize_t n = 0
+    cdef bint single = False
+    cdef bint ok = cnp.PyArray_Check(x) and cnp.PyArray_NDIM(<cnp.ndarray>x) == 1
+    if ok:
+        n = cnp.PyArray_DIMS(<cnp.ndarray>x)[0]
+        single = cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.NPY_FLOAT
+        ok = readable(x, single, n, &data)
+    if not ok:
+        raise TypeError("max_abs needs a 1-D C-contiguous, aligned float32 or float64 "
+                        f"numpy array, got {type(x).__name__}")
+    cdef double m
+    if n < GIL_FREE_FROM:
+        return largest_abs(data, n, single)
+    with nogil:
+        m = largest_abs(data, n, single)
+    return m
+
+
+cdef double largest_abs(const void* x, Py_ssize_t n, bint single) noexcept nogil:
+    cdef Py_ssize_t i
     cdef double m = 0.0, v
     cdef bint nan = False
-    if n:
-        check_aligned(&x[0], sizeof(floating), "x")
-    with nogil:
-        for i in range(n):
-            v = f_abs(x[i])
-            nan = nan | (v != v)
-            m = v if v > m else m
-    return float("nan") if nan else m
+    for i in range(n):
+        v = fabs((<const float*>x)[i]) if single else fabs((<const double*>x)[i])
+        nan = nan | (v != v)
+        m = v if v > m else m
+    return NAN if nan else m
 
 
 cdef inline int nonfinite_in(const floating* x, const unsigned char* mask,

@@ -265,17 +265,6 @@ def _gmax(g):
     return _kernels.max_abs(g)
 
 
-def _max_abs_for(dtype):
-    """``_kernels.max_abs`` specialized for ``dtype`` (float32 or float64): the fused-type
-    function dispatches on its argument's type at every call, which costs about as much as
-    the reduction of a 10-element gradient.  The specialization takes exactly a 1-D
-    C-contiguous buffer of that dtype and raises TypeError/ValueError for anything else;
-    the fused function itself when there is none."""
-    name = {np.dtype(np.float64): "double", np.dtype(np.float32): "float"}.get(dtype)
-    signatures = getattr(_kernels.max_abs, "__signatures__", None) or {}
-    return signatures.get(name, _kernels.max_abs)
-
-
 def _prox_gmax(x, g, lam, mask):
     """max |r_i| of the minimum-norm subgradient r of f + sum(lam_i |x_i|) (r = g +
     lam sign(x) off zero, soft-threshold(g, lam) at zero), pruned coordinates excluded: the
@@ -603,12 +592,10 @@ class _Loop:
             # fun(x, *args) is a CALL_FUNCTION_EX, much slower than a plain call: only pay
             # it when there are args
             fun, jac = _bind(fun, args), (jac if jac is True else _bind(jac, args))
-        n, ndarray = x.size, np.ndarray
-        # the specialization accepts exactly what _grad passes through unchanged: a 1-D
-        # C-contiguous ndarray of x's dtype (size checked here); anything else goes the
-        # long way, through _grad (conversion, messages) and the generic max_abs
-        max_abs = _max_abs_for(x.dtype)
-        reject = (TypeError, ValueError, BufferError)
+        n, ndarray, dtype, max_abs = x.size, np.ndarray, x.dtype, _kernels.max_abs
+        # the fast path takes exactly what _grad passes through unchanged: a 1-D
+        # C-contiguous, aligned ndarray of x's dtype (size and dtype checked here, the rest
+        # by max_abs); anything else goes the long way, through _grad (conversion, messages)
 
         if jac is True:
             def evaluate():
@@ -621,10 +608,10 @@ class _Loop:
                     raise ValueError("with jac=True, 'fun' must return (f, gradient)") from None
                 if type(fx) is not float:
                     fx = _scalar(fx)
-                if type(g) is ndarray and g.size == n:
+                if type(g) is ndarray and g.dtype is dtype and g.size == n:
                     try:
                         return fx, g, max_abs(g)
-                    except reject:
+                    except TypeError:
                         pass
                 g = grad(g, x)
                 return fx, g, _gmax(g)
@@ -636,10 +623,10 @@ class _Loop:
                     fx = _scalar(fx)
                 obj.njev += 1
                 g = jac(copy())
-                if type(g) is ndarray and g.size == n:
+                if type(g) is ndarray and g.dtype is dtype and g.size == n:
                     try:
                         return fx, g, max_abs(g)
-                    except reject:
+                    except TypeError:
                         pass
                 g = grad(g, x)
                 return fx, g, _gmax(g)

@@ -473,15 +473,15 @@ class Optimizer:
         the masks or the state arrays change."""
         self._flat = [flat(p) for p in self.params]
         flags = self._slot_flags()
-        self._slots: list[_kernels.Slot] = []
+        slots = []
         for p, st, mask, (_, l1w), (lo, hi) in zip(self._flat, self.state, self.masks,
                                                    self._l1, self._bounds):
             s1, s2, s3 = (flat(st[k]) if k in st else EMPTY[p.dtype]
                           for k in self.state_slots + (None,) * (3 - len(self.state_slots)))
-            self._slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
-                                             EMPTY_MASK if mask is None else mask, l1w, lo,
-                                             hi, **flags))
-        self._one_dtype = len({p.dtype for p in self.params}) == 1
+            slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
+                                       EMPTY_MASK if mask is None else mask, l1w, lo, hi,
+                                       **flags))
+        self._plan = _kernels.Plan(slots, [p.shape for p in self.params])
         self._any_l1 = self.uses_l1
         # the arrays each slot writes, by the object owning their memory: a gradient viewing
         # one that another slot writes must be copied before the kernels run (they run in
@@ -494,7 +494,7 @@ class Optimizer:
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
-        del d["_flat"], d["_slots"], d["_written"]  # views, pointers, ids: rebuilt on unpickling
+        del d["_flat"], d["_plan"], d["_written"]   # views, pointers, ids: rebuilt on unpickling
         return d
 
     def __setstate__(self, d: dict[str, Any]) -> None:
@@ -524,7 +524,7 @@ class Optimizer:
         c = self.clipnorm if self.clipnorm is not None else self.global_clipnorm
         assert c is not None
         threads = resolve_num_threads(self.num_threads)
-        sq = [_kernels.sum_squares(g, m if m is not None else EMPTY_MASK, threads)
+        sq = [_kernels.sum_squares(flat(g), m if m is not None else EMPTY_MASK, threads)
               for g, m in zip(grads, self.masks)]
         # c / max(norm, c), written so that c = inf (no clipping) gives 1, not inf / inf
         if self.clipnorm is not None:
@@ -556,24 +556,25 @@ class Optimizer:
         ValueError, TypeError
             For gradients of the wrong number, shape or dtype.
         """
-        params = self.params
-        if len(params) == 1 and type(grads) is np.ndarray:
-            grads = [as_grad(grads, params[0], "grads")]
+        if self._plan.fits(grads):          # the common case: arrays usable as they are
+            grads = [grads] if type(grads) is np.ndarray else list(grads)
         else:
+            params = self.params
             given = check_grads(grads, len(params))
             grads = [as_grad(g, p, f"grads[{i}]" if len(given) > 1 else "grads")
                      for i, (g, p) in enumerate(zip(given, params))]
-            if len(grads) > 1:
-                self._unalias(grads)
+        if len(grads) > 1:
+            self._unalias(grads)
         return self._step_checked(grads)
 
     def _step_checked(self, grads: list[Array]) -> int:
-        """step() for gradients already checked: one per parameter array, each 1-D,
-        C-contiguous, of its parameter's dtype and size, none aliasing another array's
-        parameter or state (minimize's loop, which checks them itself, calls this)."""
+        """step() for gradients already checked: one per parameter array, each C-contiguous,
+        aligned, of its parameter's dtype and size, none aliasing another array's parameter
+        or state (minimize's loop, which checks them itself, calls this)."""
         threads = resolve_num_threads(self.num_threads)
         if self.nan_policy != "propagate":
-            counts = [_kernels.count_nonfinite(g, m if m is not None else EMPTY_MASK, threads)
+            counts = [_kernels.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
+                                               threads)
                       for g, m in zip(grads, self.masks)]
             bad = sum(counts)
             if bad:
@@ -594,23 +595,18 @@ class Optimizer:
         if self.pruning is not None:
             self._prune(step)
         t = step + 1
-        scalars = self._step_scalars(lr, t)
-        sign = -1.0 if self.maximize else 1.0
-        clip = math.inf if self.clipvalue is None else self.clipvalue
-        decay = lr * self.weight_decay
-        clipping = self.clipnorm or self.global_clipnorm
-        if len(grads) == 1 and not (clipping or self._any_l1):
-            extras = [(sign, clip, 1.0, self.l2, decay, 0.0)]
-        else:
-            scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
+        common = (-1.0 if self.maximize else 1.0,
+                  math.inf if self.clipvalue is None else self.clipvalue,
+                  self.l2, lr * self.weight_decay)
+        per_array = None                    # scale 1 and no l1 for every array
+        if self.clipnorm or self.global_clipnorm:
             prox = self._prox_scale()
-            extras = [(sign, clip, scale, self.l2, decay, l1 * prox)
-                      for scale, (l1, _) in zip(scales, self._l1)]
-        if self._one_dtype:             # one kernel call over every array's blocks
-            bad = _kernels.step(self._slots, grads, scalars, extras, threads)
-        else:
-            bad = sum(_kernels.step([slot], [g], scalars, [e], threads)
-                      for slot, g, e in zip(self._slots, grads, extras))
+            per_array = [(scale, l1 * prox)
+                         for scale, (l1, _) in zip(self._grad_scales(grads), self._l1)]
+        elif self._any_l1:
+            prox = self._prox_scale()
+            per_array = [(1.0, l1 * prox) for l1, _ in self._l1]
+        bad = self._plan.step(grads, self._step_scalars(lr, t), common, per_array, threads)
         self._commit_step(t)
         self.step_count = t
         self.last_nonfinite = bad

@@ -14,7 +14,7 @@ from test_optimizers import check_against_oracle, run_fastopt
 
 from fastopt import _kernels
 
-EXPORTED = ("Slot", "step", "sum_squares", "count_nonfinite", "max_abs", "team_size",
+EXPORTED = ("Slot", "Plan", "sum_squares", "count_nonfinite", "max_abs", "team_size",
             "set_parallel_threshold", "max_threads", "openmp_enabled")
 
 

@@ -187,23 +187,50 @@ def test_kernel_slot_checks():
     with pytest.raises(ValueError, match="unknown rule 'lbfgs'"):
         _kernels.Slot("lbfgs", p, e, e, e, m, e, e, e)
     slot = _kernels.Slot("adam", p, z, z.copy(), e, m, e, e, e)
-    extras = (1.0, np.inf, 1.0, 0.0, 0.0, 0.0)
+    plan = _kernels.Plan([slot], [(2, 5)])
+    common = (1.0, np.inf, 0.0, 0.0)
     scalars = (0.9, 0.999, 1.0, 1e-8, 1e-3, 1e-3)
-    with pytest.raises(ValueError, match=r"'grad' has 5 elements, expected 10"):
-        _kernels.step([slot], [np.zeros(5)], scalars, [extras], 1)
-    with pytest.raises(ValueError, match="Buffer dtype mismatch"):
-        _kernels.step([slot], [np.zeros(10, np.float32)], scalars, [extras], 1)
+    for bad in (np.zeros(5), np.zeros(10, np.float32), np.zeros(20)[::2], [0.0] * 10,
+                np.zeros(10).astype(">f8")):
+        with pytest.raises(TypeError, match=r"'grads\[0\]' must be a C-contiguous, aligned "
+                           r"float64 numpy array of 10 elements"):
+            plan.step([bad], scalars, common, None, 1)
     with pytest.raises(ValueError, match="need more than|too many|not enough"):
-        _kernels.step([slot], [np.zeros(10)], scalars[:3], [extras], 1)
-    with pytest.raises(ValueError, match="one of each per array"):
-        _kernels.step([slot, slot], [np.zeros(10)], scalars, [extras], 1)
+        plan.step([z], scalars[:3], common, None, 1)
+    with pytest.raises(ValueError, match="2 gradients for 1 parameter arrays"):
+        plan.step([z, z], scalars, common, None, 1)
+    with pytest.raises(ValueError, match=r"2 \(scale, l1\) pairs for 1 parameter arrays"):
+        plan.step([z], scalars, common, [(1.0, 0.0)] * 2, 1)
+    assert p.tolist() == [0.0] * 10                     # nothing ran
     sgd = _kernels.Slot("sgd", np.zeros(10), e, e, e, m, e, e, e)
-    with pytest.raises(ValueError, match="same rule and dtype"):
-        _kernels.step([slot, sgd], [z, z], scalars, [extras] * 2, 1)
-    f, ef = np.float32, e.astype(np.float32)
-    single = _kernels.Slot("adam", p.astype(f), z.astype(f), z.astype(f), ef, m, ef, ef, ef)
-    with pytest.raises(ValueError, match="same rule and dtype"):
-        _kernels.step([slot, single], [z, z.astype(np.float32)], scalars, [extras] * 2, 1)
+    with pytest.raises(ValueError, match="same rule"):
+        _kernels.Plan([slot, sgd], [(10,), (10,)])
+    with pytest.raises(ValueError, match=r"shape \(3, 3\) does not have the 10 elements"):
+        _kernels.Plan([slot], [(3, 3)])
+    with pytest.raises(ValueError, match="one shape per slot and at least one slot"):
+        _kernels.Plan([], [])
+
+
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")     # np.matrix
+def test_plan_fits_only_arrays_usable_as_they_are():
+    """Plan.fits is the step's fast path: exactly numpy.ndarray, the parameter's shape and
+    dtype, C-contiguous and aligned; everything else goes through as_grad."""
+    e, m = np.empty(0, np.float32), np.empty(0, np.uint8)
+    p, q = np.zeros((2, 3), np.float32), np.zeros(4, np.float32)
+    slots = [_kernels.Slot("sgd", a.reshape(-1), e, e, e, m, e, e, e) for a in (p, q)]
+    two, one = _kernels.Plan(slots, [p.shape, q.shape]), _kernels.Plan(slots[:1], [p.shape])
+    g, h = np.ones((2, 3), np.float32), np.ones(4, np.float32)
+    assert one.fits(g) and one.fits([g]) and one.fits((g,))
+    assert two.fits([g, h]) and two.fits((g, h))
+    raw = np.zeros(25, np.uint8)
+    unaligned = raw[1:25].view(np.float32).reshape(2, 3)
+    assert one.fits(np.asfortranarray(np.ones((3, 2), np.float32)).T)  # C-contiguous view
+    for bad in (g.reshape(-1), g.T.copy(), np.ones((2, 6), np.float32)[:, ::2],
+                g.astype(np.float64), g.astype(">f4"), np.matrix(g), g.tolist(), unaligned,
+                [g, g], [g, h, h], None, 1.0):
+        assert not one.fits(bad), bad
+        assert not two.fits([bad, h]) and not two.fits([h, g]), bad
+    assert not two.fits(g) and not two.fits([g])
 
 
 def test_gradient_aliasing_a_written_array_is_copied_first():
@@ -259,3 +286,24 @@ def test_random_inputs_work_or_raise_cleanly(rule, shape, pdtype, gdtype, step, 
     except (TypeError, ValueError):
         return
     assert x.shape == before.shape and x.dtype == before.dtype
+
+
+def test_max_abs_reads_only_what_it_can_read_as_it_is():
+    """max_abs (minimize's gradient test) equals NumPy's max |g| with NaN propagated, and
+    refuses anything but a 1-D C-contiguous, aligned, native float32/float64 array (the
+    caller then converts it)."""
+    rng = np.random.default_rng(3)
+    for dtype in (np.float32, np.float64):
+        for n in (0, 1, 7, 5000):               # 5000: past the size that releases the GIL
+            g = rng.standard_normal(n).astype(dtype)
+            assert _kernels.max_abs(g) == (float(np.abs(g).max()) if n else 0.0)
+            if n:
+                g[n // 2] = np.nan
+                assert np.isnan(_kernels.max_abs(g))
+                g[n // 2] = -np.inf
+                assert _kernels.max_abs(g) == np.inf
+    raw = np.zeros(81, np.uint8)
+    for bad in (np.ones((2, 3)), np.ones(10)[::2], np.ones(4, np.int64), [1.0, 2.0],
+                np.ones(4).astype(">f8"), raw[1:81].view(np.float64), np.float64(3.0)):
+        with pytest.raises(TypeError, match="max_abs needs a 1-D C-contiguous, aligned"):
+            _kernels.max_abs(bad)
