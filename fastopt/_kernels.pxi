@@ -742,7 +742,7 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating flr = lr, ein = eps_in, eout = eps_out, tau = lr * e.l1
+    cdef floating flr = lr, ein = eps_in, eout = eps_out, tau = lr * e.l1, one = 1
     cdef floating gi, x, s, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -755,7 +755,7 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         s = acc[i] + gi * gi
-        r = 1 / (f_sqrt(s + ein) + eout)
+        r = one / (f_sqrt(s + ein) + eout)
         x = x - flr * gi * r
         if Kind is not PlainStep:
             x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
@@ -782,7 +782,7 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = lr, frho = rho, ein = eps_in, eout = eps_out, fin = lr_in
-    cdef floating fout = lr_out, fmu = mu, tau = lr * e.l1
+    cdef floating fout = lr_out, fmu = mu, tau = lr * e.l1, one = 1, crho = 1 - rho
     cdef floating gi, x, s, a, w, r, bb
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -794,13 +794,13 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        s = frho * sq[i] + (1 - frho) * gi * gi
+        s = frho * sq[i] + crho * gi * gi
         w = s
         if centered:
-            a = frho * avg[i] + (1 - frho) * gi
+            a = frho * avg[i] + crho * gi
             w = s - a * a
             avg[i] = a if keep else 0
-        r = 1 / (f_sqrt(w + ein) + eout)
+        r = one / (f_sqrt(w + ein) + eout)
         if momentum:
             bb = fmu * buf[i] + fin * gi * r
             x = x - fout * bb
@@ -830,7 +830,7 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = beta_1, b2 = beta_2, ss = sqrt_scale, feps = eps, fstep = step
-    cdef floating tau = prox_lr * e.l1
+    cdef floating tau = prox_lr * e.l1, one = 1, c1 = 1 - beta_1, c2 = 1 - beta_2
     cdef floating gi, x, mi, vi, w, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -842,13 +842,13 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        mi = b1 * m[i] + (1 - b1) * gi
-        vi = b2 * v[i] + (1 - b2) * gi * gi
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * gi * gi
         w = vi
         if amsgrad:
             w = f_max(vmax[i], vi)
             vmax[i] = w if keep else 0
-        r = 1 / (f_sqrt(w) * ss + feps)
+        r = one / (f_sqrt(w) * ss + feps)
         x = x - fstep * mi * r
         if Kind is not PlainStep:
             x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
@@ -872,7 +872,7 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = beta_1, b2 = beta_2, ein = eps_in, eout = eps_out, fstep = step
-    cdef floating tau = lr * e.l1
+    cdef floating tau = lr * e.l1, one = 1, c1 = 1 - beta_1
     cdef floating gi, x, mi, ui, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -884,9 +884,9 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        mi = b1 * m[i] + (1 - b1) * gi
+        mi = b1 * m[i] + c1 * gi
         ui = f_max(b2 * u[i], f_abs(gi) + ein)
-        r = 1 / (ui + eout)
+        r = one / (ui + eout)
         x = x - fstep * mi * r
         if Kind is not PlainStep:
             x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
@@ -911,7 +911,7 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = beta_1, b2 = beta_2, vs = v_scale, feps = eps, cg = c_grad
-    cdef floating cm = c_mom, tau = lr * e.l1
+    cdef floating cm = c_mom, tau = lr * e.l1, one = 1, c1 = 1 - beta_1, c2 = 1 - beta_2
     cdef floating gi, x, mi, vi, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -923,9 +923,9 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        mi = b1 * m[i] + (1 - b1) * gi
-        vi = b2 * v[i] + (1 - b2) * gi * gi
-        r = 1 / (f_sqrt(vi * vs) + feps)
+        mi = b1 * m[i] + c1 * gi
+        vi = b2 * v[i] + c2 * gi * gi
+        r = one / (f_sqrt(vi * vs) + feps)
         x = x - (cg * gi + cm * mi) * r
         if Kind is not PlainStep:
             x = finish(x, tau * l1w[i] * r, prox, lo[i], hi[i], kind)
