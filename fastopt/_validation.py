@@ -108,6 +108,8 @@ def check_grads(grads: Any, n: int) -> Sequence[Any]:
 
 def real_number(value: Any, name: str) -> float:
     """A finite-or-infinite real Python float (NaN and non-numbers rejected by callers)."""
+    if type(value) is float:                # the common case, without the ABC checks
+        return value
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"Invalid {name}: {value!r} (expected a real number)")
     return float(value)

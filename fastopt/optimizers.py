@@ -58,6 +58,8 @@ def _finite(value: Any, name: str, label: str | None = None) -> float:
     """A finite hyperparameter >= 0: +inf is rejected too (torch accepts it), because an
     infinite rate, decay or penalty turns finite inputs into NaN (0 * inf) silently.  The
     clipping thresholds are the exception: +inf there means no clipping."""
+    if type(value) is float and 0.0 <= value < math.inf:    # the common case, fast (NaN fails)
+        return value
     return check_range(value, name, high_open=True, label=label)
 
 
@@ -66,8 +68,9 @@ class Optimizer:
     count into kernel scalars, and applies the fused extras shared by every rule.
 
     Subclasses define ``rule``, ``defaults`` (per convention), ``_state_names(h)``,
-    ``_check_hyper(h)``, ``_step_scalars(lr, t)`` (the scalars ``_kernels.step`` takes for
-    the rule), ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``.
+    ``_check_hyper(h)``, ``_step_scalars(lr, t)`` (the scalars ``_kernels.Plan.step``
+    takes for the rule), ``state_slots`` (state names in the kernel's order) and
+    ``_slot_flags()``.
 
     Parameters
     ----------
@@ -1127,17 +1130,15 @@ class Nadam(Optimizer):
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"]
 
-    def _mu(self, t: int) -> float:
-        h = self.hyper
-        mu: float = h["beta_1"] * (1 - 0.5 * 0.96 ** (t * h["momentum_decay"]))
-        return mu
-
     def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
         h = self.hyper
-        mu, mu_next = self._mu(t), self._mu(t + 1)
+        beta_1, beta_2, psi = h["beta_1"], h["beta_2"], h["momentum_decay"]
+        # the momentum schedule mu_t = beta_1 (1 - 0.96^(t psi) / 2), at t and t + 1
+        mu = beta_1 * (1 - 0.5 * 0.96 ** (t * psi))
+        mu_next = beta_1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
         prod = self.mu_product * mu
         self._pending_product = prod
-        return (lr, h["beta_1"], h["beta_2"], 1 / (1 - h["beta_2"] ** t), h["epsilon"],
+        return (lr, beta_1, beta_2, 1 / (1 - beta_2 ** t), h["epsilon"],
                 lr * (1 - mu) / (1 - prod), lr * mu_next / (1 - prod * mu_next))
 
     def _commit_step(self, t: int) -> None:

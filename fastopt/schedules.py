@@ -67,6 +67,8 @@ __all__ = ["Schedule", "Constant", "PowerDecay", "ExponentialDecay", "PiecewiseC
 # ---------------------------------------------------------------- argument checks
 def _check_step(step: Any) -> int:
     """The step as a Python int >= 0 (numpy integers accepted; no overflow for big ints)."""
+    if type(step) is int and step >= 0:     # the common case, without the ABC checks
+        return step
     if isinstance(step, bool) or not isinstance(step, numbers.Integral):
         raise TypeError(f"Invalid step: {step!r} (expected an int >= 0, the number of "
                         "updates already taken)")
