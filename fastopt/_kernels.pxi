@@ -18,7 +18,8 @@
 #     param = sign(param) * max(|param| - prox_scale * l1_i / D, 0)   l1 proximal step
 #     param = min(max(param, lower), upper)                          box bounds
 #
-# Kernels know nothing about Python objects: arrays in, doubles in, a count out. Scalars that
+# The loops know nothing about Python objects: arrays in, doubles in, a count out (the entry
+# points read the arrays through NumPy's C API and check them first).  Scalars that
 # depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
 # are computed once per step by the optimizer objects.  Convention differences between torch
 # and Keras are folded into those scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon);
@@ -455,8 +456,10 @@ cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexc
     if not cnp.PyArray_Check(g):
         return False
     cdef cnp.ndarray a = <cnp.ndarray>g
+    cdef size_t size = 4 if single else 8
     if (cnp.PyArray_ISCARRAY_RO(a) and cnp.PyArray_SIZE(a) == n
-            and cnp.PyArray_TYPE(a) == (cnp.NPY_FLOAT if single else cnp.NPY_DOUBLE)):
+            and cnp.PyArray_TYPE(a) == (cnp.NPY_FLOAT if single else cnp.NPY_DOUBLE)
+            and <size_t>cnp.PyArray_DATA(a) % size == 0):   # NumPy's ALIGNED may mean less
         data[0] = cnp.PyArray_DATA(a)
         return True
     return False
@@ -493,6 +496,8 @@ cdef class Plan:
         cdef Slot s
         cdef Py_ssize_t i, count, nd = 0
         for i in range(self.nw):
+            if not isinstance(self.slots[i], Slot):
+                raise TypeError(f"slot {i} is a {type(self.slots[i]).__name__}, not a Slot")
             s = self.slots[i]
             if s.f.rule != (<Slot>self.slots[0]).f.rule:
                 raise ValueError("every slot of a plan must have the same rule")
@@ -582,7 +587,9 @@ cdef class Plan:
             if w == NULL:
                 raise MemoryError()
         try:
-            memcpy(w, self.w, nw * sizeof(Work))    # per call: steps may run concurrently
+            # a copy per call: concurrent steps of one plan do not share the layout (they do
+            # share the arrays: one optimizer stepped from two threads is a data race)
+            memcpy(w, self.w, nw * sizeof(Work))
             for i in range(nw):
                 if not readable(grads[i], w[i].single, w[i].a.n, &w[i].a.grad):
                     raise TypeError(
@@ -598,7 +605,7 @@ cdef class Plan:
                 w[i].e = e
                 w[i].e.prox = w[i].a.l1w != NULL or e.l1 != 0
                 w[i].kind = step_kind(&w[i].a, &w[i].e)
-            if self.total < GIL_FREE_FROM:
+            if serial(self.total, num_threads) and self.total < GIL_FREE_FROM:
                 for b in range(self.nb):
                     bad += work_block(w, nw, b, c)
             elif serial(self.total, num_threads):
@@ -782,7 +789,7 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = lr, frho = rho, ein = eps_in, eout = eps_out, fin = lr_in
-    cdef floating fout = lr_out, fmu = mu, tau = lr * e.l1, one = 1, crho = 1 - rho
+    cdef floating fout = lr_out, fmu = mu, tau = lr * e.l1, one = 1, crho = 1 - frho
     cdef floating gi, x, s, a, w, r, bb
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -830,7 +837,7 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = beta_1, b2 = beta_2, ss = sqrt_scale, feps = eps, fstep = step
-    cdef floating tau = prox_lr * e.l1, one = 1, c1 = 1 - beta_1, c2 = 1 - beta_2
+    cdef floating tau = prox_lr * e.l1, one = 1, c1 = 1 - b1, c2 = 1 - b2
     cdef floating gi, x, mi, vi, w, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -872,7 +879,7 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = beta_1, b2 = beta_2, ein = eps_in, eout = eps_out, fstep = step
-    cdef floating tau = lr * e.l1, one = 1, c1 = 1 - beta_1
+    cdef floating tau = lr * e.l1, one = 1, c1 = 1 - b1
     cdef floating gi, x, mi, ui, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -911,7 +918,7 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = beta_1, b2 = beta_2, vs = v_scale, feps = eps, cg = c_grad
-    cdef floating cm = c_mom, tau = lr * e.l1, one = 1, c1 = 1 - beta_1, c2 = 1 - beta_2
+    cdef floating cm = c_mom, tau = lr * e.l1, one = 1, c1 = 1 - b1, c2 = 1 - b2
     cdef floating gi, x, mi, vi, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0

@@ -157,7 +157,8 @@ def test_float32_steps_compute_in_float32():
     """A float32 kernel does float32 arithmetic throughout: Adam's float32 step equals the
     same operations done by NumPy in float32, in the kernel's order, bit for bit.  (A
     double literal such as ``1 - beta`` inside the loop once promoted every float32 element
-    to float64 and back: no less exact, but 2.4x slower.)"""
+    to float64 and back: 2.4x slower, and not what torch computes.)  1 - beta_1 is formed
+    from the float32 beta_1, so the two weights of each moving average sum to 1 exactly."""
     f = np.float32
     rng = np.random.default_rng(11)
     theta = rng.standard_normal(1000).astype(f)
@@ -169,8 +170,8 @@ def test_float32_steps_compute_in_float32():
     for t, g in enumerate(grads, 1):
         opt.step(g)
         ss, step = f(1 / (1 - b2 ** t) ** 0.5), f(lr / (1 - b1 ** t))
-        m = f(b1) * m + f(1 - b1) * g
-        v = f(b2) * v + f(1 - b2) * g * g
+        m = f(b1) * m + (f(1) - f(b1)) * g
+        v = f(b2) * v + (f(1) - f(b2)) * g * g
         x = x - step * m * (f(1) / (np.sqrt(v) * ss + f(eps)))
         assert x.dtype == m.dtype == v.dtype == f
     np.testing.assert_array_equal(opt.state[0]["exp_avg"], m)

@@ -1,6 +1,7 @@
 """Optimizers used from several Python threads at once, each on its own arrays.
 
-The kernels release the GIL while they run (and arrays from the parallel threshold up open
+The kernels release the GIL while they run (steps of 2048 elements or more; smaller ones
+keep it, finishing sooner than releasing it takes; arrays from the parallel threshold up open
 their own OpenMP team inside), so two optimizers stepping in two threads really run at the
 same time.
 Each must give bit for bit what it gives alone: nothing is shared between optimizer objects

@@ -209,6 +209,8 @@ def test_kernel_slot_checks():
         _kernels.Plan([slot], [(3, 3)])
     with pytest.raises(ValueError, match="one shape per slot and at least one slot"):
         _kernels.Plan([], [])
+    with pytest.raises(TypeError, match="slot 0 is a NoneType, not a Slot"):
+        _kernels.Plan([None], [(10,)])
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")     # np.matrix
