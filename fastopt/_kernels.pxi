@@ -605,17 +605,17 @@ cdef class Plan:
                 w[i].e = e
                 w[i].e.prox = w[i].a.l1w != NULL or e.l1 != 0
                 w[i].kind = step_kind(&w[i].a, &w[i].e)
-            if serial(self.total, num_threads) and self.total < GIL_FREE_FROM:
-                for b in range(self.nb):
-                    bad += work_block(w, nw, b, c)
-            elif serial(self.total, num_threads):
-                with nogil:
-                    for b in range(self.nb):
-                        bad += work_block(w, nw, b, c)
-            else:
+            if not serial(self.total, num_threads):
                 for b in prange(self.nb, nogil=True, schedule='static',
                                 num_threads=num_threads):
                     bad += work_block(w, nw, b, c)
+            elif self.total < GIL_FREE_FROM:
+                for b in range(self.nb):
+                    bad += work_block(w, nw, b, c)
+            else:
+                with nogil:
+                    for b in range(self.nb):
+                        bad += work_block(w, nw, b, c)
         finally:
             if w != &stack[0]:
                 free(w)

@@ -602,13 +602,11 @@ class Optimizer:
                   math.inf if self.clipvalue is None else self.clipvalue,
                   self.l2, lr * self.weight_decay)
         per_array = None                    # scale 1 and no l1 for every array
-        if self.clipnorm or self.global_clipnorm:
+        clipping = self.clipnorm or self.global_clipnorm
+        if clipping or self._any_l1:
             prox = self._prox_scale()
-            per_array = [(scale, l1 * prox)
-                         for scale, (l1, _) in zip(self._grad_scales(grads), self._l1)]
-        elif self._any_l1:
-            prox = self._prox_scale()
-            per_array = [(1.0, l1 * prox) for l1, _ in self._l1]
+            scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
+            per_array = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
         bad = self._plan.step(grads, self._step_scalars(lr, t), common, per_array, threads)
         self._commit_step(t)
         self.step_count = t
