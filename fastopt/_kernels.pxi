@@ -21,12 +21,13 @@
 # The loops know nothing about Python objects: arrays in, doubles in, a count out (the entry
 # points read the arrays through NumPy's C API and check them first).  Scalars that
 # depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
-# are computed once per step by the optimizer objects.  Convention differences between torch
-# and Keras are folded into those scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon);
-# only structural options (momentum, nesterov, centered, amsgrad) select a code path, and they
-# do so per block, so each path is a branch-free loop the compiler vectorizes.  A step with
-# no mask, l1, bounds or clipvalue (the common case) runs a "plain" copy of its loop that
-# leaves those operations out, and one with a mask or l1 but no bounds or clipvalue a
+# are computed once per step by rule_scalars, from the hyperparameters that the optimizer
+# objects validate.  Convention differences between torch and Keras are folded into those
+# scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon); only structural options
+# (momentum, nesterov, centered, amsgrad) select a code path, and they do so per block, so
+# each path is a branch-free loop the compiler vectorizes.  A step with no mask, l1, bounds
+# or clipvalue (the common case) runs a "plain" copy of its loop that leaves those
+# operations out, and one with a mask or l1 but no bounds or clipvalue a
 # "sparse" copy (the Kind fused type below): each does only the work its step needs.
 #
 # Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
@@ -38,7 +39,7 @@
 # entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
 
 from cython.parallel cimport prange
-from libc.math cimport sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY, NAN
+from libc.math cimport pow, sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY, NAN
 from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
 cimport numpy as cnp
@@ -435,17 +436,54 @@ cdef enum:
     GIL_FREE_FROM = BLOCK
 
 
-cdef Scalars make_scalars(int rule, tuple scalars) except *:
+cdef Scalars rule_scalars(int rule, bint keras, dict h, double lr, long long t,
+                          double* carry) except *:
+    """The rule's numbers for step t (counting from 1) at learning rate lr, from its
+    hyperparameters h (validated by the optimizer object): bias corrections, Nadam's momentum
+    products, and the convention's differences folded in (the rules' comments below say
+    which number is which).  ``carry`` is what a rule carries from step to step, Nadam's
+    product of momenta prod_{t-1}, updated to prod_t; the other rules leave it."""
     cdef Scalars c
+    cdef double b1, b2, bc1, root, mu, mu_next, prod, psi
     c.first = False
     if rule == SGD:
-        c.x1, c.x2, c.first = scalars
+        c.x1, c.x2, c.first = lr, h["momentum"], t == 1
     elif rule == ADAGRAD:
-        c.x1, c.x2, c.x3 = scalars
-    elif rule in (ADAM, ADAMAX):
-        c.x1, c.x2, c.x3, c.x4, c.x5, c.x6 = scalars
+        if keras:
+            c.x1, c.x2, c.x3 = lr, h["epsilon"], 0.0
+        else:
+            c.x1, c.x2, c.x3 = lr / (1 + (t - 1) * <double>h["lr_decay"]), 0.0, h["epsilon"]
+    elif rule == RMSPROP:
+        c.x1, c.x2, c.x7 = lr, h["rho"], h["momentum"]
+        if keras:
+            c.x3, c.x4, c.x5, c.x6 = h["epsilon"], 0.0, lr, 1.0
+        else:
+            c.x3, c.x4, c.x5, c.x6 = 0.0, h["epsilon"], 1.0, lr
+    elif rule == ADAM:
+        b1, b2 = h["beta_1"], h["beta_2"]
+        bc1 = 1 - pow(b1, <double>t)
+        root = sqrt(1 - pow(b2, <double>t))
+        c.x1, c.x2, c.x4 = b1, b2, h["epsilon"]
+        if keras:
+            c.x3, c.x5, c.x6 = 1.0, lr * root / bc1, lr * root
+        else:
+            c.x3, c.x5, c.x6 = 1 / root, lr / bc1, lr
+    elif rule == ADAMAX:
+        b1 = h["beta_1"]
+        c.x1, c.x2, c.x3, c.x6 = lr, b1, h["beta_2"], lr / (1 - pow(b1, <double>t))
+        if keras:
+            c.x4, c.x5 = 0.0, h["epsilon"]
+        else:
+            c.x4, c.x5 = h["epsilon"], 0.0
     else:
-        c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7 = scalars
+        # the momentum schedule mu_t = beta_1 (1 - 0.96^(t psi) / 2), at t and t + 1
+        b1, b2, psi = h["beta_1"], h["beta_2"], h["momentum_decay"]
+        mu = b1 * (1 - 0.5 * pow(0.96, t * psi))
+        mu_next = b1 * (1 - 0.5 * pow(0.96, (t + 1) * psi))
+        prod = carry[0] * mu
+        carry[0] = prod
+        c.x1, c.x2, c.x3, c.x4, c.x5 = lr, b1, b2, 1 / (1 - pow(b2, <double>t)), h["epsilon"]
+        c.x6, c.x7 = lr * (1 - mu) / (1 - prod), lr * mu_next / (1 - prod * mu_next)
     return c
 
 
@@ -477,6 +515,8 @@ cdef class Plan:
     cdef Work* w                # the arrays' descriptions, gradient and options unset
     cdef Py_ssize_t nw, nb, total
     cdef int rule
+    cdef bint keras
+    cdef readonly double carry  # what the rule carries to the next step, after the last step
     cdef tuple slots
     cdef Py_ssize_t* dims       # every parameter's shape, one after the other
     cdef int* ndims
@@ -499,8 +539,9 @@ cdef class Plan:
             if not isinstance(self.slots[i], Slot):
                 raise TypeError(f"slot {i} is a {type(self.slots[i]).__name__}, not a Slot")
             s = self.slots[i]
-            if s.f.rule != (<Slot>self.slots[0]).f.rule:
-                raise ValueError("every slot of a plan must have the same rule")
+            if (s.f.rule != (<Slot>self.slots[0]).f.rule
+                    or s.f.keras != (<Slot>self.slots[0]).f.keras):
+                raise ValueError("every slot of a plan must have the same rule and convention")
             count = 1
             self.ndims[i] = len(shapes[i])
             for d in shapes[i]:
@@ -514,7 +555,7 @@ cdef class Plan:
             self.w[i].first_block = self.nb
             self.nb += n_blocks(s.a.n)
             self.total += s.a.n
-        self.rule = self.w[0].f.rule
+        self.rule, self.keras = self.w[0].f.rule, self.w[0].f.keras
 
     def __dealloc__(self):
         free(self.w)
@@ -551,32 +592,33 @@ cdef class Plan:
             nd += self.ndims[i]
         return True
 
-    def step(self, grads, tuple scalars, tuple common, per_array, int num_threads):
-        """One step: slot i is updated with ``grads[i]`` (C-contiguous, aligned, of its
-        parameter's dtype and element count, any shape; copied first if it shares memory
-        with an array its slot writes; a gradient aliasing another slot's array must be
-        copied by the caller).  ``common`` = (sign, clip, l2, decay) for every array;
-        ``per_array`` is None (scale 1, l1 0) or one (scale, l1) per array.  ``scalars``
-        are the rule's numbers for this step:
+    def step(self, grads, double lr, long long t, dict hyper not None, tuple common,
+             per_array, int num_threads, double carry=1.0):
+        """Step number t (counting from 1) at learning rate lr: slot i is updated with
+        ``grads[i]`` (C-contiguous, aligned, of its parameter's dtype and element count,
+        any shape; copied first if it shares memory with an array its slot writes; a
+        gradient aliasing another slot's array must be copied by the caller).
 
-            sgd      (learning_rate, momentum, first_step)
-            adagrad  (learning_rate, eps_in, eps_out)
-            rmsprop  (learning_rate, rho, eps_in, eps_out, lr_in, lr_out, momentum)
-            adam     (beta_1, beta_2, sqrt_scale, epsilon, step_size, prox_lr)
-            adamax   (learning_rate, beta_1, beta_2, eps_in, eps_out, step_size)
-            nadam    (learning_rate, beta_1, beta_2, v_scale, epsilon, c_grad, c_mom)
+        ``hyper`` holds the rule's hyperparameters, checked by the optimizer object (the
+        step's numbers are computed from them by rule_scalars).  ``common`` = (sign, clip,
+        l2, weight_decay) for every array; ``per_array`` is None (scale 1, l1 0) or one
+        (scale, l1) per array.  ``carry`` is the number the rule carries from the previous
+        step (Nadam's product of momenta, 1.0 before the first step); after the step the
+        plan's ``carry`` holds the value for the next one.
 
         Returns the number of non-finite gradient entries (pruned ones excluded).
         """
         cdef Py_ssize_t nw = self.nw, i, b
-        grads = tuple(grads)        # its references keep the arrays alive until the end
+        if type(grads) is not tuple:
+            grads = tuple(grads)    # its references keep the arrays alive until the end
         if len(grads) != nw:
             raise ValueError(f"{len(grads)} gradients for {nw} parameter arrays")
         if per_array is not None and len(per_array) != nw:
             raise ValueError(f"{len(per_array)} (scale, l1) pairs for {nw} parameter arrays")
-        cdef Scalars c = make_scalars(self.rule, scalars)
+        cdef Scalars c = rule_scalars(self.rule, self.keras, hyper, lr, t, &carry)
         cdef Extras e
         e.sign, e.clip, e.l2, e.decay = common
+        e.decay *= lr
         e.scale, e.l1 = 1.0, 0.0
         cdef Work stack[STACK_WORK]
         cdef Work* w = &stack[0]
@@ -619,6 +661,7 @@ cdef class Plan:
         finally:
             if w != &stack[0]:
                 free(w)
+        self.carry = carry
         return bad
 
 

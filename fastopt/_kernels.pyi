@@ -7,7 +7,7 @@ read-only allowed; masks uint8.  An absent optional array is an empty array.
 """
 
 from collections.abc import Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -54,15 +54,20 @@ class Slot:
 class Plan:
     @property
     def size(self) -> int: ...
+    @property
+    def carry(self) -> float: ...
     def __init__(self, slots: Sequence[Slot], shapes: Sequence[tuple[int, ...]]) -> None: ...
     def fits(self, grads: object) -> bool: ...
     def step(
         self,
         grads: Sequence[_FloatArray],
-        scalars: tuple[float | bool, ...],
+        lr: float,
+        t: int,
+        hyper: dict[str, Any],
         common: tuple[float, float, float, float],
         per_array: Sequence[tuple[float, float]] | None,
         num_threads: int,
+        carry: float = 1.0,
     ) -> int: ...
 
 def sum_squares(x: _FloatArray, mask: _Mask, num_threads: int) -> float: ...

@@ -67,10 +67,9 @@ class Optimizer:
     """Base class: owns the parameter arrays' state, turns hyperparameters and the step
     count into kernel scalars, and applies the fused extras shared by every rule.
 
-    Subclasses define ``rule``, ``defaults`` (per convention), ``_state_names(h)``,
-    ``_check_hyper(h)``, ``_step_scalars(lr, t)`` (the scalars ``_kernels.Plan.step``
-    takes for the rule), ``state_slots`` (state names in the kernel's order) and
-    ``_slot_flags()``.
+    Subclasses define ``rule`` (the kernel's, which also computes the step's numbers from
+    ``hyper``), ``defaults`` (per convention), ``_state_names(h)``, ``_check_hyper(h)``,
+    ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``.
 
     Parameters
     ----------
@@ -137,6 +136,9 @@ class Optimizer:
     momentum_name: ClassVar[str | None] = None
     # state array names in the kernel slot's order (s1, s2, s3)
     state_slots: ClassVar[tuple[str, ...]] = ()
+    # the number the rule carries from step to step (Nadam's product of momenta), given to
+    # and returned by the kernel's step; no other rule changes it
+    _carry: float = 1.0
 
     def __init__(self, params: Arrays, learning_rate: LearningRate | None = None, *,
                  convention: str = "torch", weight_decay: float = 0.0, l2: float = 0.0,
@@ -475,7 +477,7 @@ class Optimizer:
         kernel slot (checked once, so a step passes only the gradient).  Rebuilt whenever
         the masks or the state arrays change."""
         self._flat = [flat(p) for p in self.params]
-        flags = self._slot_flags()
+        flags = {"keras": self.convention == "keras", **self._slot_flags()}
         slots = []
         for p, st, mask, (_, l1w), (lo, hi) in zip(self._flat, self.state, self.masks,
                                                    self._l1, self._bounds):
@@ -600,15 +602,16 @@ class Optimizer:
         t = step + 1
         common = (-1.0 if self.maximize else 1.0,
                   math.inf if self.clipvalue is None else self.clipvalue,
-                  self.l2, lr * self.weight_decay)
+                  self.l2, self.weight_decay)
         per_array = None                    # scale 1 and no l1 for every array
         clipping = self.clipnorm or self.global_clipnorm
         if clipping or self._any_l1:
             prox = self._prox_scale()
             scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
             per_array = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
-        bad = self._plan.step(grads, self._step_scalars(lr, t), common, per_array, threads)
-        self._commit_step(t)
+        plan = self._plan
+        bad = plan.step(grads, lr, t, self.hyper, common, per_array, threads, self._carry)
+        self._carry = plan.carry
         self.step_count = t
         self.last_nonfinite = bad
         return bad
@@ -624,11 +627,6 @@ class Optimizer:
             if arrays and any(j != i and np.may_share_memory(g, a) for j, a in arrays):
                 grads[i] = g.copy()
 
-    def _commit_step(self, t: int) -> None:
-        pass
-
-    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
-        raise NotImplementedError
 
     def _slot_flags(self) -> dict[str, bool]:
         """The rule's structural options, fixed for the kernel slot (see _kernels.Slot)."""
@@ -725,12 +723,7 @@ class SGD(Optimizer):
 
     def _slot_flags(self) -> dict[str, bool]:
         h = self.hyper
-        return {"momentum": h["momentum"] != 0, "nesterov": h["nesterov"],
-                "keras": self.convention == "keras"}
-
-    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
-        return (lr, self.hyper["momentum"], t == 1)
-
+        return {"momentum": h["momentum"] != 0, "nesterov": h["nesterov"]}
 
 
 class Adagrad(Optimizer):
@@ -802,13 +795,6 @@ class Adagrad(Optimizer):
 
     def _fresh_state(self, p: Array) -> dict[str, Array]:
         return {"sum": np.full_like(p, self.hyper["initial_accumulator_value"])}
-
-    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
-        h = self.hyper
-        if self.convention == "keras":
-            return (lr, h["epsilon"], 0.0)
-        return (lr / (1 + (t - 1) * h["lr_decay"]), 0.0, h["epsilon"])
-
 
 
 class RMSprop(Optimizer):
@@ -885,11 +871,6 @@ class RMSprop(Optimizer):
         return (["square_avg"] + (["grad_avg"] if h["centered"] else [])
                 + (["momentum_buffer"] if h["momentum"] != 0 else []))
 
-    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
-        h = self.hyper
-        if self.convention == "keras":
-            return (lr, h["rho"], h["epsilon"], 0.0, lr, 1.0, h["momentum"])
-        return (lr, h["rho"], 0.0, h["epsilon"], 1.0, lr, h["momentum"])
 
     def _slot_flags(self) -> dict[str, bool]:
         return {"centered": self.hyper["centered"], "momentum": self.hyper["momentum"] != 0}
@@ -975,18 +956,9 @@ class Adam(Optimizer):
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if h["amsgrad"] else [])
 
-    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
-        h = self.hyper
-        bc1 = 1 - h["beta_1"] ** t
-        bc2 = 1 - h["beta_2"] ** t
-        if self.convention == "keras":
-            root = math.sqrt(bc2)
-            return (h["beta_1"], h["beta_2"], 1.0, h["epsilon"], lr * root / bc1, lr * root)
-        return (h["beta_1"], h["beta_2"], 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr)
 
     def _slot_flags(self) -> dict[str, bool]:
         return {"amsgrad": self.hyper["amsgrad"]}
-
 
 
 class Adamax(Optimizer):
@@ -1049,14 +1021,6 @@ class Adamax(Optimizer):
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_inf"]
 
-    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
-        h = self.hyper
-        step = lr / (1 - h["beta_1"] ** t)
-        if self.convention == "keras":
-            return (lr, h["beta_1"], h["beta_2"], 0.0, h["epsilon"], step)
-        return (lr, h["beta_1"], h["beta_2"], h["epsilon"], 0.0, step)
-
-
 
 class Nadam(Optimizer):
     """Nadam: Adam with Nesterov momentum (Dozat 2016), with the momentum schedule
@@ -1116,9 +1080,18 @@ class Nadam(Optimizer):
                  beta_1: float | None = None, beta_2: float | None = None,
                  epsilon: float | None = None, momentum_decay: float | None = None,
                  **common: Any) -> None:
-        self.mu_product = 1.0
         super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, momentum_decay=momentum_decay, **common)
+
+    @property
+    def mu_product(self) -> float:
+        """The product of the momenta mu_1 ... mu_t of the steps taken (1.0 before the
+        first)."""
+        return self._carry
+
+    @mu_product.setter
+    def mu_product(self, value: float) -> None:
+        self._carry = value
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)
@@ -1127,20 +1100,6 @@ class Nadam(Optimizer):
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"]
-
-    def _step_scalars(self, lr: float, t: int) -> tuple[float | bool, ...]:
-        h = self.hyper
-        beta_1, beta_2, psi = h["beta_1"], h["beta_2"], h["momentum_decay"]
-        # the momentum schedule mu_t = beta_1 (1 - 0.96^(t psi) / 2), at t and t + 1
-        mu = beta_1 * (1 - 0.5 * 0.96 ** (t * psi))
-        mu_next = beta_1 * (1 - 0.5 * 0.96 ** ((t + 1) * psi))
-        prod = self.mu_product * mu
-        self._pending_product = prod
-        return (lr, beta_1, beta_2, 1 / (1 - beta_2 ** t), h["epsilon"],
-                lr * (1 - mu) / (1 - prod), lr * mu_next / (1 - prod * mu_next))
-
-    def _commit_step(self, t: int) -> None:
-        self.mu_product = self._pending_product
 
     def _extra_state(self) -> dict[str, Any]:
         return {"mu_product": self.mu_product}

@@ -189,22 +189,29 @@ def test_kernel_slot_checks():
     slot = _kernels.Slot("adam", p, z, z.copy(), e, m, e, e, e)
     plan = _kernels.Plan([slot], [(2, 5)])
     common = (1.0, np.inf, 0.0, 0.0)
-    scalars = (0.9, 0.999, 1.0, 1e-8, 1e-3, 1e-3)
+    hyper = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
     for bad in (np.zeros(5), np.zeros(10, np.float32), np.zeros(20)[::2], [0.0] * 10,
                 np.zeros(10).astype(">f8")):
         with pytest.raises(TypeError, match=r"'grads\[0\]' must be a C-contiguous, aligned "
                            r"float64 numpy array of 10 elements"):
-            plan.step([bad], scalars, common, None, 1)
+            plan.step([bad], 1e-3, 1, hyper, common, None, 1)
+    with pytest.raises(KeyError, match="beta_2"):
+        plan.step([z], 1e-3, 1, {"beta_1": 0.9, "epsilon": 1e-8}, common, None, 1)
+    with pytest.raises(TypeError, match="must be real number, not str"):
+        plan.step([z], 1e-3, 1, dict(hyper, epsilon="x"), common, None, 1)
     with pytest.raises(ValueError, match="need more than|too many|not enough"):
-        plan.step([z], scalars[:3], common, None, 1)
+        plan.step([z], 1e-3, 1, hyper, common[:3], None, 1)
     with pytest.raises(ValueError, match="2 gradients for 1 parameter arrays"):
-        plan.step([z, z], scalars, common, None, 1)
+        plan.step([z, z], 1e-3, 1, hyper, common, None, 1)
     with pytest.raises(ValueError, match=r"2 \(scale, l1\) pairs for 1 parameter arrays"):
-        plan.step([z], scalars, common, [(1.0, 0.0)] * 2, 1)
+        plan.step([z], 1e-3, 1, hyper, common, [(1.0, 0.0)] * 2, 1)
     assert p.tolist() == [0.0] * 10                     # nothing ran
     sgd = _kernels.Slot("sgd", np.zeros(10), e, e, e, m, e, e, e)
-    with pytest.raises(ValueError, match="same rule"):
+    with pytest.raises(ValueError, match="same rule and convention"):
         _kernels.Plan([slot, sgd], [(10,), (10,)])
+    keras = _kernels.Slot("adam", np.zeros(10), z.copy(), z.copy(), e, m, e, e, e, keras=True)
+    with pytest.raises(ValueError, match="same rule and convention"):
+        _kernels.Plan([slot, keras], [(10,), (10,)])
     with pytest.raises(ValueError, match=r"shape \(3, 3\) does not have the 10 elements"):
         _kernels.Plan([slot], [(3, 3)])
     with pytest.raises(ValueError, match="one shape per slot and at least one slot"):
