@@ -391,6 +391,26 @@ def test_state_dict_is_plain_data_and_a_copy():
     assert not np.any(opt.state[0]["exp_avg"] == 99)
 
 
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+def test_nadam_product_of_momenta_is_the_published_one(convention):
+    """The kernel module computes Nadam's momenta and carries their product from step to
+    step (Plan.carry): after each step it is the reference's product of mu_1 ... mu_t, in
+    the same float64 operations, so exactly; a state dict saves it and resuming goes on
+    from it."""
+    opt = fastopt.Nadam(np.zeros(3), convention=convention)
+    h = dict(opt.hyper)
+    product = 1.0
+    for t in range(1, 30):
+        opt.step(np.ones(3))
+        product *= ref._nadam_mu(t, h)
+        assert opt.mu_product == product
+    twin = fastopt.Nadam(np.zeros(3), convention=convention)
+    twin.load_state_dict(opt.state_dict())
+    opt.step(np.ones(3))
+    twin.step(np.ones(3))
+    assert twin.mu_product == opt.mu_product == product * ref._nadam_mu(30, h)
+
+
 def test_repr_shows_hyperparameters():
     r = repr(fastopt.Adam(np.zeros(2), learning_rate=0.01, amsgrad=True, l1=0.1))
     assert r.startswith("Adam(learning_rate=0.01, beta_1=0.9, beta_2=0.999, epsilon=1e-08")
