@@ -132,6 +132,31 @@ def max_threads():
     return omp_get_max_threads()
 
 
+cdef bint _forked = False
+
+
+def after_fork_in_child():
+    """Called in a process forked from this one (fastopt._threads registers it): libgomp
+    cannot start a thread team in a child forked after the parent used OpenMP (the child
+    hangs in its first parallel region), so there every kernel runs on the calling thread.
+    Processes started with "spawn" or "forkserver" are not affected."""
+    global _forked
+    _forked = True
+
+
+cdef int threads_for(object num_threads) except -1:
+    """The team size to request for a validated ``num_threads`` (None: OpenMP's current
+    maximum, read at each call; 1 in a forked child)."""
+    if _forked:
+        return 1
+    return omp_get_max_threads() if num_threads is None else num_threads
+
+
+def resolve_threads(num_threads):
+    """threads_for, for the Python layer."""
+    return threads_for(num_threads)
+
+
 def team_size(Py_ssize_t n, int num_threads):
     """Number of threads a kernel would use for ``n`` elements with ``num_threads``."""
     cdef Py_ssize_t _b
@@ -593,7 +618,7 @@ cdef class Plan:
         return True
 
     def step(self, grads, double lr, long long t, dict hyper not None, tuple common,
-             per_array, int num_threads, double carry=1.0):
+             per_array, object threads, double carry=1.0):
         """Step number t (counting from 1) at learning rate lr: slot i is updated with
         ``grads[i]`` (C-contiguous, aligned, of its parameter's dtype and element count,
         any shape; copied first if it shares memory with an array its slot writes; a
@@ -602,13 +627,15 @@ cdef class Plan:
         ``hyper`` holds the rule's hyperparameters, checked by the optimizer object (the
         step's numbers are computed from them by rule_scalars).  ``common`` = (sign, clip,
         l2, weight_decay) for every array; ``per_array`` is None (scale 1, l1 0) or one
-        (scale, l1) per array.  ``carry`` is the number the rule carries from the previous
+        (scale, l1) per array; ``threads`` a validated thread count or None (threads_for).
+        ``carry`` is the number the rule carries from the previous
         step (Nadam's product of momenta, 1.0 before the first step); after the step the
         plan's ``carry`` holds the value for the next one.
 
         Returns the number of non-finite gradient entries (pruned ones excluded).
         """
         cdef Py_ssize_t nw = self.nw, i, b
+        cdef int num_threads = threads_for(threads)
         if type(grads) is not tuple:
             grads = tuple(grads)    # its references keep the arrays alive until the end
         if len(grads) != nw:

@@ -72,5 +72,12 @@ count_nonfinite = _impl.count_nonfinite
 max_abs = _impl.max_abs
 openmp_enabled = _impl.openmp_enabled
 max_threads = _impl.max_threads
+resolve_threads = _impl.resolve_threads
 team_size = _impl.team_size
 set_parallel_threshold = _impl.set_parallel_threshold
+
+
+def after_fork_in_child() -> None:
+    """Tell every build that this process is a forked child (see the builds' own)."""
+    for build in _builds.values():
+        build.after_fork_in_child()

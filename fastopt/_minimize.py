@@ -669,7 +669,7 @@ class _Loop:
                     raise _Stop(5)
                 # self.step(g), inlined; g is checked (evaluate: 1-D, C-contiguous,
                 # x's dtype and size; or converted by _grad)
-                opt_step([g])
+                opt_step((g,))
                 nit += 1
                 f, g, gmax = evaluate()
                 if not (finite(f) and finite(gmax)):

@@ -28,24 +28,12 @@ def check_num_threads(num_threads: Any) -> int | None:
     return n
 
 
-_forked = False
-
-
-def _after_fork_in_child() -> None:
-    global _forked
-    _forked = True
-
-
-# libgomp cannot start a thread team in a process forked after the parent used OpenMP (the
-# child hangs in its first parallel region), so a forked child runs every kernel on its
-# calling thread.  Processes started with "spawn" or "forkserver" are not affected.
+# See _kernels.after_fork_in_child: a forked child runs every kernel on its calling thread.
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(after_in_child=_kernels.after_fork_in_child)
 
 
 def resolve_num_threads(num_threads: int | None) -> int:
-    """The team size to request from a kernel for a validated ``num_threads`` (1 in a
-    forked child process, see above)."""
-    if _forked:
-        return 1
-    return _kernels.max_threads() if num_threads is None else num_threads
+    """The team size to request from a kernel for a validated ``num_threads`` (None:
+    OpenMP's current maximum; 1 in a forked child process)."""
+    return _kernels.resolve_threads(num_threads)

@@ -54,6 +54,30 @@ def _owner(a: Any) -> Any:
     return a
 
 
+def _setting(name: str, doc: str) -> Any:
+    """An optimizer setting, the constructor argument ``name``: checked when it is set, as in
+    the constructor, and used from the next step on."""
+    def get(self: Optimizer) -> Any:
+        return self._settings[name]
+
+    def set(self: Optimizer, value: Any) -> None:
+        self._configure(**{name: value})
+    return property(get, set, doc=doc)
+
+
+def _check_pruning(pruning: Any, scope: Any) -> None:
+    if scope not in PRUNING_SCOPES:
+        raise ValueError(f"Invalid pruning_scope: {scope!r} (expected 'per_array' or "
+                         "'global')")
+    if isinstance(pruning, type):
+        raise TypeError(f"'pruning' must be a pruning schedule, got the class "
+                        f"{pruning.__name__}: pass an instance, {pruning.__name__}(...)")
+    if pruning is not None and not (hasattr(pruning, "should_prune")
+                                    and hasattr(pruning, "sparsity_at")):
+        raise TypeError(f"'pruning' must be a pruning schedule such as "
+                        f"fastopt.sparsity.PolynomialDecay, got {type(pruning).__name__}")
+
+
 def _finite(value: Any, name: str, label: str | None = None) -> float:
     """A finite hyperparameter >= 0: +inf is rejected too (torch accepts it), because an
     infinite rate, decay or penalty turns finite inputs into NaN (0 * inf) silently.  The
@@ -64,8 +88,8 @@ def _finite(value: Any, name: str, label: str | None = None) -> float:
 
 
 class Optimizer:
-    """Base class: owns the parameter arrays' state, turns hyperparameters and the step
-    count into kernel scalars, and applies the fused extras shared by every rule.
+    """Base class: owns the parameter arrays' state and hyperparameters, and applies the
+    fused extras shared by every rule (the kernel computes the step's numbers).
 
     Subclasses define ``rule`` (the kernel's, which also computes the step's numbers from
     ``hyper``), ``defaults`` (per convention), ``_state_names(h)``, ``_check_hyper(h)``,
@@ -127,6 +151,12 @@ class Optimizer:
     >>> opt = Adam(w, learning_rate=0.1, l1=[1e-3, 0.0], clipnorm=1.0)
     >>> opt.step([np.ones(3), np.ones(2)]), opt.step_count
     (0, 1)
+
+    Every parameter after ``learning_rate`` except ``convention`` and the hyperparameters
+    is also an attribute that can be set between steps; it is checked as here (an invalid
+    value raises and changes nothing) and used from the next step on:
+
+    >>> opt.clipnorm = None; opt.global_clipnorm = 1.0
     """
 
     # the kernel's rule name (a key of _kernels.RULES); hyperparameter defaults per convention
@@ -153,19 +183,13 @@ class Optimizer:
             learning_rate = lr
         if convention not in CONVENTIONS:
             raise ValueError(f"Invalid convention: {convention!r} (expected 'torch' or 'keras')")
-        if nan_policy not in NAN_POLICIES:
-            raise ValueError(f"Invalid nan_policy: {nan_policy!r} "
-                             f"(expected one of {', '.join(NAN_POLICIES)})")
         self.params = as_param_list(params)
-        self.convention = convention
-        self.nan_policy = nan_policy
-        self.num_threads = check_num_threads(num_threads)
-        self.maximize = bool(maximize)
-        self.weight_decay = _finite(weight_decay, "weight_decay")
-        self.l2 = _finite(l2, "l2")
-        self._set_l1(l1)
-        self._set_clipping(clipvalue, clipnorm, global_clipnorm)
-        self._set_bounds(bounds)
+        self._convention = convention
+        settings = self._checked_settings(
+            {}, dict(nan_policy=nan_policy, num_threads=num_threads, maximize=maximize,
+                     weight_decay=weight_decay, l2=l2, l1=l1, clipvalue=clipvalue,
+                     clipnorm=clipnorm, global_clipnorm=global_clipnorm, bounds=bounds,
+                     pruning=pruning, pruning_scope=pruning_scope))
         h = {k: v for k, v in self.defaults[convention].items() if k != "learning_rate"}
         unknown = sorted(set(hyper) - set(h))
         if unknown:
@@ -174,13 +198,12 @@ class Optimizer:
         h.update({k: v for k, v in hyper.items() if v is not None})
         self.hyper = self._check_hyper(h)
         self.learning_rate = learning_rate
-        self._set_pruning(pruning, pruning_scope)
         self.step_count = 0
         self.skipped_steps = 0
         self.last_nonfinite = 0
         self.masks: list[Array | None] = [None] * len(self.params)
         self.state = [self._fresh_state(p) for p in self.params]
-        self._bind_views()
+        self._apply(*settings)
 
     # ---------------------------------------------------------------- configuration
     @property
@@ -262,46 +285,105 @@ class Optimizer:
         """The learning rate the next step will use."""
         return self.learning_rate_at(self.step_count)
 
-    def _set_l1(self, l1: Any) -> None:
-        n = len(self.params)
-        # per array: (scalar strength, per-coordinate array or EMPTY)
-        self._l1: list[tuple[float, Array]] = []
-        for i, (v, p) in enumerate(zip(per_array(l1, n, "l1"), self.params)):
+    # ---------------------------------------------------------------- settings
+    # The constructor's options, as properties: setting one checks it as the constructor does
+    # and takes effect at the next step.  The convention is fixed (defaults and state follow
+    # it).
+    @property
+    def convention(self) -> str:
+        """"torch" or "keras" (fixed at construction)."""
+        return self._convention
+
+    maximize = _setting("maximize", "Ascend instead of descend.")
+    weight_decay = _setting("weight_decay", "Decoupled weight decay.")
+    l2 = _setting("l2", "Coupled L2 penalty (added to the gradient).")
+    l1 = _setting("l1", "The l1 penalty as given: a float, or a list with one float or "
+                  "array per parameter array.")
+    clipvalue = _setting("clipvalue", "Clip each gradient entry (None: off).")
+    clipnorm = _setting("clipnorm", "Clip each array's gradient norm (None: off).")
+    global_clipnorm = _setting("global_clipnorm",
+                               "Clip the gradients' norm over all arrays (None: off).")
+    bounds = _setting("bounds", "The box bounds as given (None: none).")
+    nan_policy = _setting("nan_policy", "'propagate', 'skip' or 'raise'.")
+    pruning = _setting("pruning", "The pruning schedule (None: no pruning).")
+    pruning_scope = _setting("pruning_scope", "'per_array' or 'global'.")
+    num_threads = _setting("num_threads",
+                           "OpenMP threads for large arrays (None: OpenMP's current maximum).")
+
+    def _configure(self, **changes: Any) -> None:
+        """Change settings by name; all are checked before any is applied, so an invalid
+        one changes nothing."""
+        self._apply(*self._checked_settings(self._settings, changes))
+
+    def _checked_settings(self, current: dict[str, Any], changes: dict[str, Any]
+                          ) -> tuple[dict[str, Any], list[tuple[float, Array]] | None,
+                                     list[tuple[Array, Array]] | None]:
+        """``current`` updated with ``changes``, checked; with the per-array l1 strengths
+        and the bounds as arrays when ``l1`` or ``bounds`` is among the changes (else
+        None)."""
+        s = {**current, **changes}
+        if s["nan_policy"] not in NAN_POLICIES:
+            raise ValueError(f"Invalid nan_policy: {s['nan_policy']!r} "
+                             f"(expected one of {', '.join(NAN_POLICIES)})")
+        s["num_threads"] = check_num_threads(s["num_threads"])
+        s["maximize"] = bool(s["maximize"])
+        s["weight_decay"] = _finite(s["weight_decay"], "weight_decay")
+        s["l2"] = _finite(s["l2"], "l2")
+        given = [n for n in ("clipvalue", "clipnorm", "global_clipnorm") if s[n] is not None]
+        if len(given) > 1:
+            raise ValueError(f"Only one of clipvalue, clipnorm and global_clipnorm can be set; "
+                             f"got {' and '.join(given)}")
+        for name in given:
+            s[name] = check_range(s[name], name, low_open=True)
+        _check_pruning(s["pruning"], s["pruning_scope"])
+        l1 = self._l1_strengths(s["l1"]) if "l1" in changes else None
+        bounds = self._check_bounds(s["bounds"]) if "bounds" in changes else None
+        return s, l1, bounds
+
+    def _apply(self, settings: dict[str, Any], l1: list[tuple[float, Array]] | None,
+               bounds: list[tuple[Array, Array]] | None) -> None:
+        """Commit checked settings (_checked_settings) and compute what every step reads."""
+        self._settings = settings
+        if l1 is not None:
+            self._l1 = l1
+        if bounds is not None:
+            self._bounds = bounds
+        if l1 is not None or bounds is not None:
+            self._bind_views()          # the kernel slots hold the l1 strengths and bounds
+        s = settings
+        self._any_l1 = self.uses_l1
+        self._common = (-1.0 if s["maximize"] else 1.0,
+                        math.inf if s["clipvalue"] is None else s["clipvalue"],
+                        s["l2"], s["weight_decay"])
+        # a step with nothing to do in Python besides the schedule: no non-finite check
+        # first, no pruning, no norm clipping, no l1 (its strengths depend on the momentum)
+        self._plain = (s["nan_policy"] == "propagate" and s["pruning"] is None
+                       and s["clipnorm"] is None and s["global_clipnorm"] is None
+                       and not self._any_l1)
+
+    def _l1_strengths(self, l1: Any) -> list[tuple[float, Array]]:
+        """Per array: (scalar strength, per-coordinate strengths or an empty array)."""
+        strengths: list[tuple[float, Array]] = []
+        for i, (v, p) in enumerate(zip(per_array(l1, len(self.params), "l1"), self.params)):
             name = f"l1[{i}]" if isinstance(l1, (list, tuple)) else "l1"
             if isinstance(v, numbers.Real):
-                self._l1.append((_finite(v, name, label="l1 value"), EMPTY[p.dtype]))
+                strengths.append((_finite(v, name, label="l1 value"), EMPTY[p.dtype]))
             else:
                 w = coordinate_array(v, p, name)
                 if not np.all((w >= 0) & (w < np.inf)):      # also rejects NaN
                     raise ValueError(f"Invalid l1 value: '{name}' must be finite and >= 0 "
                                      "everywhere")
-                self._l1.append((1.0, w))
-        self.l1 = l1
+                strengths.append((1.0, w))
+        return strengths
 
-    def _set_clipping(self, clipvalue: float | None, clipnorm: float | None,
-                      global_clipnorm: float | None) -> None:
-        given = [n for n, v in (("clipvalue", clipvalue), ("clipnorm", clipnorm),
-                                ("global_clipnorm", global_clipnorm)) if v is not None]
-        if len(given) > 1:
-            raise ValueError(f"Only one of clipvalue, clipnorm and global_clipnorm can be set; "
-                             f"got {' and '.join(given)}")
-        self.clipvalue = None if clipvalue is None else check_range(
-            clipvalue, "clipvalue", low_open=True)
-        self.clipnorm = None if clipnorm is None else check_range(
-            clipnorm, "clipnorm", low_open=True)
-        self.global_clipnorm = None if global_clipnorm is None else check_range(
-            global_clipnorm, "global_clipnorm", low_open=True)
-
-    def _set_bounds(self, bounds: Any) -> None:
-        self.bounds = bounds
-        self._bounds: list[tuple[Array, Array]] = []
-        n = len(self.params)
+    def _check_bounds(self, bounds: Any) -> list[tuple[Array, Array]]:
+        """Per array: (lower, upper) as arrays of its shape, or empty arrays when unbounded."""
         if bounds is None:
-            for p in self.params:
-                self._bounds.append((EMPTY[p.dtype], EMPTY[p.dtype]))
-            return
+            return [(EMPTY[p.dtype], EMPTY[p.dtype]) for p in self.params]
+        n = len(self.params)
         if n == 1 and isinstance(bounds, tuple) and len(bounds) == 2:
             bounds = [bounds]
+        checked = []
         for i, (b, p) in enumerate(zip(per_array(bounds, n, "bounds"), self.params)):
             if not (isinstance(b, (tuple, list)) and len(b) == 2):
                 raise ValueError(f"'bounds[{i}]' must be a (lower, upper) pair")
@@ -312,20 +394,8 @@ class Optimizer:
             if np.any(lo > hi):
                 raise ValueError(f"'bounds[{i}]' is infeasible: an upper bound is less than "
                                  "the corresponding lower bound")
-            self._bounds.append((lo, hi))
-
-    def _set_pruning(self, pruning: Any, scope: str) -> None:
-        if scope not in PRUNING_SCOPES:
-            raise ValueError(f"Invalid pruning_scope: {scope!r} (expected 'per_array' or "
-                             "'global')")
-        if isinstance(pruning, type):
-            raise TypeError(f"'pruning' must be a pruning schedule, got the class "
-                            f"{pruning.__name__}: pass an instance, {pruning.__name__}(...)")
-        if pruning is not None and not (hasattr(pruning, "should_prune")
-                                        and hasattr(pruning, "sparsity_at")):
-            raise TypeError(f"'pruning' must be a pruning schedule such as "
-                            f"fastopt.sparsity.PolynomialDecay, got {type(pruning).__name__}")
-        self.pruning, self.pruning_scope = pruning, scope
+            checked.append((lo, hi))
+        return checked
 
     def _prune(self, step: int) -> None:
         """Recompute the masks from the current magnitudes when the pruning schedule says so
@@ -487,7 +557,6 @@ class Optimizer:
                                        EMPTY_MASK if mask is None else mask, l1w, lo, hi,
                                        **flags))
         self._plan = _kernels.Plan(slots, [p.shape for p in self.params])
-        self._any_l1 = self.uses_l1
         # the arrays each slot writes, by the object owning their memory: a gradient viewing
         # one that another slot writes must be copied before the kernels run (they run in
         # one loop, in any order; a kernel only guards against its own slot's arrays)
@@ -523,7 +592,7 @@ class Optimizer:
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # ---------------------------------------------------------------- the step
-    def _grad_scales(self, grads: list[Array]) -> list[float]:
+    def _grad_scales(self, grads: Sequence[Array]) -> list[float]:
         """Norm-clipping factors per array, from deterministic reductions."""
         n = len(grads)
         c = self.clipnorm if self.clipnorm is not None else self.global_clipnorm
@@ -561,72 +630,78 @@ class Optimizer:
         ValueError, TypeError
             For gradients of the wrong number, shape or dtype.
         """
-        if self._plan.fits(grads):          # the common case: arrays usable as they are
-            grads = [grads] if type(grads) is np.ndarray else list(grads)
-        else:
+        if not self._plan.fits(grads):
             params = self.params
             given = check_grads(grads, len(params))
             grads = [as_grad(g, p, f"grads[{i}]" if len(given) > 1 else "grads")
                      for i, (g, p) in enumerate(zip(given, params))]
+        elif type(grads) is np.ndarray:     # the common case: usable as they are
+            grads = (grads,)
         if len(grads) > 1:
-            self._unalias(grads)
+            grads = self._unaliased(grads)
         return self._step_checked(grads)
 
-    def _step_checked(self, grads: list[Array]) -> int:
+    def _step_checked(self, grads: Sequence[Array]) -> int:
         """step() for gradients already checked: one per parameter array, each C-contiguous,
         aligned, of its parameter's dtype and size, none aliasing another array's parameter
         or state (minimize's loop, which checks them itself, calls this)."""
-        threads = resolve_num_threads(self.num_threads)
-        if self.nan_policy != "propagate":
-            counts = [_kernels.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
-                                               threads)
-                      for g, m in zip(grads, self.masks)]
-            bad = sum(counts)
-            if bad:
-                self.last_nonfinite = bad
-                if self.nan_policy == "raise":
-                    i = next(i for i, c in enumerate(counts) if c)
-                    raise FloatingPointError(
-                        f"non-finite gradient at step {self.step_count + 1}: {counts[i]} "
-                        f"entries of grads[{i}] are inf or NaN; parameters left untouched")
-                self.skipped_steps += 1
-                return bad
+        plain = self._plain
+        if not plain and self.nan_policy != "propagate" and self._skips(grads):
+            return self.last_nonfinite
         step = self.step_count
         lr = self._learning_rate
         if callable(lr):
             lr = self.learning_rate_at(step)
             if self._cycles_momentum:
                 self._cycle_momentum(step)
-        if self.pruning is not None:
-            self._prune(step)
-        t = step + 1
-        common = (-1.0 if self.maximize else 1.0,
-                  math.inf if self.clipvalue is None else self.clipvalue,
-                  self.l2, self.weight_decay)
         per_array = None                    # scale 1 and no l1 for every array
-        clipping = self.clipnorm or self.global_clipnorm
-        if clipping or self._any_l1:
-            prox = self._prox_scale()
-            scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
-            per_array = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
+        if not plain:
+            if self.pruning is not None:
+                self._prune(step)
+            clipping = self.clipnorm or self.global_clipnorm
+            if clipping or self._any_l1:
+                prox = self._prox_scale()
+                scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
+                per_array = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
         plan = self._plan
-        bad = plan.step(grads, lr, t, self.hyper, common, per_array, threads, self._carry)
+        bad = plan.step(grads, lr, step + 1, self.hyper, self._common, per_array,
+                        self._settings["num_threads"], self._carry)
         self._carry = plan.carry
-        self.step_count = t
+        self.step_count = step + 1
         self.last_nonfinite = bad
         return bad
 
-    def _unalias(self, grads: list[Array]) -> None:
-        """Copy each gradient that shares memory with a parameter or state array of another
-        array of this step (e.g. ``step([w2, w1])`` for f = w1 . w2), so that it is read as
-        it was passed."""
+    def _skips(self, grads: Sequence[Array]) -> bool:
+        """nan_policy "skip" or "raise": count the gradients' non-finite entries first; when
+        there are some, raise (parameters untouched) or count a skipped step."""
+        threads = resolve_num_threads(self.num_threads)
+        counts = [_kernels.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
+                                           threads)
+                  for g, m in zip(grads, self.masks)]
+        bad = sum(counts)
+        if not bad:
+            return False
+        self.last_nonfinite = bad
+        if self.nan_policy == "raise":
+            i = next(i for i, c in enumerate(counts) if c)
+            raise FloatingPointError(
+                f"non-finite gradient at step {self.step_count + 1}: {counts[i]} "
+                f"entries of grads[{i}] are inf or NaN; parameters left untouched")
+        self.skipped_steps += 1
+        return True
+
+    def _unaliased(self, grads: Sequence[Array]) -> list[Array]:
+        """The gradients, each copied that shares memory with a parameter or state array of
+        another array of this step (e.g. ``step([w2, w1])`` for f = w1 . w2), so that it is
+        read as it was passed."""
+        grads = list(grads)
         get = self._written.get
         for i in range(len(grads)):
             g = grads[i]
             arrays = get(id(_owner(g)))
             if arrays and any(j != i and np.may_share_memory(g, a) for j, a in arrays):
                 grads[i] = g.copy()
-
+        return grads
 
     def _slot_flags(self) -> dict[str, bool]:
         """The rule's structural options, fixed for the kernel slot (see _kernels.Slot)."""

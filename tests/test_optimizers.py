@@ -445,3 +445,77 @@ def test_openmp_is_compiled_in():
         pytest.skip("serial build expected (FASTOPT_EXPECT_SERIAL=1)")
     assert fastopt.openmp_enabled(), ("this build lost OpenMP (set FASTOPT_EXPECT_SERIAL=1 "
                                       "for an intentionally serial build)")
+
+
+SETTING_CHANGES = [
+    ("weight_decay", 0.1), ("l2", 0.05), ("maximize", True), ("clipvalue", 0.3),
+    ("clipnorm", 0.5), ("global_clipnorm", 0.5), ("l1", 0.02), ("l1", [np.full(40, 0.02)]),
+    ("bounds", (-0.05, 0.05)), ("nan_policy", "skip"), ("num_threads", 1),
+    ("pruning", fastopt.sparsity.ConstantSparsity(0.5, 0, frequency=1)),
+]
+
+
+@pytest.mark.parametrize("name,value", SETTING_CHANGES,
+                         ids=[f"{n}-{i}" for i, (n, _) in enumerate(SETTING_CHANGES)])
+@pytest.mark.parametrize("cls", [fastopt.SGD, fastopt.Adam])
+def test_a_setting_changed_between_steps_is_used_from_the_next_step(cls, name, value):
+    """Setting an option between steps acts exactly like an optimizer constructed with it
+    and resumed from the same state; the steps before are unaffected."""
+    rng = np.random.default_rng(7)
+    grads = [rng.standard_normal(40) for _ in range(6)]
+    grads[4][3] = np.nan                    # nan_policy decides what this step does
+    kw = {"learning_rate": 0.05, **({"momentum": 0.9} if cls is fastopt.SGD else {})}
+    w, plain_w = rng.standard_normal(40), None
+    opt = cls(w, **kw)
+    for g in grads[:3]:
+        opt.step(g)
+    plain_w = w.copy()
+    plain = cls(plain_w, **kw)
+    plain.load_state_dict(opt.state_dict())
+    twin_w = w.copy()
+    twin = cls(twin_w, **kw, **{name: value})
+    twin.load_state_dict(opt.state_dict())
+    setattr(opt, name, value)
+    assert getattr(opt, name) is value or getattr(opt, name) == value
+    for g in grads[3:]:
+        for o in (opt, twin, plain):
+            o.step(g)
+    np.testing.assert_array_equal(w, twin_w)
+    assert opt.skipped_steps == twin.skipped_steps
+    if name != "num_threads":               # the others change the result
+        assert not np.array_equal(w, plain_w, equal_nan=True)
+
+
+def test_an_invalid_setting_raises_and_changes_nothing():
+    w = np.ones(5)
+    opt = fastopt.Adam(w, learning_rate=0.1, clipvalue=1.0, l1=0.01, bounds=(-2, 2))
+    twin_w = w.copy()
+    twin = fastopt.Adam(twin_w, learning_rate=0.1, clipvalue=1.0, l1=0.01, bounds=(-2, 2))
+    with pytest.raises(ValueError, match="Only one of clipvalue, clipnorm and global_clipnorm "
+                       "can be set; got clipvalue and clipnorm"):
+        opt.clipnorm = 1.0
+    with pytest.raises(ValueError, match="Invalid weight_decay value: -1"):
+        opt.weight_decay = -1
+    with pytest.raises(ValueError, match="Invalid nan_policy: 'ignore'"):
+        opt.nan_policy = "ignore"
+    with pytest.raises(ValueError, match=r"'l1\[0\]' must be finite and >= 0 everywhere"):
+        opt.l1 = [np.array([0.1, -1, 0, 0, 0])]
+    with pytest.raises(ValueError, match=r"'bounds\[0\]' is infeasible"):
+        opt.bounds = (1, -1)
+    with pytest.raises(TypeError, match="Invalid num_threads"):
+        opt.num_threads = 1.5
+    with pytest.raises(TypeError, match="'pruning' must be a pruning schedule"):
+        opt.pruning = 0.5
+    with pytest.raises(AttributeError, match="convention"):
+        opt.convention = "keras"
+    assert (opt.clipvalue, opt.clipnorm, opt.weight_decay, opt.nan_policy, opt.l1,
+            opt.bounds, opt.num_threads, opt.pruning) == (1.0, None, 0.0, "propagate", 0.01,
+                                                          (-2, 2), None, None)
+    for _ in range(3):
+        g = np.linspace(-3, 3, 5)
+        opt.step(g)
+        twin.step(g)
+    np.testing.assert_array_equal(w, twin_w)
+    opt.clipvalue = None                    # one at a time: now clipnorm may be set
+    opt.clipnorm = 1.0
+    assert (opt.clipvalue, opt.clipnorm) == (None, 1.0)
