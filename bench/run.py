@@ -330,8 +330,9 @@ def targets(res):
         if multi:
             w = worst(FUSED_RULES, multi)
             lines.append(f"[{verdict(w['x_torch'] >= MULTI_SPEEDUP)}] 20-array step >= "
-                         f"{MULTI_SPEEDUP:g}x faster than torch fused (worst: {where(w)}); "
-                         "foreach rules: worst " + where(worst(FOREACH_RULES, multi)))
+                         f"{MULTI_SPEEDUP:g}x faster than torch fused (worst: {where(w)}, "
+                         f"fastopt moving {w['gbps']:.0f} GB/s); foreach rules: worst "
+                         + where(worst(FOREACH_RULES, multi)))
     else:
         lines.append("[not measured] torch targets (torch not installed or skipped)")
 

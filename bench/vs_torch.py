@@ -32,6 +32,9 @@ Protocol
     over rounds.  "x torch" is torch's median time divided by fastopt's: > 1 means fastopt
     is faster.  Before timing, a 3-step run from the same start checks that both compute
     the same parameters (float32 tolerance), so the comparison is of equal work.
+    "GB/s" is the bytes a fastopt step moves (parameters and state read and written,
+    gradients read) over its time: far above the copy bandwidth of main memory where the
+    arrays stay in cache between steps (10^4 and "20 arrays").
 
 Usage: python bench/vs_torch.py [--quick] [--sizes 10,10000] [--threads 1,2]
                                 [--rules adam,nadam] [--json FILE]
@@ -132,6 +135,13 @@ def check_agreement(torch, rule, impl, steps=3):
                              f"difference {diff:g} after {steps} steps")
 
 
+def step_bytes(opt):
+    """Bytes one step moves: parameters and state read and written, gradients read."""
+    params = sum(p.nbytes for p in opt.params)
+    state = sum(a.nbytes for st in opt.state for a in st.values())
+    return 2 * (params + state) + params
+
+
 def time_case(torch, rule, impl, sizes, threads, quick, label):
     """Rows for one rule and one case (a single size, or the list of 20 sizes)."""
     rng = np.random.default_rng(sum(sizes))
@@ -146,10 +156,12 @@ def time_case(torch, rule, impl, sizes, threads, quick, label):
         g = grads if len(grads) > 1 else grads[0]
         t = kernels.median_seconds({"fastopt": lambda: fast.step(g), "torch": topt.step},
                                    plan)
-        rows.append({"rule": rule, "case": label, "n": total, "arrays": len(sizes),
-                     "dtype": np.dtype(DTYPE).name, "threads": k, "torch_impl": impl,
-                     "fastopt_us": t["fastopt"] * 1e6, "torch_us": t["torch"] * 1e6,
-                     "x_torch": t["torch"] / t["fastopt"]})
+        row = {"rule": rule, "case": label, "n": total, "arrays": len(sizes),
+               "dtype": np.dtype(DTYPE).name, "threads": k, "torch_impl": impl,
+               "fastopt_us": t["fastopt"] * 1e6, "torch_us": t["torch"] * 1e6,
+               "x_torch": t["torch"] / t["fastopt"],
+               "gbps": step_bytes(fast) / t["fastopt"] / 1e9}
+        rows.append(row)
     return rows
 
 
@@ -179,7 +191,7 @@ def measure(sizes=FULL_SIZES, threads=(1, 2), rules=None, quick=False, multi=Tru
 
 
 COLUMNS = (("rule", 13), ("size", 9), ("thr", 4), ("torch impl", 10), ("fastopt us", 11),
-           ("torch us", 11), ("x torch", 8))
+           ("torch us", 11), ("x torch", 8), ("GB/s", 6))
 
 
 def header():
@@ -193,7 +205,7 @@ def fmt_us(us):
 
 def format_row(r):
     cells = (r["rule"], r["case"], str(r["threads"]), r["torch_impl"], fmt_us(r["fastopt_us"]),
-             fmt_us(r["torch_us"]), f"{r['x_torch']:.2f}")
+             fmt_us(r["torch_us"]), f"{r['x_torch']:.2f}", f"{r['gbps']:.1f}")
     return "  ".join(c.rjust(w) if i else c.ljust(w)
                      for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS)))
 
