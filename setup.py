@@ -137,7 +137,9 @@ class BuildExt(build_ext):
         print(f"fastopt: building with OpenMP {'on' if use else 'off'} ({kind}), "
               f"{'debug (bounds checks on)' if DEBUG else 'optimized'}"
               f"{', sanitizers ' + SANITIZE if SANITIZE else ''}")
-        opt = [] if DEBUG else OPTIMIZE_FLAGS["msvc" if kind == "msvc" else "unix"]
+        opt = OPTIMIZE_FLAGS["msvc" if kind == "msvc" else "unix"]
+        if DEBUG:       # unoptimized, but with the same floating-point rules
+            opt = [] if kind == "msvc" else ["-ffp-contract=off"]
         for ext in list(self.extensions):
             flags, probe = ISA_BUILDS[ext.name.rsplit("_", 1)[1]]
             isa = flags[kind]

@@ -38,6 +38,7 @@
 # Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
 # entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
 
+cimport cython
 from cython.parallel cimport prange
 from libc.math cimport pow, sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY, NAN
 from libc.stdlib cimport malloc, calloc, free
@@ -379,7 +380,8 @@ cdef enum Rule:
 
 
 cdef struct Flags:
-    # a slot's rule and structural options
+    # a slot's rule, convention (keras: the plan's step numbers follow it) and structural
+    # options
     int rule
     bint momentum, nesterov, keras, centered, amsgrad
 
@@ -461,15 +463,21 @@ cdef enum:
     GIL_FREE_FROM = BLOCK
 
 
+@cython.cdivision(False)     # a zero denominator (e.g. beta_1 = 1) raises ZeroDivisionError
 cdef Scalars rule_scalars(int rule, bint keras, dict h, double lr, long long t,
                           double* carry) except *:
     """The rule's numbers for step t (counting from 1) at learning rate lr, from its
     hyperparameters h (validated by the optimizer object): bias corrections, Nadam's momentum
     products, and the convention's differences folded in (the rules' comments below say
     which number is which).  ``carry`` is what a rule carries from step to step, Nadam's
-    product of momenta prod_{t-1}, updated to prod_t; the other rules leave it."""
+    product of momenta prod_{t-1}, updated to prod_t; the other rules leave it.  Every
+    operation is the one Python does on floats (libm pow and sqrt; an int step converted
+    to double, rounded to nearest), so these are the numbers the published formulas give
+    in Python, bit for bit (tests/test_optimizers.py)."""
     cdef Scalars c
     cdef double b1, b2, bc1, root, mu, mu_next, prod, psi
+    cdef double t_next = <double>(<unsigned long long>t + 1)    # t + 1 may not fit in t's type
+    c.x1 = c.x2 = c.x3 = c.x4 = c.x5 = c.x6 = c.x7 = 0          # the numbers a rule leaves unused
     c.first = False
     if rule == SGD:
         c.x1, c.x2, c.first = lr, h["momentum"], t == 1
@@ -504,12 +512,22 @@ cdef Scalars rule_scalars(int rule, bint keras, dict h, double lr, long long t,
         # the momentum schedule mu_t = beta_1 (1 - 0.96^(t psi) / 2), at t and t + 1
         b1, b2, psi = h["beta_1"], h["beta_2"], h["momentum_decay"]
         mu = b1 * (1 - 0.5 * pow(0.96, t * psi))
-        mu_next = b1 * (1 - 0.5 * pow(0.96, (t + 1) * psi))
+        mu_next = b1 * (1 - 0.5 * pow(0.96, t_next * psi))
         prod = carry[0] * mu
         carry[0] = prod
         c.x1, c.x2, c.x3, c.x4, c.x5 = lr, b1, b2, 1 / (1 - pow(b2, <double>t)), h["epsilon"]
         c.x6, c.x7 = lr * (1 - mu) / (1 - prod), lr * mu_next / (1 - prod * mu_next)
     return c
+
+
+def step_numbers(str rule, bint keras, dict hyper not None, double lr, long long t,
+                 double carry=1.0):
+    """rule_scalars for Python (tests): (x1, ..., x7, first, carry after the step), the
+    numbers unused by the rule 0."""
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+    cdef Scalars c = rule_scalars(RULES[rule], keras, hyper, lr, t, &carry)
+    return (c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7, c.first, carry)
 
 
 cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexcept:
@@ -529,10 +547,11 @@ cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexc
 
 
 cdef class Plan:
-    """An optimizer's parameter arrays (its slots: one rule, float32 and/or float64) laid
-    out once for the kernel loop, so that a step passes only the gradients and the step's
-    numbers.  The blocks of all the arrays form one loop, split over the threads as a
-    whole: many small arrays cost one call and still use every thread.
+    """An optimizer's parameter arrays (its slots: one rule and convention, float32 and/or
+    float64) laid out once for the kernel loop, so that a step passes only the gradients,
+    the learning rate, the step number and the hyperparameters.  The blocks of all the
+    arrays form one loop, split over the threads as a whole: many small arrays cost one
+    call and still use every thread.
 
     ``shapes`` are the parameters' shapes, for ``fits``.  The plan keeps its slots, which
     keep their arrays, so its pointers stay valid while it lives.
@@ -581,6 +600,7 @@ cdef class Plan:
             self.nb += n_blocks(s.a.n)
             self.total += s.a.n
         self.rule, self.keras = self.w[0].f.rule, self.w[0].f.keras
+        self.carry = 1.0
 
     def __dealloc__(self):
         free(self.w)

@@ -67,6 +67,7 @@ RULES = _impl.RULES
 ISA: str = _impl.ISA
 Slot = _impl.Slot
 Plan = _impl.Plan
+step_numbers = _impl.step_numbers
 sum_squares = _impl.sum_squares
 count_nonfinite = _impl.count_nonfinite
 max_abs = _impl.max_abs

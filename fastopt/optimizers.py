@@ -43,8 +43,9 @@ NAN_POLICIES = ("propagate", "skip", "raise")
 Arrays = Array | Sequence[Array]
 # A constant learning rate, or a schedule: a callable of the step (fastopt.schedules).
 LearningRate = float | Callable[[int], float]
-# Steps are counted in Python ints; beyond this the bias corrections' powers overflow floats.
-MAX_STEP = 2**63 - 1
+# Steps are counted in Python ints and reach the kernel as the 64-bit step number t = step + 1:
+# a state dict's step is at most this, so that its next step's number fits.
+MAX_STEP = 2**63 - 2
 
 
 def _owner(a: Any) -> Any:
@@ -152,8 +153,9 @@ class Optimizer:
     >>> opt.step([np.ones(3), np.ones(2)]), opt.step_count
     (0, 1)
 
-    Every parameter after ``learning_rate`` except ``convention`` and the hyperparameters
-    is also an attribute that can be set between steps; it is checked as here (an invalid
+    Every parameter after ``learning_rate`` (which is one too) except ``lr``,
+    ``convention`` and the hyperparameters is also an attribute that can be set between
+    steps; it is checked as here (an invalid
     value raises and changes nothing) and used from the next step on:
 
     >>> opt.clipnorm = None; opt.global_clipnorm = 1.0
@@ -169,6 +171,9 @@ class Optimizer:
     # the number the rule carries from step to step (Nadam's product of momenta), given to
     # and returned by the kernel's step; no other rule changes it
     _carry: float = 1.0
+    # per parameter array: (l1 strength, per-coordinate strengths or empty), (lower, upper)
+    _l1: list[tuple[float, Array]]
+    _bounds: list[tuple[Array, Array]]
 
     def __init__(self, params: Arrays, learning_rate: LearningRate | None = None, *,
                  convention: str = "torch", weight_decay: float = 0.0, l2: float = 0.0,
@@ -343,14 +348,9 @@ class Optimizer:
     def _apply(self, settings: dict[str, Any], l1: list[tuple[float, Array]] | None,
                bounds: list[tuple[Array, Array]] | None) -> None:
         """Commit checked settings (_checked_settings) and compute what every step reads."""
-        self._settings = settings
-        if l1 is not None:
-            self._l1 = l1
-        if bounds is not None:
-            self._bounds = bounds
         if l1 is not None or bounds is not None:
-            self._bind_views()          # the kernel slots hold the l1 strengths and bounds
-        s = settings
+            self._bind_views(l1, bounds)    # the kernel slots hold the l1 strengths and bounds
+        self._settings = s = settings
         self._any_l1 = self.uses_l1
         self._common = (-1.0 if s["maximize"] else 1.0,
                         math.inf if s["clipvalue"] is None else s["clipvalue"],
@@ -515,7 +515,7 @@ class Optimizer:
             n = sd.get(key, 0)
             if (isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral)
                     or not 0 <= int(n) <= MAX_STEP):
-                raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63), "
+                raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63 - 1), "
                                  f"got {n!r}")
             counts.append(int(n))
         masks = self._check_masks(sd["masks"])
@@ -542,29 +542,34 @@ class Optimizer:
         """A subclass's own entries of a state dict, validated: attribute -> value."""
         return {}
 
-    def _bind_views(self) -> None:
+    def _bind_views(self, l1: list[tuple[float, Array]] | None = None,
+                    bounds: list[tuple[Array, Array]] | None = None) -> None:
         """Bind every parameter array with its state, mask, l1 strengths and bounds into a
         kernel slot (checked once, so a step passes only the gradient).  Rebuilt whenever
-        the masks or the state arrays change."""
-        self._flat = [flat(p) for p in self.params]
+        the masks, the state arrays, or (given here) the l1 strengths or bounds change;
+        nothing is changed if building the slots fails."""
+        l1 = self._l1 if l1 is None else l1
+        bounds = self._bounds if bounds is None else bounds
+        flats = [flat(p) for p in self.params]
         flags = {"keras": self.convention == "keras", **self._slot_flags()}
         slots = []
-        for p, st, mask, (_, l1w), (lo, hi) in zip(self._flat, self.state, self.masks,
-                                                   self._l1, self._bounds):
+        for p, st, mask, (_, l1w), (lo, hi) in zip(flats, self.state, self.masks, l1, bounds):
             s1, s2, s3 = (flat(st[k]) if k in st else EMPTY[p.dtype]
                           for k in self.state_slots + (None,) * (3 - len(self.state_slots)))
             slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
                                        EMPTY_MASK if mask is None else mask, l1w, lo, hi,
                                        **flags))
-        self._plan = _kernels.Plan(slots, [p.shape for p in self.params])
+        plan = _kernels.Plan(slots, [p.shape for p in self.params])
         # the arrays each slot writes, by the object owning their memory: a gradient viewing
         # one that another slot writes must be copied before the kernels run (they run in
         # one loop, in any order; a kernel only guards against its own slot's arrays)
-        self._written: dict[int, list[tuple[int, Array]]] = {}
+        written: dict[int, list[tuple[int, Array]]] = {}
         if len(self.params) > 1:
             for i, (p, st) in enumerate(zip(self.params, self.state)):
                 for a in (p, *st.values()):
-                    self._written.setdefault(id(_owner(a)), []).append((i, a))
+                    written.setdefault(id(_owner(a)), []).append((i, a))
+        self._flat, self._l1, self._bounds, self._plan, self._written = (
+            flats, l1, bounds, plan, written)
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -1166,7 +1171,7 @@ class Nadam(Optimizer):
 
     @mu_product.setter
     def mu_product(self, value: float) -> None:
-        self._carry = value
+        self._carry = check_range(value, "mu_product", high=1.0)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)

@@ -1,6 +1,7 @@
 """The compiled kernels, through the optimizer objects, against the NumPy oracle."""
 
 import copy
+import math
 import pickle
 
 import numpy as np
@@ -323,6 +324,7 @@ def test_nan_policy_skip_leaves_everything_bit_identical(config):
     after = opt.state_dict()
     assert opt.skipped_steps == 1 and after["step"] == 1
     old = pickle.loads(before)
+    assert after.get("mu_product") == old.get("mu_product")     # Nadam's product too
     for s_old, s_new in zip(old["state"], after["state"]):
         for k in s_old:
             np.testing.assert_array_equal(s_old[k], s_new[k])
@@ -508,6 +510,14 @@ def test_an_invalid_setting_raises_and_changes_nothing():
         opt.pruning = 0.5
     with pytest.raises(AttributeError, match="convention"):
         opt.convention = "keras"
+    with pytest.raises(ValueError, match="Invalid l2 value: nan"):
+        opt.l2 = float("nan")
+    with pytest.raises(ValueError, match="Only one of .* got clipvalue and global_clipnorm"):
+        opt.global_clipnorm = 2.0
+    with pytest.raises(ValueError, match="Invalid pruning_scope: 'all'"):
+        opt.pruning_scope = "all"
+    with pytest.raises(ValueError, match="'l1' has 2 entries, expected 1"):
+        opt.l1 = [0.1, 0.2]
     assert (opt.clipvalue, opt.clipnorm, opt.weight_decay, opt.nan_policy, opt.l1,
             opt.bounds, opt.num_threads, opt.pruning) == (1.0, None, 0.0, "propagate", 0.01,
                                                           (-2, 2), None, None)
@@ -519,3 +529,98 @@ def test_an_invalid_setting_raises_and_changes_nothing():
     opt.clipvalue = None                    # one at a time: now clipnorm may be set
     opt.clipnorm = 1.0
     assert (opt.clipvalue, opt.clipnorm) == (None, 1.0)
+
+
+def _published_numbers(rule, keras, h, lr, t, carry):
+    """The kernel's step numbers (x1..x7, first, carry; see the rules' comments in
+    fastopt/_kernels.pxi) from the published formulas, in Python floats."""
+    if rule == "sgd":
+        return (lr, h["momentum"], 0, 0, 0, 0, 0, t == 1, carry)
+    if rule == "adagrad":
+        if keras:
+            return (lr, h["epsilon"], 0.0, 0, 0, 0, 0, False, carry)
+        return (lr / (1 + (t - 1) * h["lr_decay"]), 0.0, h["epsilon"], 0, 0, 0, 0, False,
+                carry)
+    if rule == "rmsprop":
+        eps = h["epsilon"]
+        inner = (eps, 0.0, lr, 1.0) if keras else (0.0, eps, 1.0, lr)
+        return (lr, h["rho"], *inner, h["momentum"], False, carry)
+    b1, b2 = h["beta_1"], h["beta_2"]
+    if rule == "adam":
+        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        if keras:
+            root = math.sqrt(bc2)
+            return (b1, b2, 1.0, h["epsilon"], lr * root / bc1, lr * root, 0, False, carry)
+        return (b1, b2, 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr, 0, False, carry)
+    if rule == "adamax":
+        eps = (0.0, h["epsilon"]) if keras else (h["epsilon"], 0.0)
+        return (lr, b1, b2, *eps, lr / (1 - b1 ** t), 0, False, carry)
+    mu, mu_next = ref._nadam_mu(t, h), ref._nadam_mu(t + 1, h)
+    prod = carry * mu
+    return (lr, b1, b2, 1 / (1 - b2 ** t), h["epsilon"], lr * (1 - mu) / (1 - prod),
+            lr * mu_next / (1 - prod * mu_next), False, prod)
+
+
+@pytest.mark.parametrize("t", [1, 2, 3, 17, 10**6, 2**40 + 1, 2**63 - 1])
+@pytest.mark.parametrize("keras", [False, True])
+@pytest.mark.parametrize("rule", list(_kernels.RULES))
+def test_kernel_step_numbers_are_the_published_formulas_exactly(rule, keras, t):
+    """The kernel module computes each rule's numbers for step t (bias corrections, Nadam's
+    momenta, the conventions' folding) with the operations Python does on floats, so they
+    equal the published formulas evaluated in Python bit for bit, up to the largest step
+    number (where t + 1 no longer fits in the kernel's integer type)."""
+    cls = {"sgd": fastopt.SGD, "adagrad": fastopt.Adagrad, "rmsprop": fastopt.RMSprop,
+           "adam": fastopt.Adam, "adamax": fastopt.Adamax, "nadam": fastopt.Nadam}[rule]
+    extra = ({"momentum": 0.7} if rule in ("sgd", "rmsprop") else
+             {"lr_decay": 0.01} if rule == "adagrad" and not keras else {})
+    h = cls(np.zeros(2), convention="keras" if keras else "torch", **extra).hyper
+    got = _kernels.step_numbers(rule, keras, h, 0.0123, t, 0.37)
+    assert got == _published_numbers(rule, keras, h, 0.0123, t, 0.37)
+
+
+def test_a_zero_denominator_in_the_step_numbers_raises_before_anything_changes():
+    """Hyperparameters are checked when an optimizer is built; one written into ``hyper``
+    afterwards that makes a bias correction 0 raises ZeroDivisionError (as Python would),
+    never a NaN step."""
+    w = np.ones(3)
+    opt = fastopt.Adam(w)
+    opt.hyper["beta_1"] = 1.0
+    with pytest.raises(ZeroDivisionError):
+        opt.step(np.ones(3))
+    assert w.tolist() == [1.0] * 3 and opt.step_count == 0
+
+
+def test_the_largest_step_count_a_state_dict_may_hold():
+    """A state dict's step is at most 2**63 - 2, so that its next step's number fits in the
+    kernel's 64-bit integer; Nadam's next momentum uses t + 1 = 2**63 exactly there."""
+    opt = fastopt.Nadam(np.ones(3))
+    sd = opt.state_dict()
+    top = 2**63 - 2
+    with pytest.raises(ValueError, match=r"step must be an int >= 0 \(and < 2\*\*63 - 1\)"):
+        opt.load_state_dict(dict(sd, step=top + 1))
+    opt.load_state_dict(dict(sd, step=top))
+    opt.step(np.ones(3))
+    assert np.all(np.isfinite(opt.params[0]))
+    assert opt.mu_product == ref._nadam_mu(top + 1, dict(opt.hyper))
+
+
+def test_nadam_mu_product_is_checked_when_set():
+    opt = fastopt.Nadam(np.ones(3))
+    for bad in (5.0, -0.1, float("nan"), "x"):
+        with pytest.raises((ValueError, TypeError), match="mu_product"):
+            opt.mu_product = bad
+    assert opt.mu_product == 1.0
+    opt.mu_product = 0.5
+    assert opt.mu_product == 0.5
+
+
+def test_a_changed_setting_survives_pickling_and_copying():
+    w = np.ones(4)
+    opt = fastopt.SGD(w, learning_rate=0.1)
+    opt.step(np.ones(4))
+    opt.l1, opt.bounds, opt.maximize = 0.5, (0.7, 2.0), True
+    for clone in (pickle.loads(pickle.dumps(opt)), copy.deepcopy(opt)):
+        assert (clone.l1, clone.bounds, clone.maximize) == (0.5, (0.7, 2.0), True)
+        clone.step(np.ones(4))
+        # maximize: +0.1; l1: -0.1 * 0.5; bounds keep it in [0.7, 2]
+        np.testing.assert_allclose(clone.params[0], 0.9 + 0.1 - 0.05)
