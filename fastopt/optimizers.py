@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -164,6 +165,8 @@ class Optimizer:
     # the kernel's rule name (a key of _kernels.RULES); hyperparameter defaults per convention
     rule: ClassVar[str] = ""
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
+    # hyperparameters that only shape the state when it is created (see set_hyper)
+    state_hyper: ClassVar[tuple[str, ...]] = ()
     # the hyperparameter a momentum-cycling schedule sets
     momentum_name: ClassVar[str | None] = None
     # state array names in the kernel slot's order (s1, s2, s3)
@@ -201,7 +204,7 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
                             f"{unknown[0]!r} (its hyperparameters: {', '.join(h)})")
         h.update({k: v for k, v in hyper.items() if v is not None})
-        self.hyper = self._check_hyper(h)
+        self._hyper = self._check_hyper(h)
         self.learning_rate = learning_rate
         self.step_count = 0
         self.skipped_steps = 0
@@ -243,7 +246,7 @@ class Optimizer:
         if name is None:
             raise ValueError(f"{schedule!r} cycles momentum, but {type(self).__name__} has no "
                              "momentum: pass cycle_momentum=False")
-        if name == "momentum" and self.hyper["momentum"] == 0:
+        if name == "momentum" and self._hyper["momentum"] == 0:
             raise ValueError(f"{schedule!r} cycles momentum, but this {type(self).__name__} "
                              "has momentum=0: give it momentum > 0 (e.g. 0.9) or pass "
                              "cycle_momentum=False")
@@ -262,7 +265,7 @@ class Optimizer:
                 raise ValueError(f"the learning-rate schedule {schedule!r} returned {name} "
                                  f"{value!r} at step {step}; expected a finite number >= 0"
                                  + (" and < 1" if high == 1.0 else "")) from None
-            self.hyper[name] = v
+            self._hyper[name] = v
 
     def report(self, value: float) -> bool:
         """Tell a performance schedule (``ReduceLROnPlateau``) the monitored value, e.g. a
@@ -289,6 +292,44 @@ class Optimizer:
     def learning_rate_now(self) -> float:
         """The learning rate the next step will use."""
         return self.learning_rate_at(self.step_count)
+
+    # ---------------------------------------------------------------- hyperparameters
+    @property
+    def hyper(self) -> Mapping[str, Any]:
+        """The rule's hyperparameters, read-only (``set_hyper`` changes them)."""
+        return MappingProxyType(self._hyper)
+
+    def set_hyper(self, **changes: Any) -> None:
+        """Change hyperparameters between steps, e.g. ``opt.set_hyper(beta_1=0.8)``.
+
+        They are checked as the constructor checks them (None takes the default); an
+        unknown name or an invalid value raises and changes nothing.  The new values are
+        used from the next step on.  A change that the state arrays depend on (``amsgrad``,
+        ``centered``, SGD's momentum between 0 and nonzero, AdaGrad's
+        ``initial_accumulator_value``) is refused: build a new optimizer for it.
+        """
+        unknown = sorted(set(changes) - set(self._hyper))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}.set_hyper() got an unexpected keyword "
+                            f"argument {unknown[0]!r} (its hyperparameters: "
+                            f"{', '.join(self._hyper)})")
+        defaults = self.defaults[self.convention]
+        old = self._hyper
+        h = self._check_hyper({**old, **{k: defaults[k] if v is None else v
+                                         for k, v in changes.items()}})
+        if (self._state_names(h) != self._state_names(old)
+                or any(h[k] != old[k] for k in self.state_hyper)):
+            raise ValueError(f"set_hyper({', '.join(f'{k}={v!r}' for k, v in changes.items())}) "
+                             "would change the optimizer's state arrays; build a new optimizer "
+                             "(and load_state_dict what carries over)")
+        flags = self._slot_flags()
+        self._hyper = h
+        if self._slot_flags() != flags:
+            try:
+                self._bind_views()      # e.g. nesterov: another loop for the same state
+            except BaseException:
+                self._hyper = old
+                raise
 
     # ---------------------------------------------------------------- settings
     # The constructor's options, as properties: setting one checks it as the constructor does
@@ -443,7 +484,7 @@ class Optimizer:
         raise NotImplementedError
 
     def _fresh_state(self, p: Array) -> dict[str, Array]:
-        return {name: np.zeros_like(p) for name in self._state_names(self.hyper)}
+        return {name: np.zeros_like(p) for name in self._state_names(self._hyper)}
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -456,7 +497,7 @@ class Optimizer:
             "convention": self.convention,
             "step": self.step_count,
             "skipped_steps": self.skipped_steps,
-            "hyper": dict(self.hyper),
+            "hyper": dict(self._hyper),
             "learning_rate": lr if not callable(lr) else None,
             "state": [{k: v.copy() for k, v in st.items()} for st in self.state],
             "masks": [None if m is None else m.reshape(p.shape).copy()
@@ -529,7 +570,7 @@ class Optimizer:
         # everything is valid: commit
         for k, v in extra.items():
             setattr(self, k, v)
-        self.hyper = hyper
+        self._hyper = hyper
         self.state = [{k: np.array(v, copy=True, order="C") for k, v in st.items()}
                       for st in sd["state"]]
         self.masks = masks
@@ -669,7 +710,7 @@ class Optimizer:
                 scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
                 per_array = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
         plan = self._plan
-        bad = plan.step(grads, lr, step + 1, self.hyper, self._common, per_array,
+        bad = plan.step(grads, lr, step + 1, self._hyper, self._common, per_array,
                         self._settings["num_threads"], self._carry)
         self._carry = plan.carry
         self.step_count = step + 1
@@ -716,7 +757,7 @@ class Optimizer:
         """Factor on the l1 threshold lr * l1 / D: 1, or 1 / (1 - momentum) for heavy-ball
         momentum, whose steps are that much longer at a fixed point; so that fixed points
         solve the l1-penalized problem with the l1 given, momentum or not."""
-        mu: float = self.hyper.get("momentum", 0.0)
+        mu: float = self._hyper.get("momentum", 0.0)
         return 1.0 / (1.0 - mu) if 0.0 < mu < 1.0 else 1.0
 
     # ---------------------------------------------------------------- reporting
@@ -850,6 +891,7 @@ class Adagrad(Optimizer):
 
     rule = "adagrad"
     state_slots = ("sum",)
+    state_hyper = ("initial_accumulator_value",)
     defaults = {
         "torch": {"learning_rate": 1e-2, "epsilon": 1e-10, "initial_accumulator_value": 0.0,
                   "lr_decay": 0.0},

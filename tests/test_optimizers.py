@@ -573,21 +573,68 @@ def test_kernel_step_numbers_are_the_published_formulas_exactly(rule, keras, t):
            "adam": fastopt.Adam, "adamax": fastopt.Adamax, "nadam": fastopt.Nadam}[rule]
     extra = ({"momentum": 0.7} if rule in ("sgd", "rmsprop") else
              {"lr_decay": 0.01} if rule == "adagrad" and not keras else {})
-    h = cls(np.zeros(2), convention="keras" if keras else "torch", **extra).hyper
+    h = dict(cls(np.zeros(2), convention="keras" if keras else "torch", **extra).hyper)
     got = _kernels.step_numbers(rule, keras, h, 0.0123, t, 0.37)
     assert got == _published_numbers(rule, keras, h, 0.0123, t, 0.37)
 
 
-def test_a_zero_denominator_in_the_step_numbers_raises_before_anything_changes():
-    """Hyperparameters are checked when an optimizer is built; one written into ``hyper``
-    afterwards that makes a bias correction 0 raises ZeroDivisionError (as Python would),
-    never a NaN step."""
-    w = np.ones(3)
-    opt = fastopt.Adam(w)
-    opt.hyper["beta_1"] = 1.0
+def test_a_zero_denominator_in_the_step_numbers_raises():
+    """Optimizers never pass such hyperparameters (beta_1 < 1 is checked); the kernel
+    module's numbers still raise ZeroDivisionError for them, as Python would, rather than
+    give NaN."""
     with pytest.raises(ZeroDivisionError):
-        opt.step(np.ones(3))
-    assert w.tolist() == [1.0] * 3 and opt.step_count == 0
+        _kernels.step_numbers("adam", False, {"beta_1": 1.0, "beta_2": 0.9, "epsilon": 0.0},
+                              0.1, 3)
+
+
+def test_hyper_is_read_only_and_set_hyper_checks_and_applies_changes():
+    rng = np.random.default_rng(3)
+    grads = [rng.standard_normal(6) for _ in range(6)]
+    w = rng.standard_normal(6)
+    opt = fastopt.Adam(w, learning_rate=0.1)
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        opt.hyper["beta_1"] = 0.5
+    for g in grads[:3]:
+        opt.step(g)
+    twin_w = w.copy()
+    twin = fastopt.Adam(twin_w, learning_rate=0.1, beta_1=0.5, epsilon=None)
+    twin.load_state_dict(dict(opt.state_dict(), hyper=dict(twin.hyper)))
+    with pytest.raises(ValueError, match="Invalid beta parameter at index 0: 1.0"):
+        opt.set_hyper(beta_1=1.0, epsilon=0.1)
+    with pytest.raises(TypeError, match=r"Adam.set_hyper\(\) got an unexpected keyword "
+                       r"argument 'momentum'"):
+        opt.set_hyper(momentum=0.9)
+    with pytest.raises(ValueError, match=r"set_hyper\(amsgrad=True\) would change the "
+                       "optimizer's state arrays"):
+        opt.set_hyper(amsgrad=True)
+    assert dict(opt.hyper) == {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
+                               "amsgrad": False}
+    opt.set_hyper(beta_1=0.5, epsilon=None)
+    for g in grads[3:]:
+        opt.step(g)
+        twin.step(g)
+    np.testing.assert_array_equal(w, twin_w)
+    assert opt.state_dict()["hyper"]["beta_1"] == 0.5
+
+
+def test_set_hyper_of_a_structural_option_rebuilds_the_kernel_slots():
+    """Nesterov selects another loop over the same state: switching it between steps acts
+    like an optimizer built with it; what the state depends on is refused."""
+    w, twin_w = np.ones(5), np.ones(5)
+    opt = fastopt.SGD(w, learning_rate=0.1, momentum=0.9)
+    twin = fastopt.SGD(twin_w, learning_rate=0.1, momentum=0.9, nesterov=True)
+    opt.step(np.ones(5))
+    twin.load_state_dict(opt.state_dict() | {"hyper": dict(twin.hyper)})
+    twin_w[...] = w
+    opt.set_hyper(nesterov=True)
+    for o in (opt, twin):
+        o.step(np.full(5, 0.5))
+    np.testing.assert_array_equal(w, twin_w)
+    with pytest.raises(ValueError, match="would change the optimizer's state arrays"):
+        opt.set_hyper(momentum=0.0, nesterov=False)
+    with pytest.raises(ValueError, match="would change the optimizer's state arrays"):
+        fastopt.Adagrad(np.ones(2)).set_hyper(initial_accumulator_value=0.5)
+    fastopt.Adagrad(np.ones(2)).set_hyper(lr_decay=0.1, epsilon=1e-6)
 
 
 def test_the_largest_step_count_a_state_dict_may_hold():
