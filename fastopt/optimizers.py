@@ -156,8 +156,8 @@ class Optimizer:
 
     Every parameter after ``learning_rate`` (which is one too) except ``lr``,
     ``convention`` and the hyperparameters is also an attribute that can be set between
-    steps; it is checked as here (an invalid
-    value raises and changes nothing) and used from the next step on:
+    steps (``set_hyper`` changes hyperparameters); it is checked as here (an invalid value
+    raises and changes nothing) and used from the next step on:
 
     >>> opt.clipnorm = None; opt.global_clipnorm = 1.0
     """
