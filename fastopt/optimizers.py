@@ -305,30 +305,36 @@ class Optimizer:
         They are checked as the constructor checks them (None takes the default); an
         unknown name or an invalid value raises and changes nothing.  The new values are
         used from the next step on.  A change that the state arrays depend on (``amsgrad``,
-        ``centered``, SGD's momentum between 0 and nonzero, AdaGrad's
-        ``initial_accumulator_value``) is refused: build a new optimizer for it.
+        ``centered``, SGD's or RMSprop's momentum between 0 and nonzero, AdaGrad's
+        ``initial_accumulator_value``) is refused, and so is the momentum or beta_1 that a
+        schedule cycles (``OneCycle``).
         """
         unknown = sorted(set(changes) - set(self._hyper))
         if unknown:
             raise TypeError(f"{type(self).__name__}.set_hyper() got an unexpected keyword "
                             f"argument {unknown[0]!r} (its hyperparameters: "
-                            f"{', '.join(self._hyper)})")
+                            f"{', '.join(self._hyper)}; the learning rate is the attribute "
+                            "learning_rate)")
+        if self._cycles_momentum and self.momentum_name in changes:
+            raise ValueError(f"{self.momentum_name} is cycled by the learning-rate schedule "
+                             f"{self._learning_rate!r}; pass cycle_momentum=False to it to "
+                             "set it yourself")
         defaults = self.defaults[self.convention]
-        old = self._hyper
+        old = dict(self._hyper)
         h = self._check_hyper({**old, **{k: defaults[k] if v is None else v
                                          for k, v in changes.items()}})
-        if (self._state_names(h) != self._state_names(old)
+        if (set(self._state_names(h)) != set(self.state[0])
                 or any(h[k] != old[k] for k in self.state_hyper)):
             raise ValueError(f"set_hyper({', '.join(f'{k}={v!r}' for k, v in changes.items())}) "
                              "would change the optimizer's state arrays; build a new optimizer "
-                             "(and load_state_dict what carries over)")
+                             "with it")
         flags = self._slot_flags()
-        self._hyper = h
+        self._hyper.update(h)           # in place: views from opt.hyper stay current
         if self._slot_flags() != flags:
             try:
                 self._bind_views()      # e.g. nesterov: another loop for the same state
             except BaseException:
-                self._hyper = old
+                self._hyper.update(old)
                 raise
 
     # ---------------------------------------------------------------- settings
@@ -570,7 +576,7 @@ class Optimizer:
         # everything is valid: commit
         for k, v in extra.items():
             setattr(self, k, v)
-        self._hyper = hyper
+        self._hyper.update(hyper)   # in place: views from opt.hyper stay current
         self.state = [{k: np.array(v, copy=True, order="C") for k, v in st.items()}
                       for st in sd["state"]]
         self.masks = masks
@@ -615,6 +621,7 @@ class Optimizer:
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
         del d["_flat"], d["_plan"], d["_written"]   # views, pointers, ids: rebuilt on unpickling
+        d["_hyper"] = dict(self._hyper)             # a copy's own (schedules change it)
         return d
 
     def __setstate__(self, d: dict[str, Any]) -> None:

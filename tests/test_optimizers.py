@@ -635,6 +635,23 @@ def test_set_hyper_of_a_structural_option_rebuilds_the_kernel_slots():
     with pytest.raises(ValueError, match="would change the optimizer's state arrays"):
         fastopt.Adagrad(np.ones(2)).set_hyper(initial_accumulator_value=0.5)
     fastopt.Adagrad(np.ones(2)).set_hyper(lr_decay=0.1, epsilon=1e-6)
+    rms = fastopt.RMSprop(np.ones(2))
+    with pytest.raises(ValueError, match="would change the optimizer's state arrays"):
+        rms.set_hyper(momentum=0.5)
+    rms.set_hyper(rho=0.5)
+
+
+def test_set_hyper_refuses_what_a_schedule_cycles_and_keeps_views_current():
+    opt = fastopt.Adam(np.ones(3), learning_rate=fastopt.OneCycle(0.1, 100))
+    with pytest.raises(ValueError, match="beta_1 is cycled by the learning-rate schedule"):
+        opt.set_hyper(beta_1=0.5)
+    view = opt.hyper
+    opt.set_hyper(beta_2=0.9)
+    opt.step(np.ones(3))
+    assert view["beta_2"] == 0.9 and view["beta_1"] == opt.hyper["beta_1"] != 0.9
+    twin = copy.copy(opt)                   # its own hyperparameters, not shared
+    twin.set_hyper(beta_2=0.8)
+    assert opt.hyper["beta_2"] == 0.9
 
 
 def test_the_largest_step_count_a_state_dict_may_hold():
