@@ -222,10 +222,12 @@ RULES = {
 }
 
 
-def bytes_per_step(opt, grad):
-    """Bytes one step moves: param and state read and written, gradient read."""
-    state = sum(a.nbytes for a in opt.state[0].values())
-    return 2 * opt.params[0].nbytes + grad.nbytes + 2 * state
+def bytes_per_step(opt):
+    """Bytes one step moves: parameters and state read and written, gradients (one of each
+    parameter's size and dtype) read."""
+    params = sum(p.nbytes for p in opt.params)
+    state = sum(a.nbytes for st in opt.state for a in st.values())
+    return 3 * params + 2 * state
 
 
 def check_baselines(n=1000, steps=3):
@@ -318,7 +320,7 @@ def time_rule(name, p0, g, threads, plan, limit_arrays):
     limit = max(copy_bw, triad_bw)
     rows = []
     for k, opt in opts.items():
-        seconds, moved = t[k], bytes_per_step(opt, g)
+        seconds, moved = t[k], bytes_per_step(opt)
         rows.append({
             "rule": name, "n": p0.size, "dtype": p0.dtype.name, "threads": k,
             "team": _kernels.team_size(p0.size, k),

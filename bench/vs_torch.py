@@ -135,13 +135,6 @@ def check_agreement(torch, rule, impl, steps=3):
                              f"difference {diff:g} after {steps} steps")
 
 
-def step_bytes(opt):
-    """Bytes one step moves: parameters and state read and written, gradients read."""
-    params = sum(p.nbytes for p in opt.params)
-    state = sum(a.nbytes for st in opt.state for a in st.values())
-    return 2 * (params + state) + params
-
-
 def time_case(torch, rule, impl, sizes, threads, quick, label):
     """Rows for one rule and one case (a single size, or the list of 20 sizes)."""
     rng = np.random.default_rng(sum(sizes))
@@ -160,7 +153,7 @@ def time_case(torch, rule, impl, sizes, threads, quick, label):
                "dtype": np.dtype(DTYPE).name, "threads": k, "torch_impl": impl,
                "fastopt_us": t["fastopt"] * 1e6, "torch_us": t["torch"] * 1e6,
                "x_torch": t["torch"] / t["fastopt"],
-               "gbps": step_bytes(fast) / t["fastopt"] / 1e9}
+               "gbps": kernels.bytes_per_step(fast) / t["fastopt"] / 1e9}
         rows.append(row)
     return rows
 
