@@ -154,7 +154,9 @@ cdef int threads_for(object num_threads) except -1:
 
 
 def resolve_threads(num_threads):
-    """threads_for, for the Python layer."""
+    """The team size to request from a kernel for a validated ``num_threads`` (None:
+    OpenMP's current maximum, read at each call, so that OMP_NUM_THREADS and threadpoolctl
+    are honoured; 1 in a forked child process)."""
     return threads_for(num_threads)
 
 
@@ -389,6 +391,13 @@ RULES = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP, "adam": ADAM,
          "adamax": ADAMAX, "nadam": NADAM}
 
 
+cdef int rule_number(str rule) except -1:
+    """A rule's name as the kernel's Rule."""
+    if rule not in RULES:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+    return RULES[rule]
+
+
 cdef class Slot:
     """One parameter array bound to everything its kernel reads or writes except the
     gradient: its state arrays, mask, per-coordinate l1 strengths and bounds (each empty when
@@ -410,10 +419,8 @@ cdef class Slot:
     def __cinit__(self, str rule, param, s1, s2, s3, mask, l1w, lower, upper, *,
                   bint momentum=False, bint nesterov=False, bint keras=False,
                   bint centered=False, bint amsgrad=False):
-        if rule not in RULES:
-            raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
+        self.f.rule = rule_number(rule)
         self.rule = rule
-        self.f.rule = RULES[rule]
         self.f.momentum, self.f.nesterov, self.f.keras = momentum, nesterov, keras
         self.f.centered, self.f.amsgrad = centered, amsgrad
         cdef int r = self.f.rule
@@ -524,9 +531,7 @@ def step_numbers(str rule, bint keras, dict hyper not None, double lr, long long
                  double carry=1.0):
     """rule_scalars for Python (tests): (x1, ..., x7, first, carry after the step), the
     numbers unused by the rule 0."""
-    if rule not in RULES:
-        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
-    cdef Scalars c = rule_scalars(RULES[rule], keras, hyper, lr, t, &carry)
+    cdef Scalars c = rule_scalars(rule_number(rule), keras, hyper, lr, t, &carry)
     return (c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7, c.first, carry)
 
 
@@ -648,9 +653,9 @@ cdef class Plan:
         step's numbers are computed from them by rule_scalars).  ``common`` = (sign, clip,
         l2, weight_decay) for every array; ``per_array`` is None (scale 1, l1 0) or one
         (scale, l1) per array; ``threads`` a validated thread count or None (threads_for).
-        ``carry`` is the number the rule carries from the previous
-        step (Nadam's product of momenta, 1.0 before the first step); after the step the
-        plan's ``carry`` holds the value for the next one.
+        ``carry`` is the number the rule carries from the previous step (Nadam's product of
+        momenta, 1.0 before the first step); after the step the plan's ``carry`` holds the
+        value for the next one.
 
         Returns the number of non-finite gradient entries (pruned ones excluded).
         """

@@ -29,11 +29,6 @@ def check_num_threads(num_threads: Any) -> int | None:
 
 
 # See _kernels.after_fork_in_child: a forked child runs every kernel on its calling thread.
+# (_kernels.resolve_threads turns a validated num_threads into the team size to request.)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_kernels.after_fork_in_child)
-
-
-def resolve_num_threads(num_threads: int | None) -> int:
-    """The team size to request from a kernel for a validated ``num_threads`` (None:
-    OpenMP's current maximum; 1 in a forked child process)."""
-    return _kernels.resolve_threads(num_threads)

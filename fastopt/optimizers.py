@@ -30,7 +30,7 @@ import numpy as np
 
 from fastopt import _kernels
 from fastopt import sparsity as _sparsity
-from fastopt._threads import check_num_threads, resolve_num_threads
+from fastopt._threads import check_num_threads
 from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
                                  check_grads, check_range, coordinate_array, flat, per_array)
 
@@ -650,7 +650,7 @@ class Optimizer:
         n = len(grads)
         c = self.clipnorm if self.clipnorm is not None else self.global_clipnorm
         assert c is not None
-        threads = resolve_num_threads(self.num_threads)
+        threads = _kernels.resolve_threads(self.num_threads)
         sq = [_kernels.sum_squares(flat(g), m if m is not None else EMPTY_MASK, threads)
               for g, m in zip(grads, self.masks)]
         # c / max(norm, c), written so that c = inf (no clipping) gives 1, not inf / inf
@@ -727,7 +727,7 @@ class Optimizer:
     def _skips(self, grads: Sequence[Array]) -> bool:
         """nan_policy "skip" or "raise": count the gradients' non-finite entries first; when
         there are some, raise (parameters untouched) or count a skipped step."""
-        threads = resolve_num_threads(self.num_threads)
+        threads = _kernels.resolve_threads(self.num_threads)
         counts = [_kernels.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
                                            threads)
                   for g, m in zip(grads, self.masks)]
@@ -1000,7 +1000,6 @@ class RMSprop(Optimizer):
         return (["square_avg"] + (["grad_avg"] if h["centered"] else [])
                 + (["momentum_buffer"] if h["momentum"] != 0 else []))
 
-
     def _slot_flags(self) -> dict[str, bool]:
         return {"centered": self.hyper["centered"], "momentum": self.hyper["momentum"] != 0}
 
@@ -1084,7 +1083,6 @@ class Adam(Optimizer):
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if h["amsgrad"] else [])
-
 
     def _slot_flags(self) -> dict[str, bool]:
         return {"amsgrad": self.hyper["amsgrad"]}

@@ -8,7 +8,6 @@ import pytest
 
 import fastopt
 from fastopt import _kernels
-from fastopt._threads import resolve_num_threads
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -17,10 +16,10 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 def test_threadpool_limits_makes_kernels_single_threaded():
     n = 4 * _kernels.PARALLEL_THRESHOLD
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
-        assert resolve_num_threads(None) == 1
-        assert _kernels.team_size(n, resolve_num_threads(None)) == 1
+        assert _kernels.resolve_threads(None) == 1
+        assert _kernels.team_size(n, _kernels.resolve_threads(None)) == 1
     with threadpoolctl.threadpool_limits(limits=2, user_api="openmp"):
-        assert _kernels.team_size(n, resolve_num_threads(None)) == 2
+        assert _kernels.team_size(n, _kernels.resolve_threads(None)) == 2
 
 
 FORK_AFTER_OPENMP = textwrap.dedent("""
