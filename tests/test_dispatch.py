@@ -71,19 +71,24 @@ def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
             importlib.import_module(f"fastopt._kernels_{isa}").set_parallel_threshold(old)
 
 
+@pytest.mark.parametrize("options", [{}, {"maximize": True, "clipnorm": 0.05}],
+                         ids=["none", "maximize+clipnorm"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_plain_sparse_and_full_loops_agree(config, dtype):
+def test_plain_sparse_and_full_loops_agree(config, dtype, options):
     """A mask of all ones, infinite bounds and an infinite clipvalue change nothing, but send
     the step through the sparse loop (mask) or the full one (bounds, clipvalue) instead of
-    the plain one: results are bit-identical."""
+    the plain one: results are bit-identical.  With maximize and norm clipping, the plain
+    and sparse loops multiply by sign * scale once where the full loop multiplies by each
+    (clipvalue comes between them): the same bits."""
     rule, hyper = config
     n = 1001
     theta, grads = make_problem(n, 10, 2, dtype)
     ones = np.ones(n, np.uint8)
-    plain, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, None)
-    sparse, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, ones)
-    full, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, ones, clipvalue=np.inf,
-                             bounds=(-np.inf, np.inf))
+    plain, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, None, **options)
+    sparse, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, ones, **options)
+    unclipped = {} if "clipnorm" in options else {"clipvalue": np.inf}  # one clip at a time
+    full, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, ones,
+                             bounds=(-np.inf, np.inf), **unclipped, **options)
     np.testing.assert_array_equal(plain, sparse)
     np.testing.assert_array_equal(plain, full)
 
