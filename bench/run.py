@@ -278,6 +278,18 @@ def verdict(ok):
     return "PASS" if ok else "MISS"
 
 
+def floor_lines(rows):
+    """The floor under a torch target (bench/floor.py): per fused rule at 1 thread, torch
+    time over fastopt's, over the plain C loop's and over the traffic-only loop's."""
+    rows = [r for r in rows if r["rule"] in FUSED_RULES and "C loop_x_torch" in r]
+    if not rows:
+        return []
+    return [f"     ... floor, {rows[0]['case']} 1T, x torch of fastopt / plain C loop / "
+            "loads and stores alone: " + ", ".join(
+                f"{r['rule']} {r['x_torch']:.2f} / {r['C loop_x_torch']:.2f} / "
+                f"{r['traffic_x_torch']:.2f}" for r in rows)]
+
+
 def targets(res):
     """Lines, one per target: PASS / MISS / not measured, with the numbers behind it."""
     lines = []
@@ -318,6 +330,7 @@ def targets(res):
         if big_sizes:
             w = worst(FUSED_RULES, big_sizes)
             lines.append(f"     ... at >= 1e6 elements only: worst {where(w)}")
+        lines += floor_lines([r for r in single if r["n"] == max(r["n"] for r in single)])
         w = worst(FOREACH_RULES, single)
         lines.append(f"[{verdict(w['x_torch'] >= FOREACH_SPEEDUP)}] Nadam/AdaMax/RMSprop >= "
                      f"{FOREACH_SPEEDUP:g}x faster than torch foreach (worst: {where(w)})")
@@ -333,6 +346,7 @@ def targets(res):
                          f"{MULTI_SPEEDUP:g}x faster than torch fused (worst: {where(w)}, "
                          f"fastopt moving {w['gbps']:.0f} GB/s); foreach rules: worst "
                          + where(worst(FOREACH_RULES, multi)))
+            lines += floor_lines([r for r in multi if r["threads"] == 1])
     else:
         lines.append("[not measured] torch targets (torch not installed or skipped)")
 

@@ -36,6 +36,13 @@ Protocol
     gradients read) over its time: far above the copy bandwidth of main memory where the
     arrays stay in cache between steps (10^4 and "20 arrays").
 
+The floor (bench/floor.py)
+    For Adam, SGD-momentum and AdaGrad, from 10^5 elements at 1 thread, the same rounds
+    also time two C loops on fastopt's own arrays: the rule as a plain C loop ("C loop x":
+    torch time / its time) and the same loads and stores with no arithmetic ("traffic x").
+    They show how far any implementation could get ahead of torch here: fastopt's "x torch"
+    is read against them.  The columns show "-" elsewhere, and without a C compiler.
+
 Usage: python bench/vs_torch.py [--quick] [--sizes 10,10000] [--threads 1,2]
                                 [--rules adam,nadam] [--json FILE]
 Skips with a message (exit status 0) when torch is not installed.
@@ -51,14 +58,17 @@ import numpy as np
 import fastopt
 
 try:
+    import floor                     # bench/floor.py: the C-loop and memory-traffic floors
     import kernels                   # bench/kernels.py: the shared timing functions
 except ImportError:                  # imported as bench.vs_torch
-    from bench import kernels
+    from bench import floor, kernels
 
 FULL_SIZES = (10, 10**4, 10**6, 10**7)
 QUICK_SIZES = (10, 10**4, 10**5)
 MULTI = "20 arrays"
 MULTI_COUNT, MULTI_LOW, MULTI_HIGH = 20, 10**3, 10**5
+FLOOR_FROM = 10**5      # bench/floor.py's loops: timed from this many elements on, at 1
+                        # thread (below, the ctypes call costs more than the loop)
 DTYPE = np.float32
 
 # name -> (fastopt factory(params, k), torch class name, torch kwargs, torch fused capable)
@@ -147,13 +157,18 @@ def time_case(torch, rule, impl, sizes, threads, quick, label):
         torch.set_num_threads(k)
         fast, _, topt, _ = make_pair(torch, rule, arrays, grads, k, impl)
         g = grads if len(grads) > 1 else grads[0]
-        t = kernels.median_seconds({"fastopt": lambda: fast.step(g), "torch": topt.step},
-                                   plan)
+        fns = {"fastopt": lambda: fast.step(g), "torch": topt.step}
+        if total >= FLOOR_FROM and k == 1:     # the C loops run on one thread
+            fns.update(floor.loops(rule, fast, grads))
+        t = kernels.median_seconds(fns, plan)
         row = {"rule": rule, "case": label, "n": total, "arrays": len(sizes),
                "dtype": np.dtype(DTYPE).name, "threads": k, "torch_impl": impl,
                "fastopt_us": t["fastopt"] * 1e6, "torch_us": t["torch"] * 1e6,
                "x_torch": t["torch"] / t["fastopt"],
                "gbps": kernels.bytes_per_step(fast) / t["fastopt"] / 1e9}
+        for key in ("C loop", "traffic"):
+            if key in t:
+                row[f"{key}_x_torch"] = t["torch"] / t[key]
         rows.append(row)
     return rows
 
@@ -170,6 +185,8 @@ def measure(sizes=FULL_SIZES, threads=(1, 2), rules=None, quick=False, multi=Tru
         for rule in (list(RULES) if rules is None else rules):
             impl = implementation(torch, rule)
             check_agreement(torch, rule, impl)
+            if rule in floor.STATES and floor.load() is not None:
+                floor.check(rule, lambda p, make=RULES[rule][0]: make(p, 1))
             cases = [([n], kernels.size_label(n)) for n in sizes]
             if multi:
                 cases.append((multi_sizes(), MULTI))
@@ -184,7 +201,7 @@ def measure(sizes=FULL_SIZES, threads=(1, 2), rules=None, quick=False, multi=Tru
 
 
 COLUMNS = (("rule", 13), ("size", 9), ("thr", 4), ("torch impl", 10), ("fastopt us", 11),
-           ("torch us", 11), ("x torch", 8), ("GB/s", 6))
+           ("torch us", 11), ("x torch", 8), ("GB/s", 6), ("C loop x", 9), ("traffic x", 10))
 
 
 def header():
@@ -198,7 +215,8 @@ def fmt_us(us):
 
 def format_row(r):
     cells = (r["rule"], r["case"], str(r["threads"]), r["torch_impl"], fmt_us(r["fastopt_us"]),
-             fmt_us(r["torch_us"]), f"{r['x_torch']:.2f}", f"{r['gbps']:.1f}")
+             fmt_us(r["torch_us"]), f"{r['x_torch']:.2f}", f"{r['gbps']:.1f}",
+             *(f"{r[k]:.2f}" if k in r else "-" for k in ("C loop_x_torch", "traffic_x_torch")))
     return "  ".join(c.rjust(w) if i else c.ljust(w)
                      for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS)))
 
@@ -207,7 +225,10 @@ def describe(torch):
     sizes = multi_sizes()
     return (f"torch {torch.__version__}, float32; '{MULTI}': {MULTI_COUNT} arrays of "
             f"{min(sizes)}..{max(sizes)} elements ({sum(sizes)} in all); us: median per step; "
-            "x torch: torch time / fastopt time (> 1: fastopt faster)")
+            "x torch: torch time / fastopt time (> 1: fastopt faster); C loop x, traffic x: "
+            "torch time / the time of bench/floor.c's plain C loop of the rule, and of its "
+            "loads and stores alone, on fastopt's arrays (from "
+            f"{FLOOR_FROM:.0e} elements, Adam/SGD-momentum/Adagrad); {floor.describe()}")
 
 
 def int_list(text):
