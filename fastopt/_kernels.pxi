@@ -32,8 +32,11 @@
 #
 # Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
 # coordinate l1, bounds) are replaced by constant blocks that live in cache, so one loop serves
-# every combination without extra memory traffic.  Elements are independent, so results are
-# bit-identical for any number of threads; reductions sum fixed-size blocks in block order.
+# every combination without extra memory traffic.  A step's unit of work is a chunk of
+# CHUNK_BLOCKS blocks: a plain step, which reads no optional array, runs a chunk as one loop
+# (each call of a loop costs its set-up: alias checks, constants, the count's reduction),
+# the others block by block.  Elements are independent, so results are bit-identical for any
+# number of threads; reductions sum fixed-size blocks in block order.
 #
 # Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
 # entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
@@ -58,6 +61,9 @@ ctypedef fused floating:
 
 cdef enum:
     BLOCK = 2048
+    # 8192 elements: a plain step's loop over 20 arrays of 1e3..1e5 elements measured
+    # 3-5% faster than with one call per block, within 1-7% of a plain C loop's time
+    CHUNK_BLOCKS = 4
 
 # The kinds of step, as types so that Cython writes a separate copy of every loop for each
 # (a compile-time switch, like the dtype): a plain step (no mask, no l1 prox, no bounds, no
@@ -339,12 +345,14 @@ cdef struct Block:
     const void* upper
 
 
-cdef inline Block block_at(Arrays* a, Py_ssize_t b, Py_ssize_t itemsize) noexcept nogil:
-    """Block b of the call; absent optional arrays point at their constant stand-ins."""
+cdef inline Block block_at(Arrays* a, Py_ssize_t b, Py_ssize_t count,
+                           Py_ssize_t itemsize) noexcept nogil:
+    """Blocks b to b + count - 1 of the call as one; absent optional arrays point at their
+    constant stand-ins, which are one block long (so count > 1 only where none is read)."""
     cdef Block k
     cdef bint single = itemsize == 4
     k.start = b * BLOCK
-    k.n = min(<Py_ssize_t>BLOCK, a.n - k.start)
+    k.n = min(count * BLOCK, a.n - k.start)
     k.mask = a.mask + k.start if a.mask != NULL else KEEP_ALL
     k.l1w = <const char*>a.l1w + k.start * itemsize if a.l1w != NULL else (
         <const void*>ONES_F if single else <const void*>ONES_D)
@@ -361,6 +369,10 @@ cdef inline floating* at(void* base, Py_ssize_t start, floating dummy) noexcept 
 
 cdef inline Py_ssize_t n_blocks(Py_ssize_t n) noexcept nogil:
     return (n + BLOCK - 1) // BLOCK
+
+
+cdef inline Py_ssize_t n_chunks(Py_ssize_t n) noexcept nogil:
+    return (n + CHUNK_BLOCKS * BLOCK - 1) // (CHUNK_BLOCKS * BLOCK)
 
 
 cdef inline bint serial(Py_ssize_t n, int num_threads) noexcept nogil:
@@ -464,7 +476,7 @@ cdef struct Work:
     bint single
     Extras e
     StepKind kind
-    Py_ssize_t first_block
+    Py_ssize_t first_chunk
 
 
 cdef enum:
@@ -559,7 +571,7 @@ cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexc
 cdef class Plan:
     """An optimizer's parameter arrays (its slots: one rule and convention, float32 and/or
     float64) laid out once for the kernel loop, so that a step passes only the gradients,
-    the learning rate, the step number and the hyperparameters.  The blocks of all the
+    the learning rate, the step number and the hyperparameters.  The chunks of all the
     arrays form one loop, split over the threads as a whole: many small arrays cost one
     call and still use every thread.
 
@@ -567,7 +579,7 @@ cdef class Plan:
     keep their arrays, so its pointers stay valid while it lives.
     """
     cdef Work* w                # the arrays' descriptions, gradient and options unset
-    cdef Py_ssize_t nw, nb, total
+    cdef Py_ssize_t nw, nc, total
     cdef int rule
     cdef bint keras
     cdef readonly double carry  # what the rule carries to the next step, after the last step
@@ -606,8 +618,8 @@ cdef class Plan:
                 raise ValueError(f"shape {shapes[i]} does not have the {s.a.n} elements "
                                  f"of slot {i}")
             self.w[i].f, self.w[i].a, self.w[i].single = s.f, s.a, s.single
-            self.w[i].first_block = self.nb
-            self.nb += n_blocks(s.a.n)
+            self.w[i].first_chunk = self.nc
+            self.nc += n_chunks(s.a.n)
             self.total += s.a.n
         self.rule, self.keras = self.w[0].f.rule, self.w[0].f.keras
         self.carry = 1.0
@@ -705,16 +717,16 @@ cdef class Plan:
                 w[i].e.prox = w[i].a.l1w != NULL or e.l1 != 0
                 w[i].kind = step_kind(&w[i].a, &w[i].e)
             if not serial(self.total, num_threads):
-                for b in prange(self.nb, nogil=True, schedule='static',
+                for b in prange(self.nc, nogil=True, schedule='static',
                                 num_threads=num_threads):
-                    bad += work_block(w, nw, b, c)
+                    bad += work_chunk(w, nw, b, c)
             elif self.total < GIL_FREE_FROM:
-                for b in range(self.nb):
-                    bad += work_block(w, nw, b, c)
+                for b in range(self.nc):
+                    bad += work_chunk(w, nw, b, c)
             else:
                 with nogil:
-                    for b in range(self.nb):
-                        bad += work_block(w, nw, b, c)
+                    for b in range(self.nc):
+                        bad += work_chunk(w, nw, b, c)
         finally:
             if w != &stack[0]:
                 free(w)
@@ -729,36 +741,51 @@ cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
     return SPARSE_STEP if a.mask != NULL or e.prox else PLAIN_STEP
 
 
-cdef inline int work_block(Work* w, Py_ssize_t nw, Py_ssize_t b, Scalars c) noexcept nogil:
-    """Block b of a step's numbering: found by bisection among the arrays, then run by the
+cdef inline int work_chunk(Work* w, Py_ssize_t nw, Py_ssize_t ch, Scalars c) noexcept nogil:
+    """Chunk ch of a step's numbering: found by bisection among the arrays, then run by the
     float32 or float64, plain, sparse or full copy of the rule's loop."""
     cdef Py_ssize_t lo = 0, hi = nw - 1, mid
-    while lo < hi:                          # the last array whose first block is <= b
+    while lo < hi:                          # the last array whose first chunk is <= ch
         mid = (lo + hi + 1) // 2
-        if w[mid].first_block <= b:
+        if w[mid].first_chunk <= ch:
             lo = mid
         else:
             hi = mid - 1
     w = w + lo
-    b = b - w.first_block
+    ch = ch - w.first_chunk
     if w.single:
         if w.kind == PLAIN_STEP:
-            return block_step(w.f, &w.a, b, w.e, c, <float>0, PLAIN)
+            return chunk_step(w.f, &w.a, ch, w.e, c, <float>0, PLAIN)
         if w.kind == SPARSE_STEP:
-            return block_step(w.f, &w.a, b, w.e, c, <float>0, SPARSE)
-        return block_step(w.f, &w.a, b, w.e, c, <float>0, FULL)
+            return chunk_step(w.f, &w.a, ch, w.e, c, <float>0, SPARSE)
+        return chunk_step(w.f, &w.a, ch, w.e, c, <float>0, FULL)
     if w.kind == PLAIN_STEP:
-        return block_step(w.f, &w.a, b, w.e, c, <double>0, PLAIN)
+        return chunk_step(w.f, &w.a, ch, w.e, c, <double>0, PLAIN)
     if w.kind == SPARSE_STEP:
-        return block_step(w.f, &w.a, b, w.e, c, <double>0, SPARSE)
-    return block_step(w.f, &w.a, b, w.e, c, <double>0, FULL)
+        return chunk_step(w.f, &w.a, ch, w.e, c, <double>0, SPARSE)
+    return chunk_step(w.f, &w.a, ch, w.e, c, <double>0, FULL)
 
 
-cdef inline int block_step(Flags f, Arrays* a, Py_ssize_t b, Extras e, Scalars c,
+cdef inline int chunk_step(Flags f, Arrays* a, Py_ssize_t ch, Extras e, Scalars c,
                            floating z, Kind kind) noexcept nogil:
-    """Block b of one step.  Structural options are passed to the rule's block function as
-    constants, so each variant is its own branch-free loop that the compiler vectorizes."""
-    cdef Block k = block_at(a, b, sizeof(floating))
+    """Chunk ch of one array's step: one loop in a plain step (it reads no optional array,
+    so the one-block constant stand-ins do not limit it), block by block in the others."""
+    cdef Py_ssize_t b = ch * CHUNK_BLOCKS, end = min(b + CHUNK_BLOCKS, n_blocks(a.n))
+    cdef int bad = 0
+    if Kind is PlainStep:
+        bad = block_step(f, a, block_at(a, b, end - b, sizeof(floating)), e, c, z, kind)
+    else:
+        while b < end:
+            bad += block_step(f, a, block_at(a, b, 1, sizeof(floating)), e, c, z, kind)
+            b += 1
+    return bad
+
+
+cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, Scalars c,
+                           floating z, Kind kind) noexcept nogil:
+    """Block k of one step (one or more blocks of BLOCK elements).  Structural options are
+    passed to the rule's block function as constants, so each variant is its own
+    branch-free loop that the compiler vectorizes."""
     cdef floating* p = at(a.param, k.start, z)
     cdef const floating* g = <const floating*>a.grad + k.start
     cdef floating* s1 = at(a.s1, k.start, z)
