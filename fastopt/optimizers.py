@@ -250,21 +250,28 @@ class Optimizer:
             raise ValueError(f"{schedule!r} cycles momentum, but this {type(self).__name__} "
                              "has momentum=0: give it momentum > 0 (e.g. 0.9) or pass "
                              "cycle_momentum=False")
+        if name == "momentum" and getattr(schedule, "base_momentum", None) == 0:
+            raise ValueError(f"{schedule!r} cycles momentum down to base_momentum=0, but "
+                             f"{type(self).__name__}'s momentum buffer needs momentum > 0: "
+                             "give it base_momentum > 0 or pass cycle_momentum=False")
 
     def _cycle_momentum(self, step: int) -> None:
         """Set this step's momentum / beta_1 from the schedule (OneCycle), if it cycles it
-        (checked like the hyperparameter itself, before anything changes)."""
+        (checked like the hyperparameter itself, before anything changes).  SGD's and
+        RMSprop's momentum must stay > 0: their momentum buffer exists, and momentum 0 would
+        mean no buffer to a state dict or to the kernel's loop choice."""
         schedule: Any = self._learning_rate
         value = schedule.momentum_at(step)
         name = self.momentum_name
         if value is not None and name is not None:
-            high = 1.0 if name == "beta_1" else math.inf
+            beta = name == "beta_1"
             try:
-                v = check_range(value, name, high=high, high_open=True)
+                v = check_range(value, name, high=1.0 if beta else math.inf, low_open=not beta,
+                                high_open=True)
             except (TypeError, ValueError):
                 raise ValueError(f"the learning-rate schedule {schedule!r} returned {name} "
-                                 f"{value!r} at step {step}; expected a finite number >= 0"
-                                 + (" and < 1" if high == 1.0 else "")) from None
+                                 f"{value!r} at step {step}; expected a finite number "
+                                 + (">= 0 and < 1" if beta else "> 0")) from None
             self._hyper[name] = v
 
     def report(self, value: float) -> bool:

@@ -425,7 +425,8 @@ class OneCycle(Schedule):
     three_phase : bool
         Come back down to eta_0 before the final annealing (torch's ``three_phase``).
     base_momentum, max_momentum : float
-        The momentum (or beta_1) range, in [0, 1), base <= max.
+        The momentum (or beta_1) range, in [0, 1), base <= max.  SGD and RMSprop need
+        base_momentum > 0 (momentum 0 would leave their momentum buffer undefined).
     cycle_momentum : bool
         Whether ``momentum_at`` cycles the momentum (False: it returns None).
 

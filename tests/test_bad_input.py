@@ -439,6 +439,12 @@ err("OneCycle-on-Adagrad", lambda: fastopt.Adagrad(np.zeros(3),
 err("OneCycle-on-SGD-momentum-0", lambda: fastopt.SGD(np.zeros(3),
                                                       learning_rate=fastopt.OneCycle(0.1, 10)),
     ValueError, r"cycles momentum, but this SGD has momentum=0")
+for cls in (fastopt.SGD, fastopt.RMSprop):
+    err(f"OneCycle-base_momentum-0-on-{cls.__name__}",
+        lambda cls=cls: cls(np.zeros(3), momentum=0.9,
+                            learning_rate=fastopt.OneCycle(0.1, 10, base_momentum=0.0)),
+        ValueError, rf"cycles momentum down to base_momentum=0, but {cls.__name__}'s "
+        r"momentum buffer needs momentum > 0")
 
 
 # ---------------------------------------------------------------- step(grads)
@@ -520,9 +526,11 @@ for cls, value, name in [(fastopt.Adam, NAN, "beta_1"), (fastopt.Adam, 1.0, "bet
                          (fastopt.Nadam, -0.5, "beta_1"), (fastopt.Adamax, INF, "beta_1"),
                          (fastopt.SGD, NAN, "momentum"), (fastopt.SGD, -0.1, "momentum"),
                          (fastopt.RMSprop, INF, "momentum"),
-                         (fastopt.RMSprop, "fast", "momentum")]:
+                         (fastopt.RMSprop, "fast", "momentum"),
+                         (fastopt.SGD, 0.0, "momentum"), (fastopt.RMSprop, 0.0, "momentum")]:
     schedule_row(f"{cls.__name__}-momentum_at-returns-{value}", BadMomentum(value),
-                 rf"returned {name} {value!r} at step 2", cls=cls)
+                 rf"returned {name} {value!r} at step 2; expected a finite number "
+                 + (">= 0 and < 1" if name == "beta_1" else "> 0"), cls=cls)
 err("report-without-plateau", on_optimizer(lambda: stepped(), lambda opt: opt.report(1.0)),
     TypeError, r"does not monitor a value; report\(\) is for ReduceLROnPlateau")
 err("report-str", on_optimizer(plateau_opt, lambda opt: opt.report("low")),
