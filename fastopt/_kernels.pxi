@@ -24,7 +24,7 @@
 # are computed once per step by rule_scalars, from the hyperparameters that the optimizer
 # objects validate.  Convention differences between torch and Keras are folded into those
 # scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon); only structural options
-# (momentum, nesterov, centered, amsgrad) select a code path, and they do so per block, so
+# (momentum, nesterov, centered, amsgrad) select a code path, and they do so per loop call, so
 # each path is a branch-free loop the compiler vectorizes.  A step with no mask, l1, bounds
 # or clipvalue (the common case) runs a "plain" copy of its loop that leaves those
 # operations out, and one with a mask or l1 but no bounds or clipvalue a
@@ -32,11 +32,12 @@
 #
 # Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
 # coordinate l1, bounds) are replaced by constant blocks that live in cache, so one loop serves
-# every combination without extra memory traffic.  A step's unit of work is a chunk of
-# CHUNK_BLOCKS blocks: a plain step, which reads no optional array, runs a chunk as one loop
-# (each call of a loop costs its set-up: alias checks, constants, the count's reduction),
-# the others block by block.  Elements are independent, so results are bit-identical for any
-# number of threads; reductions sum fixed-size blocks in block order.
+# every combination without extra memory traffic.  A step on one thread goes by chunks of
+# CHUNK_BLOCKS blocks, and a plain step, which reads no optional array, runs a chunk as one
+# loop (each call of a loop costs its set-up: alias checks, constants, the count's
+# reduction); threads split a step by blocks, the finer unit.  Elements are independent, so
+# results are bit-identical for any number of threads; reductions sum fixed-size blocks in
+# block order.
 #
 # Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
 # entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
@@ -61,8 +62,8 @@ ctypedef fused floating:
 
 cdef enum:
     BLOCK = 2048
-    # 8192 elements: a plain step's loop over 20 arrays of 1e3..1e5 elements measured
-    # 3-5% faster than with one call per block, within 1-7% of a plain C loop's time
+    # 8192 elements: one-thread plain steps measured 3-5% faster than with one loop call
+    # per block (1e5..1e6 elements, and 20 arrays of 1e3..1e5)
     CHUNK_BLOCKS = 4
 
 # The kinds of step, as types so that Cython writes a separate copy of every loop for each
@@ -336,7 +337,8 @@ cdef Arrays gather(floating[::1] param, floating[::1] s1, bint need1, floating[:
 
 
 cdef struct Block:
-    # one block of a kernel call: typed pointers are taken from these by the rule
+    # one block (or a plain step's run of blocks) of a kernel call: typed pointers are
+    # taken from these by the rule
     Py_ssize_t n
     Py_ssize_t start
     const unsigned char* mask
@@ -470,12 +472,13 @@ cdef struct Scalars:
 
 cdef struct Work:
     # one array of a step: its rule's flags, operands, dtype, fused options, loop kind and
-    # the number of its first block in the step's numbering
+    # the numbers of its first block and first chunk in the step's numberings
     Flags f
     Arrays a
     bint single
     Extras e
     StepKind kind
+    Py_ssize_t first_block
     Py_ssize_t first_chunk
 
 
@@ -571,15 +574,15 @@ cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexc
 cdef class Plan:
     """An optimizer's parameter arrays (its slots: one rule and convention, float32 and/or
     float64) laid out once for the kernel loop, so that a step passes only the gradients,
-    the learning rate, the step number and the hyperparameters.  The chunks of all the
-    arrays form one loop, split over the threads as a whole: many small arrays cost one
-    call and still use every thread.
+    the learning rate, the step number and the hyperparameters.  The blocks of all the
+    arrays form one loop (on one thread, their chunks), split over the threads as a whole:
+    many small arrays cost one call and still use every thread.
 
     ``shapes`` are the parameters' shapes, for ``fits``.  The plan keeps its slots, which
     keep their arrays, so its pointers stay valid while it lives.
     """
     cdef Work* w                # the arrays' descriptions, gradient and options unset
-    cdef Py_ssize_t nw, nc, total
+    cdef Py_ssize_t nw, nb, nc, total
     cdef int rule
     cdef bint keras
     cdef readonly double carry  # what the rule carries to the next step, after the last step
@@ -618,7 +621,8 @@ cdef class Plan:
                 raise ValueError(f"shape {shapes[i]} does not have the {s.a.n} elements "
                                  f"of slot {i}")
             self.w[i].f, self.w[i].a, self.w[i].single = s.f, s.a, s.single
-            self.w[i].first_chunk = self.nc
+            self.w[i].first_block, self.w[i].first_chunk = self.nb, self.nc
+            self.nb += n_blocks(s.a.n)
             self.nc += n_chunks(s.a.n)
             self.total += s.a.n
         self.rule, self.keras = self.w[0].f.rule, self.w[0].f.keras
@@ -717,16 +721,16 @@ cdef class Plan:
                 w[i].e.prox = w[i].a.l1w != NULL or e.l1 != 0
                 w[i].kind = step_kind(&w[i].a, &w[i].e)
             if not serial(self.total, num_threads):
-                for b in prange(self.nc, nogil=True, schedule='static',
+                for b in prange(self.nb, nogil=True, schedule='static',
                                 num_threads=num_threads):
-                    bad += work_chunk(w, nw, b, c)
+                    bad += work_unit(w, nw, b, False, c)
             elif self.total < GIL_FREE_FROM:
                 for b in range(self.nc):
-                    bad += work_chunk(w, nw, b, c)
+                    bad += work_unit(w, nw, b, True, c)
             else:
                 with nogil:
                     for b in range(self.nc):
-                        bad += work_chunk(w, nw, b, c)
+                        bad += work_unit(w, nw, b, True, c)
         finally:
             if w != &stack[0]:
                 free(w)
@@ -741,36 +745,39 @@ cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
     return SPARSE_STEP if a.mask != NULL or e.prox else PLAIN_STEP
 
 
-cdef inline int work_chunk(Work* w, Py_ssize_t nw, Py_ssize_t ch, Scalars c) noexcept nogil:
-    """Chunk ch of a step's numbering: found by bisection among the arrays, then run by the
-    float32 or float64, plain, sparse or full copy of the rule's loop."""
-    cdef Py_ssize_t lo = 0, hi = nw - 1, mid
-    while lo < hi:                          # the last array whose first chunk is <= ch
+cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks,
+                          Scalars c) noexcept nogil:
+    """Unit u of a step's numbering by chunks or by blocks: found by bisection among the
+    arrays, then run by the float32 or float64, plain, sparse or full copy of the rule's
+    loop."""
+    cdef Py_ssize_t lo = 0, hi = nw - 1, mid, b, count = CHUNK_BLOCKS if chunks else 1
+    while lo < hi:                          # the last array whose first unit is <= u
         mid = (lo + hi + 1) // 2
-        if w[mid].first_chunk <= ch:
+        if (w[mid].first_chunk if chunks else w[mid].first_block) <= u:
             lo = mid
         else:
             hi = mid - 1
     w = w + lo
-    ch = ch - w.first_chunk
+    b = (u - w.first_chunk) * CHUNK_BLOCKS if chunks else u - w.first_block
     if w.single:
         if w.kind == PLAIN_STEP:
-            return chunk_step(w.f, &w.a, ch, w.e, c, <float>0, PLAIN)
+            return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, PLAIN)
         if w.kind == SPARSE_STEP:
-            return chunk_step(w.f, &w.a, ch, w.e, c, <float>0, SPARSE)
-        return chunk_step(w.f, &w.a, ch, w.e, c, <float>0, FULL)
+            return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, SPARSE)
+        return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, FULL)
     if w.kind == PLAIN_STEP:
-        return chunk_step(w.f, &w.a, ch, w.e, c, <double>0, PLAIN)
+        return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, PLAIN)
     if w.kind == SPARSE_STEP:
-        return chunk_step(w.f, &w.a, ch, w.e, c, <double>0, SPARSE)
-    return chunk_step(w.f, &w.a, ch, w.e, c, <double>0, FULL)
+        return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, SPARSE)
+    return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, FULL)
 
 
-cdef inline int chunk_step(Flags f, Arrays* a, Py_ssize_t ch, Extras e, Scalars c,
-                           floating z, Kind kind) noexcept nogil:
-    """Chunk ch of one array's step: one loop in a plain step (it reads no optional array,
-    so the one-block constant stand-ins do not limit it), block by block in the others."""
-    cdef Py_ssize_t b = ch * CHUNK_BLOCKS, end = min(b + CHUNK_BLOCKS, n_blocks(a.n))
+cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, Extras e,
+                            Scalars c, floating z, Kind kind) noexcept nogil:
+    """Blocks b to b + count - 1 of one array's step (those that exist): one loop in a plain
+    step (it reads no optional array, so the one-block constant stand-ins do not limit
+    it), block by block in the others."""
+    cdef Py_ssize_t end = min(b + count, n_blocks(a.n))
     cdef int bad = 0
     if Kind is PlainStep:
         bad = block_step(f, a, block_at(a, b, end - b, sizeof(floating)), e, c, z, kind)
