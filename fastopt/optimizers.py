@@ -31,6 +31,7 @@ import numpy as np
 from fastopt import _kernels
 from fastopt import sparsity as _sparsity
 from fastopt._threads import check_num_threads
+from fastopt.schedules import momentum_cyclers
 from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
                                  check_grads, check_range, coordinate_array, flat, per_array)
 
@@ -234,14 +235,14 @@ class Optimizer:
             schedule: Any = value
             if hasattr(schedule, "bind_default"):
                 schedule.bind_default(default)  # e.g. ReduceLROnPlateau() scales the default
-            momentum_at = getattr(value, "momentum_at", None)
-            cycles = momentum_at is not None and momentum_at(0) is not None
-            if cycles:                          # OneCycle, also when wrapped
-                self._check_momentum_cycling(value)
+            cyclers = momentum_cyclers(value)  # OneCycle, also when wrapped
+            cycles = bool(cyclers)
+            if cycles:
+                self._check_momentum_cycling(value, cyclers)
         self._learning_rate: LearningRate = value
         self._cycles_momentum = cycles
 
-    def _check_momentum_cycling(self, schedule: object) -> None:
+    def _check_momentum_cycling(self, schedule: object, cyclers: list[object]) -> None:
         name = self.momentum_name
         if name is None:
             raise ValueError(f"{schedule!r} cycles momentum, but {type(self).__name__} has no "
@@ -250,8 +251,9 @@ class Optimizer:
             raise ValueError(f"{schedule!r} cycles momentum, but this {type(self).__name__} "
                              "has momentum=0: give it momentum > 0 (e.g. 0.9) or pass "
                              "cycle_momentum=False")
-        if name == "momentum" and getattr(schedule, "base_momentum", None) == 0:
-            raise ValueError(f"{schedule!r} cycles momentum down to base_momentum=0, but "
+        low = [c for c in cyclers if getattr(c, "base_momentum", None) == 0]
+        if name == "momentum" and low:
+            raise ValueError(f"{low[0]!r} cycles momentum down to base_momentum=0, but "
                              f"{type(self).__name__}'s momentum buffer needs momentum > 0: "
                              "give it base_momentum > 0 or pass cycle_momentum=False")
 

@@ -134,6 +134,23 @@ def _momentum_of(schedule: object, step: int) -> float | None:
     return None if momentum_at is None else momentum_at(step)
 
 
+def momentum_cyclers(schedule: object) -> list[object]:
+    """The schedules that cycle momentum within ``schedule``: it and every schedule the
+    wrappers here hold (LinearWarmup, Sequential, ReduceLROnPlateau), nested or not, whose
+    ``momentum_at`` returns a value at their own step 0.  A momentum cycle that starts
+    later (``Sequential([0.1, OneCycle(...)], [k])``) is found too."""
+    found, todo = [], [schedule]
+    while todo:
+        s = todo.pop()
+        if _momentum_of(s, 0) is not None:
+            found.append(s)
+        if isinstance(s, Schedule):
+            inner = [getattr(s, "schedule", None), getattr(s, "learning_rate", None),
+                     *getattr(s, "schedules", ())]
+            todo += [t for t in inner if callable(t)]
+    return found
+
+
 def _sequence(value: Any, name: str) -> list[Any]:
     """A sequence argument (list, tuple, range, 1-D array ...) as a list; a number or a
     string is a TypeError naming the argument."""

@@ -439,12 +439,6 @@ err("OneCycle-on-Adagrad", lambda: fastopt.Adagrad(np.zeros(3),
 err("OneCycle-on-SGD-momentum-0", lambda: fastopt.SGD(np.zeros(3),
                                                       learning_rate=fastopt.OneCycle(0.1, 10)),
     ValueError, r"cycles momentum, but this SGD has momentum=0")
-for cls in (fastopt.SGD, fastopt.RMSprop):
-    err(f"OneCycle-base_momentum-0-on-{cls.__name__}",
-        lambda cls=cls: cls(np.zeros(3), momentum=0.9,
-                            learning_rate=fastopt.OneCycle(0.1, 10, base_momentum=0.0)),
-        ValueError, rf"cycles momentum down to base_momentum=0, but {cls.__name__}'s "
-        r"momentum buffer needs momentum > 0")
 
 
 # ---------------------------------------------------------------- step(grads)

@@ -733,6 +733,40 @@ def test_momentum_cycling_needs_a_momentum():
     opt = fastopt.Adagrad(np.zeros(3), learning_rate=OneCycle(0.1, 10, cycle_momentum=False))
     opt.step(np.ones(3))
     assert opt.step_count == 1
+    with pytest.raises(ValueError, match="Adagrad has no momentum"):    # a later cycle
+        fastopt.Adagrad(np.zeros(3), learning_rate=Sequential([0.1, OneCycle(0.1, 10)], [3]))
+
+
+@pytest.mark.parametrize("wrap", [lambda s: s, lambda s: LinearWarmup(s, 2),
+                                  lambda s: Sequential([0.1, s], [3]),
+                                  lambda s: ReduceLROnPlateau(LinearWarmup(s, 2))],
+                         ids=["bare", "warmup", "sequential", "plateau-warmup"])
+@pytest.mark.parametrize("cls", [fastopt.SGD, fastopt.RMSprop])
+def test_momentum_buffer_rules_refuse_a_cycle_down_to_zero(cls, wrap):
+    """OneCycle(base_momentum=0) would take SGD's or RMSprop's momentum to exactly 0 while
+    the momentum buffer exists (a state dict saved then could not be loaded): refused when
+    the optimizer is built, wherever the OneCycle sits; Adam's beta_1 may reach 0."""
+    with pytest.raises(ValueError, match=f"cycles momentum down to base_momentum=0, but "
+                       f"{cls.__name__}'s momentum buffer needs momentum > 0"):
+        cls(np.zeros(3), momentum=0.9, learning_rate=wrap(OneCycle(0.1, 10, base_momentum=0)))
+    cls(np.zeros(3), momentum=0.9,
+        learning_rate=wrap(OneCycle(0.1, 10, base_momentum=0, cycle_momentum=False)))
+    opt = fastopt.Adam(np.zeros(3), learning_rate=wrap(OneCycle(0.1, 10, base_momentum=0)))
+    for _ in range(10):
+        opt.step(np.ones(3))
+    assert opt.step_count == 10
+
+
+def test_a_momentum_cycle_that_starts_later_cycles():
+    """Sequential([0.1, OneCycle], [3]): momentum is the optimizer's own for 3 steps, then
+    OneCycle's (the optimizer used to look at step 0 only, and never cycled it)."""
+    cycle = OneCycle(0.1, 10)
+    opt = fastopt.SGD(np.zeros(3), momentum=0.5, learning_rate=Sequential([0.1, cycle], [3]))
+    seen = []
+    for _ in range(6):
+        opt.step(np.ones(3))
+        seen.append(opt.hyper["momentum"])
+    assert seen == [0.5, 0.5, 0.5] + [cycle.momentum_at(k) for k in range(3)]
 
 
 def test_report_feeds_plateau_and_needs_one():
