@@ -1,4 +1,4 @@
-/* The floor for bench/vs_torch.py: the simplest C loops that do the work of fastopt's plain
+/* The reference loops for bench/vs_torch.py: the simplest C loops that do the work of fastopt's plain
  * float32 step for the three rules torch has fused CPU kernels for, and a loop that moves
  * the same bytes and does nothing else.  bench/floor.py compiles this file with the flags of
  * fastopt's kernel build and calls it with ctypes on the optimizer's own arrays.

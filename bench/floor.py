@@ -1,4 +1,4 @@
-"""The floor under fastopt's fused-trio steps: how fast the simplest C loop can go here.
+"""A reference for fastopt's fused-trio steps: how fast the simplest C loop goes here.
 
 bench/vs_torch.py times, beside fastopt and torch, two loops from bench/floor.c on the
 optimizer's own arrays (same memory, same alignment, 1 thread):
@@ -6,12 +6,15 @@ optimizer's own arrays (same memory, same alignment, 1 thread):
     C loop    the rule's update written as a plain C loop, compiled with the flags of
               fastopt's kernel build: what fastopt would cost with none of its machinery
               (Python call, blocks, options); it computes the same bits (checked here)
-    traffic   the same loads and stores with no arithmetic: the memory system's floor
+    traffic   the same loads and stores, with one multiply-add by zero per stored element
+              and none of the rule's arithmetic: what the memory system allows
 
-So "torch / C loop" and "torch / traffic" bound what any implementation of the rule could
+So "torch / C loop" and "torch / traffic" show what an implementation of the rule can
 reach against torch on this machine and these arrays, and fastopt's own ratio is read
-against them.  Only Adam, SGD-momentum and AdaGrad (torch convention, float32, default
-options) have a C loop; the other rules have no torch fused kernel to compare with.
+against them.  They are measurements, not bounds: where the arrays partly fit in the
+caches (1e6 elements, the 20 arrays), the traffic the previous callable left moves any of
+the three by 10% or so.  Only Adam, SGD-momentum and AdaGrad (torch convention, float32,
+default options) have a C loop; the other rules have no torch fused kernel to compare with.
 
 The C file is compiled once per process into a temporary directory with the C compiler
 Python was built with (``CC`` overrides it); without one, ``load()`` returns None and the
@@ -31,7 +34,8 @@ import numpy as np
 from fastopt import _kernels
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.c")
-# setup.py's optimization flags for gcc/clang (no FMA contraction, vectorizable sqrt); the
+# setup.py's optimization flags for gcc/clang that matter here (no FMA contraction,
+# vectorizable sqrt; its alias-check budget is moot for loops over restrict pointers); the
 # AVX2 build adds -mavx2
 FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-shared",
          "-fPIC"]

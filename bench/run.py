@@ -279,12 +279,13 @@ def verdict(ok):
 
 
 def floor_lines(rows):
-    """The floor under a torch target (bench/floor.py): per fused rule at 1 thread, torch
-    time over fastopt's, over the plain C loop's and over the traffic-only loop's."""
+    """The reference loops under a torch target (bench/floor.py): per fused rule at 1
+    thread, torch time over fastopt's, over the plain C loop's and over the traffic-only
+    loop's."""
     rows = [r for r in rows if r["rule"] in FUSED_RULES and "C loop_x_torch" in r]
     if not rows:
         return []
-    return [f"     ... floor, {rows[0]['case']} 1T, x torch of fastopt / plain C loop / "
+    return [f"     ... reference, {rows[0]['case']} 1T, x torch of fastopt / plain C loop / "
             "loads and stores alone: " + ", ".join(
                 f"{r['rule']} {r['x_torch']:.2f} / {r['C loop_x_torch']:.2f} / "
                 f"{r['traffic_x_torch']:.2f}" for r in rows)]

@@ -36,12 +36,13 @@ Protocol
     gradients read) over its time: far above the copy bandwidth of main memory where the
     arrays stay in cache between steps (10^4 and "20 arrays").
 
-The floor (bench/floor.py)
+Reference loops (bench/floor.py)
     For Adam, SGD-momentum and AdaGrad, from 10^5 elements at 1 thread, the same rounds
     also time two C loops on fastopt's own arrays: the rule as a plain C loop ("C loop x":
-    torch time / its time) and the same loads and stores with no arithmetic ("traffic x").
-    They show how far any implementation could get ahead of torch here: fastopt's "x torch"
-    is read against them.  The columns show "-" elsewhere, and without a C compiler.
+    torch time / its time) and the same loads and stores without the rule's arithmetic
+    ("traffic x").  They show how far an implementation of the rule gets ahead of torch on
+    this machine: fastopt's "x torch" is read against them (measurements, not bounds; see
+    bench/floor.py).  The columns show "-" elsewhere, and without a C compiler.
 
 Usage: python bench/vs_torch.py [--quick] [--sizes 10,10000] [--threads 1,2]
                                 [--rules adam,nadam] [--json FILE]
@@ -58,7 +59,7 @@ import numpy as np
 import fastopt
 
 try:
-    import floor                     # bench/floor.py: the C-loop and memory-traffic floors
+    import floor                     # bench/floor.py: the reference C loops
     import kernels                   # bench/kernels.py: the shared timing functions
 except ImportError:                  # imported as bench.vs_torch
     from bench import floor, kernels

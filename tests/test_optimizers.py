@@ -205,8 +205,8 @@ def test_multiple_arrays_and_global_clipnorm():
 @pytest.mark.parametrize("num_threads", [1, 2])
 def test_one_call_over_many_arrays_equals_one_optimizer_per_array(config, num_threads):
     """A step over many arrays runs their blocks as one loop (split over the threads as a
-    whole, each array's float32 or float64, plain or sparse copy of the loop); it equals
-    stepping each array on its own.  Sizes straddle the block and chunk sizes (2048, 8192
+    whole; on one thread by chunks of blocks; each array's float32 or float64, plain or
+    sparse copy of the loop); it equals stepping each array on its own (one thread).  Sizes straddle the block and chunk sizes (2048, 8192
     elements), include empty arrays, and outnumber the kernel's on-stack array
     descriptions; some arrays have a mask or an l1 penalty; dtypes alternate."""
     rule, hyper = config
