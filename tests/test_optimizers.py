@@ -206,9 +206,10 @@ def test_multiple_arrays_and_global_clipnorm():
 def test_one_call_over_many_arrays_equals_one_optimizer_per_array(config, num_threads):
     """A step over many arrays runs their blocks as one loop (split over the threads as a
     whole; on one thread by chunks of blocks; each array's float32 or float64, plain or
-    sparse copy of the loop); it equals stepping each array on its own (one thread).  Sizes straddle the block and chunk sizes (2048, 8192
-    elements), include empty arrays, and outnumber the kernel's on-stack array
-    descriptions; some arrays have a mask or an l1 penalty; dtypes alternate."""
+    sparse copy of the loop); it equals stepping each array on its own (one thread).
+    Sizes straddle the block and chunk sizes (2048, 8192 elements), include empty arrays,
+    and outnumber the kernel's on-stack array descriptions; some arrays have a mask or an
+    l1 penalty; dtypes alternate."""
     rule, hyper = config
     sizes = [0, 1, 2047, 2048, 2049, 5000, 3, 0, 70001, 17, 4096, 9, 8193, 16385, 8192]
     dtypes = [np.float64, np.float64, np.float32] * 5
