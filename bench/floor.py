@@ -68,8 +68,8 @@ def load():
 def describe():
     lib = load()
     if lib is None:
-        return "floor loops: not built (no working C compiler)"
-    return (f"floor loops: bench/floor.c compiled with {' '.join(FLAGS)}"
+        return "reference loops: not built (no working C compiler)"
+    return (f"reference loops: bench/floor.c compiled with {' '.join(FLAGS)}"
             f"{' -mavx2' if _kernels.ISA == 'avx2' else ''} on {platform.machine()}")
 
 
