@@ -21,10 +21,12 @@ Python was built with (``CC`` overrides it); without one, ``load()`` returns Non
 columns are left out.  Not a library dependency: the benchmarks only.
 """
 
+import atexit
 import ctypes
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sysconfig
 import tempfile
@@ -54,8 +56,9 @@ def load():
     if _lib is None:
         cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
         isa = ["-mavx2"] if _kernels.ISA == "avx2" else []
-        out = os.path.join(tempfile.mkdtemp(prefix="fastopt-floor-"),
-                           "floor" + (sysconfig.get_config_var("SHLIB_SUFFIX") or ".so"))
+        folder = tempfile.mkdtemp(prefix="fastopt-floor-")
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        out = os.path.join(folder, "floor" + (sysconfig.get_config_var("SHLIB_SUFFIX") or ".so"))
         try:
             subprocess.run(cc[:1] + FLAGS + isa + [SOURCE, "-o", out, "-lm"], check=True,
                            capture_output=True, timeout=120)
