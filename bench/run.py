@@ -331,7 +331,8 @@ def targets(res):
         if big_sizes:
             w = worst(FUSED_RULES, big_sizes)
             lines.append(f"     ... at >= 1e6 elements only: worst {where(w)}")
-        lines += floor_lines([r for r in single if r["n"] == max(r["n"] for r in single)])
+        largest = max(r["n"] for r in single)
+        lines += floor_lines([r for r in single if r["n"] == largest])
         w = worst(FOREACH_RULES, single)
         lines.append(f"[{verdict(w['x_torch'] >= FOREACH_SPEEDUP)}] Nadam/AdaMax/RMSprop >= "
                      f"{FOREACH_SPEEDUP:g}x faster than torch foreach (worst: {where(w)})")
