@@ -439,12 +439,87 @@ def _add_sparsity(res, opt):
     return res
 
 
+class _Checkpoint:
+    """The run as it stood at its last good point (the last x whose f and gradient were
+    finite): x, f, g, the iteration count, the optimizer's state arrays and counters, its
+    masks and its schedule's state, and the loop's own position (``where``, minibatches).
+
+    An abnormal stop (``Status`` 3, 6, 7, 8) returns this point, so that ``x``, ``fun``,
+    ``nit`` and ``opt_state`` describe one point and resuming from them repeats the run.
+    ``save`` copies into buffers allocated once, and writes the slot not in use before it
+    switches to it: a KeyboardInterrupt in the middle of a save leaves the previous
+    checkpoint whole."""
+
+    def __init__(self, opt, x):
+        self.opt = opt
+        arrays = [a for st in opt.state for a in st.values()]
+        self.pruning = opt.pruning is not None
+        self.schedule = (opt.learning_rate
+                         if getattr(opt.learning_rate, "update", None) is not None else None)
+        self.slots = []
+        for _ in range(2):
+            slot = _Slot()
+            slot.x = x.copy()
+            slot.pairs = [(np.empty_like(a), a) for a in arrays]
+            slot.f, slot.g = math.nan, np.full_like(x, np.nan)
+            slot.nit, slot.counters, slot.masks, slot.schedule, slot.where = 0, None, None, None, None
+            self.slots.append(slot)
+        self.current = self.slots[0]
+        self.save(x, math.nan, self.current.g, 0)
+
+    def save(self, x, f, g, nit, where=None):
+        """x (with f and g at it) is good: remember the run as it stands."""
+        slot = self.slots[self.current is self.slots[0]]
+        np.copyto(slot.x, x)
+        for buf, a in slot.pairs:
+            np.copyto(buf, a)
+        opt = self.opt
+        slot.f, slot.g, slot.nit, slot.where = f, g, nit, where
+        slot.counters = (opt.step_count, opt.skipped_steps, opt._carry)
+        if self.pruning:
+            slot.masks = list(opt.masks)
+        if self.schedule is not None:
+            slot.schedule = self.schedule.state_dict()
+        self.current = slot
+
+    @property
+    def x(self):
+        return self.current.x
+
+    def restore(self, x):
+        """Put x back to the checkpoint's point (the optimizer is left as it is)."""
+        np.copyto(x, self.current.x)
+        return self.current.f, self.current.g
+
+    def rewind(self, x):
+        """Put x and the optimizer back to the checkpoint: its state arrays, counters,
+        masks and schedule state; returns (f, g, nit, where) there."""
+        slot, opt = self.current, self.opt
+        np.copyto(x, slot.x)
+        sd = opt.state_dict()
+        arrays = iter(buf for buf, _ in slot.pairs)
+        sd["state"] = [{k: next(arrays) for k in st} for st in sd["state"]]
+        sd["step"], sd["skipped_steps"], carry = slot.counters
+        if "mu_product" in sd:
+            sd["mu_product"] = carry
+        if self.pruning:
+            sd["masks"] = [None if m is None else m.reshape(p.shape)
+                           for m, p in zip(slot.masks, opt.params)]
+        if self.schedule is not None:
+            sd["schedule"] = slot.schedule
+        opt.load_state_dict(sd)
+        return slot.f, slot.g, slot.nit, slot.where
+
+
+class _Slot:
+    """One of a checkpoint's two slots (attributes set by _Checkpoint)."""
+
+
 class _Loop:
     def __init__(self, opt, objective, x, args, cb, o, maxiter, maxfev, max_time):
         self.opt, self.objective, self.x, self.args, self.cb = opt, objective, x, args, cb
         self.o, self.maxiter, self.maxfev, self.max_time = o, maxiter, maxfev, max_time
-        self.good_x = x.copy()          # the last point whose f and gradient were finite
-        self.good_f, self.good_g = math.nan, np.full_like(x, np.nan)
+        self.checkpoint = _Checkpoint(opt, x)
         self.nit = 0
         self.skips = 0
         self.start = time.perf_counter()
@@ -523,10 +598,9 @@ class _Loop:
         if self.plateau is not None and count % self.monitor_every == 0:
             self.plateau(_scalar(self.monitor(self.x.copy())) if self.monitor else loss)
 
-    def accept(self, f, g):
-        """f and g are finite at x: x becomes the last good point."""
-        np.copyto(self.good_x, self.x)
-        self.good_f, self.good_g = f, g
+    def accept(self, f, g, where=None):
+        """f and g are finite at x: x becomes the last good point (the checkpoint)."""
+        self.checkpoint.save(self.x, f, g, self.nit, where)
         if self.return_best:
             self.keep_best(f, g)
 
@@ -535,23 +609,24 @@ class _Loop:
         if self.best is None or f < self.best[0]:
             self.best = (f, self.x.copy(), g)
 
-    def restore(self):
-        """Go back to the last good point; returns its (f, g)."""
-        np.copyto(self.x, self.good_x)
-        return self.good_f, self.good_g
+    def rewind(self):
+        """An abnormal stop: x, the optimizer and nit go back to the last good point;
+        returns its (f, g, where)."""
+        f, g, self.nit, where = self.checkpoint.rewind(self.x)
+        return f, g, where
 
     def step(self, g):
         self.opt.step(g)
         self.nit += 1
 
     def bad_point(self):
-        """f or the gradient is not finite at x: skip (go back to the last good point and
-        carry on with the next step or minibatch) or stop."""
-        self.restore()
+        """f or the gradient is not finite at x: skip (x goes back to the last good point,
+        and the run carries on with the next step or minibatch) or stop."""
         if self.o["nan_policy"] == "skip" and self.nit > 0:
             self.skips += 1
             if self.skips > int(self.o["max_skips"]):
                 raise _Stop(7)
+            self.checkpoint.restore(self.x)
             return
         raise _Stop(3)
 
@@ -633,13 +708,13 @@ class _Loop:
         return evaluate
 
     def full_batch(self):
-        x, good_x = self.x, self.good_x
+        x = self.x
         message = None
         # The per-iteration path (bench/minimize.py measures what it adds to fun's cost):
         # the optional parts (callbacks, disp, ftol, plateau, return_best, maxfev, max_time)
-        # tested once, not every iteration; limits(), step() and accept() inlined; nit and
-        # the last good f and g kept in locals, and written back to self before anything
-        # that reads them (report, bad_point) and when the loop ends.
+        # tested once, not every iteration; limits(), step() and accept() inlined; nit kept
+        # in a local, written back to self before anything that reads it (report,
+        # bad_point) and when the loop ends.
         gtol, ftol = self.o["gtol"], self.o["ftol"]
         reporting = self.cb is not None or self.disp
         plateau = self.plateau is not None
@@ -649,14 +724,14 @@ class _Loop:
         count_fev, timed = maxfev != math.inf, max_time != math.inf
         objective, start, clock = self.objective, self.start, time.perf_counter
         evaluate, opt_step = self.evaluator(), self.opt._step_checked
+        save = self.checkpoint.save
         finite = math.isfinite
-        nit, good_f, good_g = self.nit, self.good_f, self.good_g
+        nit = self.nit
         try:
             f, g, gmax = evaluate()
             if not (finite(f) and finite(gmax)):
                 raise _Stop(3)
             self.accept(f, g)
-            good_f, good_g = f, g
             while True:
                 if gmax <= gtol:
                     raise _Stop(0)
@@ -671,17 +746,14 @@ class _Loop:
                 # x's dtype and size; or converted by _grad)
                 opt_step((g,))
                 nit += 1
+                f_old, g_old = f, g
                 f, g, gmax = evaluate()
                 if not (finite(f) and finite(gmax)):
-                    self.nit, self.good_f, self.good_g = nit, good_f, good_g
-                    self.bad_point()
-                    f, g = good_f, good_g
+                    self.nit = nit
+                    self.bad_point()        # raises, or x is back at the last good point
+                    f, g = f_old, g_old
                     gmax = self.gmax(g)
                     continue
-                f_old = good_f
-                # self.accept(f, g), inlined
-                good_x[...] = x
-                good_f, good_g = f, g
                 if extras:
                     if return_best:
                         self.keep_best(f, g)
@@ -692,13 +764,16 @@ class _Loop:
                         raise _Stop(0, FTOL_MET)
                     if plateau:
                         self.feed_plateau(nit, f)
+                # self.accept(f, g), inlined; after the plateau schedule has been told f,
+                # as a run resumed from here starts after that
+                save(x, f, g, nit)
         except _Stop as stop:
             status, message = stop.status, stop.message
         except KeyboardInterrupt:
             status = 6
-        self.nit, self.good_f, self.good_g = nit, good_f, good_g
+        self.nit = nit
         if status in ABNORMAL:
-            f, g = self.restore()
+            f, g, _ = self.rewind()
         if self.best is not None and self.best[0] < f:
             f, best_x, g = self.best
             np.copyto(x, best_x)
@@ -743,7 +818,7 @@ class _Loop:
         except KeyboardInterrupt:
             status = 6
         if status in ABNORMAL:
-            _, g = self.restore()
+            _, g, _ = self.rewind()
         return self.result(status, epoch_loss, g, message, nepochs=nepochs)
 
 

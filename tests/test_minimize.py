@@ -194,7 +194,8 @@ def test_nan_on_kth_call_returns_last_good_point():
         return bowl(x)
 
     res = fastopt.minimize(f, np.ones(10), jac=True, options={"learning_rate": 0.01})
-    assert res.status == 3 and res.nit == 7
+    # x, fun, nit and opt_state all describe the last good point, iterate 6 (calls[6])
+    assert res.status == 3 and res.nit == 6 and res.opt_state["step"] == 6
     np.testing.assert_array_equal(res.x, calls[6])
     assert res.fun == bowl(calls[6])[0]
 
@@ -227,7 +228,8 @@ def test_keyboard_interrupt_returns_last_good_point():
     f.calls = 0
     res = fastopt.minimize(f, np.ones(10), jac=True, options={"learning_rate": 0.01})
     assert res.status == 6 and "KeyboardInterrupt" in res.message
-    assert res.nit == 10 and res.fun == bowl(res.x)[0]
+    # ten good points, x_0 .. x_9: the last one is returned with its own nit and state
+    assert res.nit == 9 and res.opt_state["step"] == 9 and res.fun == bowl(res.x)[0]
 
 
 def test_wrong_gradient_with_return_best_never_worse_than_x0():

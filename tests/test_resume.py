@@ -1,0 +1,121 @@
+"""Stops that return the last good point (NaN result, KeyboardInterrupt, too many skips):
+x, fun, nit and opt_state describe one point, and resuming from them repeats the run that
+was not stopped, bit for bit (the same code path on the same machine)."""
+
+import numpy as np
+import pytest
+
+import fastopt
+
+NAN = float("nan")
+SCALES = np.linspace(0.5, 20.0, 50)
+
+
+def bowl(x):
+    """An elongated 50-D bowl with its minimum at 1."""
+    r = x - 1.0
+    return float(np.sum(SCALES * r * r)), 2.0 * SCALES * r
+
+
+class Failing:
+    """``bowl``, except that call number ``at`` (from 1) fails as ``how`` says."""
+
+    def __init__(self, at=None, how="nan"):
+        self.at, self.how, self.calls = at, how, 0
+
+    def __call__(self, x, *args):
+        self.calls += 1
+        if self.calls == self.at:
+            if self.how == "interrupt":
+                raise KeyboardInterrupt
+            return NAN, x
+        return bowl(x)
+
+
+METHODS = [
+    ("momentum", {"learning_rate": 0.005}),
+    ("nesterov", {"learning_rate": 0.005}),
+    ("adagrad", {"learning_rate": 0.5}),
+    ("rmsprop", {"learning_rate": 0.01, "centered": True, "momentum": 0.5}),
+    ("adam", {"learning_rate": 0.05}),
+    ("amsgrad", {"learning_rate": 0.05}),
+    ("adamax", {"learning_rate": 0.05}),
+    ("nadam", {"learning_rate": 0.05}),
+]
+# status -> (how the call fails, the options that make the loop stop there)
+STOPS = {3: ("nan", {}), 6: ("interrupt", {}), 7: ("nan", {"nan_policy": "skip",
+                                                            "max_skips": 0})}
+
+
+def assert_same_run(a, b):
+    np.testing.assert_array_equal(a.x, b.x)
+    assert a.opt_state["step"] == b.opt_state["step"]
+    for sa, sb in zip(a.opt_state["state"], b.opt_state["state"]):
+        assert sa.keys() == sb.keys()
+        for k in sa:
+            np.testing.assert_array_equal(sa[k], sb[k])
+    for key in ("mu_product", "schedule"):
+        assert a.opt_state.get(key) == b.opt_state.get(key)
+
+
+@pytest.mark.parametrize("status", sorted(STOPS))
+@pytest.mark.parametrize("method, hyper", METHODS, ids=[m for m, _ in METHODS])
+def test_full_batch_resume_equals_the_uninterrupted_run(method, hyper, status):
+    how, stop = STOPS[status]
+    x0, maxiter, at = np.zeros(50), 60, 25
+    whole = fastopt.minimize(Failing(), x0, jac=True, method=method,
+                             options={**hyper, "maxiter": maxiter, "gtol": 0})
+    first = fastopt.minimize(Failing(at, how), x0, jac=True, method=method,
+                             options={**hyper, **stop, "maxiter": maxiter, "gtol": 0})
+    assert first.status == status
+    # the call before the failing one was the last good point: iterate at - 2
+    assert first.nit == at - 2 and first.opt_state["step"] == at - 2
+    assert first.fun == bowl(first.x)[0]
+    np.testing.assert_array_equal(first.jac, bowl(first.x)[1])
+    rest = fastopt.minimize(Failing(), first.x, jac=True, method=method,
+                            options={**hyper, "maxiter": maxiter - first.nit, "gtol": 0,
+                                     "opt_state": first.opt_state})
+    assert first.nit + rest.nit == whole.nit == maxiter
+    assert_same_run(rest, whole)
+
+
+@pytest.mark.parametrize("status", sorted(STOPS))
+def test_resume_restores_a_plateau_schedule_to_the_last_good_point(status):
+    """The schedule's state is the one it had at the returned point: a ReduceLROnPlateau
+    fed the failing point's loss would otherwise be one evaluation ahead."""
+    how, stop = STOPS[status]
+
+    def plateau():
+        return fastopt.ReduceLROnPlateau(0.05, factor=0.5, patience=2, min_delta=0.5)
+    x0, maxiter, at = np.zeros(50), 80, 41
+    whole = fastopt.minimize(Failing(), x0, jac=True, method="adam",
+                             options={"learning_rate": plateau(), "maxiter": maxiter})
+    assert whole.opt_state["schedule"]["num_reductions"] > 0
+    first = fastopt.minimize(Failing(at, how), x0, jac=True, method="adam",
+                             options={"learning_rate": plateau(), "maxiter": maxiter, **stop})
+    assert first.status == status and first.nit == at - 2
+    rest = fastopt.minimize(Failing(), first.x, jac=True, method="adam",
+                            options={"learning_rate": plateau(), "opt_state": first.opt_state,
+                                     "maxiter": maxiter - first.nit})
+    assert_same_run(rest, whole)
+
+
+def test_resume_restores_pruning_masks_to_the_last_good_point():
+    """A pruning step taken on the way to the failing point is undone with it."""
+    def pruning():
+        return fastopt.PolynomialDecay(0.0, 0.8, begin_step=0, end_step=30, frequency=3)
+    x0, maxiter, at = np.linspace(-1, 1, 50), 40, 11
+    opts = {"learning_rate": 0.05, "maxiter": maxiter}
+    whole = fastopt.minimize(Failing(), x0, jac=True, method="adam",
+                             options={**opts, "pruning": pruning()})
+    first = fastopt.minimize(Failing(at), x0, jac=True, method="adam",
+                             options={**opts, "pruning": pruning()})
+    assert first.status == 3 and first.nit == at - 2
+    # the masks of step at - 2, not those of the step that produced the failing point
+    assert first.opt_state["masks"][0] is None or first.opt_state["masks"][0].mean() > 0.2
+    rest = fastopt.minimize(Failing(), first.x, jac=True, method="adam",
+                            options={**opts, "pruning": pruning(),
+                                     "opt_state": first.opt_state,
+                                     "maxiter": maxiter - first.nit})
+    assert_same_run(rest, whole)
+    np.testing.assert_array_equal(rest.opt_state["masks"][0], whole.opt_state["masks"][0])
