@@ -41,8 +41,8 @@ COMMON_OPTIONS = ("learning_rate", "lr", "convention", "weight_decay", "l2", "l1
 LOOP_OPTIONS = {
     "maxiter": None,        # 1000 full-batch, unlimited with minibatches (epochs bind)
     "maxfev": None,
-    "gtol": 1e-5,           # infinity norm of the gradient (full batch only; with l1 or
-                            # pruning, of the minimum-norm subgradient)
+    "gtol": 1e-5,           # infinity norm of the gradient (full batch only; with l1,
+                            # pruning or bounds, of the projected gradient: _stationarity)
     "ftol": None,           # relative decrease of f (or of the epoch-mean loss)
     "patience": 1,          # consecutive ftol checks that must hold
     "max_time": None,       # seconds
@@ -265,14 +265,25 @@ def _gmax(g):
     return _kernels.max_abs(g)
 
 
-def _prox_gmax(x, g, lam, mask):
-    """max |r_i| of the minimum-norm subgradient r of f + sum(lam_i |x_i|) (r = g +
-    lam sign(x) off zero, soft-threshold(g, lam) at zero), pruned coordinates excluded: the
-    stationarity measure gtol tests when l1 or pruning is on.  NaN when g has a NaN."""
-    r = np.where(x != 0, g + lam * np.sign(x), np.maximum(np.abs(g) - lam, 0.0))
+def _stationarity(x, g, lam, mask, box):
+    """max |r_i| of the gradient projected onto what the constraints allow, the measure
+    gtol tests with l1, pruning or bounds; NaN or inf when g has one.
+
+    With l1, r is the minimum-norm subgradient of f + sum(lam_i |x_i|) (r = g + lam sign(x)
+    off zero, soft-threshold(g, lam) at zero); with bounds (lo, hi), L-BFGS-B's projected
+    gradient of it, r = x - clip(x - r, lo, hi): a component that pushes out of the box
+    at an active bound counts as zero.  Pruned coordinates are excluded."""
+    size = _gmax(g)
+    if not math.isfinite(size) or not g.size:
+        return size
+    r = g
+    if lam is not None:
+        r = np.where(x != 0, g + lam * np.sign(x), np.maximum(np.abs(g) - lam, 0.0))
+    if box is not None:
+        r = x - np.clip(x - r, *box)
     if mask is not None:
-        r[mask == 0] = 0.0
-    return float(np.abs(r).max()) if r.size else 0.0
+        r = np.where(mask == 0, 0.0, r)
+    return float(np.abs(r).max())
 
 
 def _finite(f, gmax):
@@ -539,7 +550,11 @@ class _Loop:
         if self.monitor_every < 1:
             raise ValueError(f"Invalid monitor_every: {o['monitor_every']}")
         self.sparse = opt.uses_l1 or opt.pruning is not None
-        self.lam = opt.l1_strength(0)
+        lo, hi = opt._bounds[0]
+        # what gtol's stationarity measure depends on beyond g (see _stationarity)
+        self.lam = opt.l1_strength(0) if opt.uses_l1 else None
+        self.box = (lo, hi) if lo.size else None
+        self.constrained = self.sparse or self.box is not None
 
     # ---------------------------------------------------------------- helpers
     def limits(self):
@@ -575,12 +590,12 @@ class _Loop:
                   f"{time.perf_counter() - self.start:7.2f}s")
 
     def gmax(self, g):
-        """The gradient's size for gtol and the finiteness test: max |g_i|, or with l1 or
-        pruning the size of the minimum-norm subgradient (the smooth gradient of a sparse
-        solution never vanishes)."""
-        if not self.sparse:
+        """The gradient's size for gtol and the finiteness test: max |g_i|, or with l1,
+        pruning or bounds the size of the gradient projected onto what they allow (the
+        smooth gradient of a sparse or bounded solution need not vanish)."""
+        if not self.constrained:
             return _gmax(g)
-        return _prox_gmax(self.x, g, self.lam, self.opt.masks[0])
+        return _stationarity(self.x, g, self.lam, self.opt.masks[0], self.box)
 
     def end_epoch(self, nepochs, total, rows, last_loss):
         """Close an epoch: its mean loss (NaN if no minibatch counted) feeds
@@ -647,13 +662,13 @@ class _Loop:
     def evaluator(self):
         """A function ``() -> (f, g, gmax)`` at the current x: ``f, g = objective(x, args)``
         and ``gmax = self.gmax(g)``, the same values and errors.  In the common case (a
-        plain _Objective, jac=True or a callable jac, no l1 or pruning) it is one closure
-        doing the work of _Objective.smooth and the gradient test inline: the full-batch
-        loop's per-iteration path (bench/minimize.py)."""
+        plain _Objective, jac=True or a callable jac, no l1, pruning or bounds) it is one
+        closure doing the work of _Objective.smooth and the gradient test inline: the
+        full-batch loop's per-iteration path (bench/minimize.py)."""
         obj, x, args = self.objective, self.x, self.args
         cls = type(obj)
         if (cls.smooth is not _Objective.smooth or cls.__call__ is not _Objective.__call__
-                or obj.l1 is not None or self.sparse
+                or obj.l1 is not None or self.constrained
                 or not (obj.jac is True or callable(obj.jac))):
             gmax = self.gmax
 
