@@ -423,8 +423,29 @@ def _prepare(method, x0, bounds, options, stacklevel=5):
     if box is not None:
         opt.project()                   # start inside the box, as L-BFGS-B does
     if o["opt_state"] is not None:
-        opt.load_state_dict(o["opt_state"])
+        opt.load_state_dict(_resumed_state(o["opt_state"], hyper))
     return opt, x, o, (maxiter, maxfev, max_time)
+
+
+def _resumed_state(sd, hyper):
+    """The state dict to resume from, with the learning rate the caller asked for: a
+    ``learning_rate`` given in the options wins over the saved one (a saved schedule's
+    position is still restored onto a schedule of the same type); without one, the saved
+    constant rate is restored, and a saved schedule must be given again."""
+    if not isinstance(sd, dict):
+        return sd                                   # load_state_dict says what is wrong
+    given = hyper.get("learning_rate", hyper.get("lr"))
+    kind = sd.get("schedule_kind")
+    if given is None:
+        if kind is not None:
+            raise ValueError(f"'opt_state' was saved with a {kind} learning-rate schedule: "
+                             "pass it again as options['learning_rate'] to resume it (its "
+                             "position is restored)")
+        return sd
+    if callable(given) and kind == type(given).__name__:
+        return sd
+    return {k: v for k, v in sd.items() if k not in ("schedule", "schedule_kind")} | {
+        "learning_rate": None}
 
 
 def _run(fun, x0, args, method, jac, bounds, callback, options):

@@ -602,8 +602,9 @@ class _LocalLoop(_Loop):
         except KeyboardInterrupt:
             status = 6
         if status in (3, 6, 7, FAILED):
-            self.restore()
-        f, g = self.good_f, self.good_g
+            f, g, _ = self.rewind()
+        else:
+            f, g = self.checkpoint.current.f, self.checkpoint.current.g
         if batch_size is None and status not in (0, 3, 6, 7, FAILED):
             try:                                          # f and g at the returned x
                 f, g = self.objective(x, _DaskObjective.FULL)

@@ -518,8 +518,10 @@ class Optimizer:
             "masks": [None if m is None else m.reshape(p.shape).copy()
                       for m, p in zip(self.masks, self.params)],
         }
-        if callable(lr) and hasattr(lr, "state_dict"):
-            sd["schedule"] = lr.state_dict()
+        if callable(lr):
+            sd["schedule_kind"] = type(lr).__name__
+            if hasattr(lr, "state_dict"):
+                sd["schedule"] = lr.state_dict()
         sd.update(self._extra_state())
         return sd
 
@@ -528,7 +530,12 @@ class Optimizer:
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` exactly; validates all of it before changing anything
-        (a bad state dict raises and leaves the optimizer as it was) and never mutates it."""
+        (a bad state dict raises and leaves the optimizer as it was) and never mutates it.
+
+        The learning rate: a state dict saved with a constant rate restores that rate (onto
+        an optimizer with a constant rate); one saved with a schedule restores the
+        schedule's position onto the optimizer's own schedule, which must be of the same
+        type (build the optimizer with it).  A mismatch is a ValueError."""
         sd = state_dict
         if not isinstance(sd, dict):
             raise TypeError(f"'state_dict' must be a dict, got {type(sd).__name__}")
@@ -575,11 +582,9 @@ class Optimizer:
                                  f"got {n!r}")
             counts.append(int(n))
         masks = self._check_masks(sd["masks"])
-        lr = sd.get("learning_rate")
-        if lr is not None:
-            lr = _finite(lr, "learning_rate", label="learning rate")
+        lr = self._saved_learning_rate(sd)
         extra = self._load_extra_state(sd)
-        schedule: Any = self._learning_rate if lr is None else None
+        schedule: Any = self._learning_rate
         if "schedule" in sd and hasattr(schedule, "load_state_dict"):
             schedule.load_state_dict(sd["schedule"])    # validates before it changes
         # everything is valid: commit
@@ -593,6 +598,26 @@ class Optimizer:
         self.step_count, self.skipped_steps = counts
         if lr is not None:
             self.learning_rate = lr
+
+    def _saved_learning_rate(self, sd: dict[str, Any]) -> float | None:
+        """The constant rate a state dict restores, or None when it was saved with a
+        schedule.  The kinds must agree: a constant onto a constant rate, a schedule's
+        position onto a schedule of the same type; anything else is a ValueError, never a
+        silent change of the rate."""
+        lr, kind = sd.get("learning_rate"), sd.get("schedule_kind")
+        current = self._learning_rate
+        if lr is not None:
+            lr = _finite(lr, "learning_rate", label="learning rate")
+            if callable(current):
+                raise ValueError(f"'state_dict' was saved with the constant learning rate "
+                                 f"{lr!r}, but this optimizer's learning rate is the schedule "
+                                 f"{current!r}: load it with a constant rate, then set "
+                                 "learning_rate")
+        elif kind is not None and type(current).__name__ != kind:
+            raise ValueError(f"'state_dict' was saved with a {kind} learning-rate schedule, "
+                             f"but this optimizer's learning rate is {current!r}: give it "
+                             f"the {kind} to resume (its position is restored)")
+        return lr
 
     def _load_extra_state(self, sd: dict[str, Any]) -> dict[str, Any]:
         """A subclass's own entries of a state dict, validated: attribute -> value."""

@@ -119,3 +119,63 @@ def test_resume_restores_pruning_masks_to_the_last_good_point():
                                      "maxiter": maxiter - first.nit})
     assert_same_run(rest, whole)
     np.testing.assert_array_equal(rest.opt_state["masks"][0], whole.opt_state["masks"][0])
+
+
+# ---------------------------------------------------------------- the learning rate on resume
+def saved(learning_rate, steps=3):
+    """opt_state of a short SGD run with this learning rate (float or schedule)."""
+    return fastopt.minimize(bowl, np.zeros(50), jac=True, method="sgd",
+                            options={"learning_rate": learning_rate, "maxiter": steps}).opt_state
+
+
+def one_step(options):
+    """The learning rate the first step of a resumed SGD run used: x1 = x0 - lr g."""
+    x0 = np.zeros(50)
+    res = fastopt.minimize(bowl, x0, jac=True, method="sgd", options={**options, "maxiter": 1})
+    return float((x0 - res.x)[0] / bowl(x0)[1][0])
+
+
+def test_a_learning_rate_given_on_resume_wins_over_the_saved_one():
+    assert one_step({"opt_state": saved(0.1), "learning_rate": 1e-4}) == pytest.approx(1e-4)
+    assert one_step({"opt_state": saved(0.1), "lr": 1e-4}) == pytest.approx(1e-4)
+    assert one_step({"opt_state": saved(0.1)}) == pytest.approx(0.1)      # none given: saved
+
+
+def test_a_saved_schedule_must_be_given_again():
+    state = saved(fastopt.ExponentialDecay(0.01, decay_steps=2))
+    with pytest.raises(ValueError, match="saved with a ExponentialDecay learning-rate "
+                                         "schedule: pass it again"):
+        one_step({"opt_state": state})
+    # the same kind: resumed at its position (step 3 of the schedule)
+    lr = one_step({"opt_state": state,
+                   "learning_rate": fastopt.ExponentialDecay(0.01, decay_steps=2)})
+    assert lr == pytest.approx(0.01 * 0.1 ** (3 / 2))
+    # another kind or a constant: the caller's
+    assert one_step({"opt_state": state, "learning_rate": 0.5}) == pytest.approx(0.5)
+    lr = one_step({"opt_state": state, "learning_rate": fastopt.PowerDecay(0.2, 1.0)})
+    assert lr == pytest.approx(0.2 / (1 + 3))
+
+
+def test_a_plateau_position_is_restored_onto_a_plateau_schedule():
+    state = saved(fastopt.ReduceLROnPlateau(0.01, factor=0.5, patience=0, min_delta=0.9),
+                  steps=5)
+    assert state["schedule"]["num_reductions"] >= 1
+    lr = one_step({"opt_state": state, "learning_rate": fastopt.ReduceLROnPlateau(
+        0.01, factor=0.5, patience=0, min_delta=0.9)})
+    assert lr == pytest.approx(0.01 * 0.5 ** state["schedule"]["num_reductions"])
+
+
+def test_load_state_dict_refuses_another_kind_of_learning_rate():
+    w = np.zeros(3)
+    sched = fastopt.Adam(w, learning_rate=fastopt.CosineDecay(0.1, 10))
+    sched.step(np.ones(3))
+    const = fastopt.Adam(np.zeros(3), learning_rate=0.1)
+    with pytest.raises(ValueError, match="saved with a CosineDecay learning-rate schedule, "
+                                         "but this optimizer's learning rate is 0.1"):
+        const.load_state_dict(sched.state_dict())
+    with pytest.raises(ValueError, match="saved with the constant learning rate 0.1, but "
+                                         "this optimizer's learning rate is the schedule"):
+        sched.load_state_dict(const.state_dict())
+    other = fastopt.Adam(np.zeros(3), learning_rate=fastopt.CosineDecay(0.5, 10))
+    other.load_state_dict(sched.state_dict())
+    assert other.step_count == 1 and other.learning_rate_now == fastopt.CosineDecay(0.5, 10)(1)
