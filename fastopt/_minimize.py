@@ -312,19 +312,32 @@ def _take(args, idx, n):
                  else a for a in args)
 
 
-def _slices(args, batch_size, shuffle, seed):
+class _Slices:
     """minimize's minibatches: each epoch one (seeded) permutation of the rows of ``args``,
-    cut into consecutive batches of ``batch_size`` rows.  Returns ``epoch(i)``, which yields
-    (the batch's args, its number of rows)."""
-    n = _rows(args)
-    rng = np.random.default_rng(seed)
+    cut into consecutive batches of ``batch_size`` rows.
 
-    def epoch(_):
-        order = rng.permutation(n) if shuffle else np.arange(n)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            yield _take(args, idx, n), len(idx)
-    return epoch
+    ``batches(epoch, first, stream)`` yields (the batch's args, its number of rows) for
+    batches ``first, first + 1, ...`` of an epoch whose permutation is drawn from the
+    random stream in state ``stream`` (``state()`` at the epoch's start), so that a run can
+    be resumed inside an epoch."""
+
+    def __init__(self, args, batch_size, shuffle, seed):
+        self.args, self.batch_size, self.shuffle = args, batch_size, shuffle
+        self.n = _rows(args)
+        self.rng = np.random.default_rng(seed)
+
+    def state(self):
+        """The random stream's state (plain data, for a state dict)."""
+        return self.rng.bit_generator.state
+
+    def __call__(self, epoch, first=0, stream=None):
+        if stream is not None:
+            self.rng.bit_generator.state = stream
+        n, b = self.n, self.batch_size
+        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
+        for start in range(first * b, n, b):
+            idx = order[start:start + b]
+            yield _take(self.args, idx, n), len(idx)
 
 
 def _method_name(method):
@@ -618,15 +631,13 @@ class _Loop:
             return _gmax(g)
         return _stationarity(self.x, g, self.lam, self.opt.masks[0], self.box)
 
-    def end_epoch(self, nepochs, total, rows, last_loss):
-        """Close an epoch: its mean loss (NaN if no minibatch counted) feeds
-        ReduceLROnPlateau, then the ftol test against the last epoch's, which stops the run.
-        Returns the mean loss."""
-        loss = total / rows if rows else math.nan
-        self.feed_plateau(nepochs, loss)
+    def end_epoch(self, epoch, loss, last_loss):
+        """Close epoch number ``epoch`` (from 1) with its mean loss (NaN if no minibatch
+        counted): it feeds ReduceLROnPlateau, then the ftol test against the last epoch's
+        may stop the run."""
+        self.feed_plateau(epoch, loss)
         if self.ftol_check(last_loss, loss):
             raise _Stop(0, FTOL_MET)
-        return loss
 
     def feed_plateau(self, count, loss):
         """Every monitor_every iterations/epochs, tell ReduceLROnPlateau the monitored value
@@ -817,45 +828,75 @@ class _Loop:
 
     # ---------------------------------------------------------------- minibatches
     def minibatch(self, batch_size, epochs, shuffle, seed, batches=None):
-        """Epochs of minibatch steps.  ``batches(epoch)`` yields (batch, rows) for each step
-        of an epoch, ``batch`` being what the objective is called with; by default
-        (``_slices``) slices of the rows of ``args``; fastopt.distributed passes batches
-        that its objective evaluates on the workers."""
+        """Epochs of minibatch steps.  ``batches(epoch, first, stream)`` yields (batch, rows)
+        for the steps of an epoch from step ``first`` on, ``batch`` being what the
+        objective is called with, and ``batches.state()`` is the stream to pass to resume
+        an epoch (see _Slices, the default: slices of the rows of ``args``;
+        fastopt.distributed passes batches that its objective evaluates on the workers).
+
+        The result's opt_state carries the loop's position (``"loop"``: the epoch, its next
+        batch, the stream at its start and its running sums): a run given it back, with
+        the same batch_size on the same rows, continues where this one stopped."""
         if batch_size < 1:
             raise ValueError(f"Invalid batch_size: {batch_size}")
         if epochs < 1:
             raise ValueError(f"Invalid epochs: {epochs}")
         x = self.x
         if batches is None:
-            batches = _slices(self.args, batch_size, shuffle, seed)
+            batches = _Slices(self.args, batch_size, shuffle, seed)
+        saved = self.o["opt_state"]
+        resume = saved.get("loop") if isinstance(saved, dict) else None
+        if not (isinstance(resume, dict) and resume.get("batch_size") == batch_size
+                and resume.get("shuffle") == bool(shuffle) and resume.get("nrows") == batches.n):
+            resume = None
         status, message = None, None
-        epoch_loss = math.nan
+        epoch, epoch_loss = (0, math.nan) if resume is None else (resume["epoch"],
+                                                                  resume["epoch_loss"])
         g = np.full_like(x, np.nan)
         nepochs = 0
+        where = None        # (epoch, its next batch, its stream, sums so far, last epoch loss)
         try:
-            for epoch in range(epochs):
-                total, rows = 0.0, 0
-                for batch, size in batches(epoch):
+            for i in range(epochs):
+                if i == 0 and resume is not None:
+                    where = (epoch, resume["batch"], resume["stream"], resume["total"],
+                             resume["rows"], epoch_loss)
+                else:
+                    where = (epoch, 0, batches.state(), 0.0, 0, epoch_loss)
+                _, step, stream, total, rows, _ = where
+                for batch, size in batches(epoch, step, stream):
                     self.limits()
                     f, g = self.objective(x, batch)
+                    step += 1
                     if not _finite(f, _gmax(g)):
                         self.bad_point()
+                        where = (epoch, step, stream, total, rows, epoch_loss)
                         continue
-                    self.accept(f, g)
+                    self.accept(f, g, where)
                     total += f * size
                     rows += size
                     self.step(g)
+                    where = (epoch, step, stream, total, rows, epoch_loss)
                     self.report(f, g)
                 nepochs += 1
-                epoch_loss = self.end_epoch(nepochs, total, rows, epoch_loss)
+                epoch += 1
+                where = None
+                last, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
+                self.end_epoch(epoch, epoch_loss, last)
             status, message = 0, EPOCHS_DONE
         except _Stop as stop:
             status, message = stop.status, stop.message
         except KeyboardInterrupt:
             status = 6
         if status in ABNORMAL:
-            _, g, _ = self.rewind()
-        return self.result(status, epoch_loss, g, message, nepochs=nepochs)
+            _, g, where = self.rewind()
+        if where is None:           # at the start of the next epoch
+            where = (epoch, 0, batches.state(), 0.0, 0, epoch_loss)
+        res = self.result(status, epoch_loss, g, message, nepochs=nepochs)
+        res.opt_state["loop"] = dict(zip(("epoch", "batch", "stream", "total", "rows",
+                                          "epoch_loss"), where),
+                                     batch_size=batch_size, shuffle=bool(shuffle),
+                                     nrows=batches.n)
+        return res
 
 
 def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,

@@ -459,11 +459,11 @@ class _DaskObjective(_Objective):
         tasks, so a lost one is recomputed from its lineage)."""
         if not self.shuffle:
             return None
-        if epoch != self.order_epoch:
+        while self.order_epoch < epoch:     # one link per epoch (several on a resume)
             old = self.orders
             self.orders = [self.cluster.submit_chain(_epoch_order, p, k, "order")
                            for k, p in enumerate(old or self.seeds)]
-            self.order_epoch = epoch
+            self.order_epoch += 1
             for f in old or ():
                 f.release()                 # recomputable from its lineage if needed
         return self.orders
@@ -501,15 +501,22 @@ class _DaskObjective(_Objective):
         return _combine(results, x.dtype)
 
 
-def _batches(cluster, batch_size):
-    """The loop's minibatches: S = ceil(N / B) steps per epoch, each with its row count."""
-    S = -(-cluster.N // batch_size)
-    plan = cluster.job_plan
+class _Batches:
+    """The loop's minibatches (see _Loop.minibatch): S = ceil(N / B) steps per epoch,
+    ``(epoch, step)`` with its row count.  The chunks' permutations follow from the seeds
+    and the epoch number (_DaskObjective.epoch_orders), so there is no stream to carry."""
 
-    def epoch(e):
-        for s in range(S):
-            yield (e, s), sum(b - a for a, b in (plan.piece(s, n) for n in cluster.nrows))
-    return epoch
+    def __init__(self, cluster, batch_size):
+        self.cluster, self.n = cluster, cluster.N
+        self.steps = -(-cluster.N // batch_size)
+
+    def state(self):
+        return None
+
+    def __call__(self, epoch, first=0, stream=None):
+        plan, nrows = self.cluster.job_plan, self.cluster.nrows
+        for s in range(first, self.steps):
+            yield (epoch, s), sum(b - a for a, b in (plan.piece(s, n) for n in nrows))
 
 
 # ---------------------------------------------------------------------- local SGD
@@ -595,7 +602,8 @@ class _LocalLoop(_Loop):
                         rows += r
                         self.report(f0, g0)
                     nepochs += 1
-                    epoch_loss = self.end_epoch(nepochs, total, rows, epoch_loss)
+                    last, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
+                    self.end_epoch(nepochs, epoch_loss, last)
                 status, message = 0, EPOCHS_DONE
         except _Stop as stop:
             status, message = stop.status, stop.message
@@ -774,7 +782,7 @@ def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, c
                 res = loop.full_batch()
             else:
                 res = loop.minibatch(batch_size, int(o["epochs"]), bool(o["shuffle"]),
-                                     o["seed"], batches=_batches(cluster, batch_size))
+                                     o["seed"], batches=_Batches(cluster, batch_size))
         else:
             loop = _LocalLoop(opt, objective, x, args, cb, o, *limits)
             if batch_size is None:

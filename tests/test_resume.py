@@ -179,3 +179,89 @@ def test_load_state_dict_refuses_another_kind_of_learning_rate():
     other = fastopt.Adam(np.zeros(3), learning_rate=fastopt.CosineDecay(0.5, 10))
     other.load_state_dict(sched.state_dict())
     assert other.step_count == 1 and other.learning_rate_now == fastopt.CosineDecay(0.5, 10)(1)
+
+
+# ---------------------------------------------------------------- minibatches
+RNG = np.random.default_rng(1)
+X = RNG.standard_normal((200, 50))
+Y = X @ RNG.standard_normal(50) + 0.1 * RNG.standard_normal(200)
+
+
+def lsq(w, X, y):
+    r = X @ w - y
+    return float(r @ r / len(y)), 2 * X.T @ r / len(y)
+
+
+class FailingBatch(Failing):
+    def __call__(self, w, X, y):
+        self.calls += 1
+        if self.calls == self.at:
+            if self.how == "interrupt":
+                raise KeyboardInterrupt
+            return NAN, w
+        return lsq(w, X, y)
+
+
+MINIBATCH = {"batch_size": 32, "seed": 3, "learning_rate": 0.01}
+
+
+def assert_same_minibatch_run(a, b):
+    assert_same_run(a, b)
+    assert a.fun == b.fun                       # the last epoch's mean loss, same sums
+    assert a.opt_state["loop"] == b.opt_state["loop"]
+
+
+@pytest.mark.parametrize("status", sorted(STOPS))
+@pytest.mark.parametrize("method", ["nesterov", "adam", "nadam"])
+def test_minibatch_resume_inside_an_epoch_equals_the_uninterrupted_run(method, status):
+    """The run continues its interrupted epoch (same permutation, same running sums) and
+    then the same stream of permutations."""
+    how, stop = STOPS[status]
+    epochs, at = 4, 12                  # 7 batches an epoch: fails in the second epoch
+    whole = fastopt.minimize(FailingBatch(), np.zeros(50), args=(X, Y), jac=True,
+                             method=method, options={**MINIBATCH, "epochs": epochs})
+    first = fastopt.minimize(FailingBatch(at, how), np.zeros(50), args=(X, Y), jac=True,
+                             method=method, options={**MINIBATCH, **stop, "epochs": epochs})
+    assert first.status == status and first.nepochs == 1
+    assert first.nit == at - 2 and first.opt_state["step"] == at - 2
+    assert first.opt_state["loop"]["batch"] == at - 2 - 7 and first.opt_state["loop"]["epoch"] == 1
+    rest = fastopt.minimize(FailingBatch(), first.x, args=(X, Y), jac=True, method=method,
+                            options={**MINIBATCH, "epochs": epochs - first.nepochs,
+                                     "opt_state": first.opt_state})
+    assert rest.nepochs == epochs - first.nepochs and first.nit + rest.nit == whole.nit
+    assert_same_minibatch_run(rest, whole)
+
+
+def test_minibatch_runs_continue_where_they_stopped():
+    """Two epochs, then two more from the result, equal four (the shuffling stream goes
+    on); a maxiter stop inside an epoch resumes at the next batch."""
+    whole = fastopt.minimize(lsq, np.zeros(50), args=(X, Y), jac=True,
+                             options={**MINIBATCH, "epochs": 4})
+    half = fastopt.minimize(lsq, np.zeros(50), args=(X, Y), jac=True,
+                            options={**MINIBATCH, "epochs": 2})
+    assert half.opt_state["loop"]["epoch"] == 2 and half.opt_state["loop"]["batch"] == 0
+    rest = fastopt.minimize(lsq, half.x, args=(X, Y), jac=True,
+                            options={**MINIBATCH, "epochs": 2, "opt_state": half.opt_state})
+    assert_same_minibatch_run(rest, whole)
+    cut = fastopt.minimize(lsq, np.zeros(50), args=(X, Y), jac=True,
+                           options={**MINIBATCH, "epochs": 4, "maxiter": 10})
+    assert cut.status == 1 and cut.nepochs == 1 and cut.opt_state["loop"]["batch"] == 3
+    rest = fastopt.minimize(lsq, cut.x, args=(X, Y), jac=True,
+                            options={**MINIBATCH, "epochs": 3, "opt_state": cut.opt_state})
+    assert_same_minibatch_run(rest, whole)
+
+
+def test_another_batch_size_starts_fresh_epochs():
+    """The position is only meaningful for the same batches: another batch_size (or other
+    rows) starts at a new epoch, from the seed."""
+    half = fastopt.minimize(lsq, np.zeros(50), args=(X, Y), jac=True,
+                            options={**MINIBATCH, "epochs": 1, "maxiter": 3})
+    opts = {**MINIBATCH, "batch_size": 50, "epochs": 1}
+    resumed = fastopt.minimize(lsq, half.x, args=(X, Y), jac=True,
+                               options={**opts, "opt_state": half.opt_state})
+    fresh = fastopt.minimize(lsq, half.x, args=(X, Y), jac=True,
+                             options={**opts, "opt_state": {k: v for k, v in
+                                                            half.opt_state.items()
+                                                            if k != "loop"}})
+    assert resumed.nit == 4 and resumed.opt_state["loop"]["epoch"] == 1
+    np.testing.assert_array_equal(resumed.x, fresh.x)
