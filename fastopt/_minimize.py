@@ -491,8 +491,8 @@ class _Checkpoint:
 
     An abnormal stop (``Status`` 3, 6, 7, 8) returns this point, so that ``x``, ``fun``,
     ``nit`` and ``opt_state`` describe one point and resuming from them repeats the run.
-    ``save`` copies into buffers allocated once, and writes the slot not in use before it
-    switches to it: a KeyboardInterrupt in the middle of a save leaves the previous
+    ``save`` copies into buffers allocated once, into the spare of two slots, and makes it
+    the current one last: a KeyboardInterrupt in the middle of a save leaves the previous
     checkpoint whole."""
 
     def __init__(self, opt, x):
@@ -501,46 +501,32 @@ class _Checkpoint:
         self.pruning = opt.pruning is not None
         self.schedule = (opt.learning_rate
                          if getattr(opt.learning_rate, "update", None) is not None else None)
-        self.slots = []
-        for _ in range(2):
-            slot = _Slot()
-            slot.x = x.copy()
-            slot.pairs = [(np.empty_like(a), a) for a in arrays]
-            slot.f, slot.g = math.nan, np.full_like(x, np.nan)
-            slot.nit, slot.counters, slot.masks, slot.schedule, slot.where = 0, None, None, None, None
-            self.slots.append(slot)
-        self.current = self.slots[0]
-        self.save(x, math.nan, self.current.g, 0)
+        self.current, self.spare = (_Slot(x, arrays) for _ in range(2))
+        self.save(x, math.nan, np.full_like(x, np.nan), 0)
 
     def save(self, x, f, g, nit, where=None):
         """x (with f and g at it) is good: remember the run as it stands."""
-        slot = self.slots[self.current is self.slots[0]]
-        np.copyto(slot.x, x)
+        slot, opt = self.spare, self.opt
+        slot.x[...] = x
         for buf, a in slot.pairs:
-            np.copyto(buf, a)
-        opt = self.opt
-        slot.f, slot.g, slot.nit, slot.where = f, g, nit, where
+            buf[...] = a
+        slot.point = (f, g, nit, where)
         slot.counters = (opt.step_count, opt.skipped_steps, opt._carry)
         if self.pruning:
             slot.masks = list(opt.masks)
         if self.schedule is not None:
             slot.schedule = self.schedule.state_dict()
-        self.current = slot
-
-    @property
-    def x(self):
-        return self.current.x
+        self.spare, self.current = self.current, slot
 
     def restore(self, x):
         """Put x back to the checkpoint's point (the optimizer is left as it is)."""
-        np.copyto(x, self.current.x)
-        return self.current.f, self.current.g
+        x[...] = self.current.x
 
     def rewind(self, x):
         """Put x and the optimizer back to the checkpoint: its state arrays, counters,
         masks and schedule state; returns (f, g, nit, where) there."""
         slot, opt = self.current, self.opt
-        np.copyto(x, slot.x)
+        x[...] = slot.x
         sd = opt.state_dict()
         arrays = iter(buf for buf, _ in slot.pairs)
         sd["state"] = [{k: next(arrays) for k in st} for st in sd["state"]]
@@ -553,11 +539,17 @@ class _Checkpoint:
         if self.schedule is not None:
             sd["schedule"] = slot.schedule
         opt.load_state_dict(sd)
-        return slot.f, slot.g, slot.nit, slot.where
+        return slot.point
 
 
 class _Slot:
-    """One of a checkpoint's two slots (attributes set by _Checkpoint)."""
+    """One of a checkpoint's two copies of the run: buffers for x and the optimizer's state
+    arrays (``pairs``: buffer, array), and what ``_Checkpoint.save`` records."""
+
+    def __init__(self, x, arrays):
+        self.x = x.copy()
+        self.pairs = [(np.empty_like(a), a) for a in arrays]
+        self.point = self.counters = self.masks = self.schedule = None
 
 
 class _Loop:

@@ -612,7 +612,7 @@ class _LocalLoop(_Loop):
         if status in (3, 6, 7, FAILED):
             f, g, _ = self.rewind()
         else:
-            f, g = self.checkpoint.current.f, self.checkpoint.current.g
+            f, g = self.checkpoint.current.point[:2]
         if batch_size is None and status not in (0, 3, 6, 7, FAILED):
             try:                                          # f and g at the returned x
                 f, g = self.objective(x, _DaskObjective.FULL)
