@@ -265,3 +265,19 @@ def test_another_batch_size_starts_fresh_epochs():
                                                             if k != "loop"}})
     assert resumed.nit == 4 and resumed.opt_state["loop"]["epoch"] == 1
     np.testing.assert_array_equal(resumed.x, fresh.x)
+
+
+def test_an_ftol_stop_reports_the_epoch_that_met_it():
+    """fun is the mean loss of the last epoch run, the one whose change met ftol."""
+    seen = []
+
+    def recorded(w, X, y):
+        f, g = lsq(w, X, y)
+        seen.append((f, len(y)))
+        return f, g
+    res = fastopt.minimize(recorded, np.zeros(50), args=(X, Y), jac=True,
+                           options={**MINIBATCH, "epochs": 50, "ftol": 0.5})
+    assert res.status == 0 and res.nepochs < 50 and "ftol" in res.message
+    last = seen[-7:]                    # 7 batches an epoch
+    assert res.fun == pytest.approx(sum(f * n for f, n in last) / sum(n for _, n in last),
+                                    rel=1e-15)
