@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
 from fastopt import _kernels
+from fastopt._validation import check_bool
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
 
 __all__ = ["minimize", "show_options", "METHODS", "sgd", "momentum", "nesterov", "adagrad",
@@ -394,6 +395,8 @@ def _prepare(method, x0, bounds, options, stacklevel=5):
     method = _method_name(method)
     cls, hyper, o = _split_options(method, dict(options or {}), stacklevel)
     _check_numeric_options(o)
+    for name in ("shuffle", "disp", "return_best"):
+        o[name] = check_bool(o[name], name)
     if o["tol"] is not None:
         o["gtol"] = o["tol"]
     if o["nan_policy"] not in ("raise", "skip"):
@@ -795,7 +798,8 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         fractional one is an error.  Reals: ``gtol`` (>= 0), ``ftol``, ``max_time`` and
         ``tol`` (>= 0 or None; inf allowed).  ``maxiter=0`` evaluates fun at x0 only and
         returns it with status 1 (status 0 if x0 already meets gtol); ``maxfev=0`` likewise
-        with status 2; ``max_time=0`` with status 5.
+        with status 2; ``max_time=0`` with status 5.  The flags ``shuffle``, ``disp`` and
+        ``return_best`` take True or False (NumPy's too), anything else is a TypeError.
 
     Returns
     -------

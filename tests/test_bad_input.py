@@ -376,6 +376,21 @@ for cls, key, value, match in RULE_HYPER:
 err("SGD-nesterov-without-momentum", lambda: fastopt.SGD(np.zeros(3), nesterov=True),
     ValueError, r"Nesterov momentum requires a momentum")
 
+# flags take True or False (Python's or NumPy's) only: "False" would be truthy
+FLAGS = [(fastopt.SGD, "nesterov", {"momentum": 0.9}), (fastopt.Adam, "amsgrad", {}),
+         (fastopt.RMSprop, "centered", {}), (fastopt.Adamax, "maximize", {})]
+for cls, key, kw in FLAGS:
+    for value in ("False", 1):
+        err(f"{cls.__name__}-{key}-{value!r}", lambda cls=cls, key=key, kw=kw, value=value:
+            cls(np.zeros(3), **kw, **{key: value}), TypeError,
+            rf"Invalid {key}: {value!r} \(expected True or False\)")
+err("setter-maximize-str", on_optimizer(lambda: stepped(),
+                                        lambda opt: setattr(opt, "maximize", "False")),
+    TypeError, r"Invalid maximize: 'False' \(expected True or False\)")
+err("set_hyper-nesterov-str", on_optimizer(lambda: stepped(fastopt.SGD),
+                                           lambda opt: opt.set_hyper(nesterov="True")),
+    TypeError, r"Invalid nesterov: 'True' \(expected True or False\)")
+
 # the options every optimizer takes
 COMMON = [
     ("weight_decay", NAN, ValueError, r"Invalid weight_decay value: nan"),
@@ -748,6 +763,15 @@ MIN_ERRORS = [
      r"the gradient has shape \(3,\), expected \(2,\)"),
     ("jac-pair-shape", dict(fun=lambda x: (float(x @ x), np.ones((2, 2)))), ValueError,
      r"the gradient has shape \(2, 2\), expected \(2,\)"),
+    ("shuffle-str", dict(options={"shuffle": "False"}), TypeError,
+     r"Invalid shuffle: 'False' \(expected True or False\)"),
+    ("disp-int", dict(options={"disp": 1}), TypeError, r"Invalid disp: 1 \(expected True"),
+    ("return_best-None", dict(options={"return_best": None}), TypeError,
+     r"Invalid return_best: None \(expected True or False\)"),
+    ("maximize-str", dict(options={"maximize": "False"}), TypeError,
+     r"Invalid maximize: 'False' \(expected True or False\)"),
+    ("nesterov-str", dict(method="momentum", options={"nesterov": "False"}), TypeError,
+     r"Invalid nesterov: 'False' \(expected True or False\)"),
 ]
 
 
@@ -768,7 +792,8 @@ for id_, kw, exc, match in MIN_ERRORS:
 for id_, kw, exc, match in MIN_ERRORS:
     # (not fun-not-a-pair: scipy's own jac=True wrapper fails on it first)
     if id_.startswith(("x0", "bounds", "Bounds", "learning_rate", "opt_state-other-size",
-                       "fun-vector", "fun-str", "fun-complex", "jac-shape")):
+                       "fun-vector", "fun-str", "fun-complex", "jac-shape", "shuffle",
+                       "disp", "return_best", "maximize", "nesterov")):
         err(f"scipy-method-{id_}", lambda kw=kw: call_minimize(kw, so.minimize), exc, match)
 for m in METHODS:
     err(f"scipy-method-{m}-lr-nan",
@@ -1066,6 +1091,8 @@ DIST_ERRORS = [
      r"the dask arrays in 'args' have different numbers of rows: \[3, 4\]"),
     ("args-dask-0d", {"args": "0d"}, ValueError,
      r"a dask array in 'args' must have at least one dimension"),
+    ("shuffle-str", {"options": {"shuffle": "no"}}, TypeError,
+     r"Invalid shuffle: 'no' \(expected True or False\)"),
 ]
 
 
@@ -1316,12 +1343,16 @@ def _():
         np.testing.assert_array_equal(x, expected)
 
 
-@behaviour("nesterov-and-amsgrad-truthiness")
+@behaviour("flags-numpy-bools")
 def _():
-    """Flags are Python truth values (as in torch): 0/1 and numpy bools work."""
-    assert fastopt.SGD(np.zeros(2), momentum=0.9, nesterov=np.bool_(True)).hyper["nesterov"]
-    assert fastopt.Adam(np.zeros(2), amsgrad=1).hyper["amsgrad"] is True
-    assert fastopt.Adam(np.zeros(2), maximize=0).maximize is False
+    """Flags take NumPy's bools as Python's (and hold Python bools)."""
+    assert fastopt.SGD(np.zeros(2), momentum=0.9,
+                       nesterov=np.bool_(True)).hyper["nesterov"] is True
+    assert fastopt.Adam(np.zeros(2), amsgrad=np.True_).hyper["amsgrad"] is True
+    assert fastopt.Adam(np.zeros(2), maximize=np.False_).maximize is False
+    res = fastopt.minimize(quad, np.ones(2), jac=True, options={
+        "maxiter": 2, "shuffle": np.True_, "return_best": np.bool_(True), "disp": np.False_})
+    assert res.nit == 2
 
 
 @behaviour("huge-learning-rate-optimizer")
