@@ -58,7 +58,7 @@ LOOP_OPTIONS = {
     "nan_policy": "raise",
     "max_skips": 10,
     "tol": None,
-    "eps": None,            # finite-difference step (jac=None, '2-point', '3-point')
+    "eps": None,            # absolute finite-difference step (jac=None, '2-point', ...)
     "monitor": None,        # callable(x) -> float fed to ReduceLROnPlateau (default: the loss)
     "monitor_every": 1,     # iterations (full batch) or epochs (minibatches)
 }
@@ -160,19 +160,26 @@ def _wrap_callback(callback):
     return lambda res: callback(res.x)
 
 
+FD_SCHEMES = ("2-point", "3-point", "cs")     # jac's finite-difference schemes, as scipy's
+
+
 class _Objective:
     """Evaluates (f, g) at a copy of x, so a fun that mutates its argument cannot corrupt
-    the run; counts nfev/njev the way scipy does."""
+    the run; counts nfev/njev the way scipy does (a finite-difference gradient is one
+    gradient evaluation, and its calls of fun count in nfev)."""
 
-    def __init__(self, fun, jac, eps, l1=None):
+    def __init__(self, fun, jac, eps, l1=None, bounds=None):
         self.fun, self.jac, self.eps = fun, jac, eps
         self.l1 = l1                # l1 strengths (float or array): f includes l1 * |x|
+        self.bounds = bounds        # (lo, hi) arrays like x: finite differences stay inside
         self.nfev = self.njev = 0
-        if not (jac is True or callable(jac) or jac in (None, False, "2-point", "3-point")):
+        if not (jac is True or callable(jac) or jac in (None, False) + FD_SCHEMES):
             raise ValueError(f"Invalid jac: {jac!r} (expected True, a callable, None, "
-                             "'2-point' or '3-point')")
+                             "'2-point', '3-point' or 'cs')")
         # where the gradient comes from, for its error messages
         self.source = "'fun' (jac=True)" if jac is True else "'jac'"
+        # the finite-difference scheme, when fun gives no gradient (None: forward)
+        self.scheme = jac if jac in FD_SCHEMES else "2-point"
 
     def value(self, x, args):
         fx = self.fun(x.copy(), *args)
@@ -198,8 +205,8 @@ class _Objective:
                 raise ValueError("with jac=True, 'fun' must return (f, gradient)") from None
             return _scalar(fx), self._grad(g, x)
         f = self.value(x, args)
+        self.njev += 1
         if callable(self.jac):
-            self.njev += 1
             return f, self._grad(self.jac(x.copy(), *args), x)
         return f, self._finite_difference(x, f, args)
 
@@ -228,21 +235,78 @@ class _Objective:
                 raise ValueError(f"the gradient has shape {np.shape(g)}, expected {x.shape}")
         return g
 
+    def _steps(self, x):
+        """scipy's finite-difference steps at x (float64, signed) and, for '3-point', where
+        the one-sided formula is used.  The step is ``eps`` (absolute) or sqrt(macheps)
+        (cube root for '3-point') times max(1, |x|), taken towards x's sign.  Within the
+        bounds, as scipy's approx_derivative: '2-point' turns the step around where it
+        would leave the box and it fits on the other side, else takes the longer side's
+        whole width; '3-point' stays central where x +- h fit, else goes one-sided
+        (x + h, x + 2h) into the longer side, or central with the shorter side's width
+        where that is no shorter.  'cs' steps off the real line only (so not at all
+        where the bounds fix x)."""
+        central = self.scheme == "3-point"
+        xd = x.astype(np.float64)
+        h = (np.finfo(x.dtype).eps ** (1 / 3 if central else 1 / 2)
+             * np.where(xd >= 0, 1.0, -1.0) * np.maximum(1.0, np.abs(xd)))
+        if self.eps is not None:                # an absolute step, unless lost in rounding
+            eps = np.broadcast_to(np.asarray(self.eps, dtype=np.float64), x.shape)
+            h = np.where((x + eps.astype(x.dtype)) - x == 0, h, eps)
+        one_sided = np.zeros(x.shape, bool)
+        if self.bounds is None:
+            return h, one_sided
+        lo, hi = self.bounds
+        if self.scheme == "cs":
+            return np.where(lo == hi, 0.0, h), one_sided
+        lower, upper = xd - lo, hi - xd
+        if not central:
+            fits = np.abs(h) <= np.maximum(lower, upper)
+            h = np.where(((xd + h < lo) | (xd + h > hi)) & fits, -h, h)
+            return np.where(fits, h, np.where(upper >= lower, upper, -lower)), one_sided
+        h = np.abs(h)
+        inside = (lower >= h) & (upper >= h)
+        side = np.where(upper >= lower, np.minimum(h, upper / 2), -np.minimum(h, lower / 2))
+        shortest = np.minimum(lower, upper)
+        narrow = ~inside & (np.abs(side) <= shortest)
+        return np.where(inside, h, np.where(narrow, shortest, side)), ~inside & ~narrow
+
     def _finite_difference(self, x, f, args):
-        central = self.jac == "3-point"
-        base = np.finfo(x.dtype).eps ** (1 / 3 if central else 1 / 2)
-        h = self.eps if self.eps is not None else base * np.maximum(1.0, np.abs(x))
-        h = np.broadcast_to(np.asarray(h, dtype=x.dtype), x.shape)
-        g = np.empty_like(x)
+        """The gradient by finite differences (``self.scheme``) at x, f = fun(x), with
+        fun called only inside the bounds; a coordinate with no room to step (fixed by its
+        bounds) gets 0."""
+        h, one_sided = self._steps(x)
+        g = np.zeros_like(x)
+        if self.scheme == "cs":
+            xc = x.astype(np.complex128)
+            for i in np.flatnonzero(h):
+                xc[i] = x[i] + 1j * h[i]
+                fx = self.fun(xc.copy(), *args)
+                self.nfev += 1
+                g[i] = _scalar(fx if fx is None else np.imag(fx)) / h[i]
+                xc[i] = x[i]
+            return g
+        # the points: x + h ('2-point'); x - h, x + h (central) or x + h, x + 2h (one-sided)
+        xd = x.astype(np.float64)
+        near = np.where(one_sided, xd + h, xd - h)
+        far = np.where(one_sided, xd + 2 * h, xd + h)
+        if self.bounds is not None:             # (against rounding past a bound)
+            near, far = (np.clip(p, *self.bounds) for p in (near, far))
+        near, far = near.astype(x.dtype), far.astype(x.dtype)
         xp = x.copy()
         for i in range(x.size):
-            xp[i] = x[i] + h[i]
-            fp = self.value(xp, args)
-            if central:
-                xp[i] = x[i] - h[i]
-                g[i] = (fp - self.value(xp, args)) / (2 * h[i])
+            if far[i] == x[i]:
+                continue
+            xp[i] = far[i]
+            f_far = self.value(xp, args)
+            if self.scheme == "2-point":
+                g[i] = (f_far - f) / (float(far[i]) - float(x[i]))
             else:
-                g[i] = (fp - f) / h[i]
+                xp[i] = near[i]
+                f_near = self.value(xp, args)
+                if one_sided[i]:
+                    g[i] = (4 * f_near - 3 * f - f_far) / (float(far[i]) - float(x[i]))
+                else:
+                    g[i] = (f_far - f_near) / (float(far[i]) - float(near[i]))
             xp[i] = x[i]
         return g
 
@@ -419,12 +483,19 @@ def _prepare(method, x0, bounds, options, stacklevel=5):
     return opt, x, o, (maxiter, maxfev, max_time)
 
 
+def _box(opt):
+    """The optimizer's bounds as (lo, hi) arrays like x, or None without bounds."""
+    lo, hi = opt._bounds[0]
+    return (lo, hi) if lo.size else None
+
+
 def _run(fun, x0, args, method, jac, bounds, callback, options):
     """The one loop behind minimize() and the scipy custom-method callables."""
     if not isinstance(args, tuple):
         args = (args,)
     opt, x, o, limits = _prepare(method, x0, bounds, options)
-    objective = _Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None)
+    objective = _Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None,
+                           _box(opt))
     cb = _wrap_callback(callback)
     loop = _Loop(opt, objective, x, args, cb, o, *limits)
     if o["batch_size"] is not None:
@@ -767,8 +838,17 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam (any
         case), or the matching callable (``fastopt.nadam``), as scipy.optimize.minimize
         takes it.
-    jac : bool, callable, None, '2-point' or '3-point'
-        How the gradient is obtained (None: forward differences, counted in nfev).
+    jac : bool, callable, None, '2-point', '3-point' or 'cs'
+        How the gradient is obtained: ``True`` (fun returns (f, gradient)), a callable
+        ``jac(x, *args)``, or finite differences as scipy takes them (None, the default:
+        '2-point').  '2-point' takes forward differences, '3-point' central ones, 'cs' the
+        complex step Im f(x + ih) / h (fun must accept complex x).  The step is the option
+        ``eps`` (absolute), else scipy's relative step (sqrt of the machine epsilon, cube
+        root for '3-point', times max(1, |x|)).  With bounds, fun is only called inside
+        the box: near a bound the difference is one-sided into the box (for '3-point' the
+        one-sided second-order formula), as scipy does; a coordinate fixed by its bounds
+        gets gradient 0.  Each finite-difference gradient counts one in njev and its calls
+        of fun (x itself included) in nfev, as scipy counts them.
     bounds : scipy.optimize.Bounds or sequence of (min, max)
         Box constraints, enforced by projection inside the update kernel.
     tol : float

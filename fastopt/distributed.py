@@ -71,8 +71,9 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
     raise ImportError("fastopt.distributed needs Dask: pip install 'fastopt[dask]' "
                       f"(dask[distributed]); {e}") from None
 
-from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _finite,
-                               _gmax, _Loop, _Objective, _prepare, _Stop, _wrap_callback)
+from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _box,
+                               _finite, _gmax, _Loop, _Objective, _prepare, _Stop,
+                               _wrap_callback)
 
 __all__ = ["minimize", "STRATEGIES"]
 
@@ -86,11 +87,12 @@ _RETRY = (concurrent.futures.CancelledError, CommClosedError, TimeoutError)
 class _Job:
     """What every task needs besides the data and x, sent once to each worker: fun and how
     to call it (which positions of args are chunked dask arrays, the other args as given),
-    the minibatch plan, and for local SGD the prototype optimizer."""
+    the minibatch plan, the bounds (finite differences stay inside), and for local SGD the
+    prototype optimizer."""
 
     def __init__(self, fun, jac, eps, layout, consts, batch_size, nrows, shuffle, seeds,
-                 proto=None, l1=None, nan_policy="raise", run_id=None):
-        self.fun, self.jac, self.eps = fun, jac, eps
+                 proto=None, l1=None, nan_policy="raise", run_id=None, bounds=None):
+        self.fun, self.jac, self.eps, self.bounds = fun, jac, eps, bounds
         self.layout, self.consts = layout, consts      # layout[i]: index into a chunk, or None
         self.batch_size, self.nrows, self.shuffle, self.seeds = batch_size, nrows, shuffle, seeds
         self.proto, self.l1, self.nan_policy, self.run_id = proto, l1, nan_policy, run_id
@@ -136,7 +138,7 @@ def _eval_group(job, x, items):
     None for a contiguous slice and start None for the whole chunk.  Returns
     ([(k, f, g, rows)], fun evaluations per piece, gradient evaluations per piece)."""
     x = np.asarray(x)
-    obj = _Objective(job.fun, job.jac, job.eps)
+    obj = _Objective(job.fun, job.jac, job.eps, bounds=job.bounds)
     out, nfev, njev = [], 0, 0
     for k, blocks, order, start, stop in items:
         if start is None:
@@ -199,7 +201,7 @@ def _local_round(job, x, rnd, step0, steps, schedule, items):
 
 def _replica_steps(job, rep, blocks, steps):
     n_k = _nrows(blocks)
-    obj = _Objective(job.fun, job.jac, job.eps, job.l1)
+    obj = _Objective(job.fun, job.jac, job.eps, job.l1, job.bounds)
     opt, x = rep.opt, rep.x
     skip = job.nan_policy == "skip"
     good = x.copy() if skip else None
@@ -761,7 +763,7 @@ def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, c
         job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, batch_size or 1,
                    cluster.N, bool(o["shuffle"]), seeds, run_id=cluster.run_id,
                    proto=copy.deepcopy(opt) if strategy == "local" else None, l1=l1,
-                   nan_policy=o["nan_policy"])
+                   nan_policy=o["nan_policy"], bounds=_box(opt))
         cluster.job_plan = job
         cluster.set_job(job)
         objective = _DaskObjective(cluster, fun, jac, o["eps"], l1, seeds, bool(o["shuffle"]))

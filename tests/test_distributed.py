@@ -197,7 +197,29 @@ def test_finite_differences_on_the_workers(client, cancer):
     ref = fastopt.minimize(loss, x0, args=(Xb, y), jac="2-point", options=opts)
     res = fd.minimize(loss, x0, args=chunked(Xb, y, 300), jac="2-point", options=opts)
     np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6)
-    assert (res.nfev, res.njev, res.nit) == (ref.nfev, ref.njev, 3) == (4 * len(x0) + 4, 0, 3)
+    assert (res.nfev, res.njev, res.nit) == (ref.nfev, ref.njev, 3) == (4 * len(x0) + 4, 4, 3)
+
+
+@pytest.mark.parametrize("jac", ["2-point", "3-point"])
+def test_finite_differences_on_the_workers_stay_in_the_box(client, cancer, jac):
+    """With bounds, the workers' differences step into the box as fastopt.minimize's do:
+    fun is NaN outside it, and x0 sits on its upper bound."""
+    Xb, y, _, _ = cancer
+    x0, bounds = np.zeros(Xb.shape[1]), [(-1, 0)] * Xb.shape[1]
+
+    def loss(x, X, y):
+        with np.errstate(invalid="ignore"):
+            return log_loss(x, X, y)[0] + np.sum(np.sqrt(-x) ** 2)
+
+    opts = {"learning_rate": 0.1, "maxiter": 3, "gtol": 0}
+    ref = fastopt.minimize(loss, x0, args=(Xb, y), jac=jac, bounds=bounds, options=opts)
+    res = fd.minimize(loss, x0, args=chunked(Xb, y, 300), jac=jac, bounds=bounds, options=opts)
+    assert ref.status == res.status == 1
+    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6)
+    assert (res.nfev, res.njev) == (ref.nfev, ref.njev)
+    local = fd.minimize(loss, x0, args=chunked(Xb, y, 300), jac=jac, bounds=bounds,
+                        strategy="local", sync_every=2, options=opts)
+    assert local.status == 1 and np.isfinite(local.fun)
 
 
 def test_errors_from_fun_are_raised_and_options_checked(client, cancer):

@@ -1,0 +1,139 @@
+"""scipy.optimize.minimize's contract, checked against scipy itself: finite differences that
+stay in the box (and count as scipy counts them), scipy's whole signature, and scipy's
+treatment of what a first-order method ignores."""
+
+import numpy as np
+import pytest
+import scipy.optimize as so
+
+import fastopt
+
+SCHEMES = [None, "2-point", "3-point", "cs"]
+BOX = (0.0, 1.0)
+
+
+def boxed(calls):
+    """f(x) = sum((x - 2)^2 + sqrt(1 - x)^2 + sqrt(x)^2 / 2): NaN outside [0, 1] in real
+    arithmetic, analytic for complex x (sqrt(z)^2 = z); its gradient on the box is
+    2 (x - 2) - 1/2.  Every point it is called at is appended to ``calls``."""
+    def f(x):
+        calls.append(np.array(x))
+        with np.errstate(invalid="ignore"):
+            return np.sum((x - 2) ** 2 + np.sqrt(1 - x) ** 2 + 0.5 * np.sqrt(x) ** 2)
+    return f
+
+
+def boxed_grad(x):
+    return 2 * (x - 2) - 0.5
+
+
+def assert_in_box(calls, lo=BOX[0], hi=BOX[1]):
+    for x in calls:
+        assert np.all(x.real >= lo) and np.all(x.real <= hi), x
+
+
+# ------------------------------------------------------------------ finite differences
+@pytest.mark.parametrize("jac", SCHEMES)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_finite_differences_stay_in_the_box(jac, dtype):
+    """At a bound, on it within a step, or inside: fun is never called outside the box, and
+    the gradient is the one-sided (3-point: one-sided second-order) difference there."""
+    x0 = np.array([1.0, 0.0, 0.5, 1 - 1e-9, 1e-9, 1 - 1e-3], dtype=dtype)
+    calls = []
+    res = fastopt.minimize(boxed(calls), x0, jac=jac, bounds=[BOX] * x0.size,
+                           options={"maxiter": 0})
+    assert_in_box(calls)
+    assert res.status == 1 and res.x.dtype == dtype
+    rtol = {np.float64: 1e-6, np.float32: 2e-3}[dtype]
+    np.testing.assert_allclose(res.jac, boxed_grad(x0.astype(float)), rtol=rtol)
+
+
+@pytest.mark.parametrize("jac", SCHEMES)
+def test_finite_differences_near_bounds_through_scipy(jac):
+    """The same through scipy.optimize.minimize(method=fastopt.adam) (scipy passes jac=None
+    for every scheme but '2-point' to a custom method)."""
+    calls = []
+    res = so.minimize(boxed(calls), np.ones(3), method=fastopt.adam, jac=jac,
+                      bounds=[BOX] * 3, options={"maxiter": 0})
+    assert_in_box(calls)
+    np.testing.assert_allclose(res.jac, boxed_grad(np.ones(3)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("jac", SCHEMES)
+def test_optimum_on_the_bound_of_a_function_undefined_outside(jac):
+    """The minimum over [0, 1] is at the upper bound, where fun stops being defined: the run
+    gets there and stays, never meeting a NaN."""
+    calls = []
+    res = fastopt.minimize(boxed(calls), [0.5, 0.25], jac=jac, bounds=[BOX] * 2,
+                           method="adam", options={"learning_rate": 0.1, "maxiter": 100})
+    assert_in_box(calls)
+    assert res.status != 3 and np.isfinite(res.fun)
+    np.testing.assert_array_equal(res.x, [1.0, 1.0])
+    np.testing.assert_allclose(res.jac, boxed_grad(res.x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("jac", SCHEMES)
+def test_fixed_variable_is_never_stepped(jac):
+    """A coordinate whose box is one point has nowhere to step: its gradient entry is 0
+    (scipy removes such variables before differencing), and fun is not called off it."""
+    calls = []
+
+    def f(x):
+        calls.append(np.array(x))
+        with np.errstate(invalid="ignore"):
+            return np.sum((x - 2) ** 2) + np.sqrt(x[0] - 0.5) ** 2 + np.sqrt(0.5 - x[0]) ** 2
+    res = fastopt.minimize(f, [0.5, 0.0], jac=jac, bounds=[(0.5, 0.5), (-1, 1)],
+                           options={"maxiter": 0})
+    assert all(x[0] == 0.5 for x in calls)
+    assert res.jac[0] == 0 and res.jac[1] == pytest.approx(-4, rel=1e-6)
+
+
+@pytest.mark.parametrize("jac", SCHEMES)
+def test_finite_difference_counts_match_scipy(jac):
+    """One finite-difference gradient counts one in njev and its fun calls (the point
+    itself included) in nfev, as scipy counts them: per gradient, scipy's L-BFGS-B
+    spends nfev / njev calls on the same problem."""
+    n, x0, bounds = 3, np.full(3, 0.5), [(0, 2)] * 3
+    ref = so.minimize(so.rosen, x0, method="L-BFGS-B", jac=jac, bounds=bounds,
+                      options={"maxiter": 5})
+    per_gradient = ref.nfev // ref.njev
+    assert ref.nfev == per_gradient * ref.njev and per_gradient > 1
+    res = fastopt.minimize(so.rosen, x0, jac=jac, bounds=bounds,
+                           options={"maxiter": 5, "gtol": 0})
+    assert (res.nit, res.njev, res.nfev) == (5, 6, 6 * per_gradient)
+    # scipy hands a custom method jac=None (forward differences) for '3-point' and 'cs'
+    res = so.minimize(so.rosen, x0, jac=jac, method=fastopt.adam, bounds=bounds,
+                      options={"maxiter": 5, "gtol": 0})
+    assert (res.nit, res.njev, res.nfev) == (5, 6, 6 * (1 + n))
+
+
+def test_complex_step_is_exact():
+    """'cs' differentiates analytically (f(x + ih) / h, no cancellation): exact to rounding,
+    where forward differences are off by about sqrt(eps)."""
+    def f(x):
+        return np.sum(np.exp(x) * np.sin(x))
+    x0 = np.linspace(-2.0, 3.0, 7)
+    exact = np.exp(x0) * (np.sin(x0) + np.cos(x0))
+    cs = fastopt.minimize(f, x0, jac="cs", options={"maxiter": 0})
+    np.testing.assert_allclose(cs.jac, exact, rtol=1e-14, atol=1e-14)
+    forward = fastopt.minimize(f, x0, jac="2-point", options={"maxiter": 0})
+    assert np.max(np.abs(forward.jac - exact)) > 1e-9
+
+
+def test_finite_difference_step_follows_scipy():
+    """Without ``eps``: scipy's relative step, sqrt(eps) * max(1, |x|), taken towards
+    where x's sign points (backward for x < 0); with ``eps``: that absolute step."""
+    calls = []
+
+    def f(x):
+        calls.append(np.array(x))
+        return float(np.sum(x ** 2))
+    x0 = np.array([-3.0, 0.0, 2.0])
+    fastopt.minimize(f, x0, jac="2-point", options={"maxiter": 0})
+    steps = np.array([c - x0 for c in calls[1:]]).sum(axis=1)
+    h = np.finfo(float).eps ** 0.5
+    np.testing.assert_allclose(steps, [-3 * h, h, 2 * h], rtol=1e-6)
+    calls.clear()
+    fastopt.minimize(f, x0, jac="2-point", options={"maxiter": 0, "eps": 1e-4})
+    np.testing.assert_allclose(np.array([c - x0 for c in calls[1:]]).sum(axis=1),
+                               [1e-4] * 3, rtol=1e-9)
