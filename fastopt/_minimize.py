@@ -314,6 +314,9 @@ class _Objective:
 def _scalar(fx):
     if type(fx) is float:
         return fx
+    if fx is None:                              # (numpy would make it NaN)
+        raise TypeError("The user-provided objective function returned None; it must "
+                        "return a scalar value.")
     try:
         f = np.asarray(fx, dtype=np.float64)
     except (TypeError, ValueError):
@@ -892,7 +895,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
 
     Status: 0 success, 1 maxiter, 2 maxfev, 3 NaN result (x is the last point whose f and
     gradient were finite), 5 max_time, 6 KeyboardInterrupt (last good point), 7 max_skips,
-    99 callback raised StopIteration.
+    99 callback raised StopIteration.  fun returning None is a TypeError, as in scipy.
 
     Examples
     --------

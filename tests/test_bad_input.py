@@ -763,6 +763,15 @@ MIN_ERRORS = [
      r"the gradient has shape \(3,\), expected \(2,\)"),
     ("jac-pair-shape", dict(fun=lambda x: (float(x @ x), np.ones((2, 2)))), ValueError,
      r"the gradient has shape \(2, 2\), expected \(2,\)"),
+    ("fun-None", dict(fun=lambda x: None, jac=lambda x: x), TypeError,
+     r"The user-provided objective function returned None; it must return a scalar"),
+    ("fun-pair-None", dict(fun=lambda x: (None, x)), TypeError,
+     r"The user-provided objective function returned None"),
+    ("fun-None-finite-differences", dict(fun=lambda x: None, jac=None), TypeError,
+     r"The user-provided objective function returned None"),
+    ("complex-step-fun-None", dict(fun=lambda x: None if x.dtype.kind == "c" else 1.0,
+                                   jac="cs"), TypeError,
+     r"The user-provided objective function returned None"),
     ("shuffle-str", dict(options={"shuffle": "False"}), TypeError,
      r"Invalid shuffle: 'False' \(expected True or False\)"),
     ("disp-int", dict(options={"disp": 1}), TypeError, r"Invalid disp: 1 \(expected True"),
@@ -792,8 +801,8 @@ for id_, kw, exc, match in MIN_ERRORS:
 for id_, kw, exc, match in MIN_ERRORS:
     # (not fun-not-a-pair: scipy's own jac=True wrapper fails on it first)
     if id_.startswith(("x0", "bounds", "Bounds", "learning_rate", "opt_state-other-size",
-                       "fun-vector", "fun-str", "fun-complex", "jac-shape", "shuffle",
-                       "disp", "return_best", "maximize", "nesterov")):
+                       "fun-vector", "fun-str", "fun-complex", "jac-shape", "fun-None",
+                       "shuffle", "disp", "return_best", "maximize", "nesterov")):
         err(f"scipy-method-{id_}", lambda kw=kw: call_minimize(kw, so.minimize), exc, match)
 for m in METHODS:
     err(f"scipy-method-{m}-lr-nan",

@@ -137,3 +137,22 @@ def test_finite_difference_step_follows_scipy():
     fastopt.minimize(f, x0, jac="2-point", options={"maxiter": 0, "eps": 1e-4})
     np.testing.assert_allclose(np.array([c - x0 for c in calls[1:]]).sum(axis=1),
                                [1e-4] * 3, rtol=1e-9)
+
+
+# ------------------------------------------------------------------ edges
+def _scipy_error(fun):
+    with pytest.raises(Exception) as info:
+        so.minimize(fun, [0.0, 0.0], method="L-BFGS-B")
+    return info.type
+
+
+@pytest.mark.parametrize("jac", [None, "3-point", "cs", True, "callable"])
+@pytest.mark.parametrize("entry", ["fastopt", "scipy"])
+def test_fun_returning_none_raises_as_scipy_does(jac, entry):
+    fun = (lambda x: (None, 2 * x)) if jac is True else (lambda x: None)
+    jac = (lambda x: 2 * x) if jac == "callable" else jac
+    method = fastopt.adam if entry == "scipy" else "adam"
+    call = so.minimize if entry == "scipy" else fastopt.minimize
+    with pytest.raises(_scipy_error(lambda x: None),
+                       match=r"The user-provided objective function returned None"):
+        call(fun, np.ones(2), method=method, jac=jac, options={"maxiter": 3})
