@@ -34,6 +34,8 @@ METHODS = {
     "nadam": (Nadam, {}),
 }
 
+DEFAULT_METHOD = "adam"        # method=None: the usual first choice for a first-order method
+
 COMMON_OPTIONS = ("learning_rate", "lr", "convention", "weight_decay", "l2", "l1",
                   "clipvalue", "clipnorm", "global_clipnorm", "maximize", "pruning",
                   "pruning_scope", "num_threads")
@@ -386,7 +388,10 @@ def _slices(args, batch_size, shuffle, seed):
 
 def _method_name(method):
     """The method's name: a name (any case) or one of the fastopt callables (fastopt.adam,
-    ...) that scipy.optimize.minimize takes; else ValueError listing the valid ones."""
+    ...) that scipy.optimize.minimize takes, or None for DEFAULT_METHOD; else ValueError
+    listing the valid ones."""
+    if method is None:
+        return DEFAULT_METHOD
     if isinstance(method, str):
         name = method.lower()
         if name in METHODS:
@@ -490,6 +495,21 @@ def _box(opt):
     """The optimizer's bounds as (lo, hi) arrays like x, or None without bounds."""
     lo, hi = opt._bounds[0]
     return (lo, hi) if lo.size else None
+
+
+def _check_unused(method, hess, hessp, constraints, stacklevel=3):
+    """What a first-order method without constraints does with the rest of scipy's
+    arguments: None (or no constraints) is fine; hess and hessp get scipy's own warning for
+    a method that does not use them, constraints a ValueError."""
+    if hess is not None:
+        warnings.warn(f"Method {method} does not use Hessian information (hess).",
+                      RuntimeWarning, stacklevel=stacklevel)
+    if hessp is not None:
+        warnings.warn(f"Method {method} does not use Hessian-vector product information "
+                      "(hessp).", RuntimeWarning, stacklevel=stacklevel)
+    if not (constraints is None or (isinstance(constraints, (list, tuple)) and not constraints)):
+        raise ValueError(f"fastopt.{method} handles bounds only, not constraints "
+                         f"(got {constraints!r})")
 
 
 def _run(fun, x0, args, method, jac, bounds, callback, options):
@@ -824,9 +844,10 @@ class _Loop:
         return self.result(status, epoch_loss, g, message, nepochs=nepochs)
 
 
-def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
-             callback=None, options=None):
-    """Minimize a scalar function with a first-order method, like scipy.optimize.minimize.
+def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
+             constraints=(), tol=None, callback=None, options=None):
+    """Minimize a scalar function with a first-order method, like scipy.optimize.minimize
+    (and with its signature).
 
     Parameters
     ----------
@@ -837,10 +858,10 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     args : tuple
         Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy or
         scipy.sparse CSR) is sliced along axis 0 into minibatches.
-    method : str or callable
+    method : str, callable or None
         One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam (any
         case), or the matching callable (``fastopt.nadam``), as scipy.optimize.minimize
-        takes it.
+        takes it.  None (the default): "adam", the usual first choice.
     jac : bool, callable, None, '2-point', '3-point' or 'cs'
         How the gradient is obtained: ``True`` (fun returns (f, gradient)), a callable
         ``jac(x, *args)``, or finite differences as scipy takes them (None, the default:
@@ -852,8 +873,13 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         one-sided second-order formula), as scipy does; a coordinate fixed by its bounds
         gets gradient 0.  Each finite-difference gradient counts one in njev and its calls
         of fun (x itself included) in nfev, as scipy counts them.
+    hess, hessp : None
+        Not used (first-order methods): anything but None gets scipy's RuntimeWarning
+        ("Method adam does not use Hessian information (hess).") and is ignored.
     bounds : scipy.optimize.Bounds or sequence of (min, max)
         Box constraints, enforced by projection inside the update kernel.
+    constraints : () or None
+        fastopt handles bounds only: other constraints are a ValueError.
     tol : float
         Sets ``gtol``.
     callback : callable
@@ -905,6 +931,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     >>> res.x.round(2)
     array([1., 1.])
     """
+    _check_unused(_method_name(method), hess, hessp, constraints)
     options = dict(options or {})
     if tol is not None:
         options.setdefault("tol", tol)
@@ -914,8 +941,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
 def _custom_method(name):
     def method(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
                constraints=(), callback=None, **options):
-        if constraints:
-            raise ValueError(f"fastopt.{name} handles bounds only, not constraints")
+        _check_unused(name, hess, hessp, constraints)
         return _run(fun, x0, args, name, jac, bounds, callback, options)
 
     cls, fixed = METHODS[name]
@@ -930,9 +956,9 @@ def _custom_method(name):
     fun, x0, args, jac, bounds, callback
         As scipy.optimize.minimize passes them (see fastopt.minimize).
     hess, hessp
-        Ignored (first-order method).
+        Not used (first-order method): anything but None gets scipy's RuntimeWarning.
     constraints
-        Must be empty: only bounds are supported.
+        Must be empty or None: only bounds are supported.
     **options
         fastopt.minimize's options (``fastopt.show_options("{name}")`` lists them).
 

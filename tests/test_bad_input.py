@@ -700,7 +700,6 @@ MIN_ERRORS = [
     ("x0-datetime", dict(x0=np.array(["2020-01-01"], "M8[D]")), TypeError,
      r"'x0' has dtype datetime64"),
     ("method-unknown", dict(method="bfgs"), ValueError, r"Unknown solver 'bfgs'"),
-    ("method-None", dict(method=None), ValueError, r"Unknown solver None"),
     ("jac-unknown", dict(jac="4-point"), ValueError, r"Invalid jac: '4-point'"),
     ("bounds-count", dict(bounds=[(0, 1)]), ValueError,
      r"'bounds' has 1 pairs, but x0 has 2 entries"),
@@ -772,6 +771,10 @@ MIN_ERRORS = [
     ("complex-step-fun-None", dict(fun=lambda x: None if x.dtype.kind == "c" else 1.0,
                                    jac="cs"), TypeError,
      r"The user-provided objective function returned None"),
+    ("constraints", dict(constraints=[{"type": "eq", "fun": lambda x: x[0]}]), ValueError,
+     r"fastopt.adam handles bounds only, not constraints"),
+    ("constraints-object", dict(method="nadam", constraints=so.LinearConstraint([1, 1], 0, 1)),
+     ValueError, r"fastopt.nadam handles bounds only, not constraints"),
     ("shuffle-str", dict(options={"shuffle": "False"}), TypeError,
      r"Invalid shuffle: 'False' \(expected True or False\)"),
     ("disp-int", dict(options={"disp": 1}), TypeError, r"Invalid disp: 1 \(expected True"),
@@ -802,7 +805,8 @@ for id_, kw, exc, match in MIN_ERRORS:
     # (not fun-not-a-pair: scipy's own jac=True wrapper fails on it first)
     if id_.startswith(("x0", "bounds", "Bounds", "learning_rate", "opt_state-other-size",
                        "fun-vector", "fun-str", "fun-complex", "jac-shape", "fun-None",
-                       "shuffle", "disp", "return_best", "maximize", "nesterov")):
+                       "constraints", "shuffle", "disp", "return_best", "maximize",
+                       "nesterov")):
         err(f"scipy-method-{id_}", lambda kw=kw: call_minimize(kw, so.minimize), exc, match)
 for m in METHODS:
     err(f"scipy-method-{m}-lr-nan",

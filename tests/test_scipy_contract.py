@@ -2,6 +2,9 @@
 stay in the box (and count as scipy counts them), scipy's whole signature, and scipy's
 treatment of what a first-order method ignores."""
 
+import inspect
+import warnings
+
 import numpy as np
 import pytest
 import scipy.optimize as so
@@ -137,6 +140,63 @@ def test_finite_difference_step_follows_scipy():
     fastopt.minimize(f, x0, jac="2-point", options={"maxiter": 0, "eps": 1e-4})
     np.testing.assert_allclose(np.array([c - x0 for c in calls[1:]]).sum(axis=1),
                                [1e-4] * 3, rtol=1e-9)
+
+
+# ------------------------------------------------------------------ the signature
+def test_minimize_has_scipys_signature():
+    ours = inspect.signature(fastopt.minimize).parameters
+    theirs = inspect.signature(so.minimize).parameters
+    assert [(p.name, p.default) for p in ours.values()] == \
+        [(p.name, p.default) for p in theirs.values()]
+
+
+def test_method_none_is_adam():
+    opts = {"maxiter": 20, "learning_rate": 0.1}
+    default = fastopt.minimize(lambda x: (x @ x, 2 * x), np.ones(3), jac=True, options=opts)
+    adam = fastopt.minimize(lambda x: (x @ x, 2 * x), np.ones(3), method="adam", jac=True,
+                            options=opts)
+    explicit = fastopt.minimize(lambda x: (x @ x, 2 * x), np.ones(3), method=None, jac=True,
+                                options=opts)
+    np.testing.assert_array_equal(default.x, adam.x)
+    np.testing.assert_array_equal(explicit.x, adam.x)
+
+
+@pytest.mark.parametrize("constraints", [(), [], None])
+def test_unused_arguments_given_empty_are_accepted(constraints):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = fastopt.minimize(lambda x: (x @ x, 2 * x), np.ones(3), (), None, True,
+                               hess=None, hessp=None, constraints=constraints,
+                               options={"maxiter": 3})
+        so.minimize(lambda x: (x @ x, 2 * x), np.ones(3), jac=True, method=fastopt.adam,
+                    hess=None, hessp=None, constraints=constraints, options={"maxiter": 3})
+    assert res.nit == 3
+
+
+def _scipy_warnings(**kw):
+    with pytest.warns(RuntimeWarning) as record:
+        so.minimize(so.rosen, [0.0, 0.0], method="L-BFGS-B", jac=so.rosen_der,
+                    options={"maxiter": 1}, **kw)
+    return [str(w.message).replace("L-BFGS-B", "adam") for w in record]
+
+
+@pytest.mark.parametrize("kw", [{"hess": so.rosen_hess},
+                                {"hessp": so.rosen_hess_prod},
+                                {"hess": so.rosen_hess, "hessp": so.rosen_hess_prod}])
+@pytest.mark.parametrize("entry", ["fastopt", "scipy"])
+def test_hessians_warn_as_scipy_warns(kw, entry):
+    """hess and hessp: scipy's RuntimeWarning for a method that does not use them, word for
+    word, through both entry points; the run goes on."""
+    expected = _scipy_warnings(**kw)
+    with pytest.warns(RuntimeWarning) as record:
+        if entry == "fastopt":
+            res = fastopt.minimize(so.rosen, [0.0, 0.0], jac=so.rosen_der,
+                                   options={"maxiter": 1}, **kw)
+        else:
+            res = so.minimize(so.rosen, [0.0, 0.0], method=fastopt.adam, jac=so.rosen_der,
+                              options={"maxiter": 1}, **kw)
+    assert [str(w.message) for w in record] == expected
+    assert res.nit == 1
 
 
 # ------------------------------------------------------------------ edges
