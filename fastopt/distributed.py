@@ -11,8 +11,8 @@ Two strategies::
     >>> X = da.from_array(X_np, chunks=(10_000, -1)); y = da.from_array(y_np, chunks=10_000)
     >>> res = fd.minimize(logloss, w0, args=(X, y), method="adam", jac=True,
     ...                   options={"batch_size": 256, "epochs": 5, "seed": 0, "l1": 1e-3})
-    >>> res = fd.minimize(logloss, w0, args=(X, y), strategy="local", sync_every=20,
-    ...                   options={"batch_size": 256, "epochs": 5, "seed": 0})
+    >>> res = fd.minimize(logloss, w0, args=(X, y), jac=True, strategy="local",
+    ...                   sync_every=20, options={"batch_size": 256, "epochs": 5, "seed": 0})
 
 ``strategy="sync"`` (data parallel): every step, each worker evaluates ``fun(x, *batch)`` on
 the rows of the step's minibatch that lie in its chunks; the driver combines the (loss,
@@ -72,8 +72,8 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
                       f"(dask[distributed]); {e}") from None
 
 from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _box,
-                               _finite, _gmax, _Loop, _Objective, _prepare, _Stop,
-                               _wrap_callback)
+                               _check_unused, _finite, _gmax, _Loop, _method_name, _Objective,
+                               _prepare, _Stop, _wrap_callback)
 
 __all__ = ["minimize", "STRATEGIES"]
 
@@ -671,19 +671,20 @@ def _seeds(seed, n):
     return [root] + root.spawn(n - 1)
 
 
-def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, callback=None,
-             options=None, *, client=None, strategy="sync", sync_every=10, retries=2,
-             timeout=None):
+def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
+             constraints=(), tol=None, callback=None, options=None, *, client=None,
+             strategy="sync", sync_every=10, retries=2, timeout=None):
     """Minimize ``mean over rows of loss(x; rows)`` where the rows are dask arrays spread over
     a Dask cluster, with a fastopt method; ``fastopt.minimize``'s interface and result.
 
     Parameters
     ----------
     fun : callable
-        ``fun(x, *args) -> (f, gradient)`` (``jac=True``, the default), or ``-> f`` with
-        ``jac`` a callable or a finite-difference scheme, as in ``fastopt.minimize``.  Called
-        on the workers with the rows of a minibatch (or a whole chunk, in full batch) in
-        place of each dask array; ``f`` and the gradient must be means over those rows.
+        ``fun(x, *args) -> (f, gradient)`` with ``jac=True``, or ``-> f`` with ``jac`` a
+        callable or a finite-difference scheme (None, the default: '2-point'), as in
+        ``fastopt.minimize``; each chunk differentiates its own rows.  Called on the
+        workers with the rows of a minibatch (or a whole chunk, in full batch) in place of
+        each dask array; ``f`` and the gradient must be means over those rows.
     x0 : array_like, 1-D
     args : tuple
         ``dask.array`` arrays with the same number of rows, chunked along axis 0 only (other
@@ -692,10 +693,11 @@ def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, c
         array (e.g. built with ``da.from_delayed`` or ``map_blocks(scipy.sparse.csr_matrix)``);
         any other argument is passed unchanged to every call.  The arrays are persisted for
         the run (persist them yourself to keep them in memory between runs).
-    method, jac, bounds, tol, callback, options
-        As in ``fastopt.minimize`` (every option there: ``batch_size``, ``epochs``,
-        ``seed``, ``shuffle``, ``l1``, ``pruning``, schedules, ``opt_state``, ``gtol``,
-        ``ftol``, ``maxiter``, ``nan_policy`` ...).  Without ``batch_size``, full batch.
+    method, jac, hess, hessp, bounds, constraints, tol, callback, options
+        As in ``fastopt.minimize`` (scipy's signature; every option there: ``batch_size``,
+        ``epochs``, ``seed``, ``shuffle``, ``l1``, ``pruning``, schedules, ``opt_state``,
+        ``gtol``, ``ftol``, ``maxiter``, ``nan_policy`` ...).  Without ``batch_size``, full
+        batch.
     client : distributed.Client or None
         None: the current client (``distributed.get_client()``), else a ``LocalCluster``
         with one single-threaded worker process per core, closed at the end.
@@ -741,6 +743,7 @@ def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, c
     if isinstance(sync_every, bool) or not isinstance(sync_every, (int, np.integer)) \
             or sync_every < 1:
         raise ValueError(f"Invalid sync_every: {sync_every!r} (expected an int >= 1)")
+    _check_unused(_method_name(method), hess, hessp, constraints)
     if not isinstance(args, tuple):
         args = (args,)
     options = dict(options or {})

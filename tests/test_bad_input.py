@@ -843,8 +843,8 @@ FINDER = [
 for id_, kw, exc, match in FINDER:
     def finder(kw=kw):
         kw = dict(kw)
-        return fastopt.find_learning_rate(quad, kw.pop("x0", np.ones(2)), num_steps=kw.pop(
-            "num_steps", 5), **kw)
+        return fastopt.find_learning_rate(quad, kw.pop("x0", np.ones(2)), jac=True,
+                                          num_steps=kw.pop("num_steps", 5), **kw)
     err(f"find_learning_rate-{id_}", finder, exc, match)
 
 # ---------------------------------------------------------------- schedules
@@ -1104,6 +1104,8 @@ DIST_ERRORS = [
      r"the dask arrays in 'args' have different numbers of rows: \[3, 4\]"),
     ("args-dask-0d", {"args": "0d"}, ValueError,
      r"a dask array in 'args' must have at least one dimension"),
+    ("constraints", {"constraints": [{"type": "ineq", "fun": lambda x: x[0]}]}, ValueError,
+     r"fastopt.adam handles bounds only, not constraints"),
     ("shuffle-str", {"options": {"shuffle": "no"}}, TypeError,
      r"Invalid shuffle: 'no' \(expected True or False\)"),
 ]
@@ -1118,7 +1120,7 @@ def call_dist(kw):
         kw["args"] = (da.from_array(np.array(1.0)),)
     x0 = kw.pop("x0", np.ones(2))
     kw.setdefault("args", ())
-    return dist()(quad, x0, client=NoClient(), **kw)
+    return dist()(quad, x0, jac=True, client=NoClient(), **kw)
 
 
 for id_, kw, exc, match in DIST_ERRORS:
@@ -1618,7 +1620,7 @@ def _():
 def _():
     """The LR finder on a loss that is NaN from the start: stop_reason "non-finite", no
     suggestion (NaN)."""
-    res = fastopt.find_learning_rate(lambda x: (NAN, 2 * x), np.ones(2), num_steps=5)
+    res = fastopt.find_learning_rate(lambda x: (NAN, 2 * x), np.ones(2), jac=True, num_steps=5)
     assert res.stop_reason == "non-finite" and math.isnan(res.suggestion)
 
 

@@ -150,6 +150,38 @@ def test_minimize_has_scipys_signature():
         [(p.name, p.default) for p in theirs.values()]
 
 
+def test_distributed_and_finder_share_the_signature_and_jac_default():
+    pytest.importorskip("distributed")
+    import fastopt.distributed
+    ours = list(inspect.signature(fastopt.distributed.minimize).parameters.values())
+    theirs = list(inspect.signature(so.minimize).parameters.values())
+    assert [(p.name, p.default) for p in ours[:len(theirs)]] == \
+        [(p.name, p.default) for p in theirs]
+    assert inspect.signature(fastopt.find_learning_rate).parameters["jac"].default is None
+
+
+def test_a_scalar_fun_works_with_the_default_jac():
+    """jac=None (finite differences) is the default everywhere, as in scipy: a fun that
+    returns only f runs through minimize and the learning-rate finder."""
+    lam = np.logspace(0, 1, 4)
+
+    def f(x):
+        return 0.5 * np.sum(lam * x * x)
+
+    def f_and_g(x):
+        return f(x), lam * x
+
+    res = fastopt.minimize(f, np.ones(4), options={"maxiter": 50, "learning_rate": 0.1})
+    exact = fastopt.minimize(f_and_g, np.ones(4), jac=True,
+                             options={"maxiter": 50, "learning_rate": 0.1})
+    np.testing.assert_allclose(res.x, exact.x, rtol=1e-5, atol=1e-7)
+    lrf = fastopt.find_learning_rate(f, np.ones(4), method="sgd", num_steps=50)
+    ref = fastopt.find_learning_rate(f_and_g, np.ones(4), method="sgd", jac=True,
+                                     num_steps=50)
+    assert lrf.stop_reason == ref.stop_reason and lrf.suggestion == ref.suggestion
+    np.testing.assert_allclose(lrf.losses, ref.losses, rtol=1e-3)   # (diverging at the end)
+
+
 def test_method_none_is_adam():
     opts = {"maxiter": 20, "learning_rate": 0.1}
     default = fastopt.minimize(lambda x: (x @ x, 2 * x), np.ones(3), jac=True, options=opts)
