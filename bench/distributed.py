@@ -218,7 +218,7 @@ def run_all(p, report=print):
             Xd, yd = client.persist([Xd, yd])
             distributed.wait([Xd, yd])
             # warm up the workers (imports) on a tiny run
-            fd.minimize(log_loss, w0, args=(Xd, yd), options={**full, "maxiter": 1})
+            fd.minimize(log_loss, w0, jac=True, args=(Xd, yd), options={**full, "maxiter": 1})
             model.setdefault("t_rtt", {})[W] = round_trip(client)
             runs = [("sync", "epoch", mb, {}), ("sync", "full batch", full, {})]
             if W == 2:
@@ -227,8 +227,8 @@ def run_all(p, report=print):
             for name, kind, opts, kw in runs:
                 io0 = worker_io(client)
                 t0 = time.perf_counter()
-                res = fd.minimize(log_loss, w0, args=(Xd, yd), method="adam", options=opts,
-                                  **kw)
+                res = fd.minimize(log_loss, w0, jac=True, args=(Xd, yd), method="adam",
+                                  options=opts, **kw)
                 seconds = time.perf_counter() - t0
                 io1 = worker_io(client)
                 record(name, W, kind, seconds, "epoch" if kind == "epoch" else "iteration",

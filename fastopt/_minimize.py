@@ -15,6 +15,7 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeResult, OptimizeWarning
 
 from fastopt import _kernels
+from fastopt._validation import check_bool
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
 
 __all__ = ["minimize", "show_options", "METHODS", "sgd", "momentum", "nesterov", "adagrad",
@@ -32,6 +33,8 @@ METHODS = {
     "adamax": (Adamax, {}),
     "nadam": (Nadam, {}),
 }
+
+DEFAULT_METHOD = "adam"        # method=None: the usual first choice for a first-order method
 
 COMMON_OPTIONS = ("learning_rate", "lr", "convention", "weight_decay", "l2", "l1",
                   "clipvalue", "clipnorm", "global_clipnorm", "maximize", "pruning",
@@ -57,7 +60,7 @@ LOOP_OPTIONS = {
     "nan_policy": "raise",
     "max_skips": 10,
     "tol": None,
-    "eps": None,            # finite-difference step (jac=None, '2-point', '3-point')
+    "eps": None,            # absolute finite-difference step (jac=None, '2-point', ...)
     "monitor": None,        # callable(x) -> float fed to ReduceLROnPlateau (default: the loss)
     "monitor_every": 1,     # iterations (full batch) or epochs (minibatches)
 }
@@ -159,19 +162,26 @@ def _wrap_callback(callback):
     return lambda res: callback(res.x)
 
 
+FD_SCHEMES = ("2-point", "3-point", "cs")     # jac's finite-difference schemes, as scipy's
+
+
 class _Objective:
     """Evaluates (f, g) at a copy of x, so a fun that mutates its argument cannot corrupt
-    the run; counts nfev/njev the way scipy does."""
+    the run; counts nfev/njev the way scipy does (a finite-difference gradient is one
+    gradient evaluation, and its calls of fun count in nfev)."""
 
-    def __init__(self, fun, jac, eps, l1=None):
+    def __init__(self, fun, jac, eps, l1=None, bounds=None):
         self.fun, self.jac, self.eps = fun, jac, eps
         self.l1 = l1                # l1 strengths (float or array): f includes l1 * |x|
+        self.bounds = bounds        # (lo, hi) arrays like x: finite differences stay inside
         self.nfev = self.njev = 0
-        if not (jac is True or callable(jac) or jac in (None, False, "2-point", "3-point")):
+        if not (jac is True or callable(jac) or jac in (None, False) + FD_SCHEMES):
             raise ValueError(f"Invalid jac: {jac!r} (expected True, a callable, None, "
-                             "'2-point' or '3-point')")
+                             "'2-point', '3-point' or 'cs')")
         # where the gradient comes from, for its error messages
         self.source = "'fun' (jac=True)" if jac is True else "'jac'"
+        # the finite-difference scheme, when fun gives no gradient (None: forward)
+        self.scheme = jac if jac in FD_SCHEMES else "2-point"
 
     def value(self, x, args):
         fx = self.fun(x.copy(), *args)
@@ -197,8 +207,8 @@ class _Objective:
                 raise ValueError("with jac=True, 'fun' must return (f, gradient)") from None
             return _scalar(fx), self._grad(g, x)
         f = self.value(x, args)
+        self.njev += 1
         if callable(self.jac):
-            self.njev += 1
             return f, self._grad(self.jac(x.copy(), *args), x)
         return f, self._finite_difference(x, f, args)
 
@@ -227,21 +237,78 @@ class _Objective:
                 raise ValueError(f"the gradient has shape {np.shape(g)}, expected {x.shape}")
         return g
 
+    def _steps(self, x):
+        """scipy's finite-difference steps at x (float64, signed) and, for '3-point', where
+        the one-sided formula is used.  The step is ``eps`` (absolute) or sqrt(macheps)
+        (cube root for '3-point') times max(1, |x|), taken towards x's sign.  Within the
+        bounds, as scipy's approx_derivative: '2-point' turns the step around where it
+        would leave the box and it fits on the other side, else takes the longer side's
+        whole width; '3-point' stays central where x +- h fit, else goes one-sided
+        (x + h, x + 2h) into the longer side, or central with the shorter side's width
+        where that is no shorter.  'cs' steps off the real line only (so not at all
+        where the bounds fix x)."""
+        central = self.scheme == "3-point"
+        xd = x.astype(np.float64)
+        h = (np.finfo(x.dtype).eps ** (1 / 3 if central else 1 / 2)
+             * np.where(xd >= 0, 1.0, -1.0) * np.maximum(1.0, np.abs(xd)))
+        if self.eps is not None:                # an absolute step, unless lost in rounding
+            eps = np.broadcast_to(np.asarray(self.eps, dtype=np.float64), x.shape)
+            h = np.where((x + eps.astype(x.dtype)) - x == 0, h, eps)
+        one_sided = np.zeros(x.shape, bool)
+        if self.bounds is None:
+            return h, one_sided
+        lo, hi = self.bounds
+        if self.scheme == "cs":
+            return np.where(lo == hi, 0.0, h), one_sided
+        lower, upper = xd - lo, hi - xd
+        if not central:
+            fits = np.abs(h) <= np.maximum(lower, upper)
+            h = np.where(((xd + h < lo) | (xd + h > hi)) & fits, -h, h)
+            return np.where(fits, h, np.where(upper >= lower, upper, -lower)), one_sided
+        h = np.abs(h)
+        inside = (lower >= h) & (upper >= h)
+        side = np.where(upper >= lower, np.minimum(h, upper / 2), -np.minimum(h, lower / 2))
+        shortest = np.minimum(lower, upper)
+        narrow = ~inside & (np.abs(side) <= shortest)
+        return np.where(inside, h, np.where(narrow, shortest, side)), ~inside & ~narrow
+
     def _finite_difference(self, x, f, args):
-        central = self.jac == "3-point"
-        base = np.finfo(x.dtype).eps ** (1 / 3 if central else 1 / 2)
-        h = self.eps if self.eps is not None else base * np.maximum(1.0, np.abs(x))
-        h = np.broadcast_to(np.asarray(h, dtype=x.dtype), x.shape)
-        g = np.empty_like(x)
+        """The gradient by finite differences (``self.scheme``) at x, f = fun(x), with
+        fun called only inside the bounds; a coordinate with no room to step (fixed by its
+        bounds) gets 0."""
+        h, one_sided = self._steps(x)
+        g = np.zeros_like(x)
+        if self.scheme == "cs":
+            xc = x.astype(np.complex128)
+            for i in np.flatnonzero(h):
+                xc[i] = x[i] + 1j * h[i]
+                fx = self.fun(xc.copy(), *args)
+                self.nfev += 1
+                g[i] = _scalar(fx if fx is None else np.imag(fx)) / h[i]
+                xc[i] = x[i]
+            return g
+        # the points: x + h ('2-point'); x - h, x + h (central) or x + h, x + 2h (one-sided)
+        xd = x.astype(np.float64)
+        near = np.where(one_sided, xd + h, xd - h)
+        far = np.where(one_sided, xd + 2 * h, xd + h)
+        if self.bounds is not None:             # (against rounding past a bound)
+            near, far = (np.clip(p, *self.bounds) for p in (near, far))
+        near, far = near.astype(x.dtype), far.astype(x.dtype)
         xp = x.copy()
         for i in range(x.size):
-            xp[i] = x[i] + h[i]
-            fp = self.value(xp, args)
-            if central:
-                xp[i] = x[i] - h[i]
-                g[i] = (fp - self.value(xp, args)) / (2 * h[i])
+            if far[i] == x[i]:
+                continue
+            xp[i] = far[i]
+            f_far = self.value(xp, args)
+            if self.scheme == "2-point":
+                g[i] = (f_far - f) / (float(far[i]) - float(x[i]))
             else:
-                g[i] = (fp - f) / h[i]
+                xp[i] = near[i]
+                f_near = self.value(xp, args)
+                if one_sided[i]:
+                    g[i] = (4 * f_near - 3 * f - f_far) / (float(far[i]) - float(x[i]))
+                else:
+                    g[i] = (f_far - f_near) / (float(far[i]) - float(near[i]))
             xp[i] = x[i]
         return g
 
@@ -249,6 +316,9 @@ class _Objective:
 def _scalar(fx):
     if type(fx) is float:
         return fx
+    if fx is None:                              # (numpy would make it NaN)
+        raise TypeError("The user-provided objective function returned None; it must "
+                        "return a scalar value.")
     try:
         f = np.asarray(fx, dtype=np.float64)
     except (TypeError, ValueError):
@@ -342,7 +412,10 @@ class _Slices:
 
 def _method_name(method):
     """The method's name: a name (any case) or one of the fastopt callables (fastopt.adam,
-    ...) that scipy.optimize.minimize takes; else ValueError listing the valid ones."""
+    ...) that scipy.optimize.minimize takes, or None for DEFAULT_METHOD; else ValueError
+    listing the valid ones."""
+    if method is None:
+        return DEFAULT_METHOD
     if isinstance(method, str):
         name = method.lower()
         if name in METHODS:
@@ -418,6 +491,8 @@ def _prepare(method, x0, bounds, options, stacklevel=5):
     method = _method_name(method)
     cls, hyper, o = _split_options(method, dict(options or {}), stacklevel)
     _check_numeric_options(o)
+    for name in ("shuffle", "disp", "return_best"):
+        o[name] = check_bool(o[name], name)
     if o["tol"] is not None:
         o["gtol"] = o["tol"]
     if o["nan_policy"] not in ("raise", "skip"):
@@ -461,12 +536,34 @@ def _resumed_state(sd, hyper):
         "learning_rate": None}
 
 
+def _box(opt):
+    """The optimizer's bounds as (lo, hi) arrays like x, or None without bounds."""
+    lo, hi = opt._bounds[0]
+    return (lo, hi) if lo.size else None
+
+
+def _check_unused(method, hess, hessp, constraints, stacklevel=3):
+    """What a first-order method without constraints does with the rest of scipy's
+    arguments: None (or no constraints) is fine; hess and hessp get scipy's own warning for
+    a method that does not use them, constraints a ValueError."""
+    if hess is not None:
+        warnings.warn(f"Method {method} does not use Hessian information (hess).",
+                      RuntimeWarning, stacklevel=stacklevel)
+    if hessp is not None:
+        warnings.warn(f"Method {method} does not use Hessian-vector product information "
+                      "(hessp).", RuntimeWarning, stacklevel=stacklevel)
+    if not (constraints is None or (isinstance(constraints, (list, tuple)) and not constraints)):
+        raise ValueError(f"fastopt.{method} handles bounds only, not constraints "
+                         f"(got {constraints!r})")
+
+
 def _run(fun, x0, args, method, jac, bounds, callback, options):
     """The one loop behind minimize() and the scipy custom-method callables."""
     if not isinstance(args, tuple):
         args = (args,)
     opt, x, o, limits = _prepare(method, x0, bounds, options)
-    objective = _Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None)
+    objective = _Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None,
+                           _box(opt))
     cb = _wrap_callback(callback)
     loop = _Loop(opt, objective, x, args, cb, o, *limits)
     if o["batch_size"] is not None:
@@ -576,10 +673,9 @@ class _Loop:
         if self.monitor_every < 1:
             raise ValueError(f"Invalid monitor_every: {o['monitor_every']}")
         self.sparse = opt.uses_l1 or opt.pruning is not None
-        lo, hi = opt._bounds[0]
         # what gtol's stationarity measure depends on beyond g (see _stationarity)
         self.lam = opt.l1_strength(0) if opt.uses_l1 else None
-        self.box = (lo, hi) if lo.size else None
+        self.box = _box(opt)
         self.constrained = self.sparse or self.box is not None
 
     # ---------------------------------------------------------------- helpers
@@ -891,9 +987,10 @@ class _Loop:
         return res
 
 
-def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
-             callback=None, options=None):
-    """Minimize a scalar function with a first-order method, like scipy.optimize.minimize.
+def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
+             constraints=(), tol=None, callback=None, options=None):
+    """Minimize a scalar function with a first-order method, like scipy.optimize.minimize
+    (and with its signature).
 
     Parameters
     ----------
@@ -904,14 +1001,28 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     args : tuple
         Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy or
         scipy.sparse CSR) is sliced along axis 0 into minibatches.
-    method : str or callable
+    method : str, callable or None
         One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam (any
         case), or the matching callable (``fastopt.nadam``), as scipy.optimize.minimize
-        takes it.
-    jac : bool, callable, None, '2-point' or '3-point'
-        How the gradient is obtained (None: forward differences, counted in nfev).
+        takes it.  None (the default): "adam", the usual first choice.
+    jac : bool, callable, None, '2-point', '3-point' or 'cs'
+        How the gradient is obtained: ``True`` (fun returns (f, gradient)), a callable
+        ``jac(x, *args)``, or finite differences as scipy takes them (None, the default:
+        '2-point').  '2-point' takes forward differences, '3-point' central ones, 'cs' the
+        complex step Im f(x + ih) / h (fun must accept complex x).  The step is the option
+        ``eps`` (absolute), else scipy's relative step (sqrt of the machine epsilon, cube
+        root for '3-point', times max(1, |x|)).  With bounds, fun is only called inside
+        the box: near a bound the difference is one-sided into the box (for '3-point' the
+        one-sided second-order formula), as scipy does; a coordinate fixed by its bounds
+        gets gradient 0.  Each finite-difference gradient counts one in njev and its calls
+        of fun (x itself included) in nfev, as scipy counts them.
+    hess, hessp : None
+        Not used (first-order methods): anything but None gets scipy's RuntimeWarning
+        ("Method adam does not use Hessian information (hess).") and is ignored.
     bounds : scipy.optimize.Bounds or sequence of (min, max)
         Box constraints, enforced by projection inside the update kernel.
+    constraints : () or None
+        fastopt handles bounds only: other constraints are a ValueError.
     tol : float
         Sets ``gtol``.
     callback : callable
@@ -939,7 +1050,8 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         fractional one is an error.  Reals: ``gtol`` (>= 0), ``ftol``, ``max_time`` and
         ``tol`` (>= 0 or None; inf allowed).  ``maxiter=0`` evaluates fun at x0 only and
         returns it with status 1 (status 0 if x0 already meets gtol); ``maxfev=0`` likewise
-        with status 2; ``max_time=0`` with status 5.
+        with status 2; ``max_time=0`` with status 5.  The flags ``shuffle``, ``disp`` and
+        ``return_best`` take True or False (NumPy's too), anything else is a TypeError.
 
     Returns
     -------
@@ -952,7 +1064,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
 
     Status: 0 success, 1 maxiter, 2 maxfev, 3 NaN result (x is the last point whose f and
     gradient were finite), 5 max_time, 6 KeyboardInterrupt (last good point), 7 max_skips,
-    99 callback raised StopIteration.
+    99 callback raised StopIteration.  fun returning None is a TypeError, as in scipy.
 
     Examples
     --------
@@ -962,6 +1074,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     >>> res.x.round(2)
     array([1., 1.])
     """
+    _check_unused(_method_name(method), hess, hessp, constraints)
     options = dict(options or {})
     if tol is not None:
         options.setdefault("tol", tol)
@@ -971,8 +1084,7 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
 def _custom_method(name):
     def method(fun, x0, args=(), jac=None, hess=None, hessp=None, bounds=None,
                constraints=(), callback=None, **options):
-        if constraints:
-            raise ValueError(f"fastopt.{name} handles bounds only, not constraints")
+        _check_unused(name, hess, hessp, constraints)
         return _run(fun, x0, args, name, jac, bounds, callback, options)
 
     cls, fixed = METHODS[name]
@@ -987,9 +1099,9 @@ def _custom_method(name):
     fun, x0, args, jac, bounds, callback
         As scipy.optimize.minimize passes them (see fastopt.minimize).
     hess, hessp
-        Ignored (first-order method).
+        Not used (first-order method): anything but None gets scipy's RuntimeWarning.
     constraints
-        Must be empty: only bounds are supported.
+        Must be empty or None: only bounds are supported.
     **options
         fastopt.minimize's options (``fastopt.show_options("{name}")`` lists them).
 

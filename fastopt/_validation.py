@@ -115,6 +115,14 @@ def real_number(value: Any, name: str) -> float:
     return float(value)
 
 
+def check_bool(value: Any, name: str) -> bool:
+    """A flag: Python's or NumPy's bool as a Python bool; anything else (the string
+    "False" would be truthy, 0 and 1 are easily meant otherwise) is a TypeError."""
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise TypeError(f"Invalid {name}: {value!r} (expected True or False)")
+
+
 def check_range(value: Any, name: str, low: float = 0.0, high: float = math.inf,
                 low_open: bool = False, high_open: bool = False,
                 label: str | None = None) -> float:

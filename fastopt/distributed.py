@@ -11,8 +11,8 @@ Two strategies::
     >>> X = da.from_array(X_np, chunks=(10_000, -1)); y = da.from_array(y_np, chunks=10_000)
     >>> res = fd.minimize(logloss, w0, args=(X, y), method="adam", jac=True,
     ...                   options={"batch_size": 256, "epochs": 5, "seed": 0, "l1": 1e-3})
-    >>> res = fd.minimize(logloss, w0, args=(X, y), strategy="local", sync_every=20,
-    ...                   options={"batch_size": 256, "epochs": 5, "seed": 0})
+    >>> res = fd.minimize(logloss, w0, args=(X, y), jac=True, strategy="local",
+    ...                   sync_every=20, options={"batch_size": 256, "epochs": 5, "seed": 0})
 
 ``strategy="sync"`` (data parallel): every step, each worker evaluates ``fun(x, *batch)`` on
 the rows of the step's minibatch that lie in its chunks; the driver combines the (loss,
@@ -71,8 +71,9 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
     raise ImportError("fastopt.distributed needs Dask: pip install 'fastopt[dask]' "
                       f"(dask[distributed]); {e}") from None
 
-from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _finite,
-                               _gmax, _Loop, _Objective, _prepare, _Stop, _wrap_callback)
+from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _box,
+                               _check_unused, _finite, _gmax, _Loop, _method_name, _Objective,
+                               _prepare, _Stop, _wrap_callback)
 
 __all__ = ["minimize", "STRATEGIES"]
 
@@ -86,11 +87,12 @@ _RETRY = (concurrent.futures.CancelledError, CommClosedError, TimeoutError)
 class _Job:
     """What every task needs besides the data and x, sent once to each worker: fun and how
     to call it (which positions of args are chunked dask arrays, the other args as given),
-    the minibatch plan, and for local SGD the prototype optimizer."""
+    the minibatch plan, the bounds (finite differences stay inside), and for local SGD the
+    prototype optimizer."""
 
     def __init__(self, fun, jac, eps, layout, consts, batch_size, nrows, shuffle, seeds,
-                 proto=None, l1=None, nan_policy="raise", run_id=None):
-        self.fun, self.jac, self.eps = fun, jac, eps
+                 proto=None, l1=None, nan_policy="raise", run_id=None, bounds=None):
+        self.fun, self.jac, self.eps, self.bounds = fun, jac, eps, bounds
         self.layout, self.consts = layout, consts      # layout[i]: index into a chunk, or None
         self.batch_size, self.nrows, self.shuffle, self.seeds = batch_size, nrows, shuffle, seeds
         self.proto, self.l1, self.nan_policy, self.run_id = proto, l1, nan_policy, run_id
@@ -136,7 +138,7 @@ def _eval_group(job, x, items):
     None for a contiguous slice and start None for the whole chunk.  Returns
     ([(k, f, g, rows)], fun evaluations per piece, gradient evaluations per piece)."""
     x = np.asarray(x)
-    obj = _Objective(job.fun, job.jac, job.eps)
+    obj = _Objective(job.fun, job.jac, job.eps, bounds=job.bounds)
     out, nfev, njev = [], 0, 0
     for k, blocks, order, start, stop in items:
         if start is None:
@@ -199,7 +201,7 @@ def _local_round(job, x, rnd, step0, steps, schedule, items):
 
 def _replica_steps(job, rep, blocks, steps):
     n_k = _nrows(blocks)
-    obj = _Objective(job.fun, job.jac, job.eps, job.l1)
+    obj = _Objective(job.fun, job.jac, job.eps, job.l1, job.bounds)
     opt, x = rep.opt, rep.x
     skip = job.nan_policy == "skip"
     good = x.copy() if skip else None
@@ -678,19 +680,20 @@ def _seeds(seed, n):
     return [root] + root.spawn(n - 1)
 
 
-def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, callback=None,
-             options=None, *, client=None, strategy="sync", sync_every=10, retries=2,
-             timeout=None):
+def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
+             constraints=(), tol=None, callback=None, options=None, *, client=None,
+             strategy="sync", sync_every=10, retries=2, timeout=None):
     """Minimize ``mean over rows of loss(x; rows)`` where the rows are dask arrays spread over
     a Dask cluster, with a fastopt method; ``fastopt.minimize``'s interface and result.
 
     Parameters
     ----------
     fun : callable
-        ``fun(x, *args) -> (f, gradient)`` (``jac=True``, the default), or ``-> f`` with
-        ``jac`` a callable or a finite-difference scheme, as in ``fastopt.minimize``.  Called
-        on the workers with the rows of a minibatch (or a whole chunk, in full batch) in
-        place of each dask array; ``f`` and the gradient must be means over those rows.
+        ``fun(x, *args) -> (f, gradient)`` with ``jac=True``, or ``-> f`` with ``jac`` a
+        callable or a finite-difference scheme (None, the default: '2-point'), as in
+        ``fastopt.minimize``; each chunk differentiates its own rows.  Called on the
+        workers with the rows of a minibatch (or a whole chunk, in full batch) in place of
+        each dask array; ``f`` and the gradient must be means over those rows.
     x0 : array_like, 1-D
     args : tuple
         ``dask.array`` arrays with the same number of rows, chunked along axis 0 only (other
@@ -699,10 +702,11 @@ def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, c
         array (e.g. built with ``da.from_delayed`` or ``map_blocks(scipy.sparse.csr_matrix)``);
         any other argument is passed unchanged to every call.  The arrays are persisted for
         the run (persist them yourself to keep them in memory between runs).
-    method, jac, bounds, tol, callback, options
-        As in ``fastopt.minimize`` (every option there: ``batch_size``, ``epochs``,
-        ``seed``, ``shuffle``, ``l1``, ``pruning``, schedules, ``opt_state``, ``gtol``,
-        ``ftol``, ``maxiter``, ``nan_policy`` ...).  Without ``batch_size``, full batch.
+    method, jac, hess, hessp, bounds, constraints, tol, callback, options
+        As in ``fastopt.minimize`` (scipy's signature; every option there: ``batch_size``,
+        ``epochs``, ``seed``, ``shuffle``, ``l1``, ``pruning``, schedules, ``opt_state``,
+        ``gtol``, ``ftol``, ``maxiter``, ``nan_policy`` ...).  Without ``batch_size``, full
+        batch.
     client : distributed.Client or None
         None: the current client (``distributed.get_client()``), else a ``LocalCluster``
         with one single-threaded worker process per core, closed at the end.
@@ -748,6 +752,7 @@ def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, c
     if isinstance(sync_every, bool) or not isinstance(sync_every, (int, np.integer)) \
             or sync_every < 1:
         raise ValueError(f"Invalid sync_every: {sync_every!r} (expected an int >= 1)")
+    _check_unused(_method_name(method), hess, hessp, constraints)
     if not isinstance(args, tuple):
         args = (args,)
     options = dict(options or {})
@@ -770,7 +775,7 @@ def minimize(fun, x0, args=(), method="adam", jac=True, bounds=None, tol=None, c
         job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, batch_size or 1,
                    cluster.N, bool(o["shuffle"]), seeds, run_id=cluster.run_id,
                    proto=copy.deepcopy(opt) if strategy == "local" else None, l1=l1,
-                   nan_policy=o["nan_policy"])
+                   nan_policy=o["nan_policy"], bounds=_box(opt))
         cluster.job_plan = job
         cluster.set_job(job)
         objective = _DaskObjective(cluster, fun, jac, o["eps"], l1, seeds, bool(o["shuffle"]))

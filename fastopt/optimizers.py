@@ -33,7 +33,8 @@ from fastopt import sparsity as _sparsity
 from fastopt._threads import check_num_threads
 from fastopt.schedules import momentum_cyclers
 from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
-                                 check_grads, check_range, coordinate_array, flat, per_array)
+                                 check_bool, check_grads, check_range, coordinate_array, flat,
+                                 per_array)
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]
 
@@ -387,7 +388,7 @@ class Optimizer:
             raise ValueError(f"Invalid nan_policy: {s['nan_policy']!r} "
                              f"(expected one of {', '.join(NAN_POLICIES)})")
         s["num_threads"] = check_num_threads(s["num_threads"])
-        s["maximize"] = bool(s["maximize"])
+        s["maximize"] = check_bool(s["maximize"], "maximize")
         s["weight_decay"] = _finite(s["weight_decay"], "weight_decay")
         s["l2"] = _finite(s["l2"], "l2")
         given = [n for n in ("clipvalue", "clipnorm", "global_clipnorm") if s[n] is not None]
@@ -875,7 +876,7 @@ class SGD(Optimizer):
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h["momentum"] = _finite(h["momentum"], "momentum")
-        h["nesterov"] = bool(h["nesterov"])
+        h["nesterov"] = check_bool(h["nesterov"], "nesterov")
         if h["nesterov"] and h["momentum"] == 0:
             raise ValueError("Nesterov momentum requires a momentum")
         return h
@@ -1027,7 +1028,7 @@ class RMSprop(Optimizer):
         h["rho"] = _finite(h["rho"], "rho")
         h["momentum"] = _finite(h["momentum"], "momentum")
         h["epsilon"] = _finite(h["epsilon"], "epsilon")
-        h["centered"] = bool(h["centered"])
+        h["centered"] = check_bool(h["centered"], "centered")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
@@ -1112,7 +1113,7 @@ class Adam(Optimizer):
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)
-        h["amsgrad"] = bool(h["amsgrad"])
+        h["amsgrad"] = check_bool(h["amsgrad"], "amsgrad")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:

@@ -820,7 +820,7 @@ def _suggest(lrs: Any, smoothed: Any) -> float:
     return float(lrs[int(np.argmin(smoothed))] / 10.0)
 
 
-def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", jac: Any = True,
+def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", jac: Any = None,
                        args: tuple[Any, ...] = (), lr_min: float = 1e-7, lr_max: float = 10.0,
                        num_steps: int = 200, options: dict[str, Any] | None = None,
                        smoothing: float = 0.9, diverge_factor: float = 4.0) -> Any:
@@ -846,7 +846,8 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
     Parameters
     ----------
     fun, x0, method, jac, args
-        As for ``fastopt.minimize`` (``jac=True``: ``fun`` returns (f, gradient)).
+        As for ``fastopt.minimize`` (``jac=True``: ``fun`` returns (f, gradient); None, the
+        default: finite differences).
     lr_min, lr_max : float
         The sweep's first and last rate, 0 < lr_min < lr_max.
     num_steps : int
@@ -869,7 +870,8 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
     Examples
     --------
     >>> c = np.logspace(0, 2, 10)          # an elongated bowl; SGD diverges for lr > 2/100
-    >>> res = find_learning_rate(lambda x: (0.5 * c @ x**2, c * x), np.ones(10), method="sgd")
+    >>> res = find_learning_rate(lambda x: (0.5 * c @ x**2, c * x), np.ones(10), method="sgd",
+    ...                          jac=True)
     >>> res.stop_reason, 0.002 < res.suggestion < 0.02
     ('diverged', True)
     """
@@ -949,7 +951,8 @@ def plot_lr_finder(result: Any, ax: Any = None, filename: Any = None) -> Any:
 
     Examples
     --------
-    >>> res = find_learning_rate(lambda x: (0.5 * x @ x, x), np.ones(3), method="sgd")
+    >>> res = find_learning_rate(lambda x: (0.5 * x @ x, x), np.ones(3), method="sgd",
+    ...                          jac=True)
     >>> ax = plot_lr_finder(res, filename="lr_finder.png")  # doctest: +SKIP
     >>> ax.get_xscale()  # doctest: +SKIP
     'log'

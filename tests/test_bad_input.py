@@ -376,6 +376,21 @@ for cls, key, value, match in RULE_HYPER:
 err("SGD-nesterov-without-momentum", lambda: fastopt.SGD(np.zeros(3), nesterov=True),
     ValueError, r"Nesterov momentum requires a momentum")
 
+# flags take True or False (Python's or NumPy's) only: "False" would be truthy
+FLAGS = [(fastopt.SGD, "nesterov", {"momentum": 0.9}), (fastopt.Adam, "amsgrad", {}),
+         (fastopt.RMSprop, "centered", {}), (fastopt.Adamax, "maximize", {})]
+for cls, key, kw in FLAGS:
+    for value in ("False", 1):
+        err(f"{cls.__name__}-{key}-{value!r}", lambda cls=cls, key=key, kw=kw, value=value:
+            cls(np.zeros(3), **kw, **{key: value}), TypeError,
+            rf"Invalid {key}: {value!r} \(expected True or False\)")
+err("setter-maximize-str", on_optimizer(lambda: stepped(),
+                                        lambda opt: setattr(opt, "maximize", "False")),
+    TypeError, r"Invalid maximize: 'False' \(expected True or False\)")
+err("set_hyper-nesterov-str", on_optimizer(lambda: stepped(fastopt.SGD),
+                                           lambda opt: opt.set_hyper(nesterov="True")),
+    TypeError, r"Invalid nesterov: 'True' \(expected True or False\)")
+
 # the options every optimizer takes
 COMMON = [
     ("weight_decay", NAN, ValueError, r"Invalid weight_decay value: nan"),
@@ -685,7 +700,6 @@ MIN_ERRORS = [
     ("x0-datetime", dict(x0=np.array(["2020-01-01"], "M8[D]")), TypeError,
      r"'x0' has dtype datetime64"),
     ("method-unknown", dict(method="bfgs"), ValueError, r"Unknown solver 'bfgs'"),
-    ("method-None", dict(method=None), ValueError, r"Unknown solver None"),
     ("jac-unknown", dict(jac="4-point"), ValueError, r"Invalid jac: '4-point'"),
     ("bounds-count", dict(bounds=[(0, 1)]), ValueError,
      r"'bounds' has 1 pairs, but x0 has 2 entries"),
@@ -748,6 +762,28 @@ MIN_ERRORS = [
      r"the gradient has shape \(3,\), expected \(2,\)"),
     ("jac-pair-shape", dict(fun=lambda x: (float(x @ x), np.ones((2, 2)))), ValueError,
      r"the gradient has shape \(2, 2\), expected \(2,\)"),
+    ("fun-None", dict(fun=lambda x: None, jac=lambda x: x), TypeError,
+     r"The user-provided objective function returned None; it must return a scalar"),
+    ("fun-pair-None", dict(fun=lambda x: (None, x)), TypeError,
+     r"The user-provided objective function returned None"),
+    ("fun-None-finite-differences", dict(fun=lambda x: None, jac=None), TypeError,
+     r"The user-provided objective function returned None"),
+    ("complex-step-fun-None", dict(fun=lambda x: None if x.dtype.kind == "c" else 1.0,
+                                   jac="cs"), TypeError,
+     r"The user-provided objective function returned None"),
+    ("constraints", dict(constraints=[{"type": "eq", "fun": lambda x: x[0]}]), ValueError,
+     r"fastopt.adam handles bounds only, not constraints"),
+    ("constraints-object", dict(method="nadam", constraints=so.LinearConstraint([1, 1], 0, 1)),
+     ValueError, r"fastopt.nadam handles bounds only, not constraints"),
+    ("shuffle-str", dict(options={"shuffle": "False"}), TypeError,
+     r"Invalid shuffle: 'False' \(expected True or False\)"),
+    ("disp-int", dict(options={"disp": 1}), TypeError, r"Invalid disp: 1 \(expected True"),
+    ("return_best-None", dict(options={"return_best": None}), TypeError,
+     r"Invalid return_best: None \(expected True or False\)"),
+    ("maximize-str", dict(options={"maximize": "False"}), TypeError,
+     r"Invalid maximize: 'False' \(expected True or False\)"),
+    ("nesterov-str", dict(method="momentum", options={"nesterov": "False"}), TypeError,
+     r"Invalid nesterov: 'False' \(expected True or False\)"),
 ]
 
 
@@ -768,7 +804,9 @@ for id_, kw, exc, match in MIN_ERRORS:
 for id_, kw, exc, match in MIN_ERRORS:
     # (not fun-not-a-pair: scipy's own jac=True wrapper fails on it first)
     if id_.startswith(("x0", "bounds", "Bounds", "learning_rate", "opt_state-other-size",
-                       "fun-vector", "fun-str", "fun-complex", "jac-shape")):
+                       "fun-vector", "fun-str", "fun-complex", "jac-shape", "fun-None",
+                       "constraints", "shuffle", "disp", "return_best", "maximize",
+                       "nesterov")):
         err(f"scipy-method-{id_}", lambda kw=kw: call_minimize(kw, so.minimize), exc, match)
 for m in METHODS:
     err(f"scipy-method-{m}-lr-nan",
@@ -805,8 +843,8 @@ FINDER = [
 for id_, kw, exc, match in FINDER:
     def finder(kw=kw):
         kw = dict(kw)
-        return fastopt.find_learning_rate(quad, kw.pop("x0", np.ones(2)), num_steps=kw.pop(
-            "num_steps", 5), **kw)
+        return fastopt.find_learning_rate(quad, kw.pop("x0", np.ones(2)), jac=True,
+                                          num_steps=kw.pop("num_steps", 5), **kw)
     err(f"find_learning_rate-{id_}", finder, exc, match)
 
 # ---------------------------------------------------------------- schedules
@@ -1066,6 +1104,10 @@ DIST_ERRORS = [
      r"the dask arrays in 'args' have different numbers of rows: \[3, 4\]"),
     ("args-dask-0d", {"args": "0d"}, ValueError,
      r"a dask array in 'args' must have at least one dimension"),
+    ("constraints", {"constraints": [{"type": "ineq", "fun": lambda x: x[0]}]}, ValueError,
+     r"fastopt.adam handles bounds only, not constraints"),
+    ("shuffle-str", {"options": {"shuffle": "no"}}, TypeError,
+     r"Invalid shuffle: 'no' \(expected True or False\)"),
 ]
 
 
@@ -1078,7 +1120,7 @@ def call_dist(kw):
         kw["args"] = (da.from_array(np.array(1.0)),)
     x0 = kw.pop("x0", np.ones(2))
     kw.setdefault("args", ())
-    return dist()(quad, x0, client=NoClient(), **kw)
+    return dist()(quad, x0, jac=True, client=NoClient(), **kw)
 
 
 for id_, kw, exc, match in DIST_ERRORS:
@@ -1316,12 +1358,16 @@ def _():
         np.testing.assert_array_equal(x, expected)
 
 
-@behaviour("nesterov-and-amsgrad-truthiness")
+@behaviour("flags-numpy-bools")
 def _():
-    """Flags are Python truth values (as in torch): 0/1 and numpy bools work."""
-    assert fastopt.SGD(np.zeros(2), momentum=0.9, nesterov=np.bool_(True)).hyper["nesterov"]
-    assert fastopt.Adam(np.zeros(2), amsgrad=1).hyper["amsgrad"] is True
-    assert fastopt.Adam(np.zeros(2), maximize=0).maximize is False
+    """Flags take NumPy's bools as Python's (and hold Python bools)."""
+    assert fastopt.SGD(np.zeros(2), momentum=0.9,
+                       nesterov=np.bool_(True)).hyper["nesterov"] is True
+    assert fastopt.Adam(np.zeros(2), amsgrad=np.True_).hyper["amsgrad"] is True
+    assert fastopt.Adam(np.zeros(2), maximize=np.False_).maximize is False
+    res = fastopt.minimize(quad, np.ones(2), jac=True, options={
+        "maxiter": 2, "shuffle": np.True_, "return_best": np.bool_(True), "disp": np.False_})
+    assert res.nit == 2
 
 
 @behaviour("huge-learning-rate-optimizer")
@@ -1574,7 +1620,7 @@ def _():
 def _():
     """The LR finder on a loss that is NaN from the start: stop_reason "non-finite", no
     suggestion (NaN)."""
-    res = fastopt.find_learning_rate(lambda x: (NAN, 2 * x), np.ones(2), num_steps=5)
+    res = fastopt.find_learning_rate(lambda x: (NAN, 2 * x), np.ones(2), jac=True, num_steps=5)
     assert res.stop_reason == "non-finite" and math.isnan(res.suggestion)
 
 

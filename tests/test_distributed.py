@@ -99,7 +99,8 @@ def test_one_chunk_minibatches_are_minimize(client, cancer):
     ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, callback=cb_ref,
                            options=opts)
     seen, cb = recorder()
-    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, len(y)), callback=cb, options=opts)
+    res = fd.minimize(log_loss, x0, jac=True, args=chunked(Xb, y, len(y)), callback=cb,
+                      options=opts)
     assert_same_run(res, ref)
     assert res.nepochs == ref.nepochs == 2 and res.nchunks == 1
     assert res.nnz == ref.nnz and res.sparsity == ref.sparsity
@@ -117,7 +118,7 @@ def test_one_chunk_minibatches_are_minimize(client, cancer):
     # without shuffling: consecutive slices, as minimize takes them
     opts.update(shuffle=False, epochs=1, learning_rate=0.05)
     ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts)
-    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, len(y)), options=opts)
+    res = fd.minimize(log_loss, x0, jac=True, args=chunked(Xb, y, len(y)), options=opts)
     assert_same_run(res, ref)
 
 
@@ -128,13 +129,13 @@ def test_sync_is_reproducible_with_a_seed(client, cancer):
     x0 = np.zeros(Xb.shape[1])
     X, Y = chunked(Xb, y, 150)
     opts = {"learning_rate": 0.03, "l1": l1, "batch_size": 64, "epochs": 1, "seed": 7}
-    a = fd.minimize(log_loss, x0, args=(X, Y), method="nadam", options=opts)
-    b = fd.minimize(log_loss, x0, args=(X, Y), method="nadam", options=opts)
+    a = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam", options=opts)
+    b = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam", options=opts)
     np.testing.assert_array_equal(a.x, b.x)
     assert a.fun == b.fun and a.nit == b.nit == 9 and a.status == 0
     assert (a.nchunks, a.nworkers) == (4, 2)
     assert a.comm["bytes_received"] >= a.nit * 4 * x0.nbytes     # a gradient per chunk
-    c = fd.minimize(log_loss, x0, args=(X, Y), method="nadam",
+    c = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam",
                     options={**opts, "seed": 8, "pruning": fastopt.ConstantSparsity(0.5, 0)})
     assert not np.array_equal(a.x, c.x)
     assert objective(a.x, Xb, y, l1) < 2 * star.fun
@@ -150,7 +151,7 @@ def test_full_batch_is_minimize(client, cancer):
     X, Y = chunked(Xb, y, 200)
     opts = {"learning_rate": 0.1, "l1": l1, "maxiter": 25, "gtol": 0}
     ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts)
-    res = fd.minimize(log_loss, x0, args=(X, Y), options=opts)
+    res = fd.minimize(log_loss, x0, jac=True, args=(X, Y), options=opts)
     assert_same_run(res, ref)
     np.testing.assert_allclose(res.jac, ref.jac, rtol=0, atol=1e-12)
     assert res.status == 1 and res.nchunks == 3
@@ -162,7 +163,7 @@ def test_full_batch_is_minimize(client, cancer):
     opts = {**nesterov, "gtol": 4.2e-8, "opt_state": warm.opt_state}
     ref = fastopt.minimize(log_loss, warm.x, args=(Xb, y), jac=True, method="nesterov",
                            options=opts)
-    res = fd.minimize(log_loss, warm.x, args=(X, Y), method="nesterov", options=opts)
+    res = fd.minimize(log_loss, warm.x, jac=True, args=(X, Y), method="nesterov", options=opts)
     assert ref.status == 0 and 10 < ref.nit < 50
     assert_same_run(res, ref)
     zeros = res.x[res.x == 0]
@@ -177,10 +178,10 @@ def test_csr_chunks_and_float32(client, cancer):
     X, Y = chunked(Xb, y, 300)
     Xs = X.map_blocks(sp.csr_matrix, dtype=Xb.dtype)
     opts = {"learning_rate": 0.05, "l1": l1, "batch_size": 100, "epochs": 1, "seed": 1}
-    dense = fd.minimize(log_loss, x0, args=(X, Y), options=opts)
-    sparse = fd.minimize(log_loss, x0, args=(Xs, Y), options=opts)
+    dense = fd.minimize(log_loss, x0, jac=True, args=(X, Y), options=opts)
+    sparse = fd.minimize(log_loss, x0, jac=True, args=(Xs, Y), options=opts)
     np.testing.assert_allclose(sparse.x, dense.x, rtol=0, atol=1e-12)
-    single = fd.minimize(log_loss, x0.astype(np.float32), args=(Xs, Y), options=opts)
+    single = fd.minimize(log_loss, x0.astype(np.float32), jac=True, args=(Xs, Y), options=opts)
     assert single.x.dtype == np.float32 and single.jac.dtype == np.float32
     np.testing.assert_allclose(single.x, dense.x, atol=1e-4)
 
@@ -197,7 +198,29 @@ def test_finite_differences_on_the_workers(client, cancer):
     ref = fastopt.minimize(loss, x0, args=(Xb, y), jac="2-point", options=opts)
     res = fd.minimize(loss, x0, args=chunked(Xb, y, 300), jac="2-point", options=opts)
     np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6)
-    assert (res.nfev, res.njev, res.nit) == (ref.nfev, ref.njev, 3) == (4 * len(x0) + 4, 0, 3)
+    assert (res.nfev, res.njev, res.nit) == (ref.nfev, ref.njev, 3) == (4 * len(x0) + 4, 4, 3)
+
+
+@pytest.mark.parametrize("jac", ["2-point", "3-point"])
+def test_finite_differences_on_the_workers_stay_in_the_box(client, cancer, jac):
+    """With bounds, the workers' differences step into the box as fastopt.minimize's do:
+    fun is NaN outside it, and x0 sits on its upper bound."""
+    Xb, y, _, _ = cancer
+    x0, bounds = np.zeros(Xb.shape[1]), [(-1, 0)] * Xb.shape[1]
+
+    def loss(x, X, y):
+        with np.errstate(invalid="ignore"):
+            return log_loss(x, X, y)[0] + np.sum(np.sqrt(-x) ** 2)
+
+    opts = {"learning_rate": 0.1, "maxiter": 3, "gtol": 0}
+    ref = fastopt.minimize(loss, x0, args=(Xb, y), jac=jac, bounds=bounds, options=opts)
+    res = fd.minimize(loss, x0, args=chunked(Xb, y, 300), jac=jac, bounds=bounds, options=opts)
+    assert ref.status == res.status == 1
+    np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-6)
+    assert (res.nfev, res.njev) == (ref.nfev, ref.njev)
+    local = fd.minimize(loss, x0, args=chunked(Xb, y, 300), jac=jac, bounds=bounds,
+                        strategy="local", sync_every=2, options=opts)
+    assert local.status == 1 and np.isfinite(local.fun)
 
 
 def test_errors_from_fun_are_raised_and_options_checked(client, cancer):
@@ -209,20 +232,20 @@ def test_errors_from_fun_are_raised_and_options_checked(client, cancer):
         raise ArithmeticError("bad fun")
 
     with pytest.raises(ArithmeticError, match="bad fun"):
-        fd.minimize(broken, x0, args=(X, Y), options={"maxiter": 3})
+        fd.minimize(broken, x0, jac=True, args=(X, Y), options={"maxiter": 3})
     with pytest.raises(ValueError, match="Invalid strategy"):
-        fd.minimize(log_loss, x0, args=(X, Y), strategy="async")
+        fd.minimize(log_loss, x0, jac=True, args=(X, Y), strategy="async")
     with pytest.raises(ValueError, match="Invalid sync_every"):
-        fd.minimize(log_loss, x0, args=(X, Y), strategy="local", sync_every=0)
+        fd.minimize(log_loss, x0, jac=True, args=(X, Y), strategy="local", sync_every=0)
     with pytest.raises(ValueError, match="needs the data as dask arrays"):
-        fd.minimize(log_loss, x0, args=(Xb, y))
+        fd.minimize(log_loss, x0, jac=True, args=(Xb, y))
     with pytest.raises(ValueError, match="different numbers of rows"):
-        fd.minimize(log_loss, x0, args=(X, Y[:100]))
+        fd.minimize(log_loss, x0, jac=True, args=(X, Y[:100]))
     with pytest.raises(ValueError, match="pruning needs one mask"):
-        fd.minimize(log_loss, x0, args=(X, Y), strategy="local",
+        fd.minimize(log_loss, x0, jac=True, args=(X, Y), strategy="local",
                     options={"pruning": fastopt.ConstantSparsity(0.5, 0)})
     with pytest.raises(ValueError, match="Invalid batch_size"):
-        fd.minimize(log_loss, x0, args=(X, Y), options={"batch_size": 0})
+        fd.minimize(log_loss, x0, jac=True, args=(X, Y), options={"batch_size": 0})
 
 
 def test_client_none_uses_the_current_client_or_starts_a_cluster(client, monkeypatch):
@@ -255,7 +278,7 @@ def test_local_sgd_with_one_chunk_is_minimize(client, cancer):
             "l1": l1, "batch_size": 64, "epochs": 3, "seed": 3}
     ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts)
     opts["learning_rate"] = fastopt.ReduceLROnPlateau(0.05, patience=0, factor=0.5, min_delta=0.5)
-    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, len(y)), strategy="local",
+    res = fd.minimize(log_loss, x0, jac=True, args=chunked(Xb, y, len(y)), strategy="local",
                       sync_every=4, options=opts)
     np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-12)
     assert res.fun == pytest.approx(ref.fun, abs=1e-12)
@@ -275,7 +298,7 @@ def test_local_sgd_converges(client, cancer):
     x0 = np.zeros(Xb.shape[1])
     L = np.linalg.norm(Xb, 2) ** 2 / (4 * len(y))
     seen, cb = recorder()
-    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, 285), method="nesterov",
+    res = fd.minimize(log_loss, x0, jac=True, args=chunked(Xb, y, 285), method="nesterov",
                       strategy="local", sync_every=100, callback=cb,
                       options={"learning_rate": 0.5 / L, "l1": l1, "maxiter": 3000,
                                "gtol": 0})
@@ -303,7 +326,7 @@ def test_killed_worker_mid_run_gives_the_same_result(client, cancer):
     x0 = np.zeros(Xb.shape[1])
     X, Y = chunked(Xb, y, 150)
     opts = {"learning_rate": 0.03, "l1": l1, "batch_size": 64, "epochs": 2, "seed": 5}
-    ref = fd.minimize(log_loss, x0, args=(X, Y), options=opts)
+    ref = fd.minimize(log_loss, x0, jac=True, args=(X, Y), options=opts)
     pids = sorted(worker_pids(client).values())
     killed = []
 
@@ -314,7 +337,7 @@ def test_killed_worker_mid_run_gives_the_same_result(client, cancer):
         kill_after_5.calls += 1
     kill_after_5.calls = 0
 
-    res = fd.minimize(log_loss, x0, args=(X, Y), callback=kill_after_5, options=opts)
+    res = fd.minimize(log_loss, x0, jac=True, args=(X, Y), callback=kill_after_5, options=opts)
     assert killed
     assert res.status == 0 and np.isfinite(res.x).all()
     np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-12)
@@ -342,7 +365,7 @@ def test_unrecoverable_failure_returns_the_last_good_point(client, cancer, tmp_p
         if len(xs) == 4:
             open(flag, "w").close()
 
-    res = fd.minimize(stalling, x0, args=(X, Y), callback=cb, timeout=0.4, retries=1,
+    res = fd.minimize(stalling, x0, jac=True, args=(X, Y), callback=cb, timeout=0.4, retries=1,
                       options={"learning_rate": 0.05, "maxiter": 20, "gtol": 0})
     assert res.status == 8 and not res.success
     assert res.message.startswith(fastopt._minimize.STATUS[8]) and "TimeoutError" in res.message
@@ -366,7 +389,7 @@ def test_local_sgd_survives_a_killed_worker(client, cancer):
         if len(rounds) == 2:
             os.kill(pids[-1], signal.SIGKILL)
 
-    res = fd.minimize(log_loss, x0, args=chunked(Xb, y, 285), method="adam",
+    res = fd.minimize(log_loss, x0, jac=True, args=chunked(Xb, y, 285), method="adam",
                       strategy="local", sync_every=50, callback=kill_after_2,
                       options={"learning_rate": 0.05, "l1": l1, "maxiter": 400, "gtol": 0})
     assert res.status == 1 and res.nit == 400 and np.isfinite(res.x).all()

@@ -132,7 +132,6 @@ OTHER = [
      r".*\(a name, or the callable fastopt.adam etc.\)"),
     ("method-other-callable", dict(method=so.rosen), ValueError, r"Unknown solver <function"),
     ("method-unhashable", dict(method=["adam"]), ValueError, r"Unknown solver \['adam'\]"),
-    ("method-None", dict(method=None), ValueError, r"Unknown solver None"),
 ]
 
 

@@ -495,7 +495,7 @@ def trajectory_score(method, lr, maxiter):
 
 @pytest.mark.parametrize("method", ["sgd", "adam"])
 def test_finder_suggestion_near_best_constant_rate(method):
-    res = find_learning_rate(bowl, np.ones(10), method=method)
+    res = find_learning_rate(bowl, np.ones(10), jac=True, method=method)
     sweep = np.logspace(-5, 1, 25)
     with np.errstate(over="ignore", invalid="ignore"):
         scores = [trajectory_score(method, lr, 200) for lr in sweep]
@@ -508,8 +508,8 @@ def test_finder_suggestion_near_best_constant_rate(method):
 def test_finder_records_the_sweep_and_the_loss_after_each_update():
     # full batch: losses[k] = f(x_k+1), x_k+1 = x_k - lr_k * grad f(x_k) (plain SGD)
     n, lr_min, lr_max = 12, 1e-4, 1e-2
-    res = find_learning_rate(bowl, np.ones(10), method="sgd", lr_min=lr_min, lr_max=lr_max,
-                             num_steps=n, smoothing=0.0)
+    res = find_learning_rate(bowl, np.ones(10), jac=True, method="sgd", lr_min=lr_min,
+                             lr_max=lr_max, num_steps=n, smoothing=0.0)
     lrs = lr_min * (lr_max / lr_min) ** (np.arange(n) / (n - 1))
     np.testing.assert_allclose(res.learning_rates, lrs, rtol=1e-12)
     x, losses = np.ones(10), []
@@ -530,7 +530,7 @@ def test_finder_minibatch_pairs_each_loss_with_the_update_before_it():
     rng = np.random.default_rng(0)
     A, b = rng.standard_normal((40, 3)), rng.standard_normal(40)
     n, beta = 9, 0.5
-    res = find_learning_rate(least_squares, np.zeros(3), method="sgd", args=(A, b),
+    res = find_learning_rate(least_squares, np.zeros(3), jac=True, method="sgd", args=(A, b),
                              lr_min=1e-3, lr_max=1e-1, num_steps=n, smoothing=beta,
                              options={"batch_size": 10, "shuffle": False})
     lrs = 1e-3 * 100.0 ** (np.arange(n) / (n - 1))
@@ -552,7 +552,7 @@ def test_finder_minibatch_suggestion():
     rng = np.random.default_rng(0)
     A = rng.standard_normal((512, 8))
     b = A @ rng.standard_normal(8) + 0.1 * rng.standard_normal(512)
-    res = find_learning_rate(least_squares, np.zeros(8), method="sgd", args=(A, b),
+    res = find_learning_rate(least_squares, np.zeros(8), jac=True, method="sgd", args=(A, b),
                              options={"batch_size": 32, "seed": 0})
     assert res.stop_reason == "diverged" and len(res.losses) < 200
     assert np.all(np.isfinite(res.losses))
@@ -570,7 +570,7 @@ def test_finder_minibatch_suggestion():
 
 
 def test_finder_stops_early_when_the_loss_explodes():
-    res = find_learning_rate(bowl, np.ones(10), method="sgd", smoothing=0.9)
+    res = find_learning_rate(bowl, np.ones(10), jac=True, method="sgd", smoothing=0.9)
     sm = res.smoothed_losses
     assert res.stop_reason == "diverged" and len(sm) < 200 and res.nit == len(sm)
     assert sm[-1] > 4 * sm.min() and np.all(sm[:-1] <= 4 * np.minimum.accumulate(sm)[:-1])
@@ -581,13 +581,13 @@ def test_finder_stops_early_when_the_loss_explodes():
         f, g = bowl(x)
         return (math.inf if f > 1e6 else f), g
 
-    res = find_learning_rate(blows_up, np.ones(10), method="sgd", diverge_factor=1e300)
+    res = find_learning_rate(blows_up, np.ones(10), jac=True, method="sgd", diverge_factor=1e300)
     assert res.stop_reason == "non-finite" and np.all(np.isfinite(res.losses))
     assert 0 < len(res.losses) < 200 and "non-finite" in res.message
 
 
 def test_finder_still_falling_says_so():
-    res = find_learning_rate(bowl, np.ones(10), method="sgd", lr_max=1e-3, num_steps=50)
+    res = find_learning_rate(bowl, np.ones(10), jac=True, method="sgd", lr_max=1e-3, num_steps=50)
     assert res.stop_reason == "completed" and len(res.losses) == 50
     assert res.suggestion == pytest.approx(1e-4)
     assert "raise lr_max" in res.message
@@ -605,12 +605,12 @@ def test_finder_still_falling_says_so():
 ])
 def test_finder_bad_arguments(kw, exc, match):
     with pytest.raises(exc, match=match):
-        find_learning_rate(bowl, np.ones(10), **kw)
+        find_learning_rate(bowl, np.ones(10), jac=True, **kw)
 
 
 def test_plot_lr_finder(tmp_path):
     pytest.importorskip("matplotlib")
-    res = find_learning_rate(bowl, np.ones(10), method="sgd")
+    res = find_learning_rate(bowl, np.ones(10), jac=True, method="sgd")
     path = tmp_path / "lr_finder.png"
     ax = plot_lr_finder(res, filename=path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
