@@ -241,8 +241,8 @@ def verdict(ok):
     return "PASS" if ok else "MISS"
 
 
-def floor_lines(rows):
-    """The reference loops under a torch target (bench/floor.py): per fused rule at 1
+def reference_lines(rows):
+    """The reference loops under a torch target (bench/reference_loops.py): per fused rule at 1
     thread, torch time over fastopt's, over the plain C loop's and over the traffic-only
     loop's."""
     rows = [r for r in rows if r["rule"] in FUSED_RULES and "C loop_x_torch" in r]
@@ -295,7 +295,7 @@ def targets(res):
             w = worst(FUSED_RULES, big_sizes)
             lines.append(f"     ... at >= 1e6 elements only: worst {where(w)}")
         largest = max(r["n"] for r in single)
-        lines += floor_lines([r for r in single if r["n"] == largest])
+        lines += reference_lines([r for r in single if r["n"] == largest])
         w = worst(FOREACH_RULES, single)
         lines.append(f"[{verdict(w['x_torch'] >= FOREACH_SPEEDUP)}] Nadam/AdaMax/RMSprop >= "
                      f"{FOREACH_SPEEDUP:g}x faster than torch foreach (worst: {where(w)})")
@@ -311,7 +311,7 @@ def targets(res):
                          f"{MULTI_SPEEDUP:g}x faster than torch fused (worst: {where(w)}, "
                          f"fastopt moving {w['gbps']:.0f} GB/s); foreach rules: worst "
                          + where(worst(FOREACH_RULES, multi)))
-            lines += floor_lines([r for r in multi if r["threads"] == 1])
+            lines += reference_lines([r for r in multi if r["threads"] == 1])
     else:
         lines.append("[not measured] torch targets (torch not installed or skipped)")
 

@@ -36,13 +36,13 @@ Protocol
     gradients read) over its time: far above the copy bandwidth of main memory where the
     arrays stay in cache between steps (10^4 and "20 arrays").
 
-Reference loops (bench/floor.py)
+Reference loops (bench/reference_loops.py)
     For Adam, SGD-momentum and AdaGrad, from 10^5 elements at 1 thread, the same rounds
     also time two C loops on fastopt's own arrays: the rule as a plain C loop ("C loop x":
     torch time / its time) and the same loads and stores without the rule's arithmetic
     ("traffic x").  They show how far an implementation of the rule gets ahead of torch on
     this machine: fastopt's "x torch" is read against them (measurements, not bounds; see
-    bench/floor.py).  The columns show "-" elsewhere, and without a C compiler.
+    bench/reference_loops.py).  The columns show "-" elsewhere, and without a C compiler.
 
 Usage: python bench/vs_torch.py [--quick] [--sizes 10,10000] [--threads 1,2]
                                 [--rules adam,nadam] [--json FILE]
@@ -58,16 +58,16 @@ import numpy as np
 import fastopt
 
 try:
-    import floor                     # bench/floor.py: the reference C loops
     import harness                   # bench/harness.py: machine, timing, tables
+    import reference_loops           # bench/reference_loops.py: the rules as plain C loops
 except ImportError:                  # imported as bench.vs_torch
-    from bench import floor, harness
+    from bench import harness, reference_loops
 
 FULL_SIZES = (10, 10**4, 10**6, 10**7)
 QUICK_SIZES = (10, 10**4, 10**5)
 MULTI = "20 arrays"
 MULTI_COUNT, MULTI_LOW, MULTI_HIGH = 20, 10**3, 10**5
-FLOOR_FROM = 10**5      # bench/floor.py's loops: timed from this many elements on, at 1
+REFERENCE_FROM = 10**5  # the reference loops are timed from this many elements on, at 1
                         # thread (below, the ctypes call costs more than the loop)
 DTYPE = np.float32
 
@@ -158,8 +158,8 @@ def time_case(torch, rule, impl, sizes, threads, quick, label):
         fast, _, topt, _ = make_pair(torch, rule, arrays, grads, k, impl)
         g = grads if len(grads) > 1 else grads[0]
         fns = {"fastopt": lambda: fast.step(g), "torch": topt.step}
-        if total >= FLOOR_FROM and k == 1:     # the C loops run on one thread
-            fns.update(floor.loops(rule, fast, grads))
+        if total >= REFERENCE_FROM and k == 1:     # the C loops run on one thread
+            fns.update(reference_loops.loops(rule, fast, grads))
         t = harness.median_seconds(fns, plan)
         row = {"rule": rule, "case": label, "n": total, "arrays": len(sizes),
                "dtype": np.dtype(DTYPE).name, "threads": k, "torch_impl": impl,
@@ -185,7 +185,7 @@ def measure(sizes=FULL_SIZES, threads=(1, 2), rules=None, quick=False, multi=Tru
         for rule in (list(RULES) if rules is None else rules):
             impl = implementation(torch, rule)
             check_agreement(torch, rule, impl)
-            floor.check(rule, lambda p, make=RULES[rule][0]: make(p, 1))
+            reference_loops.check(rule, lambda p, make=RULES[rule][0]: make(p, 1))
             cases = [([n], harness.size_label(n)) for n in sizes]
             if multi:
                 cases.append((multi_sizes(), MULTI))
@@ -223,9 +223,11 @@ def describe(torch):
     return (f"torch {torch.__version__}, float32; '{MULTI}': {MULTI_COUNT} arrays of "
             f"{min(sizes)}..{max(sizes)} elements ({sum(sizes)} in all); us: median per step; "
             "x torch: torch time / fastopt time (> 1: fastopt faster); C loop x, traffic x: "
-            "torch time / the time of bench/floor.c's plain C loop of the rule, and of its "
+            "torch time / the time of bench/reference_loops.c's plain C loop of the rule, and "
+            "of its "
             "loads and stores alone, on fastopt's arrays (from "
-            f"{FLOOR_FROM:.0e} elements, Adam/SGD-momentum/Adagrad); {floor.describe()}")
+            f"{REFERENCE_FROM:.0e} elements, Adam/SGD-momentum/Adagrad); "
+            f"{reference_loops.describe()}")
 
 
 def main(argv=None):
