@@ -170,7 +170,7 @@ def config_label(rule, dtype):
     return f"{rule} {np.dtype(dtype).name}"
 
 
-def exp2(n):
+def pow2_label(n):
     e = math.log2(n)
     return f"2^{int(e)}" if e == int(e) else str(n)
 
@@ -190,7 +190,7 @@ def sweep_header():
 def sweep_line(rows_at_n):
     cells = "".join(f"  {fmt_us(r['t1']):>8}{fmt_us(r['t2_forced']):>8}"
                     f"{r['ratio_forced']:>6.2f}" for r in rows_at_n)
-    return f"{exp2(rows_at_n[0]['n']):<6}{cells}"
+    return f"{pow2_label(rows_at_n[0]['n']):<6}{cells}"
 
 
 def default_table(rows, sizes):
@@ -213,7 +213,7 @@ def default_table(rows, sizes):
                              + ("" if r["team_default"] > 1 else " (same serial code)"))
                 flagged.append(r)
         timed = "own" if at_n[0]["t2_default_own"] else "=part 1"
-        lines.append(f"{exp2(n):<6}{at_n[0]['team_default']:>5}{timed:>10}{cells}   "
+        lines.append(f"{pow2_label(n):<6}{at_n[0]['team_default']:>5}{timed:>10}{cells}   "
                      + ", ".join(flags))
     lines.append(f"1T/2T, median t1 / median t2 with the default threshold ({threshold}); "
                  f"team: threads a 2-thread step uses;\n! = 2 threads more than "
@@ -241,6 +241,11 @@ def crossover(rows, sizes, min_ratio):
         per[label] = found
     overall = None if any(v is None for v in per.values()) else max(per.values())
     return per, overall
+
+
+def crossover_text(per):
+    """crossover's per-configuration sizes, as "label 2^k" (or "never") joined by commas."""
+    return ", ".join(f"{k} {pow2_label(v) if v else 'never'}" for k, v in per.items())
 
 
 def recommend(rows, sizes, crossover_n):
@@ -274,12 +279,11 @@ def run_sweep(sizes, quick):
     tol_per, tolerant = crossover(rows, sizes, 1 / SLOWER)
     margin_per, margin = crossover(rows, sizes, MARGIN)
     print("2 threads never slower than 1 (t1/t2 >= 1.00 here and at every larger size) "
-          "from: " + ", ".join(f"{k} {exp2(v) if v else 'never'}"
-                               for k, v in strict_per.items()))
+          "from: " + crossover_text(strict_per))
     print(f"never more than {(SLOWER - 1) * 100:.0f}% slower (t1/t2 >= {1 / SLOWER:.3f}) "
-          "from: " + ", ".join(f"{k} {exp2(v) if v else 'never'}" for k, v in tol_per.items()))
+          "from: " + crossover_text(tol_per))
     print(f"2 threads at least {(MARGIN - 1) * 100:.0f}% faster (t1/t2 >= {MARGIN:.2f}) from: "
-          + ", ".join(f"{k} {exp2(v) if v else 'never'}" for k, v in margin_per.items()))
+          + crossover_text(margin_per))
     print()
     print(f"PART 2: default threshold ({default_threshold()} elements): t1/t2 per size\n")
     table, flagged = default_table(rows, sizes)
@@ -333,7 +337,7 @@ def busy_header():
 
 def busy_line(r):
     flag = "!" if r["median2"] > SLOWER * r["median1"] else " "
-    return (f"{exp2(r['n']):<6}{r['rule'] + ' ' + r['dtype']:<14}{r['team']:>5}"
+    return (f"{pow2_label(r['n']):<6}{r['rule'] + ' ' + r['dtype']:<14}{r['team']:>5}"
             f"{fmt_us(r['median1']):>9}{fmt_us(r['median2']):>9}"
             f"{r['median2'] / r['median1']:>6.2f}{flag}{r['mean2'] / r['mean1']:>7.2f}"
             f"{fmt_us(r['p991']):>9}{fmt_us(r['p992']):>9}"
@@ -343,7 +347,7 @@ def busy_line(r):
 
 
 def where(r):
-    return f"{exp2(r['n'])} {r['rule']} {r['dtype']}"
+    return f"{pow2_label(r['n'])} {r['rule']} {r['dtype']}"
 
 
 def policy_summary(data):
@@ -462,9 +466,9 @@ def summarize(sweep, busy):
         else:
             below = [n for n in sizes if n < strict]
             lines.append(f"crossover (threads forced, all 4 rule/dtype configurations): 2 "
-                         f"threads never slower than 1 from {exp2(strict)} = {strict} elements "
-                         f"up (weakest there: {weakest(strict)}); below it, at "
-                         f"{exp2(below[-1]) if below else '-'}, "
+                         f"threads never slower than 1 from {pow2_label(strict)} = {strict} "
+                         f"elements up (weakest there: {weakest(strict)}); below it, at "
+                         f"{pow2_label(below[-1]) if below else '-'}, "
                          f"{weakest(below[-1]) if below else '-'}.")
         rec = recommend(rows, sizes, strict)
         if rec is not None:
@@ -475,19 +479,19 @@ def summarize(sweep, busy):
                 why = (f"one sweep size above the crossover, whose weakest gain "
                        f"({weakest(strict)}) is within this machine's noise; weakest gain "
                        f"here: {weakest(rec)}")
-            lines.append(f"recommended PARALLEL_THRESHOLD: {rec} ({exp2(rec)}): {why}.  One "
+            lines.append(f"recommended PARALLEL_THRESHOLD: {rec} ({pow2_label(rec)}): {why}.  One "
                          "threshold serves every rule and dtype, so the weakest (plain SGD) "
-                         f"sets it.  Current default {current} ({exp2(current)})"
+                         f"sets it.  Current default {current} ({pow2_label(current)})"
                          + (": keep it." if rec == current else "."))
         if margin is not None:
             lines.append(f"  (every configuration >= {(MARGIN - 1) * 100:.0f}% faster on 2 threads "
-                         f"from {exp2(margin)} up: {weakest(margin)})")
+                         f"from {pow2_label(margin)} up: {weakest(margin)})")
         flagged = sweep["default_flagged"]
         threaded = [r for r in flagged if r["team_default"] > 1]
         control = [r for r in flagged if r["team_default"] <= 1]
 
         def listed(rs):
-            return ", ".join(f"{exp2(r['n'])} {r['rule']} {r['dtype']} "
+            return ", ".join(f"{pow2_label(r['n'])} {r['rule']} {r['dtype']} "
                              f"({1 / r['ratio_default']:.2f}x)" for r in rs)
 
         used = [r for r in rows if r["team_default"] > 1]
@@ -498,7 +502,7 @@ def summarize(sweep, busy):
             worst = min(used, key=lambda r: r["ratio_default"])
             lines.append("with the default threshold, where 2 threads are used, they were "
                          f"never >5% slower than 1 (worst t2/t1 {1 / worst['ratio_default']:.2f}"
-                         f" at {exp2(worst['n'])} {worst['rule']} {worst['dtype']}).")
+                         f" at {pow2_label(worst['n'])} {worst['rule']} {worst['dtype']}).")
         if control:
             lines.append("  below the threshold (identical serial code for both, i.e. noise) "
                          "t2 > 1.05 t1 at: " + listed(control))
