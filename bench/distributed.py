@@ -36,11 +36,14 @@ Usage: python bench/distributed.py [--quick] [--rows N] [--features D] [--nnz-pe
 """
 
 import argparse
-import json
 import os
-import statistics
 import sys
 import time
+
+try:
+    import harness                   # bench/harness.py: machine, timing, tables
+except ImportError:                  # imported as bench.distributed
+    from bench import harness
 
 # this file's name would shadow the `distributed` package: drop bench/ from the path
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -147,27 +150,21 @@ def worker_io(client):
 
 
 def round_trip(client, repeats=30):
+    """Median seconds of a tiny task's round trip through the scheduler."""
     def tiny():
         return 0
-    client.submit(tiny, pure=False).result()
-    t = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
+
+    def submit():
         client.submit(tiny, pure=False).result()
-        t.append(time.perf_counter() - t0)
-    return statistics.median(t)
+    return harness.median_seconds({"round trip": submit}, (repeats, 0.0), warmup=1)["round trip"]
 
 
 def update_seconds(d, repeats=20):
-    w = np.zeros(d)
-    opt = fastopt.Adam(w, learning_rate=1e-3, l1=1e-4, num_threads=1)
+    """Median seconds of one Adam step with l1 on d parameters."""
+    opt = fastopt.Adam(np.zeros(d), learning_rate=1e-3, l1=1e-4, num_threads=1)
     g = np.random.default_rng(0).standard_normal(d)
-    t = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        opt.step(g)
-        t.append(time.perf_counter() - t0)
-    return statistics.median(t)
+    return harness.median_seconds({"step": lambda: opt.step(g)}, (repeats, 0.0),
+                                  warmup=1)["step"]
 
 
 def run_all(p, report=print):
@@ -309,10 +306,8 @@ def main(argv=None):
     print(HEADER)
     results, model = run_all(p)
     print(predict(model))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"problem": p, "results": results, "model": model}, f, indent=1,
-                      default=float)
+    harness.write_json(a.json, {"problem": p, "results": results, "model": model},
+                       default=float)
 
 
 if __name__ == "__main__":

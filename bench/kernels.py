@@ -23,29 +23,23 @@ Bytes moved per step are counted from the arrays themselves: param and every sta
 are read and written, the gradient is read (3 arrays for plain SGD, 5 for SGD with
 momentum, AdaGrad and RMSprop, 7 for Adam, AdaMax and Nadam).  GB means 10^9 bytes.
 
-Timing: every callable is warmed up, then timed in batches of steps with
-``time.perf_counter`` (one step per batch at large sizes, enough steps to fill a few
-milliseconds at small ones).  For each rule, the copy, the triad, the NumPy step and the
-kernel at each thread count are sampled in turn, one batch each per round, so that a slow
-spell of the (virtual) machine hits them alike; each reports the median of its batches.
-Every batch starts with one untimed step, so batches time steady-state steps, not the
-wake-up of idle OpenMP threads or caches refilled after the other callables ran.
-The gradient is a fixed N(0, 1) * 1e-3 array, so parameters stay finite; updates
-accumulate in place across repetitions.
+Timing: bench/harness.py's interleaved rounds (warm-up, batches of steps sized to fill a
+few milliseconds at small sizes and of one step at large ones, one untimed lead-in step per
+batch).  For each rule, the copy, the triad, the NumPy step and the kernel at each thread
+count are sampled in turn, one batch each per round, so that a slow spell of the (virtual)
+machine hits them alike; each reports the median of its batches.  The gradient is a fixed
+N(0, 1) * 1e-3 array, so parameters stay finite; updates accumulate in place across
+repetitions.
 
 The last line checks the first target: at 1 thread, 10^7 elements, float32, every rule
-reaches >= 0.80 of the memory limit (issue 3) and Adam is >= 5x faster than NumPy.
+reaches >= 0.80 of the memory limit and Adam is >= 5x faster than NumPy.
 
 Usage: python bench/kernels.py [--quick] [--sizes 10000,1000000] [--threads 1,2]
                                [--rules adam,sgd] [--json FILE]
 """
 
 import argparse
-import json
 import math
-import os
-import platform
-import statistics
 import sys
 import time
 
@@ -54,7 +48,11 @@ import numpy as np
 import fastopt
 from fastopt import _kernels
 
-DTYPES = (np.float32, np.float64)
+try:
+    import harness                   # bench/harness.py: machine, timing, tables
+except ImportError:                  # imported as bench.kernels
+    from bench import harness
+
 FULL_SIZES = (10**4, 10**6, 10**7)
 QUICK_SIZES = (10**4, 10**6)
 
@@ -222,14 +220,6 @@ RULES = {
 }
 
 
-def bytes_per_step(opt):
-    """Bytes one step moves: parameters and state read and written, gradients (one of each
-    parameter's size and dtype) read."""
-    params = sum(p.nbytes for p in opt.params)
-    state = sum(a.nbytes for st in opt.state for a in st.values())
-    return 3 * params + 2 * state
-
-
 def check_baselines(n=1000, steps=3):
     """The NumPy baselines must compute what fastopt computes (float64, a few steps)."""
     rng = np.random.default_rng(1)
@@ -249,78 +239,24 @@ def check_baselines(n=1000, steps=3):
 
 
 # ---------------------------------------------------------------------------------------
-# Timing.
-
-def repetition_plan(n, quick):
-    """(repeats, minimum seconds per timed batch) for an array of n elements."""
-    if n >= 5 * 10**6:
-        return (7, 0.0) if quick else (11, 0.0)
-    if n >= 10**5:
-        return (7, 0.002) if quick else (31, 0.005)
-    return (11, 0.001) if quick else (41, 0.002)
-
-
-def batch_size(fn, min_batch_s):
-    """Calls per timed batch so that a batch lasts at least min_batch_s."""
-    calls = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_batch_s:
-            return calls
-        calls = max(calls + 1, math.ceil(1.2 * calls * min_batch_s / max(elapsed, 1e-9)))
-
-
-def timed_batch(fn, calls):
-    """Seconds per call over a batch, after one untimed lead-in call that wakes the OpenMP
-    threads and refills the caches the previously timed callable took over."""
-    fn()
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls
-
-
-def median_seconds(fns, plan, warmup=2):
-    """Median seconds per call of each of fns (a dict of callables).
-
-    After warm-up, the plan's repeats are taken in rounds, one batch of every callable per
-    round, so that a slow spell of the machine hits all of them alike."""
-    repeats, min_batch_s = plan
-    calls = {}
-    for key, fn in fns.items():
-        for _ in range(warmup):
-            fn()
-        calls[key] = batch_size(fn, min_batch_s)
-    samples = {key: [] for key in fns}
-    for _ in range(repeats):
-        for key, fn in fns.items():
-            samples[key].append(timed_batch(fn, calls[key]))
-    return {key: statistics.median(v) for key, v in samples.items()}
-
-
-# ---------------------------------------------------------------------------------------
 # One block: a size and a dtype, every rule and thread count.
 
-def time_rule(name, p0, g, threads, plan, limit_arrays):
+def time_rule(name, p0, g, threads, plan, bandwidth):
     """Rows for one rule: copy, triad, NumPy and the kernel at each thread count, timed
-    in interleaved rounds."""
+    in interleaved rounds (bandwidth: harness.bandwidth_callables on arrays like p0)."""
     make_opt, make_numpy = RULES[name]
-    x, y, z = limit_arrays
     numpy_step = make_numpy(p0.copy())
     opts = {k: make_opt(p0.copy(), k) for k in threads}
-    fns = {"copy": lambda: np.copyto(y, x), "triad": lambda: np.add(x, y, out=z),
-           "numpy": lambda: numpy_step(g)}
+    fns = {key: fn for key, (fn, _) in bandwidth.items()}
+    fns["numpy"] = lambda: numpy_step(g)
     fns.update({k: (lambda opt=opt: opt.step(g)) for k, opt in opts.items()})
-    t = median_seconds(fns, plan)
+    t = harness.median_seconds(fns, plan)
 
-    copy_bw, triad_bw = 2 * x.nbytes / t["copy"], 3 * x.nbytes / t["triad"]
+    copy_bw, triad_bw = (bandwidth[key][1] / t[key] for key in ("copy", "triad"))
     limit = max(copy_bw, triad_bw)
     rows = []
     for k, opt in opts.items():
-        seconds, moved = t[k], bytes_per_step(opt)
+        seconds, moved = t[k], harness.bytes_per_step(opt)
         rows.append({
             "rule": name, "n": p0.size, "dtype": p0.dtype.name, "threads": k,
             "team": _kernels.team_size(p0.size, k),
@@ -338,18 +274,17 @@ def run_block(n, dtype, rules, threads, quick, report):
     rng = np.random.default_rng(n)
     p0 = rng.standard_normal(n).astype(dtype)
     g = (rng.standard_normal(n) * 1e-3).astype(dtype)
-    limit_arrays = (rng.standard_normal(n).astype(dtype), np.ones(n, dtype),
-                    np.empty(n, dtype))
-    plan = repetition_plan(n, quick)
+    bandwidth = harness.bandwidth_callables(n, dtype, rng)
+    plan = harness.repetition_plan(n, quick)
     rows = []
     for name in rules:
-        for row in time_rule(name, p0, g, threads, plan, limit_arrays):
+        for row in time_rule(name, p0, g, threads, plan, bandwidth):
             report(row)
             rows.append(row)
     return rows
 
 
-def measure(sizes=FULL_SIZES, dtypes=DTYPES, rules=None, threads=(1, 2), quick=False,
+def measure(sizes=FULL_SIZES, dtypes=harness.DTYPES, rules=None, threads=(1, 2), quick=False,
             report=None, block_done=None):
     """Rows (dicts, see time_rule) for every size x dtype x rule x thread count; report(row)
     is called as each row is measured, block_done() after each size-and-dtype block.  This
@@ -372,104 +307,25 @@ COLUMNS = (("rule", 13), ("n", 5), ("dtype", 8), ("thr", 5), ("ms/step", 9), ("G
            ("x 1T", 6))
 
 
-def size_label(n):
-    e = round(math.log10(n)) if n > 0 else 0
-    return f"1e{e}" if 10**e == n else str(n)
-
-
-def fmt_ms(ms):
-    return f"{ms:.4g}" if ms < 1000 else f"{ms:.0f}"
-
-
 def format_row(r):
     thr = str(r["threads"]) + ("" if r["team"] == r["threads"] else f"({r['team']})")
-    cells = (r["rule"], size_label(r["n"]), r["dtype"], thr, fmt_ms(r["ms"]),
+    cells = (r["rule"], harness.size_label(r["n"]), r["dtype"], thr, harness.fmt_ms(r["ms"]),
              f"{r['gbps']:.2f}", f"{r['limit_gbps']:.2f} {r['limit_kind'][0]}",
-             f"{r['fraction']:.2f}", fmt_ms(r["numpy_ms"]), f"{r['vs_numpy']:.2f}",
+             f"{r['fraction']:.2f}", harness.fmt_ms(r["numpy_ms"]), f"{r['vs_numpy']:.2f}",
              "-" if r["vs_1t"] is None else f"{r['vs_1t']:.2f}")
-    return "  ".join(c.rjust(w) if i else c.ljust(w)
-                     for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS)))
+    return harness.table_row(cells, COLUMNS)
 
 
 def header():
-    head = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(COLUMNS))
-    return head + "\n" + "-" * len(head)
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def last_level_cache():
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    best = None
-    try:
-        for entry in sorted(os.listdir(base)):
-            if entry.startswith("index"):
-                with open(f"{base}/{entry}/level") as f, open(f"{base}/{entry}/size") as s:
-                    level, size = int(f.read()), s.read().strip()
-                if best is None or level >= best[0]:
-                    best = (level, size)
-    except OSError:
-        return None
-    return None if best is None else f"L{best[0]} {best[1]}"
-
-
-def spin_ms(loops=300_000):
-    start = time.perf_counter()
-    total = 0
-    for i in range(loops):
-        total += i
-    return (time.perf_counter() - start) * 1e3
-
-
-def cpu_speeds():
-    """Relative speed of each usable CPU on a pure-Python loop (1.00 = fastest), pinned in
-    turn; on a shared virtual machine a slow CPU makes 2-thread timings unreliable."""
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    usable = sorted(os.sched_getaffinity(0))
-    times = {}
-    try:
-        for cpu in usable:
-            os.sched_setaffinity(0, {cpu})
-            times[cpu] = min(spin_ms() for _ in range(5))
-    finally:
-        os.sched_setaffinity(0, usable)
-    best = min(times.values())
-    return {cpu: best / t for cpu, t in times.items()}
-
-
-def machine():
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "cpu": cpu_model(), "logical_cpus": os.cpu_count(), "usable_cpus": usable,
-        "last_level_cache": last_level_cache(), "platform": platform.platform(),
-        "python": platform.python_version(), "numpy": np.__version__,
-        "fastopt": getattr(fastopt, "__version__", "?"), "openmp": fastopt.openmp_enabled(),
-        "openmp_max_threads": _kernels.max_threads(),
-        "parallel_threshold": _kernels.PARALLEL_THRESHOLD, "cpu_speeds": cpu_speeds(),
-        "kernel_build": _kernels.ISA, "kernel_builds": list(_kernels.ISAS),
-    }
+    return harness.table_header(COLUMNS)
 
 
 def print_machine(m):
-    print(f"CPU: {m['cpu']}, {m['logical_cpus']} logical CPUs ({m['usable_cpus']} usable), "
-          f"last-level cache {m['last_level_cache']}")
-    print(f"{m['platform']}, Python {m['python']}, NumPy {m['numpy']}, fastopt "
-          f"{m['fastopt']}, OpenMP {m['openmp']} (max {m['openmp_max_threads']} threads, "
-          f"threads from {m['parallel_threshold']} elements), kernels: the "
-          f"{m['kernel_build']} build (this CPU runs: {', '.join(m['kernel_builds'])})")
+    print(harness.describe_cpu(m))
+    print(f"{harness.describe_software(m)}, kernels: the {m['kernel_build']} build (this CPU "
+          f"runs: {', '.join(m['kernel_builds'])})")
     if m["cpu_speeds"]:
-        print("relative CPU speeds now: " + ", ".join(
-            f"cpu{c} {v:.2f}" for c, v in m["cpu_speeds"].items()))
+        print("relative CPU speeds now: " + harness.describe_speeds(m["cpu_speeds"]))
 
 
 LEGEND = ("ms/step: median; GB/s: bytes moved per step / time; limit: best of copy (c) and "
@@ -483,7 +339,8 @@ def legend():
 
 
 def first_target(rows):
-    """The issue's first target, or None when its configuration was not measured."""
+    """The first target (every rule's fraction of the memory limit and Adam's speed-up over
+    NumPy at TARGET_N, TARGET_DTYPE, 1 thread), or None when its configuration was not measured."""
     picked = {r["rule"]: r for r in rows
               if r["n"] == TARGET_N and r["dtype"] == TARGET_DTYPE and r["threads"] == 1}
     if not picked:
@@ -500,12 +357,12 @@ def first_target(rows):
 
 def summary_line(target):
     if target is None:
-        return (f"FIRST TARGET: not measured (needs n={size_label(TARGET_N)} {TARGET_DTYPE} "
-                "at 1 thread)")
+        return (f"FIRST TARGET: not measured (needs n={harness.size_label(TARGET_N)} "
+                f"{TARGET_DTYPE} at 1 thread)")
     parts = [f"{name} {f:.2f} {'PASS' if f >= TARGET_FRACTION else 'MISS'}"
              for name, f in target["fractions"].items()]
-    line = (f"FIRST TARGET (1 thread, n={size_label(TARGET_N)}, {TARGET_DTYPE}): fraction of "
-            f"copy/triad bandwidth >= {TARGET_FRACTION:.2f}: " + ", ".join(parts))
+    line = (f"FIRST TARGET (1 thread, n={harness.size_label(TARGET_N)}, {TARGET_DTYPE}): "
+            f"fraction of copy/triad bandwidth >= {TARGET_FRACTION:.2f}: " + ", ".join(parts))
     if "adam_vs_numpy" in target:
         line += (f" | adam vs NumPy >= {TARGET_ADAM_SPEEDUP:g}x: "
                  f"{target['adam_vs_numpy']:.2f}x {'PASS' if target['adam_pass'] else 'MISS'}")
@@ -517,19 +374,15 @@ def summary_line(target):
 # ---------------------------------------------------------------------------------------
 # Command line.
 
-def int_list(text):
-    return [int(float(v)) for v in text.split(",") if v.strip()]
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true",
                     help="sizes 1e4 and 1e6 only, fewer repeats (under a minute)")
-    ap.add_argument("--sizes", type=int_list, help="comma-separated element counts")
-    ap.add_argument("--threads", type=int_list, default=[1, 2],
+    ap.add_argument("--sizes", type=harness.int_list, help="comma-separated element counts")
+    ap.add_argument("--threads", type=harness.int_list, default=[1, 2],
                     help="comma-separated num_threads values (default 1,2)")
-    ap.add_argument("--rules", type=lambda s: [r.strip() for r in s.split(",") if r.strip()],
-                    default=list(RULES), help=f"comma-separated, from {','.join(RULES)}")
+    ap.add_argument("--rules", type=harness.name_list, default=list(RULES),
+                    help=f"comma-separated, from {','.join(RULES)}")
     ap.add_argument("--json", metavar="FILE", help="also write all results as JSON")
     args = ap.parse_args(argv)
     unknown = [r for r in args.rules if r not in RULES]
@@ -545,7 +398,7 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    info = machine()
+    info = harness.machine()
     print_machine(info)
     check_baselines()
     print("NumPy baselines agree with fastopt (float64, 3 steps).\n")
@@ -556,14 +409,12 @@ def main(argv=None):
     def report(row):
         print(format_row(row), flush=True)
 
-    rows = measure(args.sizes, DTYPES, args.rules, args.threads, args.quick, report,
+    rows = measure(args.sizes, harness.DTYPES, args.rules, args.threads, args.quick, report,
                    block_done=print)
     target = first_target(rows)
     print(f"({time.perf_counter() - started:.0f} s)")
     print(summary_line(target))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": info, "rows": rows, "first_target": target}, f, indent=1)
+    harness.write_json(args.json, {"machine": info, "rows": rows, "first_target": target})
 
 
 if __name__ == "__main__":

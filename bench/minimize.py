@@ -3,19 +3,20 @@
 What is compared, in one run, on a 10-element float64 quadratic ``f = x'Lx/2`` with
 ``jac=True`` (fun returns the value and the gradient):
 
-  * the floor: a bare Python loop that only calls ``fun(x)`` ``iters`` times;
+  * the baseline: a bare Python loop that only calls ``fun(x)`` ``iters`` times;
   * an ``fastopt.Adam`` object stepped by hand: ``opt.step(fun(x)[1])``;
   * ``fastopt.minimize(fun, x0, method=M, jac=True, options={"maxiter": iters, "gtol": 0})``
     for every method (full batch; gtol=0 so every run does exactly ``iters`` iterations).
 
-The runs are interleaved: every repeat runs the floor, the hand loop and each method once,
-in turn, so that a slow spell of the machine hits them alike.  Each reports the median over
-repeats of microseconds per iteration, its overhead beyond the floor (the same fun calls,
-so the difference is what minimize adds: the optimizer's step plus the loop's own work)
-and its ratio to the floor.  Target (issue 4): overhead under 5 us.
+The runs are interleaved (bench/harness.py's rounds, one run per batch after an untimed
+one): every repeat runs the baseline, the hand loop and each method once, in turn, so that
+a slow spell of the machine hits them alike.  Each reports the median over repeats of
+microseconds per iteration, its overhead beyond the baseline (the same fun calls, so the
+difference is what minimize adds: the optimizer's step plus the loop's own work) and its
+ratio to the baseline.  Target: overhead under 5 us.
 
 The summary splits the overhead of ``minimize adam`` into the optimizer's step (the hand
-loop minus the floor) and the loop's own work (``minimize adam`` minus the hand loop: the
+loop minus the baseline) and the loop's own work (``minimize adam`` minus the hand loop: the
 copy of x handed to fun, the checks of f and the gradient, the gtol test, the copy of the
 last good point, the limits).  On a shared machine the absolute times drift by 2x between
 runs; the ratios of one run are what to compare, and a few runs tell the spread.
@@ -25,14 +26,17 @@ Usage: python bench/minimize.py [--iters 2000] [--repeats 7] [--methods adam,sgd
 """
 
 import argparse
-import json
 import statistics
-import time
 
 import numpy as np
 
 import fastopt
 from fastopt._minimize import METHODS
+
+try:
+    import harness                   # bench/harness.py: machine, timing, tables
+except ImportError:                  # imported as bench.minimize
+    from bench import harness
 
 N = 10
 LAM = np.linspace(1.0, 10.0, N)
@@ -70,18 +74,11 @@ def loops(iters, methods):
 def measure(iters=2000, repeats=7, methods=None):
     """Rows {"loop", "us", "overhead_us", "ratio"}: medians of interleaved repeats."""
     runs = loops(iters, list(METHODS) if methods is None else methods)
-    for run in runs.values():                       # warm-up
-        run()
-    samples = {name: [] for name in runs}
-    for _ in range(repeats):
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run()
-            samples[name].append((time.perf_counter() - t0) / iters * 1e6)
-    med = {name: statistics.median(v) for name, v in samples.items()}
-    floor = med["bare fun loop"]
-    return [{"loop": name, "us": t, "overhead_us": t - floor, "ratio": t / floor}
-            for name, t in med.items()]
+    seconds = harness.median_seconds(runs, (repeats, 0.0), warmup=1)
+    us = {name: s / iters * 1e6 for name, s in seconds.items()}
+    baseline = us["bare fun loop"]
+    return [{"loop": name, "us": t, "overhead_us": t - baseline, "ratio": t / baseline}
+            for name, t in us.items()]
 
 
 def format_table(rows, iters, repeats):
@@ -122,9 +119,7 @@ def main(argv=None):
     rows = measure(a.iters, a.repeats, a.methods.split(",") if a.methods else None)
     print(format_table(rows, a.iters, a.repeats))
     print("\n".join(summary(rows)))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    harness.write_json(a.json, rows)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ Sections, in the order they run (each its own script, reused here, never duplica
 
   small steps  opt.step on 10 elements for every rule (float32, float64), and with a float
                learning rate vs a PowerDecay vs a OneCycle schedule (Adam, SGD-momentum);
-               all interleaved, medians of batches of steps (bench/kernels.py's timing).
+               all interleaved, medians of batches of steps (bench/harness.py's timing).
   minimize     per-iteration overhead of fastopt.minimize beyond fun (bench/minimize.py).
   kernels      every rule x size x dtype x 1/2 threads against the copy/triad bandwidth
                measured alongside and against NumPy (bench/kernels.py).
@@ -26,10 +26,8 @@ Usage: python bench/run.py [--quick] [--json FILE] [--write-results [FILE]]
 
 import argparse
 import datetime
-import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 
@@ -37,7 +35,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import kernels          # noqa: E402  (bench/ scripts, importable once the path is set)
+import harness          # noqa: E402  (bench/ modules, importable once the path is set)
+import kernels          # noqa: E402
 import minimize as minimize_bench  # noqa: E402
 import sparse           # noqa: E402
 import vs_torch         # noqa: E402
@@ -48,7 +47,7 @@ SECTIONS = ("small", "minimize", "kernels", "sparse", "torch")
 BUSY_LOAD = 1.5                 # load average above which the results carry a warning
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 
-# targets (the issue's)
+# targets
 COPY_FRACTION = 0.80            # = within 1.25x of the memory-traffic time
 SMALL_STEP_US = 3.0
 FUSED_RULES = ("adam", "sgd_momentum", "adagrad")
@@ -67,14 +66,14 @@ SMALL_N = 10
 def small_steps(quick):
     """Rows {kind: "rule" | "schedule", rule, dtype, variant, us}: a 10-element step of
     every rule, and Adam / SGD-momentum with a float rate, PowerDecay and OneCycle."""
-    plan = kernels.repetition_plan(SMALL_N, quick)
+    plan = harness.repetition_plan(SMALL_N, quick)
     rows = []
-    for dtype in kernels.DTYPES:
+    for dtype in harness.DTYPES:
         rng = np.random.default_rng(0)
         p0 = rng.standard_normal(SMALL_N).astype(dtype)
         g = (rng.standard_normal(SMALL_N) * 1e-3).astype(dtype)
         opts = {name: make(p0.copy(), 1) for name, (make, _) in kernels.RULES.items()}
-        t = kernels.median_seconds({k: (lambda o=o: o.step(g)) for k, o in opts.items()},
+        t = harness.median_seconds({k: (lambda o=o: o.step(g)) for k, o in opts.items()},
                                    plan)
         rows += [{"kind": "rule", "rule": k, "dtype": np.dtype(dtype).name,
                   "variant": "float lr", "us": v * 1e6} for k, v in t.items()]
@@ -86,7 +85,7 @@ def small_steps(quick):
                            ("sgd_momentum", lambda p, lr: fastopt.SGD(
                                p, learning_rate=lr, momentum=0.9, num_threads=1))):
             opts = {name: make(p0.copy(), s(1e-3)) for name, s in schedules.items()}
-            t = kernels.median_seconds({k: (lambda o=o: o.step(g)) for k, o in opts.items()},
+            t = harness.median_seconds({k: (lambda o=o: o.step(g)) for k, o in opts.items()},
                                        plan)
             rows += [{"kind": "schedule", "rule": rule, "dtype": np.dtype(dtype).name,
                       "variant": k, "us": v * 1e6, "x_float": v / t["float lr"]}
@@ -118,60 +117,24 @@ def format_small(rows):
 # ---------------------------------------------------------------------------------------
 # Machine description.
 
-def memory_gib():
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) / 2**20
-    except OSError:
-        pass
-    return None
-
-
-def openmp_runtimes():
-    """The OpenMP runtime libraries mapped into this process (one is expected: torch and
-    fastopt then share a thread pool)."""
-    try:
-        with open("/proc/self/maps") as f:
-            libs = {line.split()[-1] for line in f
-                    if any(k in line for k in ("libgomp", "libiomp", "libomp"))}
-    except OSError:
-        return None
-    return sorted(libs)
-
-
-def compiler():
-    try:
-        out = subprocess.run(["cc", "--version"], capture_output=True, text=True, timeout=10)
-        return out.stdout.splitlines()[0] if out.returncode == 0 else None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def machine():
-    info = kernels.machine()
-    info.update({"memory_gib": memory_gib(), "compiler": compiler(),
+    info = harness.machine()
+    info.update({"memory_gib": harness.memory_gib(), "compiler": harness.compiler(),
                  "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None})
     return info
 
 
 def describe_machine(info, kernel_rows):
     memory = "?" if info["memory_gib"] is None else f"{info['memory_gib']:.1f} GiB"
-    lines = [f"CPU: {info['cpu']}, {info['logical_cpus']} logical CPUs "
-             f"({info['usable_cpus']} usable), last-level cache {info['last_level_cache']}, "
-             f"memory {memory}",
-             f"{info['platform']}, Python {info['python']}, NumPy {info['numpy']}, fastopt "
-             f"{info['fastopt']}, OpenMP {info['openmp']} (max {info['openmp_max_threads']} "
-             f"threads, threads from {info['parallel_threshold']} elements), compiler "
-             f"{info['compiler']}, kernels: the {info.get('kernel_build', '?')} build"]
+    lines = [f"{harness.describe_cpu(info)}, memory {memory}",
+             f"{harness.describe_software(info)}, compiler {info['compiler']}, kernels: the "
+             f"{info.get('kernel_build', '?')} build"]
     if info.get("cpu_speeds"):
-        lines.append("relative CPU speeds at start: " + ", ".join(
-            f"cpu{c} {v:.2f}" for c, v in info["cpu_speeds"].items()))
+        lines.append("relative CPU speeds at start: " + harness.describe_speeds(info["cpu_speeds"]))
     bw = copy_bandwidth(kernel_rows)
     if bw:
         lines.append("measured copy bandwidth (np.copyto, 1 thread, median over the rule "
-                     "blocks): " + ", ".join(f"{kernels.size_label(n)} {dt} {v:.1f} GB/s"
+                     "blocks): " + ", ".join(f"{harness.size_label(n)} {dt} {v:.1f} GB/s"
                                             for (n, dt), v in bw.items()))
     if info.get("openmp_runtimes") is not None:
         lines.append("OpenMP runtimes loaded: " + (", ".join(info["openmp_runtimes"]) or
@@ -243,7 +206,7 @@ def consolidated(res):
     def cell(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    size = kernels.size_label(n_max) if n_max else "?"
+    size = harness.size_label(n_max) if n_max else "?"
     head = [("rule", 13, "<"), (f"GB/s {size}", 10, ">"), ("of copy", 8, ">"),
             ("of best", 8, ">"), ("x 2T", 6, ">"), ("x numpy", 8, ">"), ("us @10", 7, ">")]
     # torch: every case at 1 thread; the largest single size and the 20 arrays at 2 too
@@ -278,8 +241,8 @@ def verdict(ok):
     return "PASS" if ok else "MISS"
 
 
-def floor_lines(rows):
-    """The reference loops under a torch target (bench/floor.py): per fused rule at 1
+def reference_lines(rows):
+    """The reference loops under a torch target (bench/reference_loops.py): per fused rule at 1
     thread, torch time over fastopt's, over the plain C loop's and over the traffic-only
     loop's."""
     rows = [r for r in rows if r["rule"] in FUSED_RULES and "C loop_x_torch" in r]
@@ -332,7 +295,7 @@ def targets(res):
             w = worst(FUSED_RULES, big_sizes)
             lines.append(f"     ... at >= 1e6 elements only: worst {where(w)}")
         largest = max(r["n"] for r in single)
-        lines += floor_lines([r for r in single if r["n"] == largest])
+        lines += reference_lines([r for r in single if r["n"] == largest])
         w = worst(FOREACH_RULES, single)
         lines.append(f"[{verdict(w['x_torch'] >= FOREACH_SPEEDUP)}] Nadam/AdaMax/RMSprop >= "
                      f"{FOREACH_SPEEDUP:g}x faster than torch foreach (worst: {where(w)})")
@@ -348,7 +311,7 @@ def targets(res):
                          f"{MULTI_SPEEDUP:g}x faster than torch fused (worst: {where(w)}, "
                          f"fastopt moving {w['gbps']:.0f} GB/s); foreach rules: worst "
                          + where(worst(FOREACH_RULES, multi)))
-            lines += floor_lines([r for r in multi if r["threads"] == 1])
+            lines += reference_lines([r for r in multi if r["threads"] == 1])
     else:
         lines.append("[not measured] torch targets (torch not installed or skipped)")
 
@@ -363,7 +326,7 @@ def targets(res):
         w = max((r for r in prox if r["variant"] != "plain"), key=lambda r: r["x_plain"])
         lines.append(f"[{verdict(w['x_plain'] <= sparse.TARGET_RATIO)}] fused l1 / mask <= "
                      f"{sparse.TARGET_RATIO}x the plain step at "
-                     f"{kernels.size_label(w['n'])} (worst: {w['rule']} {w['dtype']} "
+                     f"{harness.size_label(w['n'])} (worst: {w['rule']} {w['dtype']} "
                      f"{w['variant']} {w['x_plain']:.2f}x)")
     mrows = res.get("minimize")
     if mrows:
@@ -432,7 +395,7 @@ def run(args, log):
         log.out(kernels.LEGEND)
         log.out(kernels.header())
         sizes = kernels.QUICK_SIZES if args.quick else kernels.FULL_SIZES
-        res["kernels"] = kernels.measure(sizes, kernels.DTYPES, None, (1, 2), args.quick,
+        res["kernels"] = kernels.measure(sizes, harness.DTYPES, None, (1, 2), args.quick,
                                          report=lambda r: log.out(kernels.format_row(r)),
                                          block_done=log.out)
 
@@ -460,7 +423,7 @@ def run(args, log):
             res["torch"] = vs_torch.measure(sizes, (1, 2), quick=args.quick,
                                             report=lambda r: log.out(vs_torch.format_row(r)))
 
-    info["openmp_runtimes"] = openmp_runtimes()
+    info["openmp_runtimes"] = harness.openmp_runtimes()
     info["loadavg_end"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     return res
 
@@ -508,8 +471,8 @@ def main(argv=None):
     ap.add_argument("--json", metavar="FILE", help="also write every result as JSON")
     ap.add_argument("--write-results", nargs="?", const=RESULTS, metavar="FILE",
                     help="write the results as Markdown to FILE (default bench/RESULTS.md)")
-    ap.add_argument("--skip", type=lambda s: [v.strip() for v in s.split(",") if v.strip()],
-                    default=[], help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
+    ap.add_argument("--skip", type=harness.name_list, default=[],
+                    help=f"comma-separated sections to skip: {','.join(SECTIONS)}")
     args = ap.parse_args(argv)
     unknown = [s for s in args.skip if s not in SECTIONS]
     if unknown:
@@ -530,9 +493,7 @@ def main(argv=None):
     print("\n".join(target_lines))
     print(f"\n({seconds:.0f} s)")
     res["summary"], res["targets"] = summary_rows, target_lines
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=1, default=str)
+    harness.write_json(args.json, res, default=str)
     if args.write_results:
         write_results(args.write_results, command, res, log, summary, target_lines, seconds)
         print(f"wrote {args.write_results}")

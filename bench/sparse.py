@@ -6,9 +6,9 @@ regression end to end against scikit-learn.
     thread, for Adam, plain SGD and SGD with momentum 0.9, in four variants: plain; with the
     l1 proximal step (``l1=1e-4``); with a pruning mask (``opt.set_masks``, a fixed random
     mask with ~50% zeros); and with both.  The four optimizers (each on its own copy of the
-    same parameters) are timed in interleaved rounds with bench/kernels.py's
-    ``median_seconds`` (23 rounds at 10^7, twice kernels.py's, as the ratios of interest
-    are close to 1); "x plain" is the variant's median time over the plain step's.
+    same parameters) are timed in interleaved rounds with bench/harness.py's
+    ``median_seconds`` (23 rounds at 10^7, twice its ``repetition_plan``'s, as the ratios
+    of interest are close to 1); "x plain" is the variant's median time over the plain step's.
     The l1 step adds arithmetic only and the mask one byte read per element (versus 12 to
     28 bytes per element moved by the plain step), so the target is x plain <= 1.1.
 
@@ -50,7 +50,6 @@ Usage: python bench/sparse.py [--quick] [--part prox|e2e|all] [--rows N] [--feat
 """
 
 import argparse
-import json
 import math
 import sys
 import time
@@ -63,9 +62,9 @@ from scipy.special import expit
 import fastopt
 
 try:
-    import kernels                   # bench/kernels.py: the shared timing functions
-except ImportError:
-    from bench import kernels
+    import harness                   # bench/harness.py: machine, timing, tables
+except ImportError:                  # imported as bench.sparse
+    from bench import harness
 
 # ---------------------------------------------------------------------------------------
 # (a) The cost of the fused l1 step and of a pruning mask.
@@ -82,7 +81,7 @@ VARIANTS = ("plain", "l1", "mask", "l1+mask")
 TARGET_RATIO = 1.1
 
 
-def prox_mask_cost(n=PROX_N, dtypes=kernels.DTYPES, rules=None, quick=False, report=None):
+def prox_mask_cost(n=PROX_N, dtypes=harness.DTYPES, rules=None, quick=False, report=None):
     """Rows {rule, n, dtype, variant, ms, x_plain}, one per rule x dtype x variant."""
     rows = []
     for dtype in dtypes:
@@ -90,8 +89,8 @@ def prox_mask_cost(n=PROX_N, dtypes=kernels.DTYPES, rules=None, quick=False, rep
         p0 = rng.standard_normal(n).astype(dtype)
         g = (rng.standard_normal(n) * 1e-3).astype(dtype)
         mask = rng.random(n) >= 0.5
-        # ratios near 1 are the point here: twice kernels.py's rounds at large sizes
-        repeats, min_batch_s = kernels.repetition_plan(n, quick)
+        # ratios near 1 are the point here: twice the usual rounds at large sizes
+        repeats, min_batch_s = harness.repetition_plan(n, quick)
         plan = (repeats if quick else 2 * repeats + 1, min_batch_s)
         for rule in (list(PROX_RULES) if rules is None else rules):
             make = PROX_RULES[rule]
@@ -101,7 +100,7 @@ def prox_mask_cost(n=PROX_N, dtypes=kernels.DTYPES, rules=None, quick=False, rep
                 if "mask" in variant:
                     opt.set_masks([mask])
                 opts[variant] = opt
-            t = kernels.median_seconds({v: (lambda o=o: o.step(g)) for v, o in opts.items()},
+            t = harness.median_seconds({v: (lambda o=o: o.step(g)) for v, o in opts.items()},
                                        plan)
             del opts
             for variant in VARIANTS:
@@ -118,8 +117,8 @@ def format_prox(rows):
     lines = [f"{'rule':<13}{'n':>5}{'dtype':>9}{'variant':>10}{'ms/step':>10}{'x plain':>9}",
              "-" * 56]
     for r in rows:
-        lines.append(f"{r['rule']:<13}{kernels.size_label(r['n']):>5}{r['dtype']:>9}"
-                     f"{r['variant']:>10}{kernels.fmt_ms(r['ms']):>10}{r['x_plain']:>9.2f}")
+        lines.append(f"{r['rule']:<13}{harness.size_label(r['n']):>5}{r['dtype']:>9}"
+                     f"{r['variant']:>10}{harness.fmt_ms(r['ms']):>10}{r['x_plain']:>9.2f}")
     return "\n".join(lines)
 
 
@@ -363,9 +362,7 @@ def main(argv=None):
         print("(b) l1-logistic regression, end to end")
         out["e2e"] = end_to_end(a.rows, a.features, a.density, a.quick)
         print(format_e2e(out["e2e"]))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=1)
+    harness.write_json(a.json, out)
     return 0
 
 

@@ -1,6 +1,6 @@
 """Threads benchmark: when do 2 threads pay, and do they ever stall on a busy machine.
 
-What is measured (issue 3, target 4), for Adam and plain SGD (no momentum), float32 and
+What is measured, for Adam and plain SGD (no momentum), float32 and
 float64, through the optimizer objects (``fastopt.Adam([p], num_threads=k)``,
 ``fastopt.SGD([p], learning_rate=0.01, num_threads=k)``, ``opt.step(g)``):
 
@@ -28,11 +28,11 @@ float64, through the optimizer objects (``fastopt.Adam([p], num_threads=k)``,
    as 100x or more).  With 3 runnable threads on 2 CPUs a single thread is preempted too,
    so the 1-thread worst step is the yardstick a 2-thread stall must exceed.
 
-Timing follows bench/kernels.py: every callable is warmed up, then timed in batches of
-steps (``time.perf_counter``; one step per batch at large sizes, enough to fill a few
-milliseconds at small ones, sized from the median of 15 single steps), one batch of each
-callable per round so that a slow spell of the machine hits all alike, each reporting the
-median of its batches.  Every batch starts with one untimed step (wakes idle OpenMP
+Timing: bench/harness.py's interleaved rounds.  Every callable is warmed up, then timed in
+batches of steps (``time.perf_counter``; one step per batch at large sizes, enough to fill a
+few milliseconds at small ones, sized from the median of 15 single steps), one batch of
+each callable per round so that a slow spell of the machine hits all alike, each reporting
+the median of its batches.  Every batch starts with one untimed step (wakes idle OpenMP
 threads, refills caches).  The threshold a callable needs is set before each of its
 batches.  Gradients are fixed N(0, 1) * 1e-3.
 
@@ -52,7 +52,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import kernels          # noqa: E402  (bench/kernels.py: machine info, timed batches)
+import harness          # noqa: E402  (bench/harness.py: machine, timing)
 
 import fastopt          # noqa: E402
 from fastopt import _kernels  # noqa: E402
@@ -70,11 +70,10 @@ FULL_BUSY = (2**14, 2**17, 2**20, 2**23)
 QUICK_BUSY = (2**14, 2**20)
 POLICIES = ("default", "passive", "active")
 
-SLOWER = 1.05           # target 4: 2 threads never slower than 1 by more than 5%
+SLOWER = 1.05           # the target: 2 threads never slower than 1 by more than 5%
 MARGIN = 1.10           # the recommended threshold: 2 threads >= 10% faster from there up
 STALL = 100.0           # a step this many times the median 1-thread step is a stall
 P99_MIN_STEPS = 200     # a p99 over fewer steps is just the max: not used as a criterion
-MIN_ROUNDS = 5          # rounds taken even past a block's time budget
 CHILD_TIMEOUT_S = 300
 
 
@@ -105,61 +104,26 @@ def busy_plan(n, quick):
     return (11, 0.002, 1.0) if quick else (81, 0.005, 5.0)
 
 
-def timed_steps(fn, calls):
-    """Seconds of each of `calls` steps, after one untimed lead-in step."""
-    clock = time.perf_counter
-    fn()
-    times = []
-    for _ in range(calls):
-        start = clock()
-        fn()
-        times.append(clock() - start)
-    return times
-
-
-def batch_calls(fn, min_batch_s, probes=15):
-    """Steps per timed batch: enough for min_batch_s at the median of a few single steps
-    (a median, so that one stalled probe step does not shrink every batch to one step)."""
-    if min_batch_s <= 0:
-        return 1
-    step_s = statistics.median(timed_steps(fn, probes))
-    return max(1, math.ceil(min_batch_s / max(step_s, 1e-9)))
-
-
 def sample(callables, repeats, min_batch_s, budget_s=None, per_step=False):
-    """Time callables ({key: (fn, threshold)}) in interleaved rounds.
+    """Time callables ({key: (fn, threshold)}) in interleaved rounds, with the parallel
+    threshold of each set before its warm-up and each of its batches.
 
     Returns {key: {"median": median seconds per step over batches, "batches": count,
     "steps": count, and with per_step "mean", "p99" and "max" over single steps}}.  Rounds stop
-    early once budget_s has passed (after MIN_ROUNDS)."""
-    calls = {}
-    for key, (fn, threshold) in callables.items():
-        _kernels.set_parallel_threshold(threshold)
-        fn()
-        fn()
-        calls[key] = batch_calls(fn, min_batch_s)
-    batches = {key: [] for key in callables}
-    steps = {key: [] for key in callables}
-    start = time.perf_counter()
-    for r in range(repeats):
-        if budget_s is not None and r >= MIN_ROUNDS and time.perf_counter() - start > budget_s:
-            break
-        for key, (fn, threshold) in callables.items():
-            _kernels.set_parallel_threshold(threshold)
-            if per_step:
-                times = timed_steps(fn, calls[key])
-                batches[key].append(sum(times) / len(times))
-                steps[key] += times
-            else:
-                batches[key].append(kernels.timed_batch(fn, calls[key]))
+    early once budget_s has passed (after harness.MIN_ROUNDS)."""
+    fns = {key: fn for key, (fn, _) in callables.items()}
+    thresholds = {key: (lambda t=threshold: _kernels.set_parallel_threshold(t))
+                  for key, (_, threshold) in callables.items()}
+    timed = harness.interleaved_rounds(fns, (repeats, min_batch_s), before_batch=thresholds,
+                                       budget_s=budget_s, time_each_call=per_step)
     out = {}
-    for key in callables:
-        res = {"median": statistics.median(batches[key]), "batches": len(batches[key]),
-               "steps": len(batches[key]) * calls[key]}
+    for key, s in timed.items():
+        res = {"median": s.median, "batches": len(s.batches),
+               "steps": len(s.batches) * s.calls}
         if per_step:
-            res["mean"] = statistics.fmean(steps[key])
-            res["p99"] = float(np.percentile(steps[key], 99))
-            res["max"] = max(steps[key])
+            res["mean"] = statistics.fmean(s.single_calls)
+            res["p99"] = float(np.percentile(s.single_calls, 99))
+            res["max"] = max(s.single_calls)
         out[key] = res
     return out
 
@@ -206,7 +170,7 @@ def config_label(rule, dtype):
     return f"{rule} {np.dtype(dtype).name}"
 
 
-def exp2(n):
+def pow2_label(n):
     e = math.log2(n)
     return f"2^{int(e)}" if e == int(e) else str(n)
 
@@ -226,7 +190,7 @@ def sweep_header():
 def sweep_line(rows_at_n):
     cells = "".join(f"  {fmt_us(r['t1']):>8}{fmt_us(r['t2_forced']):>8}"
                     f"{r['ratio_forced']:>6.2f}" for r in rows_at_n)
-    return f"{exp2(rows_at_n[0]['n']):<6}{cells}"
+    return f"{pow2_label(rows_at_n[0]['n']):<6}{cells}"
 
 
 def default_table(rows, sizes):
@@ -249,7 +213,7 @@ def default_table(rows, sizes):
                              + ("" if r["team_default"] > 1 else " (same serial code)"))
                 flagged.append(r)
         timed = "own" if at_n[0]["t2_default_own"] else "=part 1"
-        lines.append(f"{exp2(n):<6}{at_n[0]['team_default']:>5}{timed:>10}{cells}   "
+        lines.append(f"{pow2_label(n):<6}{at_n[0]['team_default']:>5}{timed:>10}{cells}   "
                      + ", ".join(flags))
     lines.append(f"1T/2T, median t1 / median t2 with the default threshold ({threshold}); "
                  f"team: threads a 2-thread step uses;\n! = 2 threads more than "
@@ -261,9 +225,9 @@ def default_table(rows, sizes):
     return "\n".join(lines), flagged
 
 
-def crossover(rows, sizes, floor):
+def crossover(rows, sizes, min_ratio):
     """Per configuration, the smallest sweep size from which every larger size has
-    t1/t2 >= floor (None when the largest does not); and the max over configurations."""
+    t1/t2 >= min_ratio (None when the largest does not); and the max over configurations."""
     per = {}
     for rule, dtype in CONFIGS:
         label = config_label(rule, dtype)
@@ -271,12 +235,17 @@ def crossover(rows, sizes, floor):
                   if r["rule"] == rule and r["dtype"] == np.dtype(dtype).name}
         found = None
         for n in sorted((n for n in sizes if n in ratios), reverse=True):
-            if ratios[n] < floor:
+            if ratios[n] < min_ratio:
                 break
             found = n
         per[label] = found
     overall = None if any(v is None for v in per.values()) else max(per.values())
     return per, overall
+
+
+def crossover_text(per):
+    """crossover's per-configuration sizes, as "label 2^k" (or "never") joined by commas."""
+    return ", ".join(f"{k} {pow2_label(v) if v else 'never'}" for k, v in per.items())
 
 
 def recommend(rows, sizes, crossover_n):
@@ -310,12 +279,11 @@ def run_sweep(sizes, quick):
     tol_per, tolerant = crossover(rows, sizes, 1 / SLOWER)
     margin_per, margin = crossover(rows, sizes, MARGIN)
     print("2 threads never slower than 1 (t1/t2 >= 1.00 here and at every larger size) "
-          "from: " + ", ".join(f"{k} {exp2(v) if v else 'never'}"
-                               for k, v in strict_per.items()))
+          "from: " + crossover_text(strict_per))
     print(f"never more than {(SLOWER - 1) * 100:.0f}% slower (t1/t2 >= {1 / SLOWER:.3f}) "
-          "from: " + ", ".join(f"{k} {exp2(v) if v else 'never'}" for k, v in tol_per.items()))
+          "from: " + crossover_text(tol_per))
     print(f"2 threads at least {(MARGIN - 1) * 100:.0f}% faster (t1/t2 >= {MARGIN:.2f}) from: "
-          + ", ".join(f"{k} {exp2(v) if v else 'never'}" for k, v in margin_per.items()))
+          + crossover_text(margin_per))
     print()
     print(f"PART 2: default threshold ({default_threshold()} elements): t1/t2 per size\n")
     table, flagged = default_table(rows, sizes)
@@ -369,7 +337,7 @@ def busy_header():
 
 def busy_line(r):
     flag = "!" if r["median2"] > SLOWER * r["median1"] else " "
-    return (f"{exp2(r['n']):<6}{r['rule'] + ' ' + r['dtype']:<14}{r['team']:>5}"
+    return (f"{pow2_label(r['n']):<6}{r['rule'] + ' ' + r['dtype']:<14}{r['team']:>5}"
             f"{fmt_us(r['median1']):>9}{fmt_us(r['median2']):>9}"
             f"{r['median2'] / r['median1']:>6.2f}{flag}{r['mean2'] / r['mean1']:>7.2f}"
             f"{fmt_us(r['p991']):>9}{fmt_us(r['p992']):>9}"
@@ -379,7 +347,7 @@ def busy_line(r):
 
 
 def where(r):
-    return f"{exp2(r['n'])} {r['rule']} {r['dtype']}"
+    return f"{pow2_label(r['n'])} {r['rule']} {r['dtype']}"
 
 
 def policy_summary(data):
@@ -498,9 +466,9 @@ def summarize(sweep, busy):
         else:
             below = [n for n in sizes if n < strict]
             lines.append(f"crossover (threads forced, all 4 rule/dtype configurations): 2 "
-                         f"threads never slower than 1 from {exp2(strict)} = {strict} elements "
-                         f"up (weakest there: {weakest(strict)}); below it, at "
-                         f"{exp2(below[-1]) if below else '-'}, "
+                         f"threads never slower than 1 from {pow2_label(strict)} = {strict} "
+                         f"elements up (weakest there: {weakest(strict)}); below it, at "
+                         f"{pow2_label(below[-1]) if below else '-'}, "
                          f"{weakest(below[-1]) if below else '-'}.")
         rec = recommend(rows, sizes, strict)
         if rec is not None:
@@ -511,19 +479,19 @@ def summarize(sweep, busy):
                 why = (f"one sweep size above the crossover, whose weakest gain "
                        f"({weakest(strict)}) is within this machine's noise; weakest gain "
                        f"here: {weakest(rec)}")
-            lines.append(f"recommended PARALLEL_THRESHOLD: {rec} ({exp2(rec)}): {why}.  One "
+            lines.append(f"recommended PARALLEL_THRESHOLD: {rec} ({pow2_label(rec)}): {why}.  One "
                          "threshold serves every rule and dtype, so the weakest (plain SGD) "
-                         f"sets it.  Current default {current} ({exp2(current)})"
+                         f"sets it.  Current default {current} ({pow2_label(current)})"
                          + (": keep it." if rec == current else "."))
         if margin is not None:
             lines.append(f"  (every configuration >= {(MARGIN - 1) * 100:.0f}% faster on 2 threads "
-                         f"from {exp2(margin)} up: {weakest(margin)})")
+                         f"from {pow2_label(margin)} up: {weakest(margin)})")
         flagged = sweep["default_flagged"]
         threaded = [r for r in flagged if r["team_default"] > 1]
         control = [r for r in flagged if r["team_default"] <= 1]
 
         def listed(rs):
-            return ", ".join(f"{exp2(r['n'])} {r['rule']} {r['dtype']} "
+            return ", ".join(f"{pow2_label(r['n'])} {r['rule']} {r['dtype']} "
                              f"({1 / r['ratio_default']:.2f}x)" for r in rs)
 
         used = [r for r in rows if r["team_default"] > 1]
@@ -534,7 +502,7 @@ def summarize(sweep, busy):
             worst = min(used, key=lambda r: r["ratio_default"])
             lines.append("with the default threshold, where 2 threads are used, they were "
                          f"never >5% slower than 1 (worst t2/t1 {1 / worst['ratio_default']:.2f}"
-                         f" at {exp2(worst['n'])} {worst['rule']} {worst['dtype']}).")
+                         f" at {pow2_label(worst['n'])} {worst['rule']} {worst['dtype']}).")
         if control:
             lines.append("  below the threshold (identical serial code for both, i.e. noise) "
                          "t2 > 1.05 t1 at: " + listed(control))
@@ -593,8 +561,8 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true",
                     help="4 sweep sizes, 2 busy sizes, fewer repeats (under a minute)")
-    ap.add_argument("--skip", type=lambda s: [x.strip() for x in s.split(",") if x.strip()],
-                    default=[], help="comma-separated parts to skip: sweep, busy")
+    ap.add_argument("--skip", type=harness.name_list, default=[],
+                    help="comma-separated parts to skip: sweep, busy")
     ap.add_argument("--json", metavar="FILE", help="also write all results as JSON")
     ap.add_argument("--part", choices=("busy",), help=argparse.SUPPRESS)   # child process
     args = ap.parse_args(argv)
@@ -611,16 +579,14 @@ def main(argv=None):
         return 0
     started = time.perf_counter()
     load_start = os.getloadavg()
-    speeds = kernels.cpu_speeds()
-    print(f"CPU: {kernels.cpu_model()}, {os.cpu_count()} logical CPUs "
-          f"({len(os.sched_getaffinity(0))} usable), last-level cache "
-          f"{kernels.last_level_cache()}")
-    print(f"fastopt {fastopt.__version__} ({_kernels.ISA} build), OpenMP "
-          f"{fastopt.openmp_enabled()}, max_threads() = {max_threads()}, PARALLEL_THRESHOLD "
+    info = harness.machine()
+    speeds = info["cpu_speeds"]
+    print(harness.describe_cpu(info))
+    print(f"fastopt {info['fastopt']} ({info['kernel_build']} build), OpenMP "
+          f"{info['openmp']}, max_threads() = {max_threads()}, PARALLEL_THRESHOLD "
           f"= {default_threshold()}, OMP_WAIT_POLICY = {os.environ.get('OMP_WAIT_POLICY')}")
     if speeds:
-        print("relative CPU speeds at start: "
-              + ", ".join(f"cpu{c} {v:.2f}" for c, v in speeds.items()))
+        print("relative CPU speeds at start: " + harness.describe_speeds(speeds))
     print("load average (1, 5, 15 min) at start: " + " ".join(f"{x:.2f}" for x in load_start))
     if max_threads() < 2 or not fastopt.openmp_enabled():
         print("WARNING: fewer than 2 OpenMP threads available; 2-thread timings are 1-thread")
@@ -632,13 +598,11 @@ def main(argv=None):
     print(summarize(sweep, busy))
     print("load average at end: " + " ".join(f"{x:.2f}" for x in load_end)
           + f"; total {time.perf_counter() - started:.0f} s")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": {"cpu": kernels.cpu_model(), "cpu_speeds": speeds,
-                                   "max_threads": max_threads(), "isa": _kernels.ISA,
-                                   "parallel_threshold": default_threshold(),
-                                   "load_start": load_start, "load_end": load_end},
-                       "sweep": sweep, "busy": busy}, f, indent=1, default=str)
+    harness.write_json(args.json, {
+        "machine": {"cpu": info["cpu"], "cpu_speeds": speeds, "max_threads": max_threads(),
+                    "isa": info["kernel_build"], "parallel_threshold": default_threshold(),
+                    "load_start": load_start, "load_end": load_end},
+        "sweep": sweep, "busy": busy}, default=str)
     return 0
 
 

@@ -26,7 +26,7 @@ Protocol
     parameters are ``torch.from_numpy`` views of NumPy arrays (no copy) and its gradient,
     also a view of the same fixed N(0, 1) * 1e-3 NumPy gradient, is set once
     (``p.grad = ...``), so both time the update only.  The two steps are timed in
-    interleaved rounds with bench/kernels.py's ``median_seconds`` (warm-up, batches of
+    interleaved rounds with bench/harness.py's ``median_seconds`` (warm-up, batches of
     steps sized to fill a few milliseconds at small sizes, one untimed lead-in step per
     batch), per thread count after ``torch.set_num_threads(k)``; each reports the median
     over rounds.  "x torch" is torch's median time divided by fastopt's: > 1 means fastopt
@@ -36,13 +36,13 @@ Protocol
     gradients read) over its time: far above the copy bandwidth of main memory where the
     arrays stay in cache between steps (10^4 and "20 arrays").
 
-Reference loops (bench/floor.py)
+Reference loops (bench/reference_loops.py)
     For Adam, SGD-momentum and AdaGrad, from 10^5 elements at 1 thread, the same rounds
     also time two C loops on fastopt's own arrays: the rule as a plain C loop ("C loop x":
     torch time / its time) and the same loads and stores without the rule's arithmetic
     ("traffic x").  They show how far an implementation of the rule gets ahead of torch on
     this machine: fastopt's "x torch" is read against them (measurements, not bounds; see
-    bench/floor.py).  The columns show "-" elsewhere, and without a C compiler.
+    bench/reference_loops.py).  The columns show "-" elsewhere, and without a C compiler.
 
 Usage: python bench/vs_torch.py [--quick] [--sizes 10,10000] [--threads 1,2]
                                 [--rules adam,nadam] [--json FILE]
@@ -50,7 +50,6 @@ Skips with a message (exit status 0) when torch is not installed.
 """
 
 import argparse
-import json
 import sys
 import time
 
@@ -59,16 +58,16 @@ import numpy as np
 import fastopt
 
 try:
-    import floor                     # bench/floor.py: the reference C loops
-    import kernels                   # bench/kernels.py: the shared timing functions
+    import harness                   # bench/harness.py: machine, timing, tables
+    import reference_loops           # bench/reference_loops.py: the rules as plain C loops
 except ImportError:                  # imported as bench.vs_torch
-    from bench import floor, kernels
+    from bench import harness, reference_loops
 
 FULL_SIZES = (10, 10**4, 10**6, 10**7)
 QUICK_SIZES = (10, 10**4, 10**5)
 MULTI = "20 arrays"
 MULTI_COUNT, MULTI_LOW, MULTI_HIGH = 20, 10**3, 10**5
-FLOOR_FROM = 10**5      # bench/floor.py's loops: timed from this many elements on, at 1
+REFERENCE_FROM = 10**5  # the reference loops are timed from this many elements on, at 1
                         # thread (below, the ctypes call costs more than the loop)
 DTYPE = np.float32
 
@@ -152,21 +151,21 @@ def time_case(torch, rule, impl, sizes, threads, quick, label):
     arrays = [rng.standard_normal(n).astype(DTYPE) for n in sizes]
     grads = [(rng.standard_normal(n) * 1e-3).astype(DTYPE) for n in sizes]
     total = sum(sizes)
-    plan = kernels.repetition_plan(max(sizes) if len(sizes) > 1 else total, quick)
+    plan = harness.repetition_plan(max(sizes) if len(sizes) > 1 else total, quick)
     rows = []
     for k in threads:
         torch.set_num_threads(k)
         fast, _, topt, _ = make_pair(torch, rule, arrays, grads, k, impl)
         g = grads if len(grads) > 1 else grads[0]
         fns = {"fastopt": lambda: fast.step(g), "torch": topt.step}
-        if total >= FLOOR_FROM and k == 1:     # the C loops run on one thread
-            fns.update(floor.loops(rule, fast, grads))
-        t = kernels.median_seconds(fns, plan)
+        if total >= REFERENCE_FROM and k == 1:     # the C loops run on one thread
+            fns.update(reference_loops.loops(rule, fast, grads))
+        t = harness.median_seconds(fns, plan)
         row = {"rule": rule, "case": label, "n": total, "arrays": len(sizes),
                "dtype": np.dtype(DTYPE).name, "threads": k, "torch_impl": impl,
                "fastopt_us": t["fastopt"] * 1e6, "torch_us": t["torch"] * 1e6,
                "x_torch": t["torch"] / t["fastopt"],
-               "gbps": kernels.bytes_per_step(fast) / t["fastopt"] / 1e9}
+               "gbps": harness.bytes_per_step(fast) / t["fastopt"] / 1e9}
         for key in ("C loop", "traffic"):
             if key in t:
                 row[f"{key}_x_torch"] = t["torch"] / t[key]
@@ -186,8 +185,8 @@ def measure(sizes=FULL_SIZES, threads=(1, 2), rules=None, quick=False, multi=Tru
         for rule in (list(RULES) if rules is None else rules):
             impl = implementation(torch, rule)
             check_agreement(torch, rule, impl)
-            floor.check(rule, lambda p, make=RULES[rule][0]: make(p, 1))
-            cases = [([n], kernels.size_label(n)) for n in sizes]
+            reference_loops.check(rule, lambda p, make=RULES[rule][0]: make(p, 1))
+            cases = [([n], harness.size_label(n)) for n in sizes]
             if multi:
                 cases.append((multi_sizes(), MULTI))
             for case_sizes, label in cases:
@@ -205,8 +204,7 @@ COLUMNS = (("rule", 13), ("size", 9), ("thr", 4), ("torch impl", 10), ("fastopt 
 
 
 def header():
-    head = "  ".join(h.rjust(w) if i else h.ljust(w) for i, (h, w) in enumerate(COLUMNS))
-    return head + "\n" + "-" * len(head)
+    return harness.table_header(COLUMNS)
 
 
 def fmt_us(us):
@@ -217,8 +215,7 @@ def format_row(r):
     cells = (r["rule"], r["case"], str(r["threads"]), r["torch_impl"], fmt_us(r["fastopt_us"]),
              fmt_us(r["torch_us"]), f"{r['x_torch']:.2f}", f"{r['gbps']:.1f}",
              *(f"{r[k]:.2f}" if k in r else "-" for k in ("C loop_x_torch", "traffic_x_torch")))
-    return "  ".join(c.rjust(w) if i else c.ljust(w)
-                     for i, (c, (_, w)) in enumerate(zip(cells, COLUMNS)))
+    return harness.table_row(cells, COLUMNS)
 
 
 def describe(torch):
@@ -226,22 +223,20 @@ def describe(torch):
     return (f"torch {torch.__version__}, float32; '{MULTI}': {MULTI_COUNT} arrays of "
             f"{min(sizes)}..{max(sizes)} elements ({sum(sizes)} in all); us: median per step; "
             "x torch: torch time / fastopt time (> 1: fastopt faster); C loop x, traffic x: "
-            "torch time / the time of bench/floor.c's plain C loop of the rule, and of its "
+            "torch time / the time of bench/reference_loops.c's plain C loop of the rule, and "
+            "of its "
             "loads and stores alone, on fastopt's arrays (from "
-            f"{FLOOR_FROM:.0e} elements, Adam/SGD-momentum/Adagrad); {floor.describe()}")
-
-
-def int_list(text):
-    return [int(float(v)) for v in text.split(",") if v.strip()]
+            f"{REFERENCE_FROM:.0e} elements, Adam/SGD-momentum/Adagrad); "
+            f"{reference_loops.describe()}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true", help="sizes 10, 1e4, 1e5; fewer repeats")
-    ap.add_argument("--sizes", type=int_list, help="comma-separated element counts")
-    ap.add_argument("--threads", type=int_list, default=[1, 2])
-    ap.add_argument("--rules", type=lambda s: [r.strip() for r in s.split(",") if r.strip()],
-                    default=list(RULES), help=f"comma-separated, from {','.join(RULES)}")
+    ap.add_argument("--sizes", type=harness.int_list, help="comma-separated element counts")
+    ap.add_argument("--threads", type=harness.int_list, default=[1, 2])
+    ap.add_argument("--rules", type=harness.name_list, default=list(RULES),
+                    help=f"comma-separated, from {','.join(RULES)}")
     ap.add_argument("--no-multi", action="store_true", help="skip the 20-array case")
     ap.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
     a = ap.parse_args(argv)
@@ -259,9 +254,7 @@ def main(argv=None):
     rows = measure(sizes, a.threads, a.rules, a.quick, not a.no_multi,
                    report=lambda r: print(format_row(r), flush=True))
     print(f"({time.perf_counter() - started:.0f} s)")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    harness.write_json(a.json, rows)
     return 0
 
 

@@ -1,14 +1,15 @@
-/* The reference loops for bench/vs_torch.py: the simplest C loops that do the work of fastopt's plain
- * float32 step for the three rules torch has fused CPU kernels for, and a loop that moves
- * the same bytes and does nothing else.  bench/floor.py compiles this file with the flags of
- * fastopt's kernel build and calls it with ctypes on the optimizer's own arrays.
+/* The reference loops for bench/vs_torch.py: the simplest C loops that do the work of
+ * fastopt's plain float32 step for the three rules torch has fused CPU kernels for, and a
+ * loop that moves the same bytes and does nothing else.  bench/reference_loops.py compiles
+ * this file with the flags of fastopt's kernel build and calls it with ctypes on the
+ * optimizer's own arrays.
  *
- * The rule loops follow fastopt/_kernels.pxi's plain loops operation for operation (torch
+ * The rule loops follow the plain loops of fastopt's kernels operation for operation (torch
  * convention, no options, the numbers from fastopt._kernels.step_numbers), so they compute
  * the same bits; what they leave out is fastopt's machinery around the loop (blocks, the
  * Python call, option handling).  Each takes `count` arrays: parameters p, gradients g,
  * state arrays s1 and s2 (s2 unused by one-state rules), their lengths n, and x, the step
- * numbers x1, x2, ... of rule_scalars.  Each returns the number of non-finite gradients. */
+ * numbers in step_numbers' order.  Each returns the number of non-finite gradients. */
 
 #include <math.h>
 

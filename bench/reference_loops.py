@@ -1,7 +1,7 @@
 """A reference for fastopt's fused-trio steps: how fast the simplest C loop goes here.
 
-bench/vs_torch.py times, beside fastopt and torch, two loops from bench/floor.c on the
-optimizer's own arrays (same memory, same alignment, 1 thread):
+bench/vs_torch.py times, beside fastopt and torch, two loops from bench/reference_loops.c
+on the optimizer's own arrays (same memory, same alignment, 1 thread):
 
     C loop    the rule's update written as a plain C loop, compiled with the flags of
               fastopt's kernel build: what fastopt would cost with none of its machinery
@@ -35,7 +35,7 @@ import numpy as np
 
 from fastopt import _kernels
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "floor.c")
+SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_loops.c")
 # setup.py's optimization flags for gcc/clang that matter here (no FMA contraction,
 # vectorizable sqrt; its alias-check budget is moot for loops over restrict pointers); the
 # AVX2 build adds -mavx2
@@ -51,14 +51,15 @@ _lib = None
 
 
 def load():
-    """The compiled floor.c (ctypes.CDLL), or None when no C compiler works."""
+    """The compiled reference_loops.c (ctypes.CDLL), or None when no C compiler works."""
     global _lib
     if _lib is None:
         cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
         isa = ["-mavx2"] if _kernels.ISA == "avx2" else []
-        folder = tempfile.mkdtemp(prefix="fastopt-floor-")
+        folder = tempfile.mkdtemp(prefix="fastopt-reference-loops-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        out = os.path.join(folder, "floor" + (sysconfig.get_config_var("SHLIB_SUFFIX") or ".so"))
+        out = os.path.join(folder, "reference_loops"
+                           + (sysconfig.get_config_var("SHLIB_SUFFIX") or ".so"))
         try:
             subprocess.run(cc[:1] + FLAGS + isa + [SOURCE, "-o", out, "-lm"], check=True,
                            capture_output=True, timeout=120)
@@ -72,7 +73,7 @@ def describe():
     lib = load()
     if lib is None:
         return "reference loops: not built (no working C compiler)"
-    return (f"reference loops: bench/floor.c compiled with {' '.join(FLAGS)}"
+    return (f"reference loops: bench/reference_loops.c compiled with {' '.join(FLAGS)}"
             f"{' -mavx2' if _kernels.ISA == 'avx2' else ''} on {platform.machine()}")
 
 
@@ -92,7 +93,7 @@ def loops(rule, opt, grads):
     state = [[st[k] for st in opt.state] for k in keys]
     arrays = [params, list(grads)] + state
     if any(a.dtype != np.float32 or not a.flags.c_contiguous for group in arrays for a in group):
-        raise ValueError("the floor loops take C-contiguous float32 arrays")
+        raise ValueError("the reference loops take C-contiguous float32 arrays")
     ptrs = [_pointers(group) for group in arrays]
     s2 = ptrs[3] if len(ptrs) > 3 else ptrs[2]
     sizes = (ctypes.c_longlong * len(params))(*[a.size for a in params])
@@ -112,7 +113,8 @@ def loops(rule, opt, grads):
 
 
 def numbers(rule, opt):
-    """x1..x7 of the kernel's rule_scalars for ``opt`` at step CHECK_STEP."""
+    """The first seven of the kernel's step numbers (``fastopt._kernels.step_numbers``) for
+    ``opt`` at step CHECK_STEP, in the order the C loops take them."""
     return _kernels.step_numbers(STATES[rule][0], opt.convention == "keras", dict(opt.hyper),
                                  opt.learning_rate, CHECK_STEP)[:7]
 
@@ -134,6 +136,7 @@ def check(rule, make_opt, n=1000):
     for name, x, y in [("params", a.params, b.params)] + [
             (k, [st[k] for st in a.state], [st[k] for st in b.state]) for k in STATES[rule][1]]:
         if not all(np.array_equal(u, v) for u, v in zip(x, y)):
-            raise SystemExit(f"bench/floor.c's {rule} loop does not compute fastopt's step "
-                             f"({name} differ): the reference would not be of the same work")
+            raise SystemExit(f"bench/reference_loops.c's {rule} loop does not compute "
+                             f"fastopt's step ({name} differ): the reference would not be of "
+                             "the same work")
 
