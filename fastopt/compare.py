@@ -1,4 +1,4 @@
-"""``python -m fastopt compare``: the book's optimizer table, measured.
+"""``fastopt compare`` (or ``python -m fastopt compare``): the book's optimizer table, measured.
 
 Géron's *Hands-On Machine Learning* (ch. 11, "Optimizer comparison") rates each optimizer's
 convergence speed and quality with one to three stars.  This module runs every fastopt
@@ -68,7 +68,7 @@ BOOK = {
 
 # Learning rates per problem and method (torch convention, every other hyperparameter at its
 # default: momentum 0.9, beta_1 0.9, beta_2 0.999, rho 0.99, ...).
-# How they were chosen: `python -m fastopt compare --tune wide --seeds 1` (fastopt 0.1.0,
+# How they were chosen: `fastopt compare --tune wide --seeds 1` (fastopt 0.1.0,
 # 2-core x86-64): for every problem and method, each rate of WIDE_GRID (1e-4 .. 1 in 1-2-5
 # steps) on seed 0 with the problem's full budget, keeping the best by `_tune_key`: fewest
 # steps to tol among the rates that also ended within tol, else fewest steps to tol, else the

@@ -1,4 +1,4 @@
-"""Built-in test problems for comparing optimizers (``python -m fastopt compare``).
+"""Built-in test problems for comparing optimizers (``fastopt compare``).
 
 A problem is a :class:`Problem`: an objective that returns ``(f, gradient)``, a default
 start, and the optimum (known exactly, or an oracle value from a long, certified run), plus
@@ -54,7 +54,7 @@ class Problem:
     fun_value : optional ``fun_value(x, *args) -> f`` without the gradient, used by
         :meth:`value` when evaluating on all the data is costly (default: fun's f).
     metric : optional ``metric(x) -> float``, higher is better (e.g. test accuracy).
-    default : part of ``python -m fastopt compare``'s default problem set.
+    default : part of ``fastopt compare``'s default problem set.
     """
 
     name: str
