@@ -49,6 +49,7 @@ LOOP_OPTIONS = {
     "batch_size": None,
     "epochs": 10,
     "shuffle": True,
+    "drop_last": False,     # False: the rows left over join the epoch's last batch
     "seed": None,
     "disp": False,
     "disp_every": 100,
@@ -296,23 +297,65 @@ def _rows(args):
     return sizes.pop()
 
 
-def _take(args, idx, n):
-    return tuple(a[idx] if hasattr(a, "shape") and len(a.shape) >= 1 and a.shape[0] == n
-                 else a for a in args)
+def _take_rows(a, idx):
+    """The rows of ``a`` at the positions ``idx`` (an integer array or a slice), along axis
+    0, as the same kind of object: ``a[idx]`` for NumPy arrays and scipy.sparse CSR, and
+    ``a.iloc[idx]`` for pandas objects, whose ``a[idx]`` looks up labels (a Series) or
+    columns (a DataFrame).  Every front end's minibatches take their rows here."""
+    iloc = getattr(a, "iloc", None)
+    return a[idx] if iloc is None else iloc[idx]
 
 
-def _slices(args, batch_size, shuffle, seed):
+def _take(args, idx):
+    return tuple(_take_rows(a, idx) if hasattr(a, "shape") and len(a.shape) >= 1 else a
+                 for a in args)
+
+
+class _BatchPlan:
+    """How an epoch's order of n rows is cut into minibatches (minimize, the Dask front end
+    and find_learning_rate): ``steps`` = n // batch_size batches of batch_size consecutive
+    positions, batch s from s * batch_size.  The r = n % batch_size rows left over join the
+    last batch (batch_size + r rows), so every row is used once per epoch and the epoch
+    mean is over all n rows; with ``drop_last`` they are left out of the epoch (torch's
+    DataLoader: under shuffling other rows each epoch, without it the same last r rows).
+    Merging is the default: a last batch of r rows would take a full step on a gradient
+    from a few rows at the end of every epoch (the loss jumps there), and dropping leaves
+    rows out of the epoch's mean.  Fewer than batch_size rows make one batch of all of
+    them, and are an error with ``drop_last``."""
+
+    def __init__(self, n, batch_size, drop_last):
+        if not isinstance(drop_last, (bool, np.bool_)):
+            raise TypeError(f"Invalid drop_last: {drop_last!r} (options['drop_last'] must be "
+                            "True or False)")
+        self.n, self.batch_size, self.drop_last = n, batch_size, bool(drop_last)
+        self.steps = n // batch_size
+        if self.steps == 0:
+            if self.drop_last:
+                raise ValueError(f"drop_last with batch_size={batch_size} and {n} rows leaves "
+                                 "no batch")
+            self.steps = 1
+
+    def bounds(self, s):
+        """The positions [start, stop) of batch s in the epoch's row order."""
+        start = s * self.batch_size
+        if s == self.steps - 1 and not self.drop_last:
+            return start, self.n
+        return start, start + self.batch_size
+
+
+def _slices(args, batch_size, shuffle, seed, drop_last):
     """minimize's minibatches: each epoch one (seeded) permutation of the rows of ``args``,
-    cut into consecutive batches of ``batch_size`` rows.  Returns ``epoch(i)``, which yields
-    (the batch's args, its number of rows)."""
+    cut as _BatchPlan says.  Returns ``epoch(i)``, which yields (the batch's args, its
+    number of rows)."""
     n = _rows(args)
+    plan = _BatchPlan(n, batch_size, drop_last)
     rng = np.random.default_rng(seed)
 
     def epoch(_):
         order = rng.permutation(n) if shuffle else np.arange(n)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            yield _take(args, idx, n), len(idx)
+        for s in range(plan.steps):
+            start, stop = plan.bounds(s)
+            yield _take(args, order[start:stop]), stop - start
     return epoch
 
 
@@ -716,7 +759,7 @@ class _Loop:
             raise ValueError(f"Invalid epochs: {epochs}")
         x = self.x
         if batches is None:
-            batches = _slices(self.args, batch_size, shuffle, seed)
+            batches = _slices(self.args, batch_size, shuffle, seed, self.o["drop_last"])
         status, message = None, None
         epoch_loss = math.nan
         g = np.full_like(x, np.nan)
@@ -758,8 +801,9 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
     x0 : array_like, 1-D
         Starting point.  Integers become float64; float32 stays float32 throughout.
     args : tuple
-        Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy or
-        scipy.sparse CSR) is sliced along axis 0 into minibatches.
+        Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy,
+        scipy.sparse CSR, pandas Series or DataFrame) is sliced along axis 0 into
+        minibatches, by position (pandas: ``.iloc``, whatever the index).
     method : str or callable
         One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam (any
         case), or the matching callable (``fastopt.nadam``), as scipy.optimize.minimize
@@ -779,8 +823,12 @@ def minimize(fun, x0, args=(), method="adam", jac=None, bounds=None, tol=None,
         Every hyperparameter of the method's optimizer (``learning_rate``, ``beta_1``, ...,
         ``convention``, ``weight_decay``, ``l1``, ``pruning``, ``clipnorm``,
         ``num_threads``) and the loop options: maxiter, maxfev, gtol, ftol, patience,
-        max_time, batch_size, epochs, shuffle, seed, disp, disp_every, return_best,
-        opt_state, nan_policy, max_skips, eps, monitor, monitor_every.
+        max_time, batch_size, epochs, shuffle, drop_last, seed, disp, disp_every,
+        return_best, opt_state, nan_policy, max_skips, eps, monitor, monitor_every.
+        Minibatches: each epoch a permutation of the rows (``shuffle``, ``seed``) cut into
+        n // batch_size batches of batch_size rows; the n % batch_size rows left over join
+        the last batch (every row once per epoch), or with ``drop_last=True`` are left out
+        of that epoch, as torch's DataLoader does.
         ``learning_rate`` may be a schedule (``fastopt.schedules``); a ReduceLROnPlateau is
         fed the loss (full batch: every ``monitor_every`` iterations; minibatches: the
         epoch-mean loss every ``monitor_every`` epochs) or ``monitor(x)`` when given, e.g. a

@@ -29,6 +29,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import rosen, rosen_der
 
+from fastopt._minimize import _BatchPlan
+
 __all__ = ["Problem", "PROBLEMS", "DEFAULT_PROBLEMS", "register", "get_problem",
            "elongated_bowl", "rosenbrock", "logistic_l1", "digits_mlp", "sparse_regression",
            "load_breast_cancer", "load_digits", "logistic_l1_oracle"]
@@ -90,7 +92,10 @@ class Problem:
 
     @property
     def steps_per_epoch(self):
-        return -(-self.n_rows // self.batch_size) if self.kind == "stochastic" else 1
+        """Minimize's steps per epoch (1 for full-batch problems)."""
+        if self.kind != "stochastic":
+            return 1
+        return _BatchPlan(self.n_rows, self.batch_size, drop_last=False).steps
 
     def penalty(self, x):
         """The l1 term l1 * ||x||_1 (per-coordinate weights allowed)."""
