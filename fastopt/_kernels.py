@@ -14,6 +14,7 @@ ImportError naming what is available, never an illegal-instruction crash.
 
 import importlib
 import os
+from pathlib import Path
 from types import ModuleType
 
 # Best first: (build name, the numpy CPU feature it needs, or None for the baseline).
@@ -32,6 +33,22 @@ def _cpu_features() -> dict[str, bool]:
     return dict(__cpu_features__)
 
 
+def _not_compiled(package: Path) -> str:
+    """The message for a package folder without compiled kernels: the repository's
+    ``fastopt/`` (found first because Python puts the current folder on its path for
+    ``python -m``, ``python -c`` and the interactive prompt), or an incomplete copy."""
+    if not (package.parent / "setup.py").is_file():
+        return (f"fastopt was imported from {package}, which has no compiled kernels "
+                "(fastopt._kernels_baseline): the installation is incomplete; reinstall "
+                "fastopt (`pip install --force-reinstall fastopt`).")
+    return (f"fastopt was imported from the source tree at {package}, which has no compiled "
+            "kernels (fastopt._kernels_baseline). To use the installed fastopt, run from "
+            "another folder than the repository's root, or use the `fastopt` command "
+            "(`fastopt compare`), which does not look in the current folder; to work on the "
+            "sources, compile the kernels in place: `pip install -e .` or "
+            "`python setup.py build_ext --inplace`.")
+
+
 def _importable() -> dict[str, ModuleType]:
     """The builds compiled into this installation that this CPU can run, best first."""
     features = _cpu_features()
@@ -39,11 +56,15 @@ def _importable() -> dict[str, ModuleType]:
     for name, feature in _BUILDS:
         if feature is not None and not features.get(feature, False):
             continue
+        module = f"fastopt._kernels_{name}"
         try:
-            found[name] = importlib.import_module(f"fastopt._kernels_{name}")
-        except ImportError:
-            if feature is None:
-                raise
+            found[name] = importlib.import_module(module)
+        except ImportError as e:
+            if feature is not None:
+                continue
+            if isinstance(e, ModuleNotFoundError) and e.name == module:
+                raise ImportError(_not_compiled(Path(__file__).resolve().parent)) from None
+            raise
     return found
 
 

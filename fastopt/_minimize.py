@@ -52,6 +52,7 @@ LOOP_OPTIONS = {
     "batch_size": None,
     "epochs": 10,
     "shuffle": True,
+    "drop_last": False,     # False: the rows left over join the epoch's last batch
     "seed": None,
     "disp": False,
     "disp_every": 100,
@@ -377,23 +378,65 @@ def _rows(args):
     return sizes.pop()
 
 
-def _take(args, idx, n):
-    return tuple(a[idx] if hasattr(a, "shape") and len(a.shape) >= 1 and a.shape[0] == n
-                 else a for a in args)
+def _take_rows(a, idx):
+    """The rows of ``a`` at the positions ``idx`` (an integer array or a slice), along axis
+    0, as the same kind of object: ``a[idx]`` for NumPy arrays and scipy.sparse CSR, and
+    ``a.iloc[idx]`` for pandas objects, whose ``a[idx]`` looks up labels (a Series) or
+    columns (a DataFrame).  Every front end's minibatches take their rows here."""
+    iloc = getattr(a, "iloc", None)
+    return a[idx] if iloc is None else iloc[idx]
+
+
+def _take(args, idx):
+    return tuple(_take_rows(a, idx) if hasattr(a, "shape") and len(a.shape) >= 1 else a
+                 for a in args)
+
+
+class _BatchPlan:
+    """How an epoch's order of n rows is cut into minibatches (minimize, the Dask front end
+    and find_learning_rate): ``steps`` = n // batch_size batches of batch_size consecutive
+    positions, batch s from s * batch_size.  The r = n % batch_size rows left over join the
+    last batch (batch_size + r rows), so every row is used once per epoch and the epoch
+    mean is over all n rows; with ``drop_last`` they are left out of the epoch (torch's
+    DataLoader: under shuffling other rows each epoch, without it the same last r rows).
+    Merging is the default: a last batch of r rows would take a full step on a gradient
+    from a few rows at the end of every epoch (the loss jumps there), and dropping leaves
+    rows out of the epoch's mean.  Fewer than batch_size rows make one batch of all of
+    them, and are an error with ``drop_last``."""
+
+    def __init__(self, n, batch_size, drop_last):
+        if not isinstance(drop_last, (bool, np.bool_)):
+            raise TypeError(f"Invalid drop_last: {drop_last!r} (options['drop_last'] must be "
+                            "True or False)")
+        self.n, self.batch_size, self.drop_last = n, batch_size, bool(drop_last)
+        self.steps = n // batch_size
+        if self.steps == 0:
+            if self.drop_last:
+                raise ValueError(f"drop_last with batch_size={batch_size} and {n} rows leaves "
+                                 "no batch")
+            self.steps = 1
+
+    def bounds(self, s):
+        """The positions [start, stop) of batch s in the epoch's row order."""
+        start = s * self.batch_size
+        if s == self.steps - 1 and not self.drop_last:
+            return start, self.n
+        return start, start + self.batch_size
 
 
 class _Slices:
     """minimize's minibatches: each epoch one (seeded) permutation of the rows of ``args``,
-    cut into consecutive batches of ``batch_size`` rows.
+    cut as _BatchPlan says.
 
     ``batches(epoch, first, stream)`` yields (the batch's args, its number of rows) for
     batches ``first, first + 1, ...`` of an epoch whose permutation is drawn from the
     random stream in state ``stream`` (``state()`` at the epoch's start), so that a run can
     be resumed inside an epoch."""
 
-    def __init__(self, args, batch_size, shuffle, seed):
-        self.args, self.batch_size, self.shuffle = args, batch_size, shuffle
+    def __init__(self, args, batch_size, shuffle, seed, drop_last):
+        self.args, self.shuffle = args, shuffle
         self.n = _rows(args)
+        self.plan = _BatchPlan(self.n, batch_size, drop_last)
         self.rng = np.random.default_rng(seed)
 
     def state(self):
@@ -403,11 +446,11 @@ class _Slices:
     def __call__(self, epoch, first=0, stream=None):
         if stream is not None:
             self.rng.bit_generator.state = stream
-        n, b = self.n, self.batch_size
-        order = self.rng.permutation(n) if self.shuffle else np.arange(n)
-        for start in range(first * b, n, b):
-            idx = order[start:start + b]
-            yield _take(self.args, idx, n), len(idx)
+        plan = self.plan
+        order = self.rng.permutation(self.n) if self.shuffle else np.arange(self.n)
+        for s in range(first, plan.steps):
+            start, stop = plan.bounds(s)
+            yield _take(self.args, order[start:stop]), stop - start
 
 
 def _method_name(method):
@@ -931,11 +974,12 @@ class _Loop:
             raise ValueError(f"Invalid epochs: {epochs}")
         x = self.x
         if batches is None:
-            batches = _Slices(self.args, batch_size, shuffle, seed)
+            batches = _Slices(self.args, batch_size, shuffle, seed, self.o["drop_last"])
+        same = dict(batch_size=batch_size, shuffle=bool(shuffle),
+                    drop_last=bool(self.o["drop_last"]), nrows=batches.n)
         saved = self.o["opt_state"]
         resume = saved.get("loop") if isinstance(saved, dict) else None
-        if not (isinstance(resume, dict) and resume.get("batch_size") == batch_size
-                and resume.get("shuffle") == bool(shuffle) and resume.get("nrows") == batches.n):
+        if not (isinstance(resume, dict) and all(resume.get(k) == v for k, v in same.items())):
             resume = None
         status, message = None, None
         epoch, epoch_loss = (0, math.nan) if resume is None else (resume["epoch"],
@@ -981,9 +1025,7 @@ class _Loop:
             where = (epoch, 0, batches.state(), 0.0, 0, epoch_loss)
         res = self.result(status, epoch_loss, g, message, nepochs=nepochs)
         res.opt_state["loop"] = dict(zip(("epoch", "batch", "stream", "total", "rows",
-                                          "epoch_loss"), where),
-                                     batch_size=batch_size, shuffle=bool(shuffle),
-                                     nrows=batches.n)
+                                          "epoch_loss"), where), **same)
         return res
 
 
@@ -999,8 +1041,9 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     x0 : array_like, 1-D
         Starting point.  Integers become float64; float32 stays float32 throughout.
     args : tuple
-        Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy or
-        scipy.sparse CSR) is sliced along axis 0 into minibatches.
+        Extra arguments to ``fun``.  With ``batch_size``, every array among them (NumPy,
+        scipy.sparse CSR, pandas Series or DataFrame) is sliced along axis 0 into
+        minibatches, by position (pandas: ``.iloc``, whatever the index).
     method : str, callable or None
         One of sgd, momentum, nesterov, adagrad, rmsprop, adam, amsgrad, adamax, nadam (any
         case), or the matching callable (``fastopt.nadam``), as scipy.optimize.minimize
@@ -1034,8 +1077,12 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         Every hyperparameter of the method's optimizer (``learning_rate``, ``beta_1``, ...,
         ``convention``, ``weight_decay``, ``l1``, ``pruning``, ``clipnorm``,
         ``num_threads``) and the loop options: maxiter, maxfev, gtol, ftol, patience,
-        max_time, batch_size, epochs, shuffle, seed, disp, disp_every, return_best,
-        opt_state, nan_policy, max_skips, eps, monitor, monitor_every.
+        max_time, batch_size, epochs, shuffle, drop_last, seed, disp, disp_every,
+        return_best, opt_state, nan_policy, max_skips, eps, monitor, monitor_every.
+        Minibatches: each epoch a permutation of the rows (``shuffle``, ``seed``) cut into
+        n // batch_size batches of batch_size rows; the n % batch_size rows left over join
+        the last batch (every row once per epoch), or with ``drop_last=True`` are left out
+        of that epoch, as torch's DataLoader does.
         ``learning_rate`` may be a schedule (``fastopt.schedules``); a ReduceLROnPlateau is
         fed the loss (full batch: every ``monitor_every`` iterations; minibatches: the
         epoch-mean loss every ``monitor_every`` epochs) or ``monitor(x)`` when given, e.g. a

@@ -1,4 +1,4 @@
-"""``python -m fastopt compare``: the book's optimizer table, measured.
+"""``fastopt compare`` (or ``python -m fastopt compare``): the book's optimizer table, measured.
 
 Géron's *Hands-On Machine Learning* (ch. 11, "Optimizer comparison") rates each optimizer's
 convergence speed and quality with one to three stars.  This module runs every fastopt
@@ -68,7 +68,7 @@ BOOK = {
 
 # Learning rates per problem and method (torch convention, every other hyperparameter at its
 # default: momentum 0.9, beta_1 0.9, beta_2 0.999, rho 0.99, ...).
-# How they were chosen: `python -m fastopt compare --tune wide --seeds 1` (fastopt 0.1.0,
+# How they were chosen: `fastopt compare --tune wide --seeds 1` (fastopt 0.1.0,
 # 2-core x86-64): for every problem and method, each rate of WIDE_GRID (1e-4 .. 1 in 1-2-5
 # steps) on seed 0 with the problem's full budget, keeping the best by `_tune_key`: fewest
 # steps to tol among the rates that also ended within tol, else fewest steps to tol, else the
@@ -81,7 +81,7 @@ HYPERPARAMS = {
     "rosen-2":   _row(1e-3,   2e-3,    1e-3,    0.5,    2e-4,   0.5,   0.5,   1.0,   5e-4),
     "rosen-100": _row(1e-3,   1e-3,    5e-4,    1.0,    2e-3,   0.1,   0.5,   1e-2,  1e-2),
     "logreg-l1": _row(0.5,    0.2,     0.2,     0.5,    1e-2,   0.1,   0.1,   0.2,   5e-2),
-    "digits-mlp": _row(1.0,   0.2,     0.2,     0.2,    2e-2,   5e-2,  5e-2,  0.1,   5e-2),
+    "digits-mlp": _row(1.0,   0.2,     0.2,     0.2,    2e-2,   2e-2,  5e-2,  0.1,   5e-2),
     # tuned with --scale 0.2 (40000 x 20000)
     "sparse-regression": _row(5e-2, 2e-3,  2e-3,    1e-2,   2e-4,   5e-4,  5e-4,  5e-3,  5e-4),
 }

@@ -26,10 +26,13 @@ optimizer living on the worker that holds the chunk; each round the replicas tak
 ``sync_every`` steps on their own rows, then the driver averages their parameters (weighted
 by rows).  Communication is one round per ``sync_every`` steps.
 
-Minibatches (``batch_size`` B, N rows in chunks of n_k rows).  An epoch has S = ceil(N / B)
-steps.  Each epoch chunk k draws a permutation of its rows, and step s takes its rows
-``perm[s*B*n_k//N : (s+1)*B*n_k//N]`` -- a share of the batch proportional to the chunk, every
-row once per epoch.  Chunk 0 draws from ``default_rng(seed)``, chunk k >= 1 from the k-th
+Minibatches (``batch_size`` B, N rows in chunks of n_k rows).  An epoch has S = N // B
+steps (at least 1); step s covers the positions [a_s, b_s) = [s*B, (s+1)*B) of the epoch,
+the last step up to N (the N % B rows left over join it), or with ``drop_last`` up to S*B,
+as in ``fastopt.minimize``.  Each epoch chunk k draws a permutation of its rows, and step s
+takes its rows ``perm[a_s*n_k//N : b_s*n_k//N]`` -- a share of the batch proportional to the
+chunk, every row once per epoch unless dropped.  Rows are taken by position (pandas
+objects by ``.iloc``).  Chunk 0 draws from ``default_rng(seed)``, chunk k >= 1 from the k-th
 child of ``SeedSequence(seed)``, so a run is reproducible with a seed, whatever the placement
 of chunks on workers, and with one chunk the batches are exactly ``fastopt.minimize``'s.
 Without ``batch_size`` (full batch) ``fun(x, *chunk_args)`` returns the mean loss and
@@ -71,9 +74,9 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
     raise ImportError("fastopt.distributed needs Dask: pip install 'fastopt[dask]' "
                       f"(dask[distributed]); {e}") from None
 
-from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _box,
+from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _BatchPlan, _box,
                                _check_unused, _finite, _gmax, _Loop, _method_name, _Objective,
-                               _prepare, _Stop, _wrap_callback)
+                               _prepare, _Stop, _take_rows, _wrap_callback)
 
 __all__ = ["minimize", "STRATEGIES"]
 
@@ -90,24 +93,26 @@ class _Job:
     the minibatch plan, the bounds (finite differences stay inside), and for local SGD the
     prototype optimizer."""
 
-    def __init__(self, fun, jac, eps, layout, consts, batch_size, nrows, shuffle, seeds,
+    def __init__(self, fun, jac, eps, layout, consts, plan, shuffle, seeds,
                  proto=None, l1=None, nan_policy="raise", run_id=None, bounds=None):
         self.fun, self.jac, self.eps, self.bounds = fun, jac, eps, bounds
         self.layout, self.consts = layout, consts      # layout[i]: index into a chunk, or None
-        self.batch_size, self.nrows, self.shuffle, self.seeds = batch_size, nrows, shuffle, seeds
+        self.plan, self.shuffle, self.seeds = plan, shuffle, seeds    # plan: minibatches
         self.proto, self.l1, self.nan_policy, self.run_id = proto, l1, nan_policy, run_id
 
     def call_args(self, blocks, idx):
         """fun's extra arguments: the rows ``idx`` (None: all) of the chunk's blocks in the
         dask positions, the other arguments unchanged."""
         return tuple(self.consts[i] if j is None else
-                     (blocks[j] if idx is None else blocks[j][idx])
+                     (blocks[j] if idx is None else _take_rows(blocks[j], idx))
                      for i, j in enumerate(self.layout))
 
     def piece(self, s, n_k):
-        """Rows [start, stop) of a chunk of n_k rows (in its epoch permutation) in step s."""
-        B, N = self.batch_size, self.nrows
-        return min(s * B * n_k // N, n_k), min((s + 1) * B * n_k // N, n_k)
+        """Rows [start, stop) of a chunk of n_k rows (in its epoch permutation) in step s:
+        the chunk's share of the positions [start, stop) of batch s among all N rows."""
+        start, stop = self.plan.bounds(s)
+        N = self.plan.n
+        return start * n_k // N, stop * n_k // N
 
 
 def _bundle(*blocks):
@@ -504,21 +509,20 @@ class _DaskObjective(_Objective):
 
 
 class _Batches:
-    """The loop's minibatches (see _Loop.minibatch): S = ceil(N / B) steps per epoch,
+    """The loop's minibatches (see _Loop.minibatch): the plan's steps per epoch, each
     ``(epoch, step)`` with its row count.  The chunks' permutations follow from the seeds
     and the epoch number (_DaskObjective.epoch_orders), so there is no stream to carry."""
 
-    def __init__(self, cluster, batch_size):
+    def __init__(self, cluster):
         self.cluster, self.n = cluster, cluster.N
-        self.steps = -(-cluster.N // batch_size)
 
     def state(self):
         return None
 
     def __call__(self, epoch, first=0, stream=None):
-        plan, nrows = self.cluster.job_plan, self.cluster.nrows
-        for s in range(first, self.steps):
-            yield (epoch, s), sum(b - a for a, b in (plan.piece(s, n) for n in nrows))
+        job, nrows = self.cluster.job_plan, self.cluster.nrows
+        for s in range(first, job.plan.steps):
+            yield (epoch, s), sum(b - a for a, b in (job.piece(s, n) for n in nrows))
 
 
 # ---------------------------------------------------------------------- local SGD
@@ -588,7 +592,7 @@ class _LocalLoop(_Loop):
                     self.report(f0, g0)
                     self.feed_plateau(rnd, f0)
             else:
-                S = -(-cluster.N // batch_size)
+                S = cluster.job_plan.plan.steps
                 for e in range(epochs):
                     total, rows = 0.0, 0
                     for s0 in range(0, S, sync_every):
@@ -772,8 +776,10 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     try:
         cluster = _Cluster(client, args, retries, timeout)
         seeds = _seeds(o["seed"], cluster.nchunks)
-        job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, batch_size or 1,
-                   cluster.N, bool(o["shuffle"]), seeds, run_id=cluster.run_id,
+        plan = None if batch_size is None else _BatchPlan(cluster.N, batch_size,
+                                                          o["drop_last"])
+        job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, plan,
+                   bool(o["shuffle"]), seeds, run_id=cluster.run_id,
                    proto=copy.deepcopy(opt) if strategy == "local" else None, l1=l1,
                    nan_policy=o["nan_policy"], bounds=_box(opt))
         cluster.job_plan = job
@@ -787,7 +793,7 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
                 res = loop.full_batch()
             else:
                 res = loop.minibatch(batch_size, int(o["epochs"]), bool(o["shuffle"]),
-                                     o["seed"], batches=_Batches(cluster, batch_size))
+                                     o["seed"], batches=_Batches(cluster))
         else:
             loop = _LocalLoop(opt, objective, x, args, cb, o, *limits)
             if batch_size is None:

@@ -1,4 +1,4 @@
-"""Built-in test problems for comparing optimizers (``python -m fastopt compare``).
+"""Built-in test problems for comparing optimizers (``fastopt compare``).
 
 A problem is a :class:`Problem`: an objective that returns ``(f, gradient)``, a default
 start, and the optimum (known exactly, or an oracle value from a long, certified run), plus
@@ -29,6 +29,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import rosen, rosen_der
 
+from fastopt._minimize import _BatchPlan
+
 __all__ = ["Problem", "PROBLEMS", "DEFAULT_PROBLEMS", "register", "get_problem",
            "elongated_bowl", "rosenbrock", "logistic_l1", "digits_mlp", "sparse_regression",
            "load_breast_cancer", "load_digits", "logistic_l1_oracle"]
@@ -54,7 +56,7 @@ class Problem:
     fun_value : optional ``fun_value(x, *args) -> f`` without the gradient, used by
         :meth:`value` when evaluating on all the data is costly (default: fun's f).
     metric : optional ``metric(x) -> float``, higher is better (e.g. test accuracy).
-    default : part of ``python -m fastopt compare``'s default problem set.
+    default : part of ``fastopt compare``'s default problem set.
     """
 
     name: str
@@ -90,7 +92,10 @@ class Problem:
 
     @property
     def steps_per_epoch(self):
-        return -(-self.n_rows // self.batch_size) if self.kind == "stochastic" else 1
+        """Minimize's steps per epoch (1 for full-batch problems)."""
+        if self.kind != "stochastic":
+            return 1
+        return _BatchPlan(self.n_rows, self.batch_size, drop_last=False).steps
 
     def penalty(self, x):
         """The l1 term l1 * ||x||_1 (per-coordinate weights allowed)."""

@@ -182,3 +182,14 @@ def test_list(capsys):
     out = capsys.readouterr().out
     for name in ("bowl-100", "digits-mlp", "bowl-2d", "sparse-regression"):
         assert name in out
+
+
+def test_minibatch_curves_are_read_at_epoch_boundaries():
+    """A minibatch problem's steps per epoch are minimize's (the rows left over join the
+    last batch: no short batch at an epoch's end), so its learning curve is read twice per
+    epoch, the last point at the end of the last epoch."""
+    p = get_problem("digits-mlp")
+    assert p.steps_per_epoch == p.n_rows // p.batch_size == 1348 // 32
+    r = C.run(p, "adam", budget=2, learning_rate=0.05)
+    assert r["nit"] == 2 * p.steps_per_epoch
+    assert r["curve"]["steps"] == [0, 21, 42, 63, 84]

@@ -132,7 +132,7 @@ def test_sync_is_reproducible_with_a_seed(client, cancer):
     a = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam", options=opts)
     b = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam", options=opts)
     np.testing.assert_array_equal(a.x, b.x)
-    assert a.fun == b.fun and a.nit == b.nit == 9 and a.status == 0
+    assert a.fun == b.fun and a.nit == b.nit == 569 // 64 and a.status == 0
     assert (a.nchunks, a.nworkers) == (4, 2)
     assert a.comm["bytes_received"] >= a.nit * 4 * x0.nbytes     # a gradient per chunk
     c = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam",
@@ -204,13 +204,14 @@ def test_finite_differences_on_the_workers(client, cancer):
 @pytest.mark.parametrize("jac", ["2-point", "3-point"])
 def test_finite_differences_on_the_workers_stay_in_the_box(client, cancer, jac):
     """With bounds, the workers' differences step into the box as fastopt.minimize's do:
-    fun is NaN outside it, and x0 sits on its upper bound."""
+    fun is NaN outside it, and x0 sits on its upper bound (the optimum is inside: the
+    penalty's slope pushes into the box there, so x0 is not stationary)."""
     Xb, y, _, _ = cancer
     x0, bounds = np.zeros(Xb.shape[1]), [(-1, 0)] * Xb.shape[1]
 
     def loss(x, X, y):
         with np.errstate(invalid="ignore"):
-            return log_loss(x, X, y)[0] + np.sum(np.sqrt(-x) ** 2)
+            return log_loss(x, X, y)[0] + np.sum((np.sqrt(-x) - 0.5) ** 2)
 
     opts = {"learning_rate": 0.1, "maxiter": 3, "gtol": 0}
     ref = fastopt.minimize(loss, x0, args=(Xb, y), jac=jac, bounds=bounds, options=opts)

@@ -313,7 +313,7 @@ def test_minibatches_are_reproducible_with_a_seed(sparse):
     a = fastopt.minimize(logistic, np.zeros(8), args=(X, y), jac=True, options=opts)
     b = fastopt.minimize(logistic, np.zeros(8), args=(X, y), jac=True, options=opts)
     np.testing.assert_array_equal(a.x, b.x)
-    assert a.nepochs == 5 and a.nit == 5 * int(np.ceil(400 / 32)) and a.status == 0
+    assert a.nepochs == 5 and a.nit == 5 * (400 // 32) and a.status == 0
     c = fastopt.minimize(logistic, np.zeros(8), args=(X, y), jac=True,
                          options=dict(opts, seed=8))
     assert not np.array_equal(a.x, c.x)
