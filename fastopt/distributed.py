@@ -204,7 +204,7 @@ def _replica_steps(job, rep, blocks, steps):
     skip = job.nan_policy == "skip"
     good = x.copy() if skip else None
     f0 = g0 = None
-    rows0, loss, rows, skips, bad = 0, 0.0, 0, 0, False
+    rows0, losses, skips, bad = 0, [], 0, False
     plan = itertools.repeat(None, steps) if isinstance(steps, int) else steps
     for step in plan:
         if step is None:
@@ -229,12 +229,11 @@ def _replica_steps(job, rep, blocks, steps):
             break
         if f0 is None:
             f0, g0, rows0 = f, g, b
-        loss += f * b
-        rows += b
+        losses.append((f, b))
         if skip:
             np.copyto(good, x)
         opt.step(g)
-    return x.copy(), f0, g0, rows0, loss, rows, skips, bad, obj.nfev, obj.njev
+    return x.copy(), f0, g0, rows0, losses, skips, bad, obj.nfev, obj.njev
 
 
 def _replica_states(run_id):
@@ -542,11 +541,11 @@ class _LocalLoop(_Loop):
             rnd += 1
             res = sorted((r for group in out for r in group), key=lambda r: r[0])
             self.restarts += sum(r[-1] for r in res)
-            self.objective.nfev += max(r[9] for r in res)
-            self.objective.njev += max(r[10] for r in res)
-            if any(r[8] for r in res):                    # a replica met a non-finite value
+            self.objective.nfev += max(r[8] for r in res)
+            self.objective.njev += max(r[9] for r in res)
+            if any(r[7] for r in res):                    # a replica met a non-finite value
                 raise _Stop(3)
-            self.skips += sum(r[7] for r in res)
+            self.skips += sum(r[6] for r in res)
             if self.skips > int(self.o["max_skips"]):
                 raise _Stop(7)
             firsts = [(r[0], r[2], r[3], r[4]) for r in res if r[2] is not None]
@@ -558,7 +557,8 @@ class _LocalLoop(_Loop):
                              np.empty_like(x))
             if not np.isfinite(x_new).all():
                 raise _Stop(3)
-            return f, g, x_new, sum(r[5] for r in res), sum(r[6] for r in res)
+            # each step's (f, rows), in chunk order, then step order
+            return f, g, x_new, [loss for r in res for loss in r[5]]
 
         try:
             if batch_size is None:
@@ -566,7 +566,7 @@ class _LocalLoop(_Loop):
                 while True:
                     self.limits()
                     k = int(min(sync_every, self.maxiter - self.nit))
-                    f0, g0, x_new, _, _ = one_round(k)
+                    f0, g0, x_new, _ = one_round(k)
                     self.accept(f0, g0)                   # f0, g0 are at x
                     if self.gmax(g0) <= self.o["gtol"]:
                         raise _Stop(0)
@@ -586,13 +586,14 @@ class _LocalLoop(_Loop):
                         self.limits()
                         steps = [(e, s) for s in range(s0, min(s0 + sync_every, S))]
                         steps = steps[:int(min(len(steps), self.maxiter - self.nit))]
-                        f0, g0, x_new, loss, r = one_round(steps)
+                        f0, g0, x_new, losses = one_round(steps)
                         np.copyto(x, x_new)
                         self.accept(f0, g0)
                         self.nit += len(steps)
                         opt.step_count += len(steps)
-                        total += loss
-                        rows += r
+                        for loss, size in losses:       # as minimize sums an epoch's
+                            total += loss * size
+                            rows += size
                         self.report(f0, g0)
                     nepochs += 1
                     epoch_loss = self.end_epoch(nepochs, total, rows, epoch_loss)

@@ -248,22 +248,49 @@ def test_client_none_uses_the_current_client_or_starts_a_cluster(client, monkeyp
 def test_local_sgd_with_one_chunk_is_minimize(client, cancer):
     """One replica never averages with anyone: local SGD with one chunk is minimize's run,
     whatever sync_every (the replica's optimizer persists on its worker across rounds; a
-    ReduceLROnPlateau fed on the driver reaches it each round)."""
+    ReduceLROnPlateau fed on the driver reaches it each round).  The losses pass through
+    NumPy's reductions and BLAS in two processes: equal to rounding."""
     Xb, y, l1, _ = cancer
     x0 = np.zeros(Xb.shape[1])
-    opts = {"learning_rate": fastopt.ReduceLROnPlateau(0.05, patience=0, factor=0.5, min_delta=0.5),
-            "l1": l1, "batch_size": 64, "epochs": 3, "seed": 3}
-    ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts)
-    opts["learning_rate"] = fastopt.ReduceLROnPlateau(0.05, patience=0, factor=0.5, min_delta=0.5)
+
+    def opts():
+        return {"learning_rate": fastopt.ReduceLROnPlateau(0.05, patience=0, factor=0.5,
+                                                          min_delta=0.5),
+                "l1": l1, "batch_size": 64, "epochs": 3, "seed": 3}
+    ref = fastopt.minimize(log_loss, x0, args=(Xb, y), jac=True, options=opts())
     res = fd.minimize(log_loss, x0, args=chunked(Xb, y, len(y)), strategy="local",
-                      sync_every=4, options=opts)
+                      sync_every=4, options=opts())
     np.testing.assert_allclose(res.x, ref.x, rtol=0, atol=1e-12)
     assert res.fun == pytest.approx(ref.fun, abs=1e-12)
     assert (res.nit, res.nepochs, res.status) == (ref.nit, 3, 0)
-    assert res.opt_state["schedule"] == ref.opt_state["schedule"]
-    assert res.opt_state["schedule"]["num_reductions"] >= 1
+    schedule, ref_schedule = res.opt_state["schedule"], ref.opt_state["schedule"]
+    assert schedule["best"] == pytest.approx(ref_schedule["best"], abs=1e-12)
+    assert {**schedule, "best": 0} == {**ref_schedule, "best": 0}
+    assert schedule["num_reductions"] >= 1
     for k, v in ref.opt_state["state"][0].items():
         np.testing.assert_allclose(res.opt_state["state"][0][k], v, rtol=0, atol=1e-12)
+
+
+def test_local_sgd_sums_the_epoch_loss_as_minimize(client, cancer):
+    """The epoch-mean loss is minimize's sum of f * rows over the epoch's steps, in step
+    order, not one partial sum per round: with one chunk it is minimize's bit for bit (and
+    so is ReduceLROnPlateau's state) when f is.  fun here is element-wise arithmetic (no
+    reduction, no BLAS), so its values are the same in every process on every CPU."""
+    Xb, y, _, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+
+    def first_row(x, X, y):
+        return float(x[0] * X[0, 1] + X[0, 2] + y[0]), 0.01 * X[0]
+
+    def opts():
+        return {"learning_rate": fastopt.ReduceLROnPlateau(0.05, patience=0, factor=0.5),
+                "batch_size": 32, "epochs": 4, "seed": 0}
+    ref = fastopt.minimize(first_row, x0, args=(Xb, y), jac=True, options=opts())
+    res = fd.minimize(first_row, x0, args=chunked(Xb, y, len(y)), strategy="local",
+                      sync_every=2, options=opts())
+    np.testing.assert_array_equal(res.x, ref.x)
+    assert res.fun == ref.fun
+    assert res.opt_state["schedule"] == ref.opt_state["schedule"]
 
 
 def test_local_sgd_converges(client, cancer):
