@@ -25,8 +25,10 @@ What is compared, in one run on this machine:
            minus t_fun); then a sync step on W workers costs t_fix + t_fun(B) / W +
            (W + K - 2) 8 d / bw (the transfers beyond W = 1, bw = 1.25 GB/s, 10 GbE, assumed
            for a real cluster) and a local round of k steps t_fix + k t_fun(B) / W +
-           (W + 2 K - 2) 8 d / bw.  Printed: the model for W = 1..32 workers with their own
-           cores, per epoch, next to the measured W = 1, 2 rows.
+           (W + 3 K - 2) 8 d / bw (per chunk, its parameters, its gradient at the round's
+           start and, l1 with Adam, its per-coordinate thresholds).  Printed: the model for
+           W = 1..32 workers with their own cores, per epoch, next to the measured W = 1, 2
+           rows.
 
 This machine has 2 cores shared by the driver, the scheduler and the workers, so 2 workers
 cannot double the speed; the model separates what scales (c B / W) from what does not.
@@ -277,7 +279,7 @@ def predict(model):
         Kw = max(W, K)
         extra = (W + Kw - 2) * x_bytes / BANDWIDTH
         step = t_fix["epoch"] + t_fun["epoch"] / W + extra
-        local = {k: -(-S // k) * (t_fix["epoch"] + (W + 2 * Kw - 2) * x_bytes / BANDWIDTH)
+        local = {k: -(-S // k) * (t_fix["epoch"] + (W + 3 * Kw - 2) * x_bytes / BANDWIDTH)
                  + S * t_fun["epoch"] / W for k in (10, 100)}
         full = t_fix["full batch"] + t_fun["full batch"] / W + extra
         lines.append(f"{W:>4}{S * step:>14.3f}{t_fun['epoch'] / W / step:>15.0%}"

@@ -26,6 +26,18 @@ optimizer living on the worker that holds the chunk; each round the replicas tak
 ``sync_every`` steps on their own rows, then the driver averages their parameters (weighted
 by rows).  Communication is one round per ``sync_every`` steps.
 
+Local SGD with ``l1``: a replica steps a smooth iterate z (its optimizer without l1 and
+bounds; ``l2`` and ``weight_decay`` act on z) and evaluates ``fun`` at the primal point
+``clip(soft_threshold(z, tau))``, tau the l1 thresholds of the round's steps so far
+(``learning_rate * l1 / D`` each, D the rule's denominator, as in the fused step): the l1 step
+is taken lazily within a round, as in dual averaging, and z and tau add up linearly, so the
+driver averages them (by rows) and takes that primal point once.  The result has exact zeros
+(averaging replicas that each threshold their own steps would not: a coordinate that one
+chunk's gradient pulls off zero stays nonzero in the average), and with one replica the
+fixed points are the l1 problem's for any ``sync_every``.  The replicas' drift apart leaves
+a bias of order ``learning_rate * sync_every`` (the optimum is reached as the learning rate
+decays); adaptive rules weight each chunk's steps by its own D.
+
 Minibatches (``batch_size`` B, N rows in chunks of n_k rows).  An epoch has S = N // B
 steps (at least 1); step s covers the positions [a_s, b_s) = [s*B, (s+1)*B) of the epoch,
 the last step up to N (the N % B rows left over join it), or with ``drop_last`` up to S*B,
@@ -42,7 +54,8 @@ Communication per step (sync; d parameters, W workers holding data, K chunks): `
 once to each worker (W d values, inside the task below 1 MB, scattered above), one gradient
 per chunk and a few scalars come back (K d values); an epoch is S steps.  Local strategy:
 per round of ``sync_every`` steps, ``x`` once to each worker and, per chunk, its parameters
-and its gradient at the round's start (2 K d values), so per step 1/sync_every of that.
+and its gradient at the round's start (2 K d values; 3 K d with l1 and a rule other than SGD,
+whose thresholds are per coordinate), so per step 1/sync_every of that.
 
 Failures.  When a worker dies, Dask reruns its tasks on the others and recomputes the lost
 chunks from their lineage (the dask array's graph), so a sync run continues with the same
@@ -62,6 +75,7 @@ import math
 import os
 import time
 import uuid
+from typing import NamedTuple
 
 import numpy as np
 
@@ -74,6 +88,7 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
     raise ImportError("fastopt.distributed needs Dask: pip install 'fastopt[dask]' "
                       f"(dask[distributed]); {e}") from None
 
+from fastopt import _kernels
 from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _BatchPlan, _box,
                                _check_unused, _finite, _gmax, _Loop, _method_name, _Objective,
                                _prepare, _Stop, _take_rows, _wrap_callback)
@@ -90,8 +105,9 @@ _RETRY = (concurrent.futures.CancelledError, CommClosedError, TimeoutError)
 class _Job:
     """What every task needs besides the data and x, sent once to each worker: fun and how
     to call it (which positions of args are chunked dask arrays, the other args as given),
-    the minibatch plan, the bounds (finite differences stay inside), and for local SGD the
-    prototype optimizer."""
+    the minibatch plan, the bounds as (lower, upper) arrays like x (finite differences stay
+    inside; with l1, local SGD's primal point is clipped to them), and for local SGD the
+    prototype optimizer (with l1, the run's without l1 and bounds: see _replica_steps)."""
 
     def __init__(self, fun, jac, eps, layout, consts, plan, shuffle, seeds,
                  proto=None, l1=None, nan_policy="raise", run_id=None, bounds=None):
@@ -180,6 +196,26 @@ class _Replica:
 _REPLICAS: dict[tuple[str, int], _Replica] = {}
 
 
+class _RoundOut(NamedTuple):
+    """A replica's round: its parameters at the end (with l1, its smooth iterate z) and its
+    l1 threshold tau (None without l1; see _replica_steps); f, g and the rows of its first
+    evaluation (at the round's x); each counted step's (f, rows); skipped steps, whether it
+    met a non-finite value, fun and gradient evaluations, and whether the replica was
+    rebuilt for the round."""
+    k: int
+    z: np.ndarray
+    tau: object
+    f0: object
+    g0: object
+    rows0: int
+    losses: list
+    skips: int
+    bad: bool
+    nfev: int
+    njev: int
+    restarted: bool = False
+
+
 def _local_round(job, x, rnd, step0, steps, schedule, items):
     """Round ``rnd`` of local SGD for this worker's replicas: each takes the steps listed
     (``steps``: an int for full-batch steps, else a list of (epoch, step in epoch)) from x.
@@ -198,20 +234,27 @@ def _local_round(job, x, rnd, step0, steps, schedule, items):
             np.copyto(rep.x, x)
         if schedule is not None:
             rep.opt.learning_rate.load_state_dict(schedule)
-        rep.out = (k,) + _replica_steps(job, rep, blocks, steps) + (rep.restarted,)
+        rep.out = _replica_steps(job, rep, k, blocks, steps)._replace(restarted=rep.restarted)
         rep.round, rep.restarted = rnd, False
         out.append(rep.out)
     return out
 
 
-def _replica_steps(job, rep, blocks, steps):
+def _replica_steps(job, rep, k, blocks, steps):
+    """A replica's steps of one round.  Without l1 it steps its parameters as minimize
+    does.  With l1 its optimizer steps a smooth iterate z (no l1, no bounds; z = x at the
+    round's start) while the l1 threshold tau accumulates what each step's proximal step
+    would take (l1 * _prox_rate), and fun is evaluated at the primal point _primal(z, tau):
+    a proximal method with the threshold applied lazily within the round.  z and tau are
+    linear in the steps, so the driver averages them and thresholds once (exact zeros)."""
     n_k = _nrows(blocks)
     obj = _Objective(job.fun, job.jac, job.eps, job.l1, job.bounds)
-    opt, x = rep.opt, rep.x
+    opt, z = rep.opt, rep.x
     skip = job.nan_policy == "skip"
-    good = x.copy() if skip else None
+    good = z.copy() if skip else None
     f0 = g0 = None
-    rows0, loss, rows, skips, bad = 0, 0.0, 0, 0, False
+    tau = None if job.l1 is None else 0.0
+    rows0, losses, skips, bad = 0, [], 0, False
     plan = itertools.repeat(None, steps) if isinstance(steps, int) else steps
     for step in plan:
         if step is None:
@@ -226,22 +269,68 @@ def _replica_steps(job, rep, blocks, steps):
                 continue
             idx = slice(start, stop) if rep.order is None else rep.order[start:stop]
             b = stop - start
+        x = z if tau is None else _primal(z, tau, job.bounds)
         f, g = obj(x, job.call_args(blocks, idx))
         if not _finite(f, _gmax(g)):
             if skip and opt.step_count > 0:
-                np.copyto(x, good)
+                np.copyto(z, good)
                 skips += 1
                 continue
             bad = True
             break
         if f0 is None:
             f0, g0, rows0 = f, g, b
-        loss += f * b
-        rows += b
+        losses.append((f, b))
         if skip:
-            np.copyto(good, x)
+            np.copyto(good, z)
         opt.step(g)
-    return x.copy(), f0, g0, rows0, loss, rows, skips, bad, obj.nfev, obj.njev
+        if tau is not None:
+            tau = tau + job.l1 * _prox_rate(opt)
+    return _RoundOut(k, z.copy(), tau, f0, g0, rows0, losses, skips, bad, obj.nfev, obj.njev)
+
+
+def _primal(z, tau, box):
+    """The proximal step of ``tau``-weighted l1 and the box at z: the soft threshold
+    ``sign(z) * max(|z| - tau, 0)`` (a zero it makes is +0.0, as the kernels make it),
+    then the projection onto the box (lower, upper) unless None; of z's dtype."""
+    x = np.abs(z) - tau
+    np.maximum(x, 0.0, out=x)
+    np.copysign(x, z, out=x)
+    x += 0.0                            # -0.0 + 0.0 is +0.0
+    if box is not None:
+        np.clip(x, *box, out=x)
+    return x.astype(z.dtype, copy=False)
+
+
+def _prox_rate(opt):
+    """What the fused l1 proximal step of ``opt``'s last update multiplies l1 by:
+    ``lr * prox_scale / D``, D the rule's per-coordinate denominator at the state that
+    update left (the rules' kernel formulas, from the kernel's own per-step numbers); a
+    float for SGD (D = 1), else a float64 array."""
+    t = opt.step_count
+    h = dict(opt.hyper)
+    x1, x2, x3, x4, x5, x6, _, _, _ = _kernels.step_numbers(
+        opt.rule, opt.convention == "keras", h, opt.learning_rate_at(t - 1), t)
+    scale = opt._prox_scale()
+    if opt.rule == "sgd":
+        return x1 * scale
+    state = opt.state[0]
+
+    def st(name):
+        return state[name].astype(np.float64, copy=False)
+    if opt.rule == "adagrad":          # lr (with lr_decay), D = sqrt(s + eps_in) + eps_out
+        lr, den = x1, np.sqrt(st("sum") + x2) + x3
+    elif opt.rule == "rmsprop":        # D = sqrt(s [- a^2] + eps_in) + eps_out
+        w = st("square_avg") - st("grad_avg") ** 2 if h["centered"] else st("square_avg")
+        lr, den = x1, np.sqrt(w + x3) + x4
+    elif opt.rule == "adam":           # D = sqrt(v or vmax) * sqrt_scale + eps; prox_lr
+        w = st("max_exp_avg_sq" if h["amsgrad"] else "exp_avg_sq")
+        lr, den = x6, np.sqrt(w) * x3 + x4
+    elif opt.rule == "adamax":         # D = u + eps_out
+        lr, den = x1, st("exp_inf") + x5
+    else:                              # nadam: D = sqrt(v / bc2) + eps
+        lr, den = x1, np.sqrt(st("exp_avg_sq") * x4) + x5
+    return lr * scale / den
 
 
 def _replica_states(run_id):
@@ -528,7 +617,19 @@ class _Batches:
 # ---------------------------------------------------------------------- local SGD
 class _LocalLoop(_Loop):
     """Rounds of local steps on the replicas, then a row-weighted average of their
-    parameters; reuses _Loop's limits, callbacks, stopping rules and result."""
+    parameters (with l1, and a proximal step); reuses _Loop's limits, callbacks, stopping
+    rules and result."""
+
+    def average(self, res, weights, box):
+        """The row-weighted average of the replicas' parameters; with l1, the proximal step
+        (_primal) at the average of their smooth iterates with the average of their
+        thresholds (see _replica_steps): with one replica, its own primal point."""
+        w = [weights[r.k] for r in res]
+        z = _average([r.z for r in res], w, np.empty_like(self.x))
+        if res[0].tau is None:
+            return z
+        tau = _average([r.tau for r in res], w, np.empty(np.shape(res[0].tau)))
+        return _primal(z, tau, box)
 
     def rounds(self, cluster, sync_every, batch_size, epochs):
         x, opt = self.x, self.opt
@@ -541,6 +642,8 @@ class _LocalLoop(_Loop):
         status, message, nepochs = None, None, 0
 
         def one_round(steps):
+            """Run a round; returns f, g at x (the replicas' first evaluations combined),
+            the next x, and each step's (f, rows) in chunk order, then step order."""
             nonlocal rnd, f, g
             sched = opt.learning_rate.state_dict() if schedule_state else None
 
@@ -553,25 +656,24 @@ class _LocalLoop(_Loop):
                 self.objective.error = e.args[0]
                 raise _Stop(FAILED) from None
             rnd += 1
-            res = sorted((r for group in out for r in group), key=lambda r: r[0])
-            self.restarts += sum(r[-1] for r in res)
-            self.objective.nfev += max(r[9] for r in res)
-            self.objective.njev += max(r[10] for r in res)
-            if any(r[8] for r in res):                    # a replica met a non-finite value
+            res = sorted((r for group in out for r in group), key=lambda r: r.k)
+            self.restarts += sum(r.restarted for r in res)
+            self.objective.nfev += max(r.nfev for r in res)
+            self.objective.njev += max(r.njev for r in res)
+            if any(r.bad for r in res):                   # a replica met a non-finite value
                 raise _Stop(3)
-            self.skips += sum(r[7] for r in res)
+            self.skips += sum(r.skips for r in res)
             if self.skips > int(self.o["max_skips"]):
                 raise _Stop(7)
-            firsts = [(r[0], r[2], r[3], r[4]) for r in res if r[2] is not None]
+            firsts = [(r.k, r.f0, r.g0, r.rows0) for r in res if r.f0 is not None]
             if firsts:                      # the replicas' f include the l1 penalty at x
                 f, g = _combine(firsts, x.dtype)
             if not _finite(f, _gmax(g)):
                 raise _Stop(3)
-            x_new = _average([r[1] for r in res], [weights[r[0]] for r in res],
-                             np.empty_like(x))
+            x_new = self.average(res, weights, cluster.job_plan.bounds)
             if not np.isfinite(x_new).all():
                 raise _Stop(3)
-            return f, g, x_new, sum(r[5] for r in res), sum(r[6] for r in res)
+            return f, g, x_new, [loss for r in res for loss in r.losses]
 
         try:
             if batch_size is None:
@@ -579,7 +681,7 @@ class _LocalLoop(_Loop):
                 while True:
                     self.limits()
                     k = int(min(sync_every, self.maxiter - self.nit))
-                    f0, g0, x_new, _, _ = one_round(k)
+                    f0, g0, x_new, _ = one_round(k)
                     self.accept(f0, g0)                   # f0, g0 are at x
                     if self.gmax(g0) <= self.o["gtol"]:
                         raise _Stop(0)
@@ -599,13 +701,14 @@ class _LocalLoop(_Loop):
                         self.limits()
                         steps = [(e, s) for s in range(s0, min(s0 + sync_every, S))]
                         steps = steps[:int(min(len(steps), self.maxiter - self.nit))]
-                        f0, g0, x_new, loss, r = one_round(steps)
+                        f0, g0, x_new, losses = one_round(steps)
                         np.copyto(x, x_new)
                         self.accept(f0, g0)
                         self.nit += len(steps)
                         opt.step_count += len(steps)
-                        total += loss
-                        rows += r
+                        for loss, size in losses:       # as minimize sums an epoch's
+                            total += loss * size
+                            rows += size
                         self.report(f0, g0)
                     nepochs += 1
                     last, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
@@ -718,7 +821,9 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         "sync": data-parallel steps, the driver updates x (fastopt.minimize's loop).
         "local": local SGD; every chunk's replica takes ``sync_every`` steps on its own rows
         with its own optimizer state (kept on its worker), then the parameters are
-        averaged.  Pruning needs one mask for all and is "sync" only.
+        averaged; with l1 the driver takes the l1 step of the whole round at the average
+        (exact zeros; see the module docstring).  Pruning needs one mask for all and is
+        "sync" only.
     sync_every : int
         Local steps per round (strategy "local").  With minibatches a round ends at the end
         of an epoch.
@@ -778,9 +883,13 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         seeds = _seeds(o["seed"], cluster.nchunks)
         plan = None if batch_size is None else _BatchPlan(cluster.N, batch_size,
                                                           o["drop_last"])
+        proto = None
+        if strategy == "local":
+            proto = copy.deepcopy(opt)
+            if l1 is not None:      # see _replica_steps
+                proto.l1, proto.bounds = 0.0, None
         job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, plan,
-                   bool(o["shuffle"]), seeds, run_id=cluster.run_id,
-                   proto=copy.deepcopy(opt) if strategy == "local" else None, l1=l1,
+                   bool(o["shuffle"]), seeds, run_id=cluster.run_id, proto=proto, l1=l1,
                    nan_policy=o["nan_policy"], bounds=_box(opt))
         cluster.job_plan = job
         cluster.set_job(job)
