@@ -89,15 +89,14 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
                       f"(dask[distributed]); {e}") from None
 
 from fastopt import _kernels
-from fastopt._minimize import (EPOCHS_DONE, FTOL_MET, STATUS, _add_sparsity, _BatchPlan, _box,
-                               _check_unused, _finite, _gmax, _Loop, _method_name, _Objective,
-                               _prepare, _Stop, _take_rows, _wrap_callback)
+from fastopt._loop import (EPOCHS_DONE, FTOL_MET, BatchPlan, Loop, Objective, Status, Stop,
+                           box_of, finite_point, take_rows, wrap_callback)
+from fastopt._minimize import check_unused, method_name, prepare
 
 __all__ = ["minimize", "STRATEGIES"]
 
 STRATEGIES = ("sync", "local")
 SCATTER_BYTES = 1 << 20         # x larger than this is scattered instead of put in each task
-FAILED = 8                      # the status of a run ended by a Dask failure
 _RETRY = (concurrent.futures.CancelledError, CommClosedError, TimeoutError)
 
 
@@ -120,7 +119,7 @@ class _Job:
         """fun's extra arguments: the rows ``idx`` (None: all) of the chunk's blocks in the
         dask positions, the other arguments unchanged."""
         return tuple(self.consts[i] if j is None else
-                     (blocks[j] if idx is None else _take_rows(blocks[j], idx))
+                     (blocks[j] if idx is None else take_rows(blocks[j], idx))
                      for i, j in enumerate(self.layout))
 
     def piece(self, s, n_k):
@@ -159,7 +158,7 @@ def _eval_group(job, x, items):
     None for a contiguous slice and start None for the whole chunk.  Returns
     ([(k, f, g, rows)], fun evaluations per piece, gradient evaluations per piece)."""
     x = np.asarray(x)
-    obj = _Objective(job.fun, job.jac, job.eps, bounds=job.bounds)
+    obj = Objective(job.fun, job.jac, job.eps, bounds=job.bounds)
     out, nfev, njev = [], 0, 0
     for k, blocks, order, start, stop in items:
         if start is None:
@@ -248,7 +247,7 @@ def _replica_steps(job, rep, k, blocks, steps):
     a proximal method with the threshold applied lazily within the round.  z and tau are
     linear in the steps, so the driver averages them and thresholds once (exact zeros)."""
     n_k = _nrows(blocks)
-    obj = _Objective(job.fun, job.jac, job.eps, job.l1, job.bounds)
+    obj = Objective(job.fun, job.jac, job.eps, job.l1, job.bounds)
     opt, z = rep.opt, rep.x
     skip = job.nan_policy == "skip"
     good = z.copy() if skip else None
@@ -271,7 +270,7 @@ def _replica_steps(job, rep, k, blocks, steps):
             b = stop - start
         x = z if tau is None else _primal(z, tau, job.bounds)
         f, g = obj(x, job.call_args(blocks, idx))
-        if not _finite(f, _gmax(g)):
+        if not finite_point(f, g):
             if skip and opt.step_count > 0:
                 np.copyto(z, good)
                 skips += 1
@@ -537,7 +536,7 @@ def _average(arrays, weights, out):
     return out
 
 
-class _DaskObjective(_Objective):
+class _DaskObjective(Objective):
     """The objective on the cluster: ``smooth(x, batch)`` evaluates fun on every chunk's
     part of ``batch`` (a full-batch marker or (epoch, step)) and combines the results; the
     base class adds the l1 penalty and its counts are of whole-objective evaluations."""
@@ -590,7 +589,7 @@ class _DaskObjective(_Objective):
             out = c.run(_eval_group, x.copy(), items_of, "grad")
         except _TaskFailed as e:
             self.error = e.args[0]
-            raise _Stop(FAILED) from None
+            raise Stop(Status.TASK_FAILED) from None
         results = [r for group, _, _ in out for r in group]
         self.nfev += max(n for _, n, _ in out)
         self.njev += max(n for _, _, n in out)
@@ -598,7 +597,7 @@ class _DaskObjective(_Objective):
 
 
 class _Batches:
-    """The loop's minibatches (see _Loop.minibatch): the plan's steps per epoch, each
+    """The loop's minibatches (see Loop.minibatch): the plan's steps per epoch, each
     ``(epoch, step)`` with its row count.  The chunks' permutations follow from the seeds
     and the epoch number (_DaskObjective.epoch_orders), so there is no stream to carry."""
 
@@ -615,9 +614,9 @@ class _Batches:
 
 
 # ---------------------------------------------------------------------- local SGD
-class _LocalLoop(_Loop):
+class _LocalLoop(Loop):
     """Rounds of local steps on the replicas, then a row-weighted average of their
-    parameters (with l1, and a proximal step); reuses _Loop's limits, callbacks, stopping
+    parameters (with l1, and a proximal step); reuses Loop's limits, callbacks, stopping
     rules and result."""
 
     def average(self, res, weights, box):
@@ -639,7 +638,7 @@ class _LocalLoop(_Loop):
         schedule_state = getattr(opt.learning_rate, "update", None) is not None
         f, g = math.nan, np.full_like(x, np.nan)
         epoch_loss = math.nan
-        status, message, nepochs = None, None, 0
+        nepochs = 0
 
         def one_round(steps):
             """Run a round; returns f, g at x (the replicas' first evaluations combined),
@@ -654,28 +653,29 @@ class _LocalLoop(_Loop):
                 out = cluster.run(_local_round, x.copy(), items_of, "round")
             except _TaskFailed as e:
                 self.objective.error = e.args[0]
-                raise _Stop(FAILED) from None
+                raise Stop(Status.TASK_FAILED) from None
             rnd += 1
             res = sorted((r for group in out for r in group), key=lambda r: r.k)
             self.restarts += sum(r.restarted for r in res)
             self.objective.nfev += max(r.nfev for r in res)
             self.objective.njev += max(r.njev for r in res)
             if any(r.bad for r in res):                   # a replica met a non-finite value
-                raise _Stop(3)
+                raise Stop(Status.NAN)
             self.skips += sum(r.skips for r in res)
             if self.skips > int(self.o["max_skips"]):
-                raise _Stop(7)
+                raise Stop(Status.MAX_SKIPS)
             firsts = [(r.k, r.f0, r.g0, r.rows0) for r in res if r.f0 is not None]
             if firsts:                      # the replicas' f include the l1 penalty at x
                 f, g = _combine(firsts, x.dtype)
-            if not _finite(f, _gmax(g)):
-                raise _Stop(3)
+            if not finite_point(f, g):
+                raise Stop(Status.NAN)
             x_new = self.average(res, weights, cluster.job_plan.bounds)
             if not np.isfinite(x_new).all():
-                raise _Stop(3)
+                raise Stop(Status.NAN)
             return f, g, x_new, [loss for r in res for loss in r.losses]
 
-        try:
+        def body():
+            nonlocal epoch_loss, nepochs
             if batch_size is None:
                 f_prev = math.nan
                 while True:
@@ -684,48 +684,42 @@ class _LocalLoop(_Loop):
                     f0, g0, x_new, _ = one_round(k)
                     self.accept(f0, g0)                   # f0, g0 are at x
                     if self.gmax(g0) <= self.o["gtol"]:
-                        raise _Stop(0)
+                        return Status.SUCCESS, None
                     if self.ftol_check(f_prev, f0):
-                        raise _Stop(0, FTOL_MET)
+                        return Status.SUCCESS, FTOL_MET
                     f_prev = f0
                     np.copyto(x, x_new)
                     self.nit += k
                     opt.step_count += k
                     self.report(f0, g0)
                     self.feed_plateau(rnd, f0)
-            else:
-                S = cluster.job_plan.plan.steps
-                for e in range(epochs):
-                    total, rows = 0.0, 0
-                    for s0 in range(0, S, sync_every):
-                        self.limits()
-                        steps = [(e, s) for s in range(s0, min(s0 + sync_every, S))]
-                        steps = steps[:int(min(len(steps), self.maxiter - self.nit))]
-                        f0, g0, x_new, losses = one_round(steps)
-                        np.copyto(x, x_new)
-                        self.accept(f0, g0)
-                        self.nit += len(steps)
-                        opt.step_count += len(steps)
-                        for loss, size in losses:       # as minimize sums an epoch's
-                            total += loss * size
-                            rows += size
-                        self.report(f0, g0)
-                    nepochs += 1
-                    last, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
-                    self.end_epoch(nepochs, epoch_loss, last)
-                status, message = 0, EPOCHS_DONE
-        except _Stop as stop:
-            status, message = stop.status, stop.message
-        except KeyboardInterrupt:
-            status = 6
-        if status in (3, 6, 7, FAILED):
-            f, g, _ = self.rewind()
-        else:
-            f, g = self.checkpoint.current.point[:2]
-        if batch_size is None and status not in (0, 3, 6, 7, FAILED):
+            S = cluster.job_plan.plan.steps
+            for e in range(epochs):
+                total, rows = 0.0, 0
+                for s0 in range(0, S, sync_every):
+                    self.limits()
+                    steps = [(e, s) for s in range(s0, min(s0 + sync_every, S))]
+                    steps = steps[:int(min(len(steps), self.maxiter - self.nit))]
+                    f0, g0, x_new, losses = one_round(steps)
+                    np.copyto(x, x_new)
+                    self.accept(f0, g0)
+                    self.nit += len(steps)
+                    opt.step_count += len(steps)
+                    for loss, size in losses:       # as minimize sums an epoch's
+                        total += loss * size
+                        rows += size
+                    self.report(f0, g0)
+                nepochs += 1
+                last, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
+                self.end_epoch(nepochs, epoch_loss, last)
+            return Status.SUCCESS, EPOCHS_DONE
+
+        status, message, back = self.run(body)
+        f, g = back[:2] if back else self.checkpoint.current.point[:2]
+        if batch_size is None and status != Status.SUCCESS and back is None:
             try:                                          # f and g at the returned x
                 f, g = self.objective(x, _DaskObjective.FULL)
-            except _Stop:
+            except Stop:
                 pass
         extra = {} if batch_size is None else {"nepochs": nepochs}
         res = self.result(status, epoch_loss if batch_size is not None else f, g, message,
@@ -861,13 +855,13 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     if isinstance(sync_every, bool) or not isinstance(sync_every, (int, np.integer)) \
             or sync_every < 1:
         raise ValueError(f"Invalid sync_every: {sync_every!r} (expected an int >= 1)")
-    _check_unused(_method_name(method), hess, hessp, constraints)
+    check_unused(method_name(method), hess, hessp, constraints)
     if not isinstance(args, tuple):
         args = (args,)
     options = dict(options or {})
     if tol is not None:
         options.setdefault("tol", tol)
-    opt, x, o, limits = _prepare(method, x0, bounds, options, stacklevel=4)
+    opt, x, o, limits = prepare(method, x0, bounds, options, stacklevel=4)
     batch_size = None if o["batch_size"] is None else int(o["batch_size"])
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"Invalid batch_size: {batch_size}")
@@ -881,7 +875,7 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     try:
         cluster = _Cluster(client, args, retries, timeout)
         seeds = _seeds(o["seed"], cluster.nchunks)
-        plan = None if batch_size is None else _BatchPlan(cluster.N, batch_size,
+        plan = None if batch_size is None else BatchPlan(cluster.N, batch_size,
                                                           o["drop_last"])
         proto = None
         if strategy == "local":
@@ -890,13 +884,13 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
                 proto.l1, proto.bounds = 0.0, None
         job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, plan,
                    bool(o["shuffle"]), seeds, run_id=cluster.run_id, proto=proto, l1=l1,
-                   nan_policy=o["nan_policy"], bounds=_box(opt))
+                   nan_policy=o["nan_policy"], bounds=box_of(opt))
         cluster.job_plan = job
         cluster.set_job(job)
         objective = _DaskObjective(cluster, fun, jac, o["eps"], l1, seeds, bool(o["shuffle"]))
-        cb = _wrap_callback(callback)
+        cb = wrap_callback(callback)
         if strategy == "sync":
-            loop = _Loop(opt, objective, x, args, cb, o, *limits)
+            loop = Loop(opt, objective, x, args, cb, o, *limits)
             if batch_size is None:
                 loop.args = _DaskObjective.FULL
                 res = loop.full_batch()
@@ -912,10 +906,9 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
             res = loop.rounds(cluster, int(sync_every), batch_size, int(o["epochs"]))
             _collect_state(client, cluster, opt)
             res.opt_state = opt.state_dict()
-        if res.status == FAILED and objective.error is not None:
+        if res.status == Status.TASK_FAILED and objective.error is not None:
             err = objective.error
-            res.message = f"{STATUS[FAILED]} ({type(err).__name__}: {err})"
-        res = _add_sparsity(res, opt)
+            res.message = f"{Status.TASK_FAILED.message} ({type(err).__name__}: {err})"
         res.strategy = strategy
         res.nchunks = cluster.nchunks
         res.nworkers = cluster.workers

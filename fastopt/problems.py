@@ -29,7 +29,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.optimize import rosen, rosen_der
 
-from fastopt._minimize import _BatchPlan
+from fastopt._loop import BatchPlan
 
 __all__ = ["Problem", "PROBLEMS", "DEFAULT_PROBLEMS", "register", "get_problem",
            "elongated_bowl", "rosenbrock", "logistic_l1", "digits_mlp", "sparse_regression",
@@ -95,7 +95,7 @@ class Problem:
         """Minimize's steps per epoch (1 for full-batch problems)."""
         if self.kind != "stochastic":
             return 1
-        return _BatchPlan(self.n_rows, self.batch_size, drop_last=False).steps
+        return BatchPlan(self.n_rows, self.batch_size, drop_last=False).steps
 
     def penalty(self, x):
         """The l1 term l1 * ||x||_1 (per-coordinate weights allowed)."""

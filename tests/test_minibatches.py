@@ -100,8 +100,7 @@ def test_epoch_mean_loss(drop_last, batches):
 
 
 @pytest.mark.parametrize("value, exc, message", [
-    ("False", TypeError, r"^Invalid drop_last: 'False' \(options\['drop_last'\] must be "
-                         r"True or False\)$"),
+    ("False", TypeError, r"^Invalid drop_last: 'False' \(expected True or False\)$"),
     (1, TypeError, r"^Invalid drop_last: 1 "),
     (None, TypeError, r"^Invalid drop_last: None "),
 ])

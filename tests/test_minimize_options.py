@@ -284,7 +284,7 @@ def test_show_options_rejects_what_minimize_rejects():
 
 
 # ------------------------------------------------------------------ the loop's fast path
-class _SlowObjective(fastopt._minimize._Objective):
+class _SlowObjective(fastopt._loop.Objective):
     """The same objective, but a subclass: the full-batch loop takes its general path."""
 
     def smooth(self, x, args):
@@ -292,10 +292,11 @@ class _SlowObjective(fastopt._minimize._Objective):
 
 
 def _run_general(fun, x0, jac, args, options, callback=None):
-    m = fastopt._minimize
-    opt, x, o, limits = m._prepare("adam", x0, None, options)
+    loop_module = fastopt._loop
+    opt, x, o, limits = fastopt._minimize.prepare("adam", x0, None, options)
     objective = _SlowObjective(fun, jac, o["eps"])
-    loop = m._Loop(opt, objective, x, args, m._wrap_callback(callback), o, *limits)
+    loop = loop_module.Loop(opt, objective, x, args, loop_module.wrap_callback(callback), o,
+                            *limits)
     return loop.full_batch()
 
 
