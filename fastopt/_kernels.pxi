@@ -49,11 +49,14 @@ from libc.stdlib cimport malloc, calloc, free
 from libc.string cimport memcpy
 cimport numpy as cnp
 
+import os as _os
+
 import numpy as _np
 
 cnp.import_array()
 
-from fastopt._openmp cimport FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads
+from fastopt._openmp cimport (FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads,
+                              omp_get_thread_limit)
 
 
 ctypedef fused floating:
@@ -140,6 +143,15 @@ def max_threads():
     return omp_get_max_threads()
 
 
+# The largest team a kernel requests: 4 threads per CPU, but 64 on any machine, and never
+# more than OpenMP's thread limit (OMP_THREAD_LIMIT).  More only costs (each thread is an OS
+# thread with its own stack), and libgomp aborts the process from 32768 threads and crashes
+# it from 65536; fastopt._threads refuses a larger num_threads, and an OpenMP maximum above
+# it (OMP_NUM_THREADS) is capped to it.
+MAX_THREADS = min(omp_get_thread_limit(), max(64, 4 * (_os.cpu_count() or 1)))
+cdef int _max_team = MAX_THREADS
+
+
 cdef bint _forked = False
 
 
@@ -154,16 +166,17 @@ def after_fork_in_child():
 
 cdef int threads_for(object num_threads) except -1:
     """The team size to request for a validated ``num_threads`` (None: OpenMP's current
-    maximum, read at each call; 1 in a forked child)."""
+    maximum, read at each call; 1 in a forked child), at most MAX_THREADS."""
     if _forked:
         return 1
-    return omp_get_max_threads() if num_threads is None else num_threads
+    cdef int n = omp_get_max_threads() if num_threads is None else num_threads
+    return n if n <= _max_team else _max_team
 
 
 def resolve_threads(num_threads):
     """The team size to request from a kernel for a validated ``num_threads`` (None:
     OpenMP's current maximum, read at each call, so that OMP_NUM_THREADS and threadpoolctl
-    are honoured; 1 in a forked child process)."""
+    are honoured; 1 in a forked child process), at most MAX_THREADS."""
     return threads_for(num_threads)
 
 

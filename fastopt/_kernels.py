@@ -63,6 +63,7 @@ _impl = _select(_builds)
 ISAS: tuple[str, ...] = tuple(_builds)
 
 PARALLEL_THRESHOLD = _impl.PARALLEL_THRESHOLD
+MAX_THREADS: int = _impl.MAX_THREADS
 RULES = _impl.RULES
 ISA: str = _impl.ISA
 Slot = _impl.Slot

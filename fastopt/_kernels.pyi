@@ -16,6 +16,7 @@ _FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Mask = npt.NDArray[np.uint8]
 
 PARALLEL_THRESHOLD: Final[int]
+MAX_THREADS: Final[int]
 ISA: Final[str]
 ISAS: Final[tuple[str, ...]]
 RULES: Final[dict[str, int]]

@@ -139,7 +139,13 @@ class Optimizer:
         Keep the target fraction in every array (TF-MOT's behaviour), or over all arrays
         together with one magnitude threshold.
     num_threads : int or None
-        OpenMP threads for large arrays; None means OpenMP's current maximum.
+        OpenMP threads for large arrays (steps of 65,536 elements or more over all the
+        arrays; smaller ones run on the calling thread): an int from 1 to 4 times the
+        number of CPUs (at least 64, within ``OMP_THREAD_LIMIT``; more is a ValueError), or
+        None for OpenMP's current maximum, read at each step and capped the same way
+        (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits``; libgomp keeps that
+        maximum per thread, so a limit set in one thread does not reach a step taken in
+        another).  Results are the same for any number of threads.
     convention : {"torch", "keras"}
         Whose formulas and defaults to follow (see the rule's class).
     **hyper

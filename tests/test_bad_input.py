@@ -408,6 +408,12 @@ COMMON = [
     ("num_threads", -2, ValueError, r"Invalid num_threads: -2"),
     ("num_threads", 1.5, TypeError, r"Invalid num_threads: 1.5"),
     ("num_threads", "4", TypeError, r"Invalid num_threads: '4'"),
+    # OS threads are not free: libgomp aborts the process from 32768 and crashes it from
+    # 65536, and 2**31 does not fit a C int
+    ("num_threads", _kernels.MAX_THREADS + 1, ValueError,
+     rf"Invalid num_threads: {_kernels.MAX_THREADS + 1} \(at most {_kernels.MAX_THREADS} here"),
+    ("num_threads", 65536, ValueError, r"Invalid num_threads: 65536 \(at most \d+ here: 4 "),
+    ("num_threads", 2**31, ValueError, r"Invalid num_threads: 2147483648 \(at most"),
     ("bounds", (1.0, 0.0), ValueError, r"'bounds\[0\]' is infeasible"),
     ("bounds", (NAN, 1.0), ValueError, r"'bounds\[0\]' contains NaN"),
     ("bounds", (0.0, np.array([1.0, NAN, 1.0])), ValueError, r"'bounds\[0\]' contains NaN"),
@@ -433,6 +439,8 @@ err("l1[1]-negative", lambda: fastopt.SGD([np.zeros(2), np.zeros(2)], l1=[0.1, -
     ValueError, r"Invalid l1 value: -0.1")
 err("l1[1]-array-shape", lambda: fastopt.SGD([np.zeros(2), np.zeros(2)], l1=[0.1, np.ones(3)]),
     ValueError, r"'l1\[1\]' has shape \(3,\)")
+err("num_threads-attribute-huge", on_optimizer(lambda: stepped(), lambda opt: setattr(
+    opt, "num_threads", 2**31)), ValueError, r"Invalid num_threads: 2147483648 \(at most")
 err("OneCycle-on-Adagrad", lambda: fastopt.Adagrad(np.zeros(3),
                                                    learning_rate=fastopt.OneCycle(0.1, 100)),
     ValueError, r"cycles momentum, but Adagrad has no momentum")
@@ -707,6 +715,8 @@ MIN_ERRORS = [
     ("weight_decay-inf", dict(options={"weight_decay": INF}), ValueError,
      r"Invalid weight_decay value: inf"),
     ("l1-nan", dict(options={"l1": NAN}), ValueError, r"Invalid l1 value: nan"),
+    ("num_threads-huge", dict(options={"num_threads": 2**31}), ValueError,
+     r"Invalid num_threads: 2147483648 \(at most"),
     ("schedule-nan", dict(options={"learning_rate": lambda step: NAN}), ValueError,
      r"returned nan at step 0"),
     ("nan_policy", dict(options={"nan_policy": "propagate"}), ValueError,
@@ -1056,6 +1066,8 @@ DIST_ERRORS = [
     ("learning_rate-nan", {"options": {"learning_rate": NAN}}, ValueError,
      r"Invalid learning rate: nan"),
     ("batch_size-0", {"options": {"batch_size": 0}}, ValueError, r"Invalid batch_size: 0"),
+    ("num_threads-huge", {"options": {"num_threads": 65536}}, ValueError,
+     r"Invalid num_threads: 65536 \(at most"),
     ("local-pruning", {"strategy": "local", "options": {"pruning": sp.ConstantSparsity(0.5, 0)}},
      ValueError, r"pruning needs one mask for all replicas"),
     ("local-return_best", {"strategy": "local", "options": {"return_best": True}}, ValueError,
