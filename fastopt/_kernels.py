@@ -68,6 +68,7 @@ RULES = _impl.RULES
 ISA: str = _impl.ISA
 Slot = _impl.Slot
 Plan = _impl.Plan
+Progress = _impl.Progress
 step_numbers = _impl.step_numbers
 sum_squares = _impl.sum_squares
 count_nonfinite = _impl.count_nonfinite

@@ -20,6 +20,7 @@ rows fail before a client is used), minimize rows stop within a few iterations.
 from __future__ import annotations
 
 import math
+import operator
 import pickle
 import warnings
 
@@ -556,6 +557,35 @@ for id_, masks, exc, match in [
 err("set_masks[1]-shape", on_optimizer(lambda: stepped(arrays=2),
                                        lambda opt: opt.set_masks([None, np.ones(2)])),
     ValueError, r"'masks\[1\]' has shape \(2,\), expected \(3,\)")
+
+# ---------------------------------------------------------------- the arrays an optimizer holds
+# params, state and masks are the arrays the kernels update: replacing one (torch users
+# assign to param_groups and state) would be ignored, so it is refused; in place is the way
+REPLACE = [
+    ("params-item", lambda opt: operator.setitem(opt.params, 0, np.zeros(3)), TypeError,
+     r"'tuple' object does not support item assignment"),
+    ("params-attribute", lambda opt: setattr(opt, "params", [np.zeros(3)]), AttributeError,
+     r"'params'"),
+    ("state-entry", lambda opt: operator.setitem(opt.state[0], "exp_avg", np.zeros(3)),
+     TypeError, r"'mappingproxy' object does not support item assignment"),
+    ("state-entry-deleted", lambda opt: operator.delitem(opt.state[0], "exp_avg"), TypeError,
+     r"'mappingproxy' object does not support item deletion"),
+    ("state-item", lambda opt: operator.setitem(opt.state, 0, {}), TypeError,
+     r"'tuple' object does not support item assignment"),
+    ("state-attribute", lambda opt: setattr(opt, "state", []), AttributeError, r"'state'"),
+    ("masks-item", lambda opt: operator.setitem(opt.masks, 0, np.ones(3, np.uint8)),
+     TypeError, r"'tuple' object does not support item assignment"),
+    ("masks-attribute", lambda opt: setattr(opt, "masks", [None]), AttributeError,
+     r"'masks'"),
+    ("step_count-negative", lambda opt: setattr(opt, "step_count", -1), ValueError,
+     r"Invalid step_count: -1 \(expected an int >= 0"),
+    ("step_count-float", lambda opt: setattr(opt, "step_count", 2.0), ValueError,
+     r"Invalid step_count: 2.0"),
+    ("step_count-huge", lambda opt: setattr(opt, "step_count", 2**63 - 1), ValueError,
+     r"Invalid step_count: 9223372036854775807"),
+]
+for id_, call, exc, match in REPLACE:
+    err(f"replace-{id_}", on_optimizer(lambda: stepped(fastopt.Adam), call), exc, match)
 
 # ---------------------------------------------------------------- load_state_dict
 STATE_ERRORS = [
@@ -1214,6 +1244,41 @@ for _cls in CLASSES:
         assert np.isnan(x[0]) and np.isfinite(x[1:]).all()
 
 
+@behaviour("grads-cross-aliased-through-a-foreign-buffer")
+def _():
+    """A gradient over another parameter's memory that reaches NumPy through a foreign
+    buffer (a memoryview here; torch.from_numpy(w).numpy() is another) is read as it was
+    passed: the plan compares addresses, not owners.  SGD from w1 = [1, 2], w2 = [3, 4]
+    with grads (w2, w1) and learning rate 0.5: w1 - 0.5 w2, w2 - 0.5 w1."""
+    w1, w2 = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    fastopt.SGD([w1, w2], learning_rate=0.5).step([np.frombuffer(memoryview(w2)),
+                                                   np.frombuffer(memoryview(w1))])
+    assert w1.tolist() == [1.0 - 0.5 * 3.0, 2.0 - 0.5 * 4.0]
+    assert w2.tolist() == [3.0 - 0.5 * 1.0, 4.0 - 0.5 * 2.0]
+
+
+@behaviour("grads-over-written-arrays-threaded")
+def _():
+    """The same on two threads, for a gradient through a foreign buffer over another
+    array's state: the second thread updates the end of w1's first moment, then reads it
+    as w2's gradient (threads take halves of the step's blocks), and the result is still
+    that of passing a copy."""
+    n1, n2 = 30 * 2048, 10 * 2048          # past the parallel threshold together
+    results = []
+    for copy in (False, True):
+        w1, w2 = np.linspace(-1, 1, n1), np.linspace(2, 3, n2)
+        opt = fastopt.Adam([w1, w2], learning_rate=0.1, num_threads=2)
+        opt.step([np.cos(w1), np.sin(w2)])
+        g2 = np.frombuffer(memoryview(opt.state[0]["exp_avg"]))[n1 - n2:]
+        opt.step([np.cos(w1), g2.copy() if copy else g2])
+        results.append((w1.copy(), w2.copy(), opt.state_dict()["state"]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    for a, b in zip(results[0][2], results[1][2]):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
+
+
 @behaviour("grads-any-dtype-and-layout")
 def _():
     """Gradients may have any real dtype and any layout, be read-only or a list: the step is
@@ -1454,6 +1519,27 @@ def _():
         for n in range(len(data)):
             with pytest.raises(PICKLE_ERRORS):
                 pickle.loads(data[:n])
+
+
+@behaviour("state-arrays-changed-in-place")
+def _():
+    """State arrays are changed in place (they cannot be replaced): zeroing Adam's moments
+    reaches both state_dict and the next step, which equals that of a fresh optimizer
+    loaded with the edited state."""
+    x, y = np.ones(3), np.ones(3)
+    opt = fastopt.Adam(x, learning_rate=0.1)
+    opt.step(np.array([1.0, -2.0, 3.0]))
+    for v in opt.state[0].values():
+        v[:] = 0.0
+    sd = opt.state_dict()
+    assert all((v == 0).all() for v in sd["state"][0].values())
+    twin = fastopt.Adam(y, learning_rate=0.1)
+    y[...] = x
+    twin.load_state_dict(sd)
+    g = np.array([0.5, 0.5, -0.5])
+    opt.step(g)
+    twin.step(g)
+    np.testing.assert_array_equal(x, y)
 
 
 @behaviour("masks-any-dtype")

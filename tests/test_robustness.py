@@ -3,12 +3,97 @@ counts the OS cannot give, OpenMP limits seen from other threads, and optimizers
 thousands of arrays.  (Refusals are rows of tests/test_bad_input.py; concurrent use of one
 optimizer is in tests/test_threads_concurrency.py.)"""
 
+import _thread
+import signal
 import threading
+import time
 
+import numpy as np
 import pytest
 
 import fastopt
 from fastopt import _kernels
+
+
+@pytest.fixture
+def ctrl_c():
+    """SIGINT raises KeyboardInterrupt during the test (Python's default handler)."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+class InterruptAfterKernels:
+    """Stands in for an optimizer's kernel plan: runs the real one, then has Python raise
+    KeyboardInterrupt at once, as a Ctrl-C that arrives while the kernels run (without the
+    GIL) is raised when their call returns."""
+
+    def __init__(self, plan):
+        self.plan = plan
+
+    def __getattr__(self, name):
+        return getattr(self.plan, name)
+
+    def step(self, *args):
+        bad = self.plan.step(*args)
+        _thread.interrupt_main()
+        return bad
+
+
+def assert_same_point(opt, twin):
+    """Same parameters, state and counters, bit for bit."""
+    for p, q in zip(opt.params, twin.params):
+        np.testing.assert_array_equal(p, q)
+    sd, td = opt.state_dict(), twin.state_dict()
+    assert sd["step"] == td["step"]
+    assert sd.get("mu_product") == td.get("mu_product")
+    for st, tt in zip(sd["state"], td["state"]):
+        for k in st:
+            np.testing.assert_array_equal(st[k], tt[k])
+
+
+@pytest.mark.parametrize("cls", [fastopt.Adam, fastopt.Nadam])
+def test_an_interrupt_after_the_kernels_finds_the_counters_advanced(cls, ctrl_c):
+    """step_count (and Nadam's product of momenta) advance in the kernels' call: an interrupt
+    raised as it returns leaves a checkpoint whose counters match its arrays, and the
+    optimizer goes on as if uninterrupted."""
+    g = np.cos(np.arange(5000.0))
+    opt, twin = cls(np.zeros(5000)), cls(np.zeros(5000))
+    opt.step(g)
+    twin.step(g)
+    opt._plan = InterruptAfterKernels(opt._plan)
+    with pytest.raises(KeyboardInterrupt):
+        opt.step(g)
+    twin.step(g)
+    assert opt.step_count == 2
+    assert_same_point(opt, twin)
+    opt._plan = opt._plan.plan
+    opt.step(g)                                     # not left marked as running
+    twin.step(g)
+    assert_same_point(opt, twin)
+
+
+def test_ctrl_c_at_any_moment_of_large_steps_keeps_counters_with_the_arrays(ctrl_c):
+    """Real interrupts, from another thread at spread-out moments of a run of threaded
+    steps (the kernels' time dominates): wherever one lands, the optimizer holds the point
+    of a whole number of steps, the one an uninterrupted run reaches in step_count steps."""
+    n = 4 * _kernels.PARALLEL_THRESHOLD
+    g = np.sin(np.arange(n, dtype=np.float64))
+    for delay in np.linspace(0.0, 0.02, 8):
+        opt = fastopt.Nadam(np.zeros(n), num_threads=2)
+        interrupter = threading.Thread(target=lambda d=delay: (time.sleep(d),
+                                                               _thread.interrupt_main()))
+        try:
+            interrupter.start()
+            while True:
+                opt.step(g)
+        except KeyboardInterrupt:
+            pass
+        interrupter.join()
+        twin = fastopt.Nadam(np.zeros(n), num_threads=2)
+        for _ in range(opt.step_count):
+            twin.step(g)
+        assert_same_point(opt, twin)
 
 
 openmp_only = pytest.mark.skipif(not fastopt.openmp_enabled(), reason="serial build")
