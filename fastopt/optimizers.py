@@ -188,6 +188,8 @@ class Optimizer:
     momentum_name: ClassVar[str | None] = None
     # state array names in the kernel slot's order (s1, s2, s3)
     state_slots: ClassVar[tuple[str, ...]] = ()
+    # the state arrays that are >= 0 by construction (second moments, accumulators, norms)
+    nonnegative_state: ClassVar[tuple[str, ...]] = ()
     # per parameter array: (l1 strength, per-coordinate strengths or empty), (lower, upper)
     _l1: list[tuple[float, Array]]
     _bounds: list[tuple[Array, Array]]
@@ -519,8 +521,9 @@ class Optimizer:
 
     def set_masks(self, masks: Any) -> None:
         """Pin coordinates to zero: ``masks`` is one array (or None) per parameter array,
-        nonzero = keep.  Pruned coordinates are set to exactly 0 with their optimizer state
-        at the next step, and stay there; their gradients are ignored."""
+        of bools or real numbers, nonzero = keep.  Pruned coordinates are set to exactly 0
+        with their optimizer state at the next step, and stay there; their gradients are
+        ignored."""
         self._masks = self._check_masks(masks)
         self._bind_views()
 
@@ -534,6 +537,9 @@ class Optimizer:
                 out.append(None)
                 continue
             m = np.asarray(m)
+            if m.dtype.kind not in "biuf":
+                raise TypeError(f"'masks[{i}]' has dtype {m.dtype}; a mask holds bools or "
+                                "real numbers (nonzero = keep)")
             if m.shape != p.shape:
                 raise ValueError(f"'masks[{i}]' has shape {m.shape}, expected {p.shape}")
             out.append(np.ascontiguousarray(m != 0, dtype=np.uint8).reshape(-1))
@@ -597,9 +603,9 @@ class Optimizer:
             if not isinstance(sd[key], (list, tuple)):
                 raise TypeError(f"'state_dict' {key} must be a list with one entry per "
                                 f"parameter array, got {type(sd[key]).__name__}")
-        if len(sd["state"]) != len(self.params) or len(sd["masks"]) != len(self.params):
-            raise ValueError(f"'state_dict' holds state for {len(sd['state'])} arrays, this "
-                             f"optimizer has {len(self.params)}")
+            if len(sd[key]) != len(self.params):
+                raise ValueError(f"'state_dict' holds {key} for {len(sd[key])} arrays, this "
+                                 f"optimizer has {len(self.params)}")
         for i, (st, p) in enumerate(zip(sd["state"], self.params)):
             if not isinstance(st, dict):
                 raise TypeError(f"'state_dict' state[{i}] must be a dict of arrays, got "
@@ -611,11 +617,19 @@ class Optimizer:
                 if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
                     raise ValueError(f"'state_dict' state[{i}][{k!r}] must be a {p.dtype} array "
                                      f"of shape {p.shape}")
+                # what no step can produce, and the next step would turn into NaN parameters
+                # (+-inf can come from an overflow, and a saved state always loads back)
+                if k in self.nonnegative_state:
+                    if not np.all(v >= 0):
+                        raise ValueError(f"'state_dict' state[{i}][{k!r}] must be >= 0 "
+                                         "everywhere (no NaN): it is a sum or average of "
+                                         "squares, or a maximum of magnitudes")
+                elif np.isnan(v).any():
+                    raise ValueError(f"'state_dict' state[{i}][{k!r}] contains NaN")
         counts = []
         for key in ("step", "skipped_steps"):
             n = sd.get(key, 0)
-            if (isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral)
-                    or not 0 <= int(n) <= MAX_STEP):
+            if not _is_count(n):
                 raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63 - 1), "
                                  f"got {n!r}")
             counts.append(int(n))
@@ -942,6 +956,7 @@ class Adagrad(Optimizer):
 
     rule = "adagrad"
     state_slots = ("sum",)
+    nonnegative_state = ("sum",)
     state_hyper = ("initial_accumulator_value",)
     defaults = {
         "torch": {"learning_rate": 1e-2, "epsilon": 1e-10, "initial_accumulator_value": 0.0,
@@ -1018,6 +1033,7 @@ class RMSprop(Optimizer):
 
     rule = "rmsprop"
     state_slots = ("square_avg", "grad_avg", "momentum_buffer")
+    nonnegative_state = ("square_avg",)
     momentum_name = "momentum"
     defaults = {
         "torch": {"learning_rate": 1e-2, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.0,
@@ -1105,6 +1121,7 @@ class Adam(Optimizer):
 
     rule = "adam"
     state_slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
@@ -1174,6 +1191,7 @@ class Adamax(Optimizer):
 
     rule = "adamax"
     state_slots = ("exp_avg", "exp_inf")
+    nonnegative_state = ("exp_inf",)
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
@@ -1239,6 +1257,7 @@ class Nadam(Optimizer):
 
     rule = "nadam"
     state_slots = ("exp_avg", "exp_avg_sq")
+    nonnegative_state = ("exp_avg_sq",)
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,

@@ -551,7 +551,13 @@ for id_, masks, exc, match in [
         ("masks-shape", [np.ones(4)], ValueError, r"'masks\[0\]' has shape \(4,\), expected"),
         ("masks-count", [np.ones(3), np.ones(3)], ValueError, r"'masks' has 2 entries"),
         ("masks-scalar", 3, ValueError, r"'masks\[0\]' has shape \(\)"),
-        ("masks-transposed", [np.ones((3, 1))], ValueError, r"'masks\[0\]' has shape \(3, 1\)")]:
+        ("masks-transposed", [np.ones((3, 1))], ValueError, r"'masks\[0\]' has shape \(3, 1\)"),
+        ("masks-str", [np.array(["1", "0", "1"])], TypeError,
+         r"'masks\[0\]' has dtype <U1; a mask holds bools or real numbers"),
+        ("masks-object", [np.array([1, 0, None], dtype=object)], TypeError,
+         r"'masks\[0\]' has dtype object; a mask holds bools or real numbers"),
+        ("masks-complex", [np.array([1, 0, 1j])], TypeError,
+         r"'masks\[0\]' has dtype complex128; a mask holds bools or real numbers")]:
     err(f"set_masks-{id_}", on_optimizer(lambda: stepped(), lambda opt, m=masks:
                                          opt.set_masks(m)), exc, match)
 err("set_masks[1]-shape", on_optimizer(lambda: stepped(arrays=2),
@@ -620,6 +626,10 @@ STATE_ERRORS = [
     ("state-count", lambda: sd_with(state=state_of()["state"] * 2,
                                     masks=[None, None]), ValueError,
      r"'state_dict' holds state for 2 arrays, this optimizer has 1"),
+    ("masks-count", lambda: sd_with(masks=[None, None]), ValueError,
+     r"'state_dict' holds masks for 2 arrays, this optimizer has 1"),
+    ("masks-str", lambda: sd_with(masks=[np.array(["a", "", "b"])]), TypeError,
+     r"'masks\[0\]' has dtype <U1; a mask holds bools or real numbers"),
     ("state-missing-key", lambda: state_with(lambda st: {"exp_avg": st["exp_avg"]}),
      ValueError, r"'state_dict' state\[0\] has \['exp_avg'\], expected"),
     ("state-wrong-shape", lambda: state_with(lambda st: {k: np.zeros(4) for k in st}),
@@ -667,6 +677,30 @@ for cls in CLASSES:
     err(f"load_state_dict-{cls.__name__}-float32-into-float64",
         load(lambda cls=cls: state_of(cls, dtype=np.float32), cls), ValueError,
         r"state\[0\]\['\w+'\] must be a float64 array of shape \(3,\)")
+
+
+def with_entry(cls, name, value):
+    """Row: a state dict of ``cls`` whose state array ``name`` holds ``value`` at one
+    coordinate."""
+    def fn(st):
+        st = dict(st)
+        st[name] = st[name].copy()
+        st[name][1] = value
+        return st
+    return load(lambda: state_with(fn, cls), cls)
+
+
+# tampered state: what no step produces and the next step turns into NaN parameters
+for cls in CLASSES:
+    for name in stepped(cls).state[0]:
+        if name in cls.nonnegative_state:
+            for value in (-1e-3, NAN, -INF):
+                err(f"load_state_dict-{cls.__name__}-{name}-{value}", with_entry(cls, name, value),
+                    ValueError, rf"'state_dict' state\[0\]\['{name}'\] must be >= 0 everywhere "
+                    r"\(no NaN\)")
+        else:
+            err(f"load_state_dict-{cls.__name__}-{name}-nan", with_entry(cls, name, NAN),
+                ValueError, rf"'state_dict' state\[0\]\['{name}'\] contains NaN")
 err("load_state_dict-Nadam-mu_product-missing",
     load(lambda: sd_with(fastopt.Nadam, drop=["mu_product"]), fastopt.Nadam), ValueError,
     r"'state_dict' lacks 'mu_product'")
@@ -1521,6 +1555,32 @@ def _():
                 pickle.loads(data[:n])
 
 
+@behaviour("load_state_dict-what-steps-produce")
+def _():
+    """Every state a step can produce loads back and resumes bit for bit: signed momenta and
+    averages (RMSprop's grad_avg), pruned zeros, and +inf from an overflow (float32 squares
+    of gradients past 1.8e19; the steps stay finite)."""
+    cases = [(fastopt.RMSprop, np.float64, -np.linspace(1, 2, 3), {"centered": True,
+                                                                    "momentum": 0.5}),
+             (fastopt.Adam, np.float32, np.array([1e20, -1.0, 2.0]), {"amsgrad": True}),
+             (fastopt.Adagrad, np.float32, np.array([1e20, -1.0, 2.0]), {})]
+    for cls, dtype, g, kw in cases:
+        x, y = np.ones(3, dtype), np.ones(3, dtype)
+        opt = cls(x, learning_rate=0.1, **kw)
+        opt.set_masks([np.array([1, 1, 0])])
+        for _ in range(2):
+            opt.step(g)
+        sd = opt.state_dict()
+        assert any((v < 0).any() or np.isinf(v).any() for v in sd["state"][0].values())
+        twin = cls(y, learning_rate=0.1, **kw)
+        y[...] = x
+        twin.load_state_dict(sd)
+        opt.step(g)
+        twin.step(g)
+        assert np.isfinite(x).all()
+        np.testing.assert_array_equal(x, y)
+
+
 @behaviour("state-arrays-changed-in-place")
 def _():
     """State arrays are changed in place (they cannot be replaced): zeroing Adam's moments
@@ -1544,7 +1604,8 @@ def _():
 
 @behaviour("masks-any-dtype")
 def _():
-    """A mask is "nonzero = keep" whatever its dtype: bool, int, float (NaN is nonzero)."""
+    """A mask is "nonzero = keep" whatever its real dtype: bool, int, float (NaN is
+    nonzero)."""
     for m in (np.array([True, False, True]), np.array([2, 0, -1]),
               np.array([NAN, 0.0, 0.5])):
         x = np.ones(3)
