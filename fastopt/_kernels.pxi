@@ -45,15 +45,19 @@
 cimport cython
 from cython.parallel cimport prange
 from libc.math cimport pow, sqrt, sqrtf, fabs, fabsf, copysign, copysignf, INFINITY, NAN
-from libc.stdlib cimport malloc, calloc, free
+from libc.stdlib cimport malloc, calloc, free, qsort
+from libc.limits cimport LLONG_MAX
 from libc.string cimport memcpy
 cimport numpy as cnp
+
+import os as _os
 
 import numpy as _np
 
 cnp.import_array()
 
-from fastopt._openmp cimport FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads
+from fastopt._openmp cimport (FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads,
+                              omp_get_thread_limit)
 
 
 ctypedef fused floating:
@@ -140,6 +144,15 @@ def max_threads():
     return omp_get_max_threads()
 
 
+# The largest team a kernel requests: 4 threads per CPU, but 64 on any machine, and never
+# more than OpenMP's thread limit (OMP_THREAD_LIMIT).  More only costs (each thread is an OS
+# thread with its own stack), and libgomp aborts the process from 32768 threads and crashes
+# it from 65536; fastopt._threads refuses a larger num_threads, and an OpenMP maximum above
+# it (OMP_NUM_THREADS) is capped to it.
+MAX_THREADS = min(omp_get_thread_limit(), max(64, 4 * (_os.cpu_count() or 1)))
+cdef int _max_team = MAX_THREADS
+
+
 cdef bint _forked = False
 
 
@@ -154,16 +167,17 @@ def after_fork_in_child():
 
 cdef int threads_for(object num_threads) except -1:
     """The team size to request for a validated ``num_threads`` (None: OpenMP's current
-    maximum, read at each call; 1 in a forked child)."""
+    maximum, read at each call; 1 in a forked child), at most MAX_THREADS."""
     if _forked:
         return 1
-    return omp_get_max_threads() if num_threads is None else num_threads
+    cdef int n = omp_get_max_threads() if num_threads is None else num_threads
+    return n if n <= _max_team else _max_team
 
 
 def resolve_threads(num_threads):
     """The team size to request from a kernel for a validated ``num_threads`` (None:
     OpenMP's current maximum, read at each call, so that OMP_NUM_THREADS and threadpoolctl
-    are honoured; 1 in a forked child process)."""
+    are honoured; 1 in a forked child process), at most MAX_THREADS."""
     return threads_for(num_threads)
 
 
@@ -383,17 +397,41 @@ cdef inline bint serial(Py_ssize_t n, int num_threads) noexcept nogil:
     return n < _threshold or num_threads <= 1
 
 
-cdef inline bint overlaps(const void* p, const void* q, Py_ssize_t nbytes) noexcept:
-    cdef const char* a = <const char*>p
-    cdef const char* b = <const char*>q
-    return p != NULL and q != NULL and a < b + nbytes and b < a + nbytes
+cdef struct Span:
+    # the bytes [lo, hi) of an array a plan writes (a parameter or a state array)
+    size_t lo
+    size_t hi
 
 
-cdef bint aliased(Arrays* a, const void* grad, Py_ssize_t itemsize) noexcept:
-    """True when the gradient shares memory with an array the kernel writes."""
-    cdef Py_ssize_t nb = a.n * itemsize
-    return (overlaps(a.param, grad, nb) or overlaps(a.s1, grad, nb)
-            or overlaps(a.s2, grad, nb) or overlaps(a.s3, grad, nb))
+cdef inline void add_span(Span* spans, Py_ssize_t* n, const void* p, size_t nbytes) noexcept:
+    """Append the span of the array at p (NULL: absent, nothing to add)."""
+    if p != NULL:
+        spans[n[0]].lo = <size_t>p
+        spans[n[0]].hi = <size_t>p + nbytes
+        n[0] += 1
+
+
+cdef int by_start(const void* p, const void* q) noexcept nogil:
+    cdef size_t a = (<const Span*>p).lo, b = (<const Span*>q).lo
+    return (a > b) - (a < b)
+
+
+cdef bint overlaps_any(const Span* spans, Py_ssize_t n, const void* p,
+                       Py_ssize_t nbytes) noexcept:
+    """Whether the bytes [p, p + nbytes) overlap one of ``spans``, sorted by start, each with
+    ``hi`` raised to the furthest end of the spans up to it: the spans starting below p's end
+    are a prefix (found by bisection), and one of them reaches past p's start exactly when
+    the prefix's furthest end does.  Addresses, not owners: a view through any buffer is
+    seen."""
+    cdef size_t lo = <size_t>p, hi = lo + <size_t>nbytes
+    cdef Py_ssize_t a = 0, b = n, mid
+    while a < b:
+        mid = (a + b) // 2
+        if spans[mid].lo < hi:
+            a = mid + 1
+        else:
+            b = mid
+    return a > 0 and spans[a - 1].hi > lo
 
 
 cdef enum Rule:
@@ -490,6 +528,41 @@ cdef enum:
     GIL_FREE_FROM = BLOCK
 
 
+cdef class Progress:
+    """An optimizer's count of steps taken (``step``) and the number its rule carries from
+    step to step (``carry``: Nadam's product of momenta, 1.0 before the first step).
+    ``Plan.step`` advances both in the call that runs the kernels, right after them, with no
+    Python code in between: an exception that Python raises between two bytecodes
+    (KeyboardInterrupt) finds the arrays and the counters at the same step.
+
+    ``enter()`` and ``leave()`` bracket a whole optimizer step, ``try: enter() ... finally:
+    leave()``: an ``enter()`` while a step is running (the optimizer stepped from two threads
+    at once) raises RuntimeError.  Both run under the GIL, so the test and the mark are one
+    operation.  They count, a refused ``enter()`` too, so that the refused call's ``leave()``
+    never clears the running step's mark; and ``enter()`` is inside the ``try``, so that an
+    interrupt raised as it returns still reaches the ``leave()``.
+    """
+    cdef public long long step
+    cdef public double carry
+    cdef int depth
+
+    def __cinit__(self):
+        self.carry = 1.0
+
+    def enter(self):
+        """Mark a step as running and return ``step``; RuntimeError if one is running."""
+        self.depth += 1
+        if self.depth > 1:
+            raise RuntimeError("this optimizer is already taking a step, in another thread: "
+                               "step an optimizer from one thread at a time (different "
+                               "optimizers in different threads are fine)")
+        return self.step
+
+    def leave(self):
+        """End what ``enter()`` began (whether it raised or not)."""
+        self.depth -= 1
+
+
 @cython.cdivision(False)     # a zero denominator (e.g. beta_1 = 1) raises ZeroDivisionError
 cdef Scalars rule_scalars(int rule, bint keras, dict h, double lr, long long t,
                           double* carry) except *:
@@ -579,14 +652,17 @@ cdef class Plan:
     many small arrays cost one call and still use every thread.
 
     ``shapes`` are the parameters' shapes, for ``fits``.  The plan keeps its slots, which
-    keep their arrays, so its pointers stay valid while it lives.
+    keep their arrays, so its pointers stay valid while it lives.  It also keeps where the
+    arrays it writes lie in memory, so that a step finds, in one place, the gradients that
+    overlap any of them (see ``step``).
     """
     cdef Work* w                # the arrays' descriptions, gradient and options unset
     cdef Py_ssize_t nw, nb, nc, total
     cdef int rule
     cdef bint keras
-    cdef readonly double carry  # what the rule carries to the next step, after the last step
     cdef tuple slots
+    cdef Span* spans            # the arrays the plan writes (see overlaps_any)
+    cdef Py_ssize_t nspans
     cdef Py_ssize_t* dims       # every parameter's shape, one after the other
     cdef int* ndims
 
@@ -600,10 +676,13 @@ cdef class Plan:
         self.w = <Work*>calloc(self.nw, sizeof(Work))
         self.ndims = <int*>calloc(self.nw, sizeof(int))
         self.dims = <Py_ssize_t*>calloc(sum(map(len, shapes)) + 1, sizeof(Py_ssize_t))
-        if self.w == NULL or self.ndims == NULL or self.dims == NULL:
+        self.spans = <Span*>calloc(4 * self.nw, sizeof(Span))
+        if self.w == NULL or self.ndims == NULL or self.dims == NULL or self.spans == NULL:
             raise MemoryError()
         cdef Slot s
         cdef Py_ssize_t i, count, nd = 0
+        cdef size_t nbytes
+        cdef Arrays* a
         for i in range(self.nw):
             if not isinstance(self.slots[i], Slot):
                 raise TypeError(f"slot {i} is a {type(self.slots[i]).__name__}, not a Slot")
@@ -626,12 +705,23 @@ cdef class Plan:
             self.nc += n_chunks(s.a.n)
             self.total += s.a.n
         self.rule, self.keras = self.w[0].f.rule, self.w[0].f.keras
-        self.carry = 1.0
+        for i in range(self.nw):
+            a = &self.w[i].a
+            nbytes = a.n * (4 if self.w[i].single else 8)
+            add_span(self.spans, &self.nspans, a.param, nbytes)
+            add_span(self.spans, &self.nspans, a.s1, nbytes)
+            add_span(self.spans, &self.nspans, a.s2, nbytes)
+            add_span(self.spans, &self.nspans, a.s3, nbytes)
+        qsort(self.spans, self.nspans, sizeof(Span), by_start)
+        for i in range(1, self.nspans):
+            if self.spans[i].hi < self.spans[i - 1].hi:
+                self.spans[i].hi = self.spans[i - 1].hi
 
     def __dealloc__(self):
         free(self.w)
         free(self.ndims)
         free(self.dims)
+        free(self.spans)
 
     @property
     def size(self):
@@ -663,20 +753,21 @@ cdef class Plan:
             nd += self.ndims[i]
         return True
 
-    def step(self, grads, double lr, long long t, dict hyper not None, tuple common,
-             per_array, object threads, double carry=1.0):
-        """Step number t (counting from 1) at learning rate lr: slot i is updated with
-        ``grads[i]`` (C-contiguous, aligned, of its parameter's dtype and element count,
-        any shape; copied first if it shares memory with an array its slot writes; a
-        gradient aliasing another slot's array must be copied by the caller).
+    def step(self, grads, double lr, dict hyper not None, tuple common, per_array,
+             object threads, Progress progress not None):
+        """Step number t = progress.step + 1 (counting from 1) at learning rate lr: slot i is
+        updated with ``grads[i]`` (C-contiguous, aligned, of its parameter's dtype and
+        element count, any shape; copied first if it shares memory with any parameter or
+        state array of the plan, so that it is read as it was passed although the loop
+        writes those arrays in any order).
 
         ``hyper`` holds the rule's hyperparameters, checked by the optimizer object (the
         step's numbers are computed from them by rule_scalars).  ``common`` = (sign, clip,
         l2, weight_decay) for every array; ``per_array`` is None (scale 1, l1 0) or one
         (scale, l1) per array; ``threads`` a validated thread count or None (threads_for).
-        ``carry`` is the number the rule carries from the previous step (Nadam's product of
-        momenta, 1.0 before the first step); after the step the plan's ``carry`` holds the
-        value for the next one.
+        ``progress`` holds the steps taken and the number the rule carries from the
+        previous step (Nadam's product of momenta); right after the kernels, before this
+        call returns, it holds t and the number for the next step.
 
         Returns the number of non-finite gradient entries (pruned ones excluded).
         """
@@ -688,6 +779,10 @@ cdef class Plan:
             raise ValueError(f"{len(grads)} gradients for {nw} parameter arrays")
         if per_array is not None and len(per_array) != nw:
             raise ValueError(f"{len(per_array)} (scale, l1) pairs for {nw} parameter arrays")
+        if not 0 <= progress.step < LLONG_MAX:
+            raise ValueError(f"step count {progress.step} out of range")
+        cdef long long t = progress.step + 1
+        cdef double carry = progress.carry
         cdef Scalars c = rule_scalars(self.rule, self.keras, hyper, lr, t, &carry)
         cdef Extras e
         e.sign, e.clip, e.l2, e.decay = common
@@ -702,8 +797,7 @@ cdef class Plan:
             if w == NULL:
                 raise MemoryError()
         try:
-            # a copy per call: concurrent steps of one plan do not share the layout (they do
-            # share the arrays: one optimizer stepped from two threads is a data race)
+            # a copy per call: the gradients and options of a step are its own
             memcpy(w, self.w, nw * sizeof(Work))
             for i in range(nw):
                 if not readable(grads[i], w[i].single, w[i].a.n, &w[i].a.grad):
@@ -711,7 +805,8 @@ cdef class Plan:
                         f"'grads[{i}]' must be a C-contiguous, aligned "
                         f"{'float32' if w[i].single else 'float64'} numpy array of "
                         f"{w[i].a.n} elements")
-                if w[i].a.n and aliased(&w[i].a, w[i].a.grad, 4 if w[i].single else 8):
+                if w[i].a.n and overlaps_any(self.spans, self.nspans, w[i].a.grad,
+                                             w[i].a.n * (4 if w[i].single else 8)):
                     g = _np.array(grads[i])
                     copies = [g] if copies is None else copies + [g]
                     readable(g, w[i].single, w[i].a.n, &w[i].a.grad)
@@ -731,10 +826,11 @@ cdef class Plan:
                 with nogil:
                     for b in range(self.nc):
                         bad += work_unit(w, nw, b, True, c)
+            progress.step = t
+            progress.carry = carry
         finally:
             if w != &stack[0]:
                 free(w)
-        self.carry = carry
         return bad
 
 

@@ -84,10 +84,12 @@ _impl = _select(_builds)
 ISAS: tuple[str, ...] = tuple(_builds)
 
 PARALLEL_THRESHOLD = _impl.PARALLEL_THRESHOLD
+MAX_THREADS: int = _impl.MAX_THREADS
 RULES = _impl.RULES
 ISA: str = _impl.ISA
 Slot = _impl.Slot
 Plan = _impl.Plan
+Progress = _impl.Progress
 step_numbers = _impl.step_numbers
 sum_squares = _impl.sum_squares
 count_nonfinite = _impl.count_nonfinite

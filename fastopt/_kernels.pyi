@@ -16,6 +16,7 @@ _FloatArray = npt.NDArray[np.float32] | npt.NDArray[np.float64]
 _Mask = npt.NDArray[np.uint8]
 
 PARALLEL_THRESHOLD: Final[int]
+MAX_THREADS: Final[int]
 ISA: Final[str]
 ISAS: Final[tuple[str, ...]]
 RULES: Final[dict[str, int]]
@@ -53,23 +54,26 @@ class Slot:
         amsgrad: bool = False,
     ) -> None: ...
 
+class Progress:
+    step: int
+    carry: float
+    def enter(self) -> int: ...
+    def leave(self) -> None: ...
+
 class Plan:
     @property
     def size(self) -> int: ...
-    @property
-    def carry(self) -> float: ...
     def __init__(self, slots: Sequence[Slot], shapes: Sequence[tuple[int, ...]]) -> None: ...
     def fits(self, grads: object) -> bool: ...
     def step(
         self,
         grads: Sequence[_FloatArray],
         lr: float,
-        t: int,
         hyper: dict[str, Any],
         common: tuple[float, float, float, float],
         per_array: Sequence[tuple[float, float]] | None,
         threads: int | None,
-        carry: float = 1.0,
+        progress: Progress,
     ) -> int: ...
 
 def step_numbers(

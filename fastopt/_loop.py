@@ -404,7 +404,8 @@ class Checkpoint:
         for buf, a in slot.pairs:
             buf[...] = a
         slot.point = (f, g, nit, where)
-        slot.counters = (opt.step_count, opt.skipped_steps, opt._carry)
+        progress = opt._progress
+        slot.counters = (progress.step, opt.skipped_steps, progress.carry)
         if self.pruning:
             slot.masks = list(opt.masks)
         if self.schedule is not None:

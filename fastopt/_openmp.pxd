@@ -12,9 +12,11 @@ cdef extern from *:
     static int omp_get_max_threads(void) { return 1; }
     static int omp_get_num_threads(void) { return 1; }
     static int omp_get_thread_num(void) { return 0; }
+    static int omp_get_thread_limit(void) { return 2147483647; }
     #endif
     """
     bint FASTOPT_OPENMP
     int omp_get_max_threads() noexcept nogil
     int omp_get_num_threads() noexcept nogil
     int omp_get_thread_num() noexcept nogil
+    int omp_get_thread_limit() noexcept nogil

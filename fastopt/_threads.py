@@ -1,8 +1,11 @@
 """Thread-count resolution for the kernels.
 
 ``num_threads=None`` means OpenMP's current maximum, read at each step, so that
-``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` are honoured.  Arrays below
-``PARALLEL_THRESHOLD`` elements always run on the calling thread.
+``OMP_NUM_THREADS`` and ``threadpoolctl.threadpool_limits`` are honoured (libgomp keeps that
+maximum per thread: a limit set in one thread does not reach optimizers stepped in another).
+Arrays below ``PARALLEL_THRESHOLD`` elements always run on the calling thread.  A thread
+count is at most ``MAX_THREADS`` (4 per CPU, at least 64, within ``OMP_THREAD_LIMIT``):
+a larger ``num_threads`` is refused, a larger OpenMP maximum capped.
 """
 
 from __future__ import annotations
@@ -13,9 +16,13 @@ from typing import Any
 
 from fastopt import _kernels
 
+MAX_THREADS = _kernels.MAX_THREADS
+
 
 def check_num_threads(num_threads: Any) -> int | None:
-    """Validate a user's ``num_threads`` (None or a positive int) and return it."""
+    """Validate a user's ``num_threads`` (None, or an int from 1 to MAX_THREADS) and return
+    it: every way to give one (optimizers, their ``num_threads`` attribute, minimize's
+    options) comes here."""
     if num_threads is None:
         return None
     try:
@@ -25,6 +32,9 @@ def check_num_threads(num_threads: Any) -> int | None:
                         "(expected a positive int or None)") from None
     if n < 1:
         raise ValueError(f"Invalid num_threads: {n} (expected a positive int or None)")
+    if n > MAX_THREADS:
+        raise ValueError(f"Invalid num_threads: {n} (at most {MAX_THREADS} here: 4 threads "
+                         "per CPU, at least 64, within OMP_THREAD_LIMIT)")
     return n
 
 

@@ -38,11 +38,18 @@ def as_param_list(params: Any, name: str = "params") -> list[Array]:
                         f"got {type(params).__name__}")
     for a, n in zip(arrays, names):
         check_param(a, n)
-    for i in range(len(arrays)):
-        for j in range(i + 1, len(arrays)):
-            if np.may_share_memory(arrays[i], arrays[j]):
-                raise ValueError(f"'{names[i]}' and '{names[j]}' share memory: each parameter "
-                                 "array must be updated through one entry only")
+    # C-contiguous arrays, each at [start, start + nbytes): sorted by start, one overlaps an
+    # earlier one exactly when it starts below the furthest end so far (n log n, not n^2)
+    spans = sorted((a.__array_interface__["data"][0], a.nbytes, i)
+                   for i, a in enumerate(arrays) if a.nbytes)
+    reach, last = 0, -1
+    for start, nbytes, i in spans:
+        if start < reach:
+            i, j = sorted((last, i))
+            raise ValueError(f"'{names[i]}' and '{names[j]}' share memory: each parameter "
+                             "array must be updated through one entry only")
+        if start + nbytes > reach:
+            reach, last = start + nbytes, i
     return arrays
 
 

@@ -51,13 +51,6 @@ LearningRate = float | Callable[[int], float]
 MAX_STEP = 2**63 - 2
 
 
-def _owner(a: Any) -> Any:
-    """The object that owns an array's memory (the end of its ``base`` chain)."""
-    while (base := getattr(a, "base", None)) is not None:
-        a = base
-    return a
-
-
 def _setting(name: str, doc: str) -> Any:
     """An optimizer setting, the constructor argument ``name``: checked when it is set, as in
     the constructor, and used from the next step on."""
@@ -80,6 +73,12 @@ def _check_pruning(pruning: Any, scope: Any) -> None:
                                     and hasattr(pruning, "sparsity_at")):
         raise TypeError(f"'pruning' must be a pruning schedule such as "
                         f"fastopt.sparsity.PolynomialDecay, got {type(pruning).__name__}")
+
+
+def _is_count(n: Any) -> bool:
+    """Whether n is a step count: an int (not a bool) from 0 to MAX_STEP."""
+    return (not isinstance(n, (bool, np.bool_)) and isinstance(n, numbers.Integral)
+            and 0 <= int(n) <= MAX_STEP)
 
 
 def _finite(value: Any, name: str, label: str | None = None) -> float:
@@ -140,7 +139,13 @@ class Optimizer:
         Keep the target fraction in every array (TF-MOT's behaviour), or over all arrays
         together with one magnitude threshold.
     num_threads : int or None
-        OpenMP threads for large arrays; None means OpenMP's current maximum.
+        OpenMP threads for large arrays (steps of 65,536 elements or more over all the
+        arrays; smaller ones run on the calling thread): an int from 1 to 4 times the
+        number of CPUs (at least 64, within ``OMP_THREAD_LIMIT``; more is a ValueError), or
+        None for OpenMP's current maximum, read at each step and capped the same way
+        (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits``; libgomp keeps that
+        maximum per thread, so a limit set in one thread does not reach a step taken in
+        another).  Results are the same for any number of threads.
     convention : {"torch", "keras"}
         Whose formulas and defaults to follow (see the rule's class).
     **hyper
@@ -162,6 +167,17 @@ class Optimizer:
     raises and changes nothing) and used from the next step on:
 
     >>> opt.clipnorm = None; opt.global_clipnorm = 1.0
+
+    ``params``, ``state`` (one read-only mapping of state arrays per parameter array) and
+    ``masks`` are tuples of the very arrays the kernels update: change their values in
+    place (``opt.state[0]["exp_avg"][:] = 0``), or with ``load_state_dict`` and
+    ``set_masks``; they cannot be replaced.
+
+    One optimizer takes one step at a time: stepping it from two threads at once raises
+    RuntimeError in the second (different optimizers in different threads are fine, and
+    their steps run in parallel).  ``step_count`` advances in the call that runs the
+    kernels: a step interrupted by KeyboardInterrupt leaves the arrays and the counters
+    both before the step or both after it.
     """
 
     # the kernel's rule name (a key of _kernels.RULES); hyperparameter defaults per convention
@@ -173,9 +189,8 @@ class Optimizer:
     momentum_name: ClassVar[str | None] = None
     # state array names in the kernel slot's order (s1, s2, s3)
     state_slots: ClassVar[tuple[str, ...]] = ()
-    # the number the rule carries from step to step (Nadam's product of momenta), given to
-    # and returned by the kernel's step; no other rule changes it
-    _carry: float = 1.0
+    # the state arrays that are >= 0 by construction (second moments, accumulators, norms)
+    nonnegative_state: ClassVar[tuple[str, ...]] = ()
     # per parameter array: (l1 strength, per-coordinate strengths or empty), (lower, upper)
     _l1: list[tuple[float, Array]]
     _bounds: list[tuple[Array, Array]]
@@ -193,7 +208,8 @@ class Optimizer:
             learning_rate = lr
         if convention not in CONVENTIONS:
             raise ValueError(f"Invalid convention: {convention!r} (expected 'torch' or 'keras')")
-        self.params = as_param_list(params)
+        self._params = tuple(as_param_list(params))
+        self._progress = _kernels.Progress()    # step_count, and Nadam's product of momenta
         self._convention = convention
         settings = self._checked_settings(
             {}, dict(nan_policy=nan_policy, num_threads=num_threads, maximize=maximize,
@@ -208,12 +224,43 @@ class Optimizer:
         h.update({k: v for k, v in hyper.items() if v is not None})
         self._hyper = self._check_hyper(h)
         self.learning_rate = learning_rate
-        self.step_count = 0
         self.skipped_steps = 0
         self.last_nonfinite = 0
-        self.masks: list[Array | None] = [None] * len(self.params)
-        self.state = [self._fresh_state(p) for p in self.params]
+        self._masks: tuple[Array | None, ...] = (None,) * len(self._params)
+        self._state = tuple(MappingProxyType(self._fresh_state(p)) for p in self._params)
         self._apply(*settings)
+
+    # ---------------------------------------------------------------- arrays and counters
+    @property
+    def params(self) -> tuple[Array, ...]:
+        """The parameter arrays, updated in place (the caller's own arrays)."""
+        return self._params
+
+    @property
+    def state(self) -> tuple[Mapping[str, Array], ...]:
+        """Per parameter array, its state arrays by name (read-only mappings; the arrays
+        can be changed in place, or through ``load_state_dict``)."""
+        return self._state
+
+    @property
+    def masks(self) -> tuple[Array | None, ...]:
+        """Per parameter array, its pruning mask as a flat uint8 array (0 = pruned), or
+        None (``set_masks`` and pruning set them)."""
+        return self._masks
+
+    @property
+    def step_count(self) -> int:
+        """Steps taken: the next step is number ``step_count + 1``, at the schedule's
+        ``step_count``.  It advances with the arrays, in the kernels' call; it can be set
+        (an int from 0 to 2**63 - 2), e.g. to resume a schedule."""
+        return self._progress.step
+
+    @step_count.setter
+    def step_count(self, value: int) -> None:
+        if not _is_count(value):
+            raise ValueError(f"Invalid step_count: {value!r} (expected an int >= 0 and "
+                             "< 2**63 - 1)")
+        self._progress.step = int(value)
 
     # ---------------------------------------------------------------- configuration
     @property
@@ -463,7 +510,7 @@ class Optimizer:
                    for m, p in zip(self.masks, self.params)]
         masks = _sparsity.prune_magnitude(self.params, self.pruning.sparsity_at(step),
                                 scope=self.pruning_scope, masks=current)
-        self.masks = [np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks]
+        self._masks = tuple(np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks)
         self._bind_views()
 
     def project(self) -> None:
@@ -475,12 +522,13 @@ class Optimizer:
 
     def set_masks(self, masks: Any) -> None:
         """Pin coordinates to zero: ``masks`` is one array (or None) per parameter array,
-        nonzero = keep.  Pruned coordinates are set to exactly 0 with their optimizer state
-        at the next step, and stay there; their gradients are ignored."""
-        self.masks = self._check_masks(masks)
+        of bools or real numbers, nonzero = keep.  Pruned coordinates are set to exactly 0
+        with their optimizer state at the next step, and stay there; their gradients are
+        ignored."""
+        self._masks = self._check_masks(masks)
         self._bind_views()
 
-    def _check_masks(self, masks: Any) -> list[Array | None]:
+    def _check_masks(self, masks: Any) -> tuple[Array | None, ...]:
         """``set_masks``'s argument as flat uint8 arrays (or None), validated."""
         n = len(self.params)
         masks = per_array(masks, n, "masks") if masks is not None else [None] * n
@@ -490,10 +538,13 @@ class Optimizer:
                 out.append(None)
                 continue
             m = np.asarray(m)
+            if m.dtype.kind not in "biuf":
+                raise TypeError(f"'masks[{i}]' has dtype {m.dtype}; a mask holds bools or "
+                                "real numbers (nonzero = keep)")
             if m.shape != p.shape:
                 raise ValueError(f"'masks[{i}]' has shape {m.shape}, expected {p.shape}")
             out.append(np.ascontiguousarray(m != 0, dtype=np.uint8).reshape(-1))
-        return out
+        return tuple(out)
 
     # ---------------------------------------------------------------- state
     def _state_names(self, h: dict[str, Any]) -> list[str]:
@@ -560,9 +611,9 @@ class Optimizer:
             if not isinstance(sd[key], (list, tuple)):
                 raise TypeError(f"'state_dict' {key} must be a list with one entry per "
                                 f"parameter array, got {type(sd[key]).__name__}")
-        if len(sd["state"]) != len(self.params) or len(sd["masks"]) != len(self.params):
-            raise ValueError(f"'state_dict' holds state for {len(sd['state'])} arrays, this "
-                             f"optimizer has {len(self.params)}")
+            if len(sd[key]) != len(self.params):
+                raise ValueError(f"'state_dict' holds {key} for {len(sd[key])} arrays, this "
+                                 f"optimizer has {len(self.params)}")
         for i, (st, p) in enumerate(zip(sd["state"], self.params)):
             if not isinstance(st, dict):
                 raise TypeError(f"'state_dict' state[{i}] must be a dict of arrays, got "
@@ -574,11 +625,19 @@ class Optimizer:
                 if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
                     raise ValueError(f"'state_dict' state[{i}][{k!r}] must be a {p.dtype} array "
                                      f"of shape {p.shape}")
+                # what no step can produce, and the next step would turn into NaN parameters
+                # (+-inf can come from an overflow, and a saved state always loads back)
+                if k in self.nonnegative_state:
+                    if not np.all(v >= 0):
+                        raise ValueError(f"'state_dict' state[{i}][{k!r}] must be >= 0 "
+                                         "everywhere (no NaN): it is a sum or average of "
+                                         "squares, or a maximum of magnitudes")
+                elif np.isnan(v).any():
+                    raise ValueError(f"'state_dict' state[{i}][{k!r}] contains NaN")
         counts = []
         for key in ("step", "skipped_steps"):
             n = sd.get(key, 0)
-            if (isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral)
-                    or not 0 <= int(n) <= MAX_STEP):
+            if not _is_count(n):
                 raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63 - 1), "
                                  f"got {n!r}")
             counts.append(int(n))
@@ -592,9 +651,10 @@ class Optimizer:
         for k, v in extra.items():
             setattr(self, k, v)
         self._hyper.update(hyper)   # in place: views from opt.hyper stay current
-        self.state = [{k: np.array(v, copy=True, order="C") for k, v in st.items()}
-                      for st in sd["state"]]
-        self.masks = masks
+        self._state = tuple(MappingProxyType({k: np.array(v, copy=True, order="C")
+                                              for k, v in st.items()})
+                            for st in sd["state"])
+        self._masks = masks
         self._bind_views()          # the kernel slots, with the new state and masks
         self.step_count, self.skipped_steps = counts
         if lr is not None:
@@ -636,30 +696,30 @@ class Optimizer:
         flags = {"keras": self.convention == "keras", **self._slot_flags()}
         slots = []
         for p, st, mask, (_, l1w), (lo, hi) in zip(flats, self.state, self.masks, l1, bounds):
-            s1, s2, s3 = (flat(st[k]) if k in st else EMPTY[p.dtype]
-                          for k in self.state_slots + (None,) * (3 - len(self.state_slots)))
+            arrays = [flat(st[k]) if k in st else EMPTY[p.dtype] for k in self.state_slots]
+            s1, s2, s3 = arrays + [EMPTY[p.dtype]] * (3 - len(arrays))
             slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
                                        EMPTY_MASK if mask is None else mask, l1w, lo, hi,
                                        **flags))
         plan = _kernels.Plan(slots, [p.shape for p in self.params])
-        # the arrays each slot writes, by the object owning their memory: a gradient viewing
-        # one that another slot writes must be copied before the kernels run (they run in
-        # one loop, in any order; a kernel only guards against its own slot's arrays)
-        written: dict[int, list[tuple[int, Array]]] = {}
-        if len(self.params) > 1:
-            for i, (p, st) in enumerate(zip(self.params, self.state)):
-                for a in (p, *st.values()):
-                    written.setdefault(id(_owner(a)), []).append((i, a))
-        self._flat, self._l1, self._bounds, self._plan, self._written = (
-            flats, l1, bounds, plan, written)
+        self._flat, self._l1, self._bounds, self._plan = flats, l1, bounds, plan
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
-        del d["_flat"], d["_plan"], d["_written"]   # views, pointers, ids: rebuilt on unpickling
+        del d["_flat"], d["_plan"], d["_progress"]  # views and pointers: rebuilt on unpickling
         d["_hyper"] = dict(self._hyper)             # a copy's own (schedules change it)
+        # plain containers (a mapping proxy does not pickle) and the counters' values
+        d["params"], d["masks"] = list(d.pop("_params")), list(d.pop("_masks"))
+        d["state"] = [dict(st) for st in d.pop("_state")]
+        d["step_count"], d["_carry"] = self._progress.step, self._progress.carry
         return d
 
     def __setstate__(self, d: dict[str, Any]) -> None:
+        d = dict(d)
+        self._params, self._masks = tuple(d.pop("params")), tuple(d.pop("masks"))
+        self._state = tuple(MappingProxyType(dict(st)) for st in d.pop("state"))
+        self._progress = _kernels.Progress()
+        self._progress.step, self._progress.carry = d.pop("step_count"), d.pop("_carry", 1.0)
         self.__dict__.update(d)
         self._bind_views()
 
@@ -725,37 +785,39 @@ class Optimizer:
                      for i, (g, p) in enumerate(zip(given, params))]
         elif type(grads) is np.ndarray:     # the common case: usable as they are
             grads = (grads,)
-        if len(grads) > 1:
-            grads = self._unaliased(grads)
         return self._step_checked(grads)
 
     def _step_checked(self, grads: Sequence[Array]) -> int:
         """step() for gradients already checked: one per parameter array, each C-contiguous,
-        aligned, of its parameter's dtype and size, none aliasing another array's parameter
-        or state (minimize's loop, which checks them itself, calls this)."""
-        plain = self._plain
-        if not plain and self.nan_policy != "propagate" and self._skips(grads):
-            return self.last_nonfinite
-        step = self.step_count
-        lr = self._learning_rate
-        if callable(lr):
-            lr = self.learning_rate_at(step)
-            if self._cycles_momentum:
-                self._cycle_momentum(step)
-        per_array = None                    # scale 1 and no l1 for every array
-        if not plain:
-            if self.pruning is not None:
-                self._prune(step)
-            clipping = self.clipnorm or self.global_clipnorm
-            if clipping or self._any_l1:
-                prox = self._prox_scale()
-                scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
-                per_array = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
-        plan = self._plan
-        bad = plan.step(grads, lr, step + 1, self._hyper, self._common, per_array,
-                        self._settings["num_threads"], self._carry)
-        self._carry = plan.carry
-        self.step_count = step + 1
+        aligned, of its parameter's dtype and size (minimize's loop, which checks them
+        itself, calls this).  A gradient sharing memory with a parameter or state array is
+        copied by the kernels' plan."""
+        progress = self._progress
+        try:
+            step = progress.enter()         # RuntimeError while another thread is stepping
+            plain = self._plain
+            if not plain and self.nan_policy != "propagate" and self._skips(grads):
+                return self.last_nonfinite
+            lr = self._learning_rate
+            if callable(lr):
+                lr = self.learning_rate_at(step)
+                if self._cycles_momentum:
+                    self._cycle_momentum(step)
+            per_array = None                # scale 1 and no l1 for every array
+            if not plain:
+                if self.pruning is not None:
+                    self._prune(step)
+                clipping = self.clipnorm or self.global_clipnorm
+                if clipping or self._any_l1:
+                    prox = self._prox_scale()
+                    scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
+                    per_array = [(scale, l1 * prox)
+                                 for scale, (l1, _) in zip(scales, self._l1)]
+            # advances step_count (and the carried number) right after the kernels
+            bad = self._plan.step(grads, lr, self._hyper, self._common, per_array,
+                                  self._settings["num_threads"], progress)
+        finally:
+            progress.leave()
         self.last_nonfinite = bad
         return bad
 
@@ -777,19 +839,6 @@ class Optimizer:
                 f"entries of grads[{i}] are inf or NaN; parameters left untouched")
         self.skipped_steps += 1
         return True
-
-    def _unaliased(self, grads: Sequence[Array]) -> list[Array]:
-        """The gradients, each copied that shares memory with a parameter or state array of
-        another array of this step (e.g. ``step([w2, w1])`` for f = w1 . w2), so that it is
-        read as it was passed."""
-        grads = list(grads)
-        get = self._written.get
-        for i in range(len(grads)):
-            g = grads[i]
-            arrays = get(id(_owner(g)))
-            if arrays and any(j != i and np.may_share_memory(g, a) for j, a in arrays):
-                grads[i] = g.copy()
-        return grads
 
     def _slot_flags(self) -> dict[str, bool]:
         """The rule's structural options, fixed for the kernel slot (see _kernels.Slot)."""
@@ -933,6 +982,7 @@ class Adagrad(Optimizer):
 
     rule = "adagrad"
     state_slots = ("sum",)
+    nonnegative_state = ("sum",)
     state_hyper = ("initial_accumulator_value",)
     defaults = {
         "torch": {"learning_rate": 1e-2, "epsilon": 1e-10, "initial_accumulator_value": 0.0,
@@ -1009,6 +1059,7 @@ class RMSprop(Optimizer):
 
     rule = "rmsprop"
     state_slots = ("square_avg", "grad_avg", "momentum_buffer")
+    nonnegative_state = ("square_avg",)
     momentum_name = "momentum"
     defaults = {
         "torch": {"learning_rate": 1e-2, "rho": 0.99, "epsilon": 1e-8, "momentum": 0.0,
@@ -1096,6 +1147,7 @@ class Adam(Optimizer):
 
     rule = "adam"
     state_slots = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    nonnegative_state = ("exp_avg_sq", "max_exp_avg_sq")
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 1e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
@@ -1165,6 +1217,7 @@ class Adamax(Optimizer):
 
     rule = "adamax"
     state_slots = ("exp_avg", "exp_inf")
+    nonnegative_state = ("exp_inf",)
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8},
@@ -1230,6 +1283,7 @@ class Nadam(Optimizer):
 
     rule = "nadam"
     state_slots = ("exp_avg", "exp_avg_sq")
+    nonnegative_state = ("exp_avg_sq",)
     momentum_name = "beta_1"
     defaults = {
         "torch": {"learning_rate": 2e-3, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8,
@@ -1248,12 +1302,12 @@ class Nadam(Optimizer):
     @property
     def mu_product(self) -> float:
         """The product of the momenta mu_1 ... mu_t of the steps taken (1.0 before the
-        first)."""
-        return self._carry
+        first); it advances with ``step_count``."""
+        return self._progress.carry
 
     @mu_product.setter
     def mu_product(self, value: float) -> None:
-        self._carry = check_range(value, "mu_product", high=1.0)
+        self._progress.carry = check_range(value, "mu_product", high=1.0)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)

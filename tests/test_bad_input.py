@@ -20,6 +20,7 @@ rows fail before a client is used), minimize rows stop within a few iterations.
 from __future__ import annotations
 
 import math
+import operator
 import pickle
 import warnings
 
@@ -423,6 +424,12 @@ COMMON = [
     ("num_threads", -2, ValueError, r"Invalid num_threads: -2"),
     ("num_threads", 1.5, TypeError, r"Invalid num_threads: 1.5"),
     ("num_threads", "4", TypeError, r"Invalid num_threads: '4'"),
+    # OS threads are not free: libgomp aborts the process from 32768 and crashes it from
+    # 65536, and 2**31 does not fit a C int
+    ("num_threads", _kernels.MAX_THREADS + 1, ValueError,
+     rf"Invalid num_threads: {_kernels.MAX_THREADS + 1} \(at most {_kernels.MAX_THREADS} here"),
+    ("num_threads", 65536, ValueError, r"Invalid num_threads: 65536 \(at most \d+ here: 4 "),
+    ("num_threads", 2**31, ValueError, r"Invalid num_threads: 2147483648 \(at most"),
     ("bounds", (1.0, 0.0), ValueError, r"'bounds\[0\]' is infeasible"),
     ("bounds", (NAN, 1.0), ValueError, r"'bounds\[0\]' contains NaN"),
     ("bounds", (0.0, np.array([1.0, NAN, 1.0])), ValueError, r"'bounds\[0\]' contains NaN"),
@@ -448,6 +455,8 @@ err("l1[1]-negative", lambda: fastopt.SGD([np.zeros(2), np.zeros(2)], l1=[0.1, -
     ValueError, r"Invalid l1 value: -0.1")
 err("l1[1]-array-shape", lambda: fastopt.SGD([np.zeros(2), np.zeros(2)], l1=[0.1, np.ones(3)]),
     ValueError, r"'l1\[1\]' has shape \(3,\)")
+err("num_threads-attribute-huge", on_optimizer(lambda: stepped(), lambda opt: setattr(
+    opt, "num_threads", 2**31)), ValueError, r"Invalid num_threads: 2147483648 \(at most")
 err("OneCycle-on-Adagrad", lambda: fastopt.Adagrad(np.zeros(3),
                                                    learning_rate=fastopt.OneCycle(0.1, 100)),
     ValueError, r"cycles momentum, but Adagrad has no momentum")
@@ -557,12 +566,47 @@ for id_, masks, exc, match in [
         ("masks-shape", [np.ones(4)], ValueError, r"'masks\[0\]' has shape \(4,\), expected"),
         ("masks-count", [np.ones(3), np.ones(3)], ValueError, r"'masks' has 2 entries"),
         ("masks-scalar", 3, ValueError, r"'masks\[0\]' has shape \(\)"),
-        ("masks-transposed", [np.ones((3, 1))], ValueError, r"'masks\[0\]' has shape \(3, 1\)")]:
+        ("masks-transposed", [np.ones((3, 1))], ValueError, r"'masks\[0\]' has shape \(3, 1\)"),
+        ("masks-str", [np.array(["1", "0", "1"])], TypeError,
+         r"'masks\[0\]' has dtype <U1; a mask holds bools or real numbers"),
+        ("masks-object", [np.array([1, 0, None], dtype=object)], TypeError,
+         r"'masks\[0\]' has dtype object; a mask holds bools or real numbers"),
+        ("masks-complex", [np.array([1, 0, 1j])], TypeError,
+         r"'masks\[0\]' has dtype complex128; a mask holds bools or real numbers")]:
     err(f"set_masks-{id_}", on_optimizer(lambda: stepped(), lambda opt, m=masks:
                                          opt.set_masks(m)), exc, match)
 err("set_masks[1]-shape", on_optimizer(lambda: stepped(arrays=2),
                                        lambda opt: opt.set_masks([None, np.ones(2)])),
     ValueError, r"'masks\[1\]' has shape \(2,\), expected \(3,\)")
+
+# ---------------------------------------------------------------- the arrays an optimizer holds
+# params, state and masks are the arrays the kernels update: replacing one (torch users
+# assign to param_groups and state) would be ignored, so it is refused; in place is the way
+REPLACE = [
+    ("params-item", lambda opt: operator.setitem(opt.params, 0, np.zeros(3)), TypeError,
+     r"'tuple' object does not support item assignment"),
+    ("params-attribute", lambda opt: setattr(opt, "params", [np.zeros(3)]), AttributeError,
+     r"'params'"),
+    ("state-entry", lambda opt: operator.setitem(opt.state[0], "exp_avg", np.zeros(3)),
+     TypeError, r"'mappingproxy' object does not support item assignment"),
+    ("state-entry-deleted", lambda opt: operator.delitem(opt.state[0], "exp_avg"), TypeError,
+     r"'mappingproxy' object does not support item deletion"),
+    ("state-item", lambda opt: operator.setitem(opt.state, 0, {}), TypeError,
+     r"'tuple' object does not support item assignment"),
+    ("state-attribute", lambda opt: setattr(opt, "state", []), AttributeError, r"'state'"),
+    ("masks-item", lambda opt: operator.setitem(opt.masks, 0, np.ones(3, np.uint8)),
+     TypeError, r"'tuple' object does not support item assignment"),
+    ("masks-attribute", lambda opt: setattr(opt, "masks", [None]), AttributeError,
+     r"'masks'"),
+    ("step_count-negative", lambda opt: setattr(opt, "step_count", -1), ValueError,
+     r"Invalid step_count: -1 \(expected an int >= 0"),
+    ("step_count-float", lambda opt: setattr(opt, "step_count", 2.0), ValueError,
+     r"Invalid step_count: 2.0"),
+    ("step_count-huge", lambda opt: setattr(opt, "step_count", 2**63 - 1), ValueError,
+     r"Invalid step_count: 9223372036854775807"),
+]
+for id_, call, exc, match in REPLACE:
+    err(f"replace-{id_}", on_optimizer(lambda: stepped(fastopt.Adam), call), exc, match)
 
 # ---------------------------------------------------------------- load_state_dict
 STATE_ERRORS = [
@@ -597,6 +641,10 @@ STATE_ERRORS = [
     ("state-count", lambda: sd_with(state=state_of()["state"] * 2,
                                     masks=[None, None]), ValueError,
      r"'state_dict' holds state for 2 arrays, this optimizer has 1"),
+    ("masks-count", lambda: sd_with(masks=[None, None]), ValueError,
+     r"'state_dict' holds masks for 2 arrays, this optimizer has 1"),
+    ("masks-str", lambda: sd_with(masks=[np.array(["a", "", "b"])]), TypeError,
+     r"'masks\[0\]' has dtype <U1; a mask holds bools or real numbers"),
     ("state-missing-key", lambda: state_with(lambda st: {"exp_avg": st["exp_avg"]}),
      ValueError, r"'state_dict' state\[0\] has \['exp_avg'\], expected"),
     ("state-wrong-shape", lambda: state_with(lambda st: {k: np.zeros(4) for k in st}),
@@ -644,6 +692,30 @@ for cls in CLASSES:
     err(f"load_state_dict-{cls.__name__}-float32-into-float64",
         load(lambda cls=cls: state_of(cls, dtype=np.float32), cls), ValueError,
         r"state\[0\]\['\w+'\] must be a float64 array of shape \(3,\)")
+
+
+def with_entry(cls, name, value):
+    """Row: a state dict of ``cls`` whose state array ``name`` holds ``value`` at one
+    coordinate."""
+    def fn(st):
+        st = dict(st)
+        st[name] = st[name].copy()
+        st[name][1] = value
+        return st
+    return load(lambda: state_with(fn, cls), cls)
+
+
+# tampered state: what no step produces and the next step turns into NaN parameters
+for cls in CLASSES:
+    for name in stepped(cls).state[0]:
+        if name in cls.nonnegative_state:
+            for value in (-1e-3, NAN, -INF):
+                err(f"load_state_dict-{cls.__name__}-{name}-{value}", with_entry(cls, name, value),
+                    ValueError, rf"'state_dict' state\[0\]\['{name}'\] must be >= 0 everywhere "
+                    r"\(no NaN\)")
+        else:
+            err(f"load_state_dict-{cls.__name__}-{name}-nan", with_entry(cls, name, NAN),
+                ValueError, rf"'state_dict' state\[0\]\['{name}'\] contains NaN")
 err("load_state_dict-Nadam-mu_product-missing",
     load(lambda: sd_with(fastopt.Nadam, drop=["mu_product"]), fastopt.Nadam), ValueError,
     r"'state_dict' lacks 'mu_product'")
@@ -721,6 +793,8 @@ MIN_ERRORS = [
     ("weight_decay-inf", dict(options={"weight_decay": INF}), ValueError,
      r"Invalid weight_decay value: inf"),
     ("l1-nan", dict(options={"l1": NAN}), ValueError, r"Invalid l1 value: nan"),
+    ("num_threads-huge", dict(options={"num_threads": 2**31}), ValueError,
+     r"Invalid num_threads: 2147483648 \(at most"),
     ("schedule-nan", dict(options={"learning_rate": lambda step: NAN}), ValueError,
      r"returned nan at step 0"),
     ("nan_policy", dict(options={"nan_policy": "propagate"}), ValueError,
@@ -1094,6 +1168,8 @@ DIST_ERRORS = [
     ("learning_rate-nan", {"options": {"learning_rate": NAN}}, ValueError,
      r"Invalid learning rate: nan"),
     ("batch_size-0", {"options": {"batch_size": 0}}, ValueError, r"Invalid batch_size: 0"),
+    ("num_threads-huge", {"options": {"num_threads": 65536}}, ValueError,
+     r"Invalid num_threads: 65536 \(at most"),
     ("local-pruning", {"strategy": "local", "options": {"pruning": sp.ConstantSparsity(0.5, 0)}},
      ValueError, r"pruning needs one mask for all replicas"),
     ("local-return_best", {"strategy": "local", "options": {"return_best": True}}, ValueError,
@@ -1112,6 +1188,7 @@ DIST_ERRORS = [
 
 
 def call_dist(kw):
+    minimize = dist()                           # skips the row without the dask extra
     kw = dict(kw)
     if kw.get("args") == "rows":
         kw["args"] = (dask_array(np.ones((4, 2))), dask_array(np.ones(3)))
@@ -1120,7 +1197,7 @@ def call_dist(kw):
         kw["args"] = (da.from_array(np.array(1.0)),)
     x0 = kw.pop("x0", np.ones(2))
     kw.setdefault("args", ())
-    return dist()(quad, x0, jac=True, client=NoClient(), **kw)
+    return minimize(quad, x0, jac=True, client=NoClient(), **kw)
 
 
 for id_, kw, exc, match in DIST_ERRORS:
@@ -1242,6 +1319,41 @@ for _cls in CLASSES:
         kw = {"initial_accumulator_value": 0.0} if cls is fastopt.Adagrad else {}
         assert cls(x, epsilon=0.0, **kw).step(np.array([0.0, 1.0, -1.0])) == 0
         assert np.isnan(x[0]) and np.isfinite(x[1:]).all()
+
+
+@behaviour("grads-cross-aliased-through-a-foreign-buffer")
+def _():
+    """A gradient over another parameter's memory that reaches NumPy through a foreign
+    buffer (a memoryview here; torch.from_numpy(w).numpy() is another) is read as it was
+    passed: the plan compares addresses, not owners.  SGD from w1 = [1, 2], w2 = [3, 4]
+    with grads (w2, w1) and learning rate 0.5: w1 - 0.5 w2, w2 - 0.5 w1."""
+    w1, w2 = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    fastopt.SGD([w1, w2], learning_rate=0.5).step([np.frombuffer(memoryview(w2)),
+                                                   np.frombuffer(memoryview(w1))])
+    assert w1.tolist() == [1.0 - 0.5 * 3.0, 2.0 - 0.5 * 4.0]
+    assert w2.tolist() == [3.0 - 0.5 * 1.0, 4.0 - 0.5 * 2.0]
+
+
+@behaviour("grads-over-written-arrays-threaded")
+def _():
+    """The same on two threads, for a gradient through a foreign buffer over another
+    array's state: the second thread updates the end of w1's first moment, then reads it
+    as w2's gradient (threads take halves of the step's blocks), and the result is still
+    that of passing a copy."""
+    n1, n2 = 30 * 2048, 10 * 2048          # past the parallel threshold together
+    results = []
+    for copy in (False, True):
+        w1, w2 = np.linspace(-1, 1, n1), np.linspace(2, 3, n2)
+        opt = fastopt.Adam([w1, w2], learning_rate=0.1, num_threads=2)
+        opt.step([np.cos(w1), np.sin(w2)])
+        g2 = np.frombuffer(memoryview(opt.state[0]["exp_avg"]))[n1 - n2:]
+        opt.step([np.cos(w1), g2.copy() if copy else g2])
+        results.append((w1.copy(), w2.copy(), opt.state_dict()["state"]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    for a, b in zip(results[0][2], results[1][2]):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])
 
 
 @behaviour("grads-any-dtype-and-layout")
@@ -1490,9 +1602,57 @@ def _():
                 pickle.loads(data[:n])
 
 
+@behaviour("load_state_dict-what-steps-produce")
+def _():
+    """Every state a step can produce loads back and resumes bit for bit: signed momenta and
+    averages (RMSprop's grad_avg), pruned zeros, and +inf from an overflow (float32 squares
+    of gradients past 1.8e19; the steps stay finite)."""
+    cases = [(fastopt.RMSprop, np.float64, -np.linspace(1, 2, 3), {"centered": True,
+                                                                    "momentum": 0.5}),
+             (fastopt.Adam, np.float32, np.array([1e20, -1.0, 2.0]), {"amsgrad": True}),
+             (fastopt.Adagrad, np.float32, np.array([1e20, -1.0, 2.0]), {})]
+    for cls, dtype, g, kw in cases:
+        x, y = np.ones(3, dtype), np.ones(3, dtype)
+        opt = cls(x, learning_rate=0.1, **kw)
+        opt.set_masks([np.array([1, 1, 0])])
+        for _ in range(2):
+            opt.step(g)
+        sd = opt.state_dict()
+        assert any((v < 0).any() or np.isinf(v).any() for v in sd["state"][0].values())
+        twin = cls(y, learning_rate=0.1, **kw)
+        y[...] = x
+        twin.load_state_dict(sd)
+        opt.step(g)
+        twin.step(g)
+        assert np.isfinite(x).all()
+        np.testing.assert_array_equal(x, y)
+
+
+@behaviour("state-arrays-changed-in-place")
+def _():
+    """State arrays are changed in place (they cannot be replaced): zeroing Adam's moments
+    reaches both state_dict and the next step, which equals that of a fresh optimizer
+    loaded with the edited state."""
+    x, y = np.ones(3), np.ones(3)
+    opt = fastopt.Adam(x, learning_rate=0.1)
+    opt.step(np.array([1.0, -2.0, 3.0]))
+    for v in opt.state[0].values():
+        v[:] = 0.0
+    sd = opt.state_dict()
+    assert all((v == 0).all() for v in sd["state"][0].values())
+    twin = fastopt.Adam(y, learning_rate=0.1)
+    y[...] = x
+    twin.load_state_dict(sd)
+    g = np.array([0.5, 0.5, -0.5])
+    opt.step(g)
+    twin.step(g)
+    np.testing.assert_array_equal(x, y)
+
+
 @behaviour("masks-any-dtype")
 def _():
-    """A mask is "nonzero = keep" whatever its dtype: bool, int, float (NaN is nonzero)."""
+    """A mask is "nonzero = keep" whatever its real dtype: bool, int, float (NaN is
+    nonzero)."""
     for m in (np.array([True, False, True]), np.array([2, 0, -1]),
               np.array([NAN, 0.0, 0.5])):
         x = np.ones(3)

@@ -14,8 +14,8 @@ from test_optimizers import check_against_oracle, run_fastopt
 
 from fastopt import _kernels
 
-EXPORTED = ("Slot", "Plan", "sum_squares", "count_nonfinite", "max_abs", "team_size",
-            "set_parallel_threshold", "max_threads", "openmp_enabled")
+EXPORTED = ("Slot", "Plan", "Progress", "sum_squares", "count_nonfinite", "max_abs",
+            "team_size", "set_parallel_threshold", "max_threads", "openmp_enabled")
 
 
 @pytest.fixture(params=_kernels.ISAS)

@@ -397,9 +397,9 @@ def test_state_dict_is_plain_data_and_a_copy():
 @pytest.mark.parametrize("convention", ["torch", "keras"])
 def test_nadam_product_of_momenta_is_the_published_one(convention):
     """The kernel module computes Nadam's momenta and carries their product from step to
-    step (Plan.carry): after each step it is the reference's product of mu_1 ... mu_t, in
-    the same float64 operations, so exactly; a state dict saves it and resuming goes on
-    from it."""
+    step (_kernels.Progress.carry): after each step it is the reference's product of
+    mu_1 ... mu_t, in the same float64 operations, so exactly; a state dict saves it and
+    resuming goes on from it."""
     opt = fastopt.Nadam(np.zeros(3), convention=convention)
     h = dict(opt.hyper)
     product = 1.0

@@ -190,22 +190,29 @@ def test_kernel_slot_checks():
     plan = _kernels.Plan([slot], [(2, 5)])
     common = (1.0, np.inf, 0.0, 0.0)
     hyper = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
+    progress = _kernels.Progress()
     for bad in (np.zeros(5), np.zeros(10, np.float32), np.zeros(20)[::2], [0.0] * 10,
                 np.zeros(10).astype(">f8")):
         with pytest.raises(TypeError, match=r"'grads\[0\]' must be a C-contiguous, aligned "
                            r"float64 numpy array of 10 elements"):
-            plan.step([bad], 1e-3, 1, hyper, common, None, 1)
+            plan.step([bad], 1e-3, hyper, common, None, 1, progress)
     with pytest.raises(KeyError, match="beta_2"):
-        plan.step([z], 1e-3, 1, {"beta_1": 0.9, "epsilon": 1e-8}, common, None, 1)
+        plan.step([z], 1e-3, {"beta_1": 0.9, "epsilon": 1e-8}, common, None, 1, progress)
     with pytest.raises(TypeError, match="must be real number, not str"):
-        plan.step([z], 1e-3, 1, dict(hyper, epsilon="x"), common, None, 1)
+        plan.step([z], 1e-3, dict(hyper, epsilon="x"), common, None, 1, progress)
     with pytest.raises(ValueError, match="need more than|too many|not enough"):
-        plan.step([z], 1e-3, 1, hyper, common[:3], None, 1)
+        plan.step([z], 1e-3, hyper, common[:3], None, 1, progress)
     with pytest.raises(ValueError, match="2 gradients for 1 parameter arrays"):
-        plan.step([z, z], 1e-3, 1, hyper, common, None, 1)
+        plan.step([z, z], 1e-3, hyper, common, None, 1, progress)
     with pytest.raises(ValueError, match=r"2 \(scale, l1\) pairs for 1 parameter arrays"):
-        plan.step([z], 1e-3, 1, hyper, common, [(1.0, 0.0)] * 2, 1)
+        plan.step([z], 1e-3, hyper, common, [(1.0, 0.0)] * 2, 1, progress)
+    with pytest.raises(TypeError, match="'progress' has incorrect type"):
+        plan.step([z], 1e-3, hyper, common, None, 1, None)
+    progress.step = 2**63 - 1                           # its step number would not fit
+    with pytest.raises(ValueError, match=r"step count 9223372036854775807 out of range"):
+        plan.step([z], 1e-3, hyper, common, None, 1, progress)
     assert p.tolist() == [0.0] * 10                     # nothing ran
+    assert (progress.step, progress.carry) == (2**63 - 1, 1.0)
     sgd = _kernels.Slot("sgd", np.zeros(10), e, e, e, m, e, e, e)
     with pytest.raises(ValueError, match="same rule and convention"):
         _kernels.Plan([slot, sgd], [(10,), (10,)])
