@@ -53,7 +53,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from fastopt._validation import check_range, real_number
+from fastopt._validation import check_fraction, check_int, check_range, real_number
 
 # What a schedule wraps or composes: another schedule (any callable of the step), or, where
 # the docstring says so, a constant rate.
@@ -79,14 +79,6 @@ def _check_step(step: Any) -> int:
     return n
 
 
-def _check_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"Invalid {name}: {value!r} (expected an int >= {low})")
-    if value < low:
-        raise ValueError(f"Invalid {name} value: {value} (expected an int >= {low})")
-    return int(value)
-
-
 def _rate(value: Any, name: str) -> float:
     """A finite learning rate >= 0."""
     return check_range(value, name, high_open=True)
@@ -95,11 +87,6 @@ def _rate(value: Any, name: str) -> float:
 def _positive(value: Any, name: str) -> float:
     """A finite number > 0."""
     return check_range(value, name, low_open=True, high_open=True)
-
-
-def _fraction(value: Any, name: str, low_open: bool = False, high_open: bool = False) -> float:
-    """A number in [0, 1] (ends excluded on request)."""
-    return check_range(value, name, high=1.0, low_open=low_open, high_open=high_open)
 
 
 def _as_schedule(value: ScheduleLike | float, name: str) -> ScheduleLike:
@@ -390,8 +377,8 @@ class CosineDecay(Schedule):
                  warmup_steps: int = 0, warmup_target: float | None = None) -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive(decay_steps, "decay_steps")
-        self.alpha = _fraction(alpha, "alpha")
-        self.warmup_steps = _check_int(warmup_steps, "warmup_steps", 0)
+        self.alpha = check_fraction(alpha, "alpha")
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", 0)
         if warmup_target is None and self.warmup_steps:
             raise ValueError("warmup_steps > 0 needs warmup_target, the rate reached at the "
                              "end of the warm-up")
@@ -463,16 +450,16 @@ class OneCycle(Schedule):
                  three_phase: bool = False, base_momentum: float = 0.85,
                  max_momentum: float = 0.95, cycle_momentum: bool = True) -> None:
         self.max_learning_rate = _rate(max_learning_rate, "max_learning_rate")
-        self.total_steps = _check_int(total_steps, "total_steps", 2)
-        self.pct_start = _fraction(pct_start, "pct_start", low_open=True, high_open=True)
+        self.total_steps = check_int(total_steps, "total_steps", 2)
+        self.pct_start = check_fraction(pct_start, "pct_start", low_open=True, high_open=True)
         self.div_factor = _positive(div_factor, "div_factor")
         self.final_div_factor = _positive(final_div_factor, "final_div_factor")
         if anneal not in ("linear", "cos"):
             raise ValueError(f"Invalid anneal: {anneal!r} (expected 'linear' or 'cos')")
         self.anneal = anneal
         self.three_phase = bool(three_phase)
-        self.base_momentum = _fraction(base_momentum, "base_momentum", high_open=True)
-        self.max_momentum = _fraction(max_momentum, "max_momentum", high_open=True)
+        self.base_momentum = check_fraction(base_momentum, "base_momentum", high_open=True)
+        self.max_momentum = check_fraction(max_momentum, "max_momentum", high_open=True)
         if self.base_momentum > self.max_momentum:
             raise ValueError(f"Invalid base_momentum value: {base_momentum} (must not exceed "
                              f"max_momentum={max_momentum})")
@@ -550,8 +537,8 @@ class LinearWarmup(Schedule):
     def __init__(self, schedule: ScheduleLike | float, warmup_steps: int,
                  start_factor: float = 0.0) -> None:
         self.schedule = _as_schedule(schedule, "schedule")
-        self.warmup_steps = _check_int(warmup_steps, "warmup_steps", 1)
-        self.start_factor = _fraction(start_factor, "start_factor")
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", 1)
+        self.start_factor = check_fraction(start_factor, "start_factor")
 
     def _value(self, step: int) -> float:
         lr = self.schedule(step)
@@ -597,7 +584,7 @@ class Sequential(Schedule):
                  boundaries: Sequence[int]) -> None:
         self.schedules = [_as_schedule(s, f"schedules[{i}]")
                           for i, s in enumerate(_sequence(schedules, "schedules"))]
-        self.boundaries = [_check_int(b, "boundaries", 0)
+        self.boundaries = [check_int(b, "boundaries", 0)
                            for b in _sequence(boundaries, "boundaries")]
         n, bounds = len(self.schedules), self.boundaries
         if not n:
@@ -689,13 +676,13 @@ class ReduceLROnPlateau(Schedule):
                  mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0) -> None:
         self.learning_rate: ScheduleLike | None = (None if learning_rate is None
                               else _as_schedule(learning_rate, "learning_rate"))
-        self.factor = _fraction(factor, "factor", low_open=True, high_open=True)
-        self.patience = _check_int(patience, "patience", 0)
+        self.factor = check_fraction(factor, "factor", low_open=True, high_open=True)
+        self.patience = check_int(patience, "patience", 0)
         self.min_delta = check_range(min_delta, "min_delta", high_open=True)
         if mode not in ("rel", "abs"):
             raise ValueError(f"Invalid mode: {mode!r} (expected 'rel' or 'abs')")
         self.mode = mode
-        self.cooldown = _check_int(cooldown, "cooldown", 0)
+        self.cooldown = check_int(cooldown, "cooldown", 0)
         self.min_lr = _rate(min_lr, "min_lr")
         self.scale = 1.0
         self.best = math.inf
@@ -764,11 +751,11 @@ class ReduceLROnPlateau(Schedule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         sd = state_dict
         _check_state(sd, self._state_keys)
-        scale = _fraction(sd["scale"], "scale", low_open=True)
+        scale = check_fraction(sd["scale"], "scale", low_open=True)
         best = real_number(sd["best"], "best")
         if math.isnan(best):
             raise ValueError("Invalid best value: nan")
-        counters = [_check_int(sd[k], k, 0)
+        counters = [check_int(sd[k], k, 0)
                     for k in ("bad_evaluations", "cooldown_counter", "num_reductions")]
         if self.learning_rate is not None:
             _load_state_of(self.learning_rate, sd["schedule"])
@@ -886,8 +873,8 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
     if not math.isfinite(lr_max / lr_min):
         raise ValueError(f"Invalid lr_max value: {lr_max} (lr_max / lr_min={lr_min} "
                          "overflows)")
-    num_steps = _check_int(num_steps, "num_steps", 2)
-    smoothing = _fraction(smoothing, "smoothing", high_open=True)
+    num_steps = check_int(num_steps, "num_steps", 2)
+    smoothing = check_fraction(smoothing, "smoothing", high_open=True)
     diverge_factor = check_range(diverge_factor, "diverge_factor", low=1.0, low_open=True,
                                  high_open=True)
     options = dict(options or {})
