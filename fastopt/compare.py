@@ -533,19 +533,13 @@ def plot(results, outdir, quick=False):
     ax.legend(fontsize=8)
     save(fig, "learning-rates.png")
 
-    # 4. the learning-rate finder (fastopt.schedules.find_learning_rate)
-    try:
-        from fastopt.schedules import find_learning_rate, plot_lr_finder
-    except ImportError:
-        sys.stderr.write("fastopt compare --plot: fastopt.schedules.find_learning_rate is not "
-                         "available in this version; skipped lr-finder.png\n")
-    else:
-        p = get_problem("digits-mlp")
-        res = find_learning_rate(p.fun, p.x0, "sgd", True, p.args, 1e-4, 10.0,
-                                 50 if quick else 200, {"batch_size": p.batch_size})
-        path = os.path.join(outdir, "lr-finder.png")
-        plot_lr_finder(res, filename=path)
-        written.append(path)
+    # 4. the learning-rate finder
+    p = get_problem("digits-mlp")
+    res = fastopt.find_learning_rate(p.fun, p.x0, "sgd", True, p.args, 1e-4, 10.0,
+                                     50 if quick else 200, {"batch_size": p.batch_size})
+    path = os.path.join(outdir, "lr-finder.png")
+    fastopt.plot_lr_finder(res, filename=path)
+    written.append(path)
     return written
 
 
