@@ -106,7 +106,7 @@ def learning_rate(problem, method):
 
 
 # ---------------------------------------------------------------------------- one run
-class _Recorder:
+class _CurveRecorder:
     """The callback: records the learning curve, the first step with gap <= tol, and stops
     deterministic runs that reached the problem's floor or diverged."""
 
@@ -170,7 +170,7 @@ def run(problem, method, seed=0, budget=None, record_x=False, **options):
         opts["maxiter"] = budget
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rec = _Recorder(p, record_x)
+        rec = _CurveRecorder(p, record_x)
         rec.start(p.x0)
         res = fastopt.minimize(p.fun, p.x0, method=method, jac=True, callback=rec, **kw)
         seconds = time.perf_counter() - rec.t0

@@ -22,7 +22,7 @@ from fastopt.schedules import ExponentialDecay
 __all__ = ["find_learning_rate", "plot_lr_finder"]
 
 
-class _Recorder:
+class _SweepRecorder:
     """The callback of the LR sweep: pairs each loss with the rate of the update before it,
     keeps the bias-corrected exponential average, and stops the run once it diverges."""
 
@@ -141,7 +141,7 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
     # with minibatches, the loss after update k is seen at update k + 1: one more update
     options.update(learning_rate=sweep, maxiter=num_steps + minibatch, epochs=num_steps + 1)
     options.setdefault("gtol", 0.0)
-    recorder = _Recorder(minibatch, smoothing, diverge_factor)
+    recorder = _SweepRecorder(minibatch, smoothing, diverge_factor)
     res = minimize(fun, x0, args=args, method=method, jac=jac, callback=recorder,
                    options=options)
 
