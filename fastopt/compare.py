@@ -38,13 +38,14 @@ import warnings
 import numpy as np
 
 import fastopt
+from fastopt import _minimize
 from fastopt.problems import DEFAULT_PROBLEMS, PROBLEMS, get_problem
 
 __all__ = ["main", "run", "compare", "tune", "rate", "format_table", "plot", "HYPERPARAMS",
            "BOOK", "METHODS"]
 
-METHODS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "adamax",
-           "nadam"]
+# Every method of fastopt.minimize, in its method table's order.
+METHODS = list(_minimize.METHODS)
 
 
 def _row(*rates):
