@@ -48,6 +48,8 @@ from fastopt._validation import check_fraction
 __all__ = ["PruningSchedule", "PolynomialDecay", "ConstantSparsity", "prune_magnitude",
            "nnz", "sparsity", "to_csr", "from_csr", "SCOPES"]
 
+# prune_magnitude's scopes, and so the optimizers' pruning_scope: one threshold per array,
+# or one over all arrays.
 SCOPES = ("per_array", "global")
 
 Array = npt.NDArray[Any]
