@@ -46,7 +46,8 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from fastopt._validation import check_fraction, check_int, check_range, real_number
+from fastopt._validation import (check_bool, check_fraction, check_int, check_range,
+                                 real_number)
 
 # What a schedule wraps or composes: another schedule (any callable of the step), or, where
 # the docstring says so, a constant rate.
@@ -285,7 +286,7 @@ class ExponentialDecay(Schedule):
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive(decay_steps, "decay_steps")
         self.decay_rate = _positive(decay_rate, "decay_rate")
-        self.staircase = bool(staircase)
+        self.staircase = check_bool(staircase, "staircase")
 
     def _value(self, step: int) -> float:
         p = _ratio(step, self.decay_steps)
@@ -449,13 +450,13 @@ class OneCycle(Schedule):
         if anneal not in ("linear", "cos"):
             raise ValueError(f"Invalid anneal: {anneal!r} (expected 'linear' or 'cos')")
         self.anneal = anneal
-        self.three_phase = bool(three_phase)
+        self.three_phase = check_bool(three_phase, "three_phase")
         self.base_momentum = check_fraction(base_momentum, "base_momentum", high_open=True)
         self.max_momentum = check_fraction(max_momentum, "max_momentum", high_open=True)
         if self.base_momentum > self.max_momentum:
             raise ValueError(f"Invalid base_momentum value: {base_momentum} (must not exceed "
                              f"max_momentum={max_momentum})")
-        self.cycle_momentum = bool(cycle_momentum)
+        self.cycle_momentum = check_bool(cycle_momentum, "cycle_momentum")
 
         initial = self.max_learning_rate / self.div_factor
         final = initial / self.final_div_factor
