@@ -15,7 +15,8 @@ from fastopt.sparsity import (ConstantSparsity, PolynomialDecay, from_csr, prune
                               to_csr)
 from fastopt.schedules import (Constant, CosineDecay, ExponentialDecay, LinearWarmup,
                                OneCycle, PiecewiseConstant, PowerDecay, ReduceLROnPlateau,
-                               Sequential, find_learning_rate, plot_lr_finder)
+                               Sequential)
+from fastopt.lr_finder import find_learning_rate, plot_lr_finder
 
 __version__ = "0.1.0"
 

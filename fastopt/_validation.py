@@ -141,6 +141,21 @@ def check_range(value: Any, name: str, low: float = 0.0, high: float = math.inf,
     return v
 
 
+def check_fraction(value: Any, name: str, low_open: bool = False,
+                   high_open: bool = False) -> float:
+    """A number in [0, 1] (ends excluded on request), as ``check_range`` words it."""
+    return check_range(value, name, high=1.0, low_open=low_open, high_open=high_open)
+
+
+def check_int(value: Any, name: str, low: int) -> int:
+    """An int >= ``low`` (NumPy integers accepted, bools rejected) as a Python int."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"Invalid {name}: {value!r} (expected an int >= {low})")
+    if value < low:
+        raise ValueError(f"Invalid {name} value: {value} (expected an int >= {low})")
+    return int(value)
+
+
 def per_array(value: Any, n: int, name: str) -> list[Any]:
     """A scalar, or a list with one entry per parameter array -> a list of n entries."""
     if isinstance(value, (list, tuple)):

@@ -38,13 +38,14 @@ import warnings
 import numpy as np
 
 import fastopt
+from fastopt import _minimize
 from fastopt.problems import DEFAULT_PROBLEMS, PROBLEMS, get_problem
 
 __all__ = ["main", "run", "compare", "tune", "rate", "format_table", "plot", "HYPERPARAMS",
            "BOOK", "METHODS"]
 
-METHODS = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "amsgrad", "adamax",
-           "nadam"]
+# Every method of fastopt.minimize, in its method table's order.
+METHODS = list(_minimize.METHODS)
 
 
 def _row(*rates):
@@ -106,7 +107,7 @@ def learning_rate(problem, method):
 
 
 # ---------------------------------------------------------------------------- one run
-class _Recorder:
+class _CurveRecorder:
     """The callback: records the learning curve, the first step with gap <= tol, and stops
     deterministic runs that reached the problem's floor or diverged."""
 
@@ -170,7 +171,7 @@ def run(problem, method, seed=0, budget=None, record_x=False, **options):
         opts["maxiter"] = budget
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        rec = _Recorder(p, record_x)
+        rec = _CurveRecorder(p, record_x)
         rec.start(p.x0)
         res = fastopt.minimize(p.fun, p.x0, method=method, jac=True, callback=rec, **kw)
         seconds = time.perf_counter() - rec.t0
@@ -533,19 +534,13 @@ def plot(results, outdir, quick=False):
     ax.legend(fontsize=8)
     save(fig, "learning-rates.png")
 
-    # 4. the learning-rate finder (fastopt.schedules.find_learning_rate)
-    try:
-        from fastopt.schedules import find_learning_rate, plot_lr_finder
-    except ImportError:
-        sys.stderr.write("fastopt compare --plot: fastopt.schedules.find_learning_rate is not "
-                         "available in this version; skipped lr-finder.png\n")
-    else:
-        p = get_problem("digits-mlp")
-        res = find_learning_rate(p.fun, p.x0, "sgd", True, p.args, 1e-4, 10.0,
-                                 50 if quick else 200, {"batch_size": p.batch_size})
-        path = os.path.join(outdir, "lr-finder.png")
-        plot_lr_finder(res, filename=path)
-        written.append(path)
+    # 4. the learning-rate finder
+    p = get_problem("digits-mlp")
+    res = fastopt.find_learning_rate(p.fun, p.x0, "sgd", True, p.args, 1e-4, 10.0,
+                                     50 if quick else 200, {"batch_size": p.batch_size})
+    path = os.path.join(outdir, "lr-finder.png")
+    fastopt.plot_lr_finder(res, filename=path)
+    written.append(path)
     return written
 
 

@@ -32,6 +32,7 @@ from fastopt import _kernels
 from fastopt import sparsity as _sparsity
 from fastopt._threads import check_num_threads
 from fastopt.schedules import momentum_cyclers
+from fastopt.sparsity import SCOPES as PRUNING_SCOPES
 from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
                                  check_bool, check_grads, check_range, coordinate_array, flat,
                                  per_array)
@@ -39,7 +40,6 @@ from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_lis
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]
 
 CONVENTIONS = ("torch", "keras")
-PRUNING_SCOPES = ("per_array", "global")
 NAN_POLICIES = ("propagate", "skip", "raise")
 
 # One array, or a list with one array per parameter array.

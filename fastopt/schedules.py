@@ -1,4 +1,4 @@
-"""Learning-rate schedules and the learning-rate finder.
+"""Learning-rate schedules.
 
 A schedule is a small object called with the number of updates already taken (``step``,
 0 at the first update) that returns the learning rate of that update; any optimizer takes
@@ -36,10 +36,6 @@ has it; before update number ``step``, ``lr = schedule(step)`` and, when
 RMSprop) or beta_1 (Adam, AdaMax, Nadam); after each evaluation of the monitored loss,
 ``schedule.update(loss)`` if the schedule has ``update`` (ReduceLROnPlateau, which must
 therefore be the outermost schedule).
-
-``find_learning_rate`` runs the exponential learning-rate sweep (Smith, "Cyclical Learning
-Rates for Training Neural Networks", 2017) on top of ``fastopt.minimize``;
-``plot_lr_finder`` draws its result.
 """
 
 from __future__ import annotations
@@ -50,18 +46,15 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-from scipy.optimize import OptimizeResult
-
-from fastopt._validation import check_range, real_number
+from fastopt._validation import (check_bool, check_fraction, check_int, check_range,
+                                 real_number)
 
 # What a schedule wraps or composes: another schedule (any callable of the step), or, where
 # the docstring says so, a constant rate.
 ScheduleLike = Callable[[int], float]
 
 __all__ = ["Schedule", "Constant", "PowerDecay", "ExponentialDecay", "PiecewiseConstant",
-           "CosineDecay", "OneCycle", "LinearWarmup", "Sequential", "ReduceLROnPlateau",
-           "find_learning_rate", "plot_lr_finder"]
+           "CosineDecay", "OneCycle", "LinearWarmup", "Sequential", "ReduceLROnPlateau"]
 
 
 # ---------------------------------------------------------------- argument checks
@@ -79,14 +72,6 @@ def _check_step(step: Any) -> int:
     return n
 
 
-def _check_int(value: Any, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"Invalid {name}: {value!r} (expected an int >= {low})")
-    if value < low:
-        raise ValueError(f"Invalid {name} value: {value} (expected an int >= {low})")
-    return int(value)
-
-
 def _rate(value: Any, name: str) -> float:
     """A finite learning rate >= 0."""
     return check_range(value, name, high_open=True)
@@ -95,11 +80,6 @@ def _rate(value: Any, name: str) -> float:
 def _positive(value: Any, name: str) -> float:
     """A finite number > 0."""
     return check_range(value, name, low_open=True, high_open=True)
-
-
-def _fraction(value: Any, name: str, low_open: bool = False, high_open: bool = False) -> float:
-    """A number in [0, 1] (ends excluded on request)."""
-    return check_range(value, name, high=1.0, low_open=low_open, high_open=high_open)
 
 
 def _as_schedule(value: ScheduleLike | float, name: str) -> ScheduleLike:
@@ -306,7 +286,7 @@ class ExponentialDecay(Schedule):
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive(decay_steps, "decay_steps")
         self.decay_rate = _positive(decay_rate, "decay_rate")
-        self.staircase = bool(staircase)
+        self.staircase = check_bool(staircase, "staircase")
 
     def _value(self, step: int) -> float:
         p = _ratio(step, self.decay_steps)
@@ -390,8 +370,8 @@ class CosineDecay(Schedule):
                  warmup_steps: int = 0, warmup_target: float | None = None) -> None:
         self.initial_learning_rate = _rate(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _positive(decay_steps, "decay_steps")
-        self.alpha = _fraction(alpha, "alpha")
-        self.warmup_steps = _check_int(warmup_steps, "warmup_steps", 0)
+        self.alpha = check_fraction(alpha, "alpha")
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", 0)
         if warmup_target is None and self.warmup_steps:
             raise ValueError("warmup_steps > 0 needs warmup_target, the rate reached at the "
                              "end of the warm-up")
@@ -463,20 +443,20 @@ class OneCycle(Schedule):
                  three_phase: bool = False, base_momentum: float = 0.85,
                  max_momentum: float = 0.95, cycle_momentum: bool = True) -> None:
         self.max_learning_rate = _rate(max_learning_rate, "max_learning_rate")
-        self.total_steps = _check_int(total_steps, "total_steps", 2)
-        self.pct_start = _fraction(pct_start, "pct_start", low_open=True, high_open=True)
+        self.total_steps = check_int(total_steps, "total_steps", 2)
+        self.pct_start = check_fraction(pct_start, "pct_start", low_open=True, high_open=True)
         self.div_factor = _positive(div_factor, "div_factor")
         self.final_div_factor = _positive(final_div_factor, "final_div_factor")
         if anneal not in ("linear", "cos"):
             raise ValueError(f"Invalid anneal: {anneal!r} (expected 'linear' or 'cos')")
         self.anneal = anneal
-        self.three_phase = bool(three_phase)
-        self.base_momentum = _fraction(base_momentum, "base_momentum", high_open=True)
-        self.max_momentum = _fraction(max_momentum, "max_momentum", high_open=True)
+        self.three_phase = check_bool(three_phase, "three_phase")
+        self.base_momentum = check_fraction(base_momentum, "base_momentum", high_open=True)
+        self.max_momentum = check_fraction(max_momentum, "max_momentum", high_open=True)
         if self.base_momentum > self.max_momentum:
             raise ValueError(f"Invalid base_momentum value: {base_momentum} (must not exceed "
                              f"max_momentum={max_momentum})")
-        self.cycle_momentum = bool(cycle_momentum)
+        self.cycle_momentum = check_bool(cycle_momentum, "cycle_momentum")
 
         initial = self.max_learning_rate / self.div_factor
         final = initial / self.final_div_factor
@@ -550,8 +530,8 @@ class LinearWarmup(Schedule):
     def __init__(self, schedule: ScheduleLike | float, warmup_steps: int,
                  start_factor: float = 0.0) -> None:
         self.schedule = _as_schedule(schedule, "schedule")
-        self.warmup_steps = _check_int(warmup_steps, "warmup_steps", 1)
-        self.start_factor = _fraction(start_factor, "start_factor")
+        self.warmup_steps = check_int(warmup_steps, "warmup_steps", 1)
+        self.start_factor = check_fraction(start_factor, "start_factor")
 
     def _value(self, step: int) -> float:
         lr = self.schedule(step)
@@ -597,7 +577,7 @@ class Sequential(Schedule):
                  boundaries: Sequence[int]) -> None:
         self.schedules = [_as_schedule(s, f"schedules[{i}]")
                           for i, s in enumerate(_sequence(schedules, "schedules"))]
-        self.boundaries = [_check_int(b, "boundaries", 0)
+        self.boundaries = [check_int(b, "boundaries", 0)
                            for b in _sequence(boundaries, "boundaries")]
         n, bounds = len(self.schedules), self.boundaries
         if not n:
@@ -689,13 +669,13 @@ class ReduceLROnPlateau(Schedule):
                  mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0) -> None:
         self.learning_rate: ScheduleLike | None = (None if learning_rate is None
                               else _as_schedule(learning_rate, "learning_rate"))
-        self.factor = _fraction(factor, "factor", low_open=True, high_open=True)
-        self.patience = _check_int(patience, "patience", 0)
+        self.factor = check_fraction(factor, "factor", low_open=True, high_open=True)
+        self.patience = check_int(patience, "patience", 0)
         self.min_delta = check_range(min_delta, "min_delta", high_open=True)
         if mode not in ("rel", "abs"):
             raise ValueError(f"Invalid mode: {mode!r} (expected 'rel' or 'abs')")
         self.mode = mode
-        self.cooldown = _check_int(cooldown, "cooldown", 0)
+        self.cooldown = check_int(cooldown, "cooldown", 0)
         self.min_lr = _rate(min_lr, "min_lr")
         self.scale = 1.0
         self.best = math.inf
@@ -764,221 +744,13 @@ class ReduceLROnPlateau(Schedule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         sd = state_dict
         _check_state(sd, self._state_keys)
-        scale = _fraction(sd["scale"], "scale", low_open=True)
+        scale = check_fraction(sd["scale"], "scale", low_open=True)
         best = real_number(sd["best"], "best")
         if math.isnan(best):
             raise ValueError("Invalid best value: nan")
-        counters = [_check_int(sd[k], k, 0)
+        counters = [check_int(sd[k], k, 0)
                     for k in ("bad_evaluations", "cooldown_counter", "num_reductions")]
         if self.learning_rate is not None:
             _load_state_of(self.learning_rate, sd["schedule"])
         self.scale, self.best = scale, best
         self.bad_evaluations, self.cooldown_counter, self.num_reductions = counters
-
-
-# ---------------------------------------------------------------- learning-rate finder
-class _Recorder:
-    """The callback of the LR sweep: pairs each loss with the rate of the update before it,
-    keeps the bias-corrected exponential average, and stops the run once it diverges."""
-
-    def __init__(self, minibatch: bool, smoothing: float, diverge_factor: float) -> None:
-        # minimize's callback gets the update's learning_rate and fun: full batch, fun is
-        # f(x_k+1) after the update; with minibatches it is the batch loss at x_k before it,
-        # so the loss that follows update k arrives with update k + 1
-        self.minibatch, self.smoothing, self.diverge_factor = minibatch, smoothing, diverge_factor
-        self.lrs: list[float] = []
-        self.losses: list[float] = []
-        self.smoothed: list[float] = []
-        self.pending: float | None = None
-        self.average = 0.0
-        self.best = math.inf
-        self.diverged = False
-
-    def __call__(self, intermediate_result: Any) -> None:
-        lr, loss = intermediate_result.learning_rate, intermediate_result.fun
-        if self.minibatch:
-            lr, self.pending = self.pending, lr
-            if lr is None:
-                return
-        beta = self.smoothing
-        self.average = beta * self.average + (1.0 - beta) * loss
-        smoothed = self.average / (1.0 - beta ** (len(self.losses) + 1))
-        self.lrs.append(lr)
-        self.losses.append(loss)
-        self.smoothed.append(smoothed)
-        self.best = best = min(self.best, smoothed)
-        if not math.isfinite(smoothed) or smoothed > best + (self.diverge_factor - 1) * abs(best):
-            self.diverged = True
-            raise StopIteration
-
-
-def _suggest(lrs: Any, smoothed: Any) -> float:
-    """The rate at the minimum of the smoothed loss, divided by 10 (NaN if nothing was
-    recorded)."""
-    if not len(smoothed):
-        return math.nan
-    return float(lrs[int(np.argmin(smoothed))] / 10.0)
-
-
-def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", jac: Any = None,
-                       args: tuple[Any, ...] = (), lr_min: float = 1e-7, lr_max: float = 10.0,
-                       num_steps: int = 200, options: dict[str, Any] | None = None,
-                       smoothing: float = 0.9, diverge_factor: float = 4.0) -> Any:
-    """The learning-rate range test: train with a rate growing exponentially from ``lr_min``
-    to ``lr_max`` and watch the loss.
-
-    Update k (k = 0 ... num_steps - 1) uses lr_k = lr_min * (lr_max / lr_min)^(k /
-    (num_steps - 1)), through ``fastopt.minimize(fun, x0, method, jac=jac, args=args,
-    options=...)``; ``losses[k]`` is the loss measured after that update (the full loss, or
-    with ``batch_size`` in ``options`` the loss of the next minibatch).  The smoothed loss
-    is the bias-corrected exponential average a_k = beta * a_(k-1) + (1 - beta) * loss_k,
-    smoothed_k = a_k / (1 - beta^(k+1)), beta = ``smoothing``.  The sweep stops early once
-    the smoothed loss is not finite or exceeds ``diverge_factor`` times its minimum m (for
-    m < 0: exceeds m + (diverge_factor - 1) * |m|), or once a loss is not finite.
-
-    Suggestion rule: the rate at the minimum of the smoothed loss, divided by 10 (a rate
-    safely below the one where the loss turns up; fastai's "minimum/10").  If the smoothed
-    loss is still falling at the last rate, the suggestion is lr_max/10 and the message says
-    to raise ``lr_max``; if its minimum is at the first rate, lower ``lr_min``.  The
-    smoothing delays the curve by about 1/(1 - beta) steps, so keep
-    ``num_steps / log10(lr_max / lr_min)`` (steps per decade) well above that.
-
-    Parameters
-    ----------
-    fun, x0, method, jac, args
-        As for ``fastopt.minimize`` (``jac=True``: ``fun`` returns (f, gradient); None, the
-        default: finite differences).
-    lr_min, lr_max : float
-        The sweep's first and last rate, 0 < lr_min < lr_max.
-    num_steps : int
-        Number of updates (>= 2).
-    options : dict
-        Further ``minimize`` options (hyperparameters, ``batch_size``, ``shuffle``, ``seed``
-        ...); the finder sets learning_rate, maxiter and epochs itself, and gtol to 0
-        unless given.
-    smoothing : float in [0, 1)
-        beta of the exponential average (0: no smoothing).
-    diverge_factor : float > 1
-
-    Returns
-    -------
-    scipy.optimize.OptimizeResult
-        learning_rates, losses, smoothed_losses (arrays, one entry per recorded update),
-        suggestion (float, NaN if nothing was recorded), stop_reason ("completed",
-        "diverged", "non-finite" or "other"), message, nit (updates taken).
-
-    Examples
-    --------
-    >>> c = np.logspace(0, 2, 10)          # an elongated bowl; SGD diverges for lr > 2/100
-    >>> res = find_learning_rate(lambda x: (0.5 * c @ x**2, c * x), np.ones(10), method="sgd",
-    ...                          jac=True)
-    >>> res.stop_reason, 0.002 < res.suggestion < 0.02
-    ('diverged', True)
-    """
-    # imported here: minimize's layer sits above this one (and is not strictly typed)
-    from fastopt._minimize import minimize as _untyped_minimize
-    minimize: Callable[..., Any] = _untyped_minimize
-
-    lr_min = _positive(lr_min, "lr_min")
-    lr_max = _positive(lr_max, "lr_max")
-    if lr_max <= lr_min:
-        raise ValueError(f"Invalid lr_max value: {lr_max} (must exceed lr_min={lr_min})")
-    if not math.isfinite(lr_max / lr_min):
-        raise ValueError(f"Invalid lr_max value: {lr_max} (lr_max / lr_min={lr_min} "
-                         "overflows)")
-    num_steps = _check_int(num_steps, "num_steps", 2)
-    smoothing = _fraction(smoothing, "smoothing", high_open=True)
-    diverge_factor = check_range(diverge_factor, "diverge_factor", low=1.0, low_open=True,
-                                 high_open=True)
-    options = dict(options or {})
-    clash = {"learning_rate", "lr", "maxiter", "epochs"} & set(options)
-    if clash:
-        raise ValueError(f"find_learning_rate sets {', '.join(sorted(clash))} itself; remove "
-                         "it from 'options'")
-    minibatch = options.get("batch_size") is not None
-    sweep = ExponentialDecay(lr_min, decay_steps=num_steps - 1, decay_rate=lr_max / lr_min)
-    # with minibatches, the loss after update k is seen at update k + 1: one more update
-    options.update(learning_rate=sweep, maxiter=num_steps + minibatch, epochs=num_steps + 1)
-    options.setdefault("gtol", 0.0)
-    recorder = _Recorder(minibatch, smoothing, diverge_factor)
-    res = minimize(fun, x0, args=args, method=method, jac=jac, callback=recorder,
-                   options=options)
-
-    lrs, smoothed = np.array(recorder.lrs), np.array(recorder.smoothed)
-    if recorder.diverged:
-        reason = "diverged"
-        message = f"The smoothed loss diverged at learning rate {lrs[-1]:.3g}."
-    elif res.status == 3:
-        reason = "non-finite"
-        message = f"The loss became non-finite after {len(lrs)} recorded updates."
-    elif res.status == 1:
-        reason, message = "completed", f"Swept up to learning rate {lrs[-1]:.3g}."
-        if np.argmin(smoothed) == len(smoothed) - 1:
-            message += (" The smoothed loss was still falling: raise lr_max to find where "
-                        "it turns up.")
-    else:
-        reason, message = "other", res.message
-    return OptimizeResult(learning_rates=lrs, losses=np.array(recorder.losses),
-                          smoothed_losses=smoothed, suggestion=_suggest(lrs, smoothed),
-                          stop_reason=reason, message=message, nit=res.nit)
-
-
-def plot_lr_finder(result: Any, ax: Any = None, filename: Any = None) -> Any:
-    """Plot a ``find_learning_rate`` result: loss and smoothed loss against the learning
-    rate on a log axis, with the suggestion marked; the y-range runs from the lowest loss to
-    the first one, so a divergence does not flatten the curve.
-
-    Uses ``matplotlib.figure.Figure`` (no pyplot state) when ``ax`` is None; saves the
-    figure to ``filename`` when given.
-
-    Parameters
-    ----------
-    result : scipy.optimize.OptimizeResult
-        What ``find_learning_rate`` returned.
-    ax : matplotlib.axes.Axes, optional
-        Where to draw; None: a new figure.
-    filename : str or path-like, optional
-        Save the figure there.
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-
-    Raises
-    ------
-    ImportError
-        Without matplotlib (``pip install fastopt[plot]``).
-
-    Examples
-    --------
-    >>> res = find_learning_rate(lambda x: (0.5 * x @ x, x), np.ones(3), method="sgd",
-    ...                          jac=True)
-    >>> ax = plot_lr_finder(res, filename="lr_finder.png")  # doctest: +SKIP
-    >>> ax.get_xscale()  # doctest: +SKIP
-    'log'
-    """
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as err:
-        raise ImportError("plot_lr_finder needs matplotlib: pip install matplotlib "
-                          "(or fastopt[plot])") from err
-    if ax is None:
-        ax = Figure(figsize=(6.4, 4.0), layout="constrained").add_subplot()
-    lrs, losses = result.learning_rates, result.losses
-    ax.plot(lrs, losses, color="0.75", label="loss")
-    ax.plot(lrs, result.smoothed_losses, color="C0", label="smoothed loss")
-    if math.isfinite(result.suggestion):
-        ax.axvline(result.suggestion, color="C3", linestyle="--",
-                   label=f"suggestion {result.suggestion:.3g}")
-    ax.set_xscale("log")
-    if len(losses) > 1 and np.min(losses) < losses[0]:
-        low, high = float(np.min(losses)), float(losses[0])
-        pad = 0.05 * (high - low)
-        ax.set_ylim(low - pad, high + pad)
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("loss")
-    ax.set_title(f"learning-rate finder ({result.stop_reason})")
-    ax.legend()
-    if filename is not None:
-        ax.figure.savefig(filename)
-    return ax

@@ -43,9 +43,13 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse
 
+from fastopt._validation import check_fraction
+
 __all__ = ["PruningSchedule", "PolynomialDecay", "ConstantSparsity", "prune_magnitude",
            "nnz", "sparsity", "to_csr", "from_csr", "SCOPES"]
 
+# prune_magnitude's scopes, and so the optimizers' pruning_scope: one threshold per array,
+# or one over all arrays.
 SCOPES = ("per_array", "global")
 
 Array = npt.NDArray[Any]
@@ -56,17 +60,6 @@ def _integer(value: Any, name: str) -> int:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {value!r}")
     return int(value)
-
-
-def _fraction(value: Any, name: str, closed: bool = False) -> float:
-    """A float in [0, 1) (or [0, 1] with closed=True); NaN and bools rejected."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    v = float(value)
-    if not (0.0 <= v <= 1.0 if closed else 0.0 <= v < 1.0):
-        interval = "[0,1]" if closed else "[0,1)"
-        raise ValueError(f"{name} must be in range {interval}, got {value!r}")
-    return v
 
 
 def _as_list(arrays: Any, name: str) -> list[Array]:
@@ -184,7 +177,7 @@ class ConstantSparsity(PruningSchedule):
     def __init__(self, target_sparsity: float, begin_step: int, end_step: int = -1,
                  frequency: int = 100) -> None:
         super().__init__(begin_step, end_step, frequency, allow_forever=True)
-        self.target_sparsity = _fraction(target_sparsity, "target_sparsity")
+        self.target_sparsity = check_fraction(target_sparsity, "target_sparsity", high_open=True)
 
     def sparsity_at(self, step: int) -> float:
         """``target_sparsity`` at every step.
@@ -233,8 +226,8 @@ class PolynomialDecay(PruningSchedule):
             raise ValueError(f"end_step should be > begin_step for PolynomialDecay, got "
                              f"begin_step=end_step={end_step}; to prune once, use "
                              f"ConstantSparsity(final_sparsity, {end_step}, {end_step})")
-        self.initial_sparsity = _fraction(initial_sparsity, "initial_sparsity")
-        self.final_sparsity = _fraction(final_sparsity, "final_sparsity")
+        self.initial_sparsity = check_fraction(initial_sparsity, "initial_sparsity", high_open=True)
+        self.final_sparsity = check_fraction(final_sparsity, "final_sparsity", high_open=True)
         if isinstance(power, (bool, np.bool_)) or not isinstance(power, numbers.Real):
             raise TypeError(f"power must be a real number, got {power!r}")
         if not (0 < power < math.inf):
@@ -313,7 +306,7 @@ def prune_magnitude(arrays: Any, sparsity: float, scope: str = "per_array",
            [0, 1]], dtype=uint8)
     """
     arrays_list = _as_list(arrays, "arrays")
-    s = _fraction(sparsity, "sparsity", closed=True)
+    s = check_fraction(sparsity, "sparsity")
     if scope not in SCOPES:
         raise ValueError(f"Invalid scope: {scope!r} (expected 'per_array' or 'global')")
     n = len(arrays_list)

@@ -19,7 +19,8 @@ PENDING: set[str] = set()
 @pytest.mark.parametrize("module", [fastopt.optimizers, fastopt.sparsity, fastopt._minimize],
                          ids=lambda m: m.__name__)
 def test_examples_run(module):
-    # (fastopt.schedules' examples run in tests/test_schedules.py)
+    # (fastopt.schedules' examples run in tests/test_schedules.py, fastopt.lr_finder's in
+    # tests/test_lr_finder.py)
     result = doctest.testmod(module, extraglobs={"np": np, "fastopt": fastopt},
                              optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import fastopt
-from fastopt.schedules import find_learning_rate
+from fastopt.lr_finder import find_learning_rate
 
 ENTRIES = ["minimize", "find_learning_rate"]
 
