@@ -447,31 +447,35 @@ class _Slot:
 
 
 class Loop:
-    def __init__(self, opt, objective, x, args, cb, o, maxiter, maxfev, max_time):
+    """One run: ``opt`` (an optimizer holding x) stepped with the gradients ``objective``
+    gives at x, with ``args`` (the full batch) or minibatches of them, ``cb`` the wrapped
+    callback (or None), ``options`` the checked loop options (fastopt._minimize.LOOP_OPTIONS)
+    and the limits maxiter, maxfev and max_time (inf: none)."""
+
+    def __init__(self, opt, objective, x, args, cb, options, maxiter, maxfev, max_time):
         self.opt, self.objective, self.x, self.args, self.cb = opt, objective, x, args, cb
-        self.o, self.maxiter, self.maxfev, self.max_time = o, maxiter, maxfev, max_time
+        self.options, self.maxiter, self.maxfev, self.max_time = (options, maxiter, maxfev,
+                                                                  max_time)
         self.checkpoint = Checkpoint(opt, x)
         self.nit = 0
         self.skips = 0
         self.start = time.perf_counter()
-        self.disp = bool(o["disp"])
-        self.disp_every = o["disp_every"]
-        self.calm = 0                  # consecutive ftol checks that held
+        self.disp = options["disp"]
+        self.disp_every = options["disp_every"]
+        self.ftol_streak = 0           # consecutive ftol checks that held
         self.best = None               # (f, x, g) of the best point, with return_best
-        self.return_best = bool(o["return_best"])
+        self.return_best = options["return_best"]
         self.plateau = getattr(opt.learning_rate, "update", None)
-        self.monitor = o["monitor"]
-        self.monitor_every = int(o["monitor_every"])
+        self.monitor = options["monitor"]
+        self.monitor_every = options["monitor_every"]
         if self.monitor is not None and not callable(self.monitor):
             raise TypeError("'monitor' must be a callable monitor(x) -> float")
         if self.monitor is not None and self.plateau is None:
             raise ValueError("'monitor' feeds a performance schedule: give "
                              "learning_rate=fastopt.ReduceLROnPlateau(...) with it")
-        if self.monitor_every < 1:
-            raise ValueError(f"Invalid monitor_every: {o['monitor_every']}")
         self.sparse = opt.uses_l1 or opt.pruning is not None
         # what gtol's stationarity measure depends on beyond g (see _stationarity)
-        self.lam = opt.l1_strength(0) if opt.uses_l1 else None
+        self.l1 = opt.l1_strength(0) if opt.uses_l1 else None
         self.box = box_of(opt)
         self.constrained = self.sparse or self.box is not None
 
@@ -485,12 +489,12 @@ class Loop:
             raise Stop(Status.MAX_TIME)
 
     def ftol_check(self, f_old, f_new):
-        ftol = self.o["ftol"]
+        ftol = self.options["ftol"]
         if ftol is None or not math.isfinite(f_old):
             return False
         rel = (f_old - f_new) / max(abs(f_old), abs(f_new), 1.0)
-        self.calm = self.calm + 1 if rel <= ftol else 0
-        return self.calm >= int(self.o["patience"])
+        self.ftol_streak = self.ftol_streak + 1 if rel <= ftol else 0
+        return self.ftol_streak >= int(self.options["patience"])
 
     def report(self, f, g, gmax=None):
         if self.cb is not None:
@@ -514,7 +518,7 @@ class Loop:
         smooth gradient of a sparse or bounded solution need not vanish)."""
         if not self.constrained:
             return _max_abs(g)
-        return _stationarity(self.x, g, self.lam, self.opt.masks[0], self.box)
+        return _stationarity(self.x, g, self.l1, self.opt.masks[0], self.box)
 
     def end_epoch(self, epoch, loss, last_loss):
         """Close epoch number ``epoch`` (from 1) with its mean loss (NaN if no minibatch
@@ -554,9 +558,9 @@ class Loop:
     def bad_point(self):
         """f or the gradient is not finite at x: skip (x goes back to the last good point,
         and the run carries on with the next step or minibatch) or stop."""
-        if self.o["nan_policy"] == "skip" and self.nit > 0:
+        if self.options["nan_policy"] == "skip" and self.nit > 0:
             self.skips += 1
-            if self.skips > int(self.o["max_skips"]):
+            if self.skips > int(self.options["max_skips"]):
                 raise Stop(Status.MAX_SKIPS)
             self.checkpoint.restore(self.x)
             return
@@ -667,7 +671,7 @@ class Loop:
         # tested once, not every iteration; limits(), step() and accept() inlined; nit, f
         # and g kept in locals, written back to self before anything that reads nit
         # (report, bad_point) and when the loop ends.
-        gtol, ftol = self.o["gtol"], self.o["ftol"]
+        gtol, ftol = self.options["gtol"], self.options["ftol"]
         reporting = self.cb is not None or self.disp
         plateau = self.plateau is not None
         return_best = self.return_best
@@ -742,16 +746,12 @@ class Loop:
         The result's opt_state carries the loop's position (``"loop"``: the epoch, its next
         batch, the stream at its start and its running sums): a run given it back, with
         the same batch_size on the same rows, continues where this one stopped."""
-        if batch_size < 1:
-            raise ValueError(f"Invalid batch_size: {batch_size}")
-        if epochs < 1:
-            raise ValueError(f"Invalid epochs: {epochs}")
         x = self.x
         if batches is None:
-            batches = Slices(self.args, batch_size, shuffle, seed, self.o["drop_last"])
+            batches = Slices(self.args, batch_size, shuffle, seed, self.options["drop_last"])
         same = dict(batch_size=batch_size, shuffle=bool(shuffle),
-                    drop_last=bool(self.o["drop_last"]), nrows=batches.n)
-        saved = self.o["opt_state"]
+                    drop_last=bool(self.options["drop_last"]), nrows=batches.n)
+        saved = self.options["opt_state"]
         resume = saved.get("loop") if isinstance(saved, dict) else None
         if not (isinstance(resume, dict) and all(resume.get(k) == v for k, v in same.items())):
             resume = None

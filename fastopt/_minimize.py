@@ -292,7 +292,7 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
                           box_of(opt))
     loop = Loop(opt, objective, x, args, wrap_callback(callback), o, *limits)
     if o["batch_size"] is not None:
-        return loop.minibatch(int(o["batch_size"]), int(o["epochs"]), o["shuffle"], o["seed"])
+        return loop.minibatch(o["batch_size"], o["epochs"], o["shuffle"], o["seed"])
     return loop.full_batch()
 
 

@@ -662,7 +662,7 @@ class _LocalLoop(Loop):
             if any(r.bad for r in res):                   # a replica met a non-finite value
                 raise Stop(Status.NAN)
             self.skips += sum(r.skips for r in res)
-            if self.skips > int(self.o["max_skips"]):
+            if self.skips > int(self.options["max_skips"]):
                 raise Stop(Status.MAX_SKIPS)
             firsts = [(r.k, r.f0, r.g0, r.rows0) for r in res if r.f0 is not None]
             if firsts:                      # the replicas' f include the l1 penalty at x
@@ -683,7 +683,7 @@ class _LocalLoop(Loop):
                     k = int(min(sync_every, self.maxiter - self.nit))
                     f0, g0, x_new, _ = one_round(k)
                     self.accept(f0, g0)                   # f0, g0 are at x
-                    if self.gmax(g0) <= self.o["gtol"]:
+                    if self.gmax(g0) <= self.options["gtol"]:
                         return Status.SUCCESS, None
                     if self.ftol_check(f_prev, f0):
                         return Status.SUCCESS, FTOL_MET
@@ -862,9 +862,7 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
     if tol is not None:
         options.setdefault("tol", tol)
     opt, x, o, limits = prepare(method, x0, bounds, options, stacklevel=4)
-    batch_size = None if o["batch_size"] is None else int(o["batch_size"])
-    if batch_size is not None and batch_size < 1:
-        raise ValueError(f"Invalid batch_size: {batch_size}")
+    batch_size = o["batch_size"]
     if strategy == "local" and opt.pruning is not None:
         raise ValueError("pruning needs one mask for all replicas: use strategy='sync'")
     if strategy == "local" and o["return_best"]:
@@ -883,11 +881,11 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
             if l1 is not None:      # see _replica_steps
                 proto.l1, proto.bounds = 0.0, None
         job = _Job(fun, jac, o["eps"], cluster.layout, cluster.consts, plan,
-                   bool(o["shuffle"]), seeds, run_id=cluster.run_id, proto=proto, l1=l1,
+                   o["shuffle"], seeds, run_id=cluster.run_id, proto=proto, l1=l1,
                    nan_policy=o["nan_policy"], bounds=box_of(opt))
         cluster.job_plan = job
         cluster.set_job(job)
-        objective = _DaskObjective(cluster, fun, jac, o["eps"], l1, seeds, bool(o["shuffle"]))
+        objective = _DaskObjective(cluster, fun, jac, o["eps"], l1, seeds, o["shuffle"])
         cb = wrap_callback(callback)
         if strategy == "sync":
             loop = Loop(opt, objective, x, args, cb, o, *limits)
@@ -895,15 +893,13 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
                 loop.args = _DaskObjective.FULL
                 res = loop.full_batch()
             else:
-                res = loop.minibatch(batch_size, int(o["epochs"]), bool(o["shuffle"]),
-                                     o["seed"], batches=_Batches(cluster))
+                res = loop.minibatch(batch_size, o["epochs"], o["shuffle"], o["seed"],
+                                     batches=_Batches(cluster))
         else:
             loop = _LocalLoop(opt, objective, x, args, cb, o, *limits)
             if batch_size is None:
                 loop.args = _DaskObjective.FULL
-            elif int(o["epochs"]) < 1:
-                raise ValueError(f"Invalid epochs: {o['epochs']}")
-            res = loop.rounds(cluster, int(sync_every), batch_size, int(o["epochs"]))
+            res = loop.rounds(cluster, int(sync_every), batch_size, o["epochs"])
             _collect_state(client, cluster, opt)
             res.opt_state = opt.state_dict()
         if res.status == Status.TASK_FAILED and objective.error is not None:
