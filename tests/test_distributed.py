@@ -485,6 +485,68 @@ def test_unrecoverable_failure_returns_the_last_good_point(client, cancer, tmp_p
     time.sleep(1.0)                                       # let the stalled tasks finish
 
 
+@pytest.mark.parametrize("minibatch", [False, True], ids=["full-batch", "minibatch"])
+def test_resume_after_a_task_failure_equals_the_uninterrupted_run(client, cancer, tmp_path,
+                                                                 minibatch):
+    """Status 8 returns the last good point with its own nit and optimizer state (and,
+    with minibatches, the loop's position): resuming from the result repeats the run that
+    did not fail, bit for bit (four chunks, combined in chunk order both times)."""
+    Xb, y, l1, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    X, Y = chunked(Xb, y, 150)
+    flag = str(tmp_path / "stall")
+
+    def stalling(x, X, y):
+        if os.path.exists(flag):
+            time.sleep(1.0)                               # longer than the timeout
+        return log_loss(x, X, y)
+
+    calls = []
+
+    def cb(xk):
+        calls.append(1)
+        if len(calls) == 6:
+            open(flag, "w").close()
+
+    opts = {"learning_rate": 0.05, "maxiter": 14, "gtol": 0, "l1": l1}
+    if minibatch:
+        opts.update(batch_size=64, epochs=3, seed=5, maxiter=None)      # 8 steps an epoch
+    whole = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam", options=opts)
+    failed = fd.minimize(stalling, x0, jac=True, args=(X, Y), method="nadam", callback=cb,
+                         timeout=0.4, retries=0, options=opts)
+    time.sleep(1.0)                                       # let the stalled tasks finish
+    os.remove(flag)
+    assert failed.status == 8 and 0 < failed.nit < whole.nit
+    assert failed.opt_state["step"] == failed.nit
+    rest = {"maxiter": opts["maxiter"] - failed.nit} if not minibatch else {
+        "epochs": opts["epochs"] - failed.nepochs}
+    resumed = fd.minimize(log_loss, failed.x, jac=True, args=(X, Y), method="nadam",
+                          options={**opts, **rest, "opt_state": failed.opt_state})
+    assert resumed.status == 0 if minibatch else resumed.status == 1
+    assert failed.nit + resumed.nit == whole.nit
+    np.testing.assert_array_equal(resumed.x, whole.x)
+    for a, b in zip(resumed.opt_state["state"][0].values(),
+                    whole.opt_state["state"][0].values()):
+        np.testing.assert_array_equal(a, b)
+    assert resumed.opt_state["mu_product"] == whole.opt_state["mu_product"]
+
+
+def test_optimum_on_an_active_bound_is_a_success(client, cancer):
+    """gtol tests the projected gradient here too: a box that holds the unconstrained
+    optimum's far side ends on its bound with status 0."""
+    Xb, y, _, _ = cancer
+    x0 = np.zeros(Xb.shape[1])
+    bounds = [(-0.05, 0.05)] * Xb.shape[1]
+    opts = {"learning_rate": 0.5, "gtol": 1e-6, "maxiter": 3000}
+    res = fd.minimize(log_loss, x0, jac=True, args=chunked(Xb, y, 300), method="nesterov",
+                      bounds=bounds, options=opts)
+    ref = fastopt.minimize(log_loss, x0, jac=True, args=(Xb, y), method="nesterov",
+                           bounds=bounds, options=opts)
+    assert res.status == ref.status == 0 and res.nit == ref.nit < 3000
+    assert np.any(np.abs(res.x) == 0.05)
+    assert np.abs(res.jac[np.abs(res.x) == 0.05]).min() > 1e-3       # the raw gradient
+
+
 def test_local_sgd_survives_a_killed_worker(client, cancer):
     """Local SGD: the replicas of a killed worker are rebuilt where their chunks are
     recomputed, from the averaged parameters; the run ends normally with a sensible x."""
