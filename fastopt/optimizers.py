@@ -34,8 +34,8 @@ from fastopt._threads import check_num_threads
 from fastopt.schedules import momentum_cyclers
 from fastopt.sparsity import SCOPES as PRUNING_SCOPES
 from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
-                                 check_bool, check_grads, check_range, coordinate_array, flat,
-                                 per_array)
+                                 check_bool, check_grads, check_nonnegative, check_range,
+                                 coordinate_array, flat, one_per_array)
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]
 
@@ -79,15 +79,6 @@ def _is_count(n: Any) -> bool:
     """Whether n is a step count: an int (not a bool) from 0 to MAX_STEP."""
     return (not isinstance(n, (bool, np.bool_)) and isinstance(n, numbers.Integral)
             and 0 <= int(n) <= MAX_STEP)
-
-
-def _finite(value: Any, name: str, label: str | None = None) -> float:
-    """A finite hyperparameter >= 0: +inf is rejected too (torch accepts it), because an
-    infinite rate, decay or penalty turns finite inputs into NaN (0 * inf) silently.  The
-    clipping thresholds are the exception: +inf there means no clipping."""
-    if type(value) is float and 0.0 <= value < math.inf:    # the common case, fast (NaN fails)
-        return value
-    return check_range(value, name, high_open=True, label=label)
 
 
 class Optimizer:
@@ -277,7 +268,7 @@ class Optimizer:
             raise TypeError(f"Invalid learning_rate: the class {value.__name__}; pass a float "
                             f"or a schedule (an instance, e.g. {value.__name__}(...))")
         if not callable(value):
-            value = _finite(value, "learning_rate", label="learning rate")
+            value = check_nonnegative(value, "learning_rate", label="learning rate")
         cycles = False
         if callable(value):
             schedule: Any = value
@@ -340,7 +331,7 @@ class Optimizer:
             return lr
         value = lr(step)
         try:
-            return _finite(value, "learning_rate", label="learning rate")
+            return check_nonnegative(value, "learning_rate", label="learning rate")
         except (TypeError, ValueError):
             raise ValueError(f"the learning-rate schedule {lr!r} returned {value!r} at step "
                              f"{step}; expected a finite number >= 0") from None
@@ -436,8 +427,8 @@ class Optimizer:
                              f"(expected one of {', '.join(NAN_POLICIES)})")
         s["num_threads"] = check_num_threads(s["num_threads"])
         s["maximize"] = check_bool(s["maximize"], "maximize")
-        s["weight_decay"] = _finite(s["weight_decay"], "weight_decay")
-        s["l2"] = _finite(s["l2"], "l2")
+        s["weight_decay"] = check_nonnegative(s["weight_decay"], "weight_decay")
+        s["l2"] = check_nonnegative(s["l2"], "l2")
         given = [n for n in ("clipvalue", "clipnorm", "global_clipnorm") if s[n] is not None]
         if len(given) > 1:
             raise ValueError(f"Only one of clipvalue, clipnorm and global_clipnorm can be set; "
@@ -468,10 +459,10 @@ class Optimizer:
     def _l1_strengths(self, l1: Any) -> list[tuple[float, Array]]:
         """Per array: (scalar strength, per-coordinate strengths or an empty array)."""
         strengths: list[tuple[float, Array]] = []
-        for i, (v, p) in enumerate(zip(per_array(l1, len(self.params), "l1"), self.params)):
+        for i, (v, p) in enumerate(zip(one_per_array(l1, len(self.params), "l1"), self.params)):
             name = f"l1[{i}]" if isinstance(l1, (list, tuple)) else "l1"
             if isinstance(v, numbers.Real):
-                strengths.append((_finite(v, name, label="l1 value"), EMPTY[p.dtype]))
+                strengths.append((check_nonnegative(v, name, label="l1 value"), EMPTY[p.dtype]))
             else:
                 w = coordinate_array(v, p, name)
                 if not np.all((w >= 0) & (w < np.inf)):      # also rejects NaN
@@ -488,7 +479,7 @@ class Optimizer:
         if n == 1 and isinstance(bounds, tuple) and len(bounds) == 2:
             bounds = [bounds]
         checked = []
-        for i, (b, p) in enumerate(zip(per_array(bounds, n, "bounds"), self.params)):
+        for i, (b, p) in enumerate(zip(one_per_array(bounds, n, "bounds"), self.params)):
             if not (isinstance(b, (tuple, list)) and len(b) == 2):
                 raise ValueError(f"'bounds[{i}]' must be a (lower, upper) pair")
             lo = coordinate_array(-np.inf if b[0] is None else b[0], p, f"bounds[{i}][0]")
@@ -531,7 +522,7 @@ class Optimizer:
     def _check_masks(self, masks: Any) -> tuple[Array | None, ...]:
         """``set_masks``'s argument as flat uint8 arrays (or None), validated."""
         n = len(self.params)
-        masks = per_array(masks, n, "masks") if masks is not None else [None] * n
+        masks = one_per_array(masks, n, "masks") if masks is not None else [None] * n
         out: list[Array | None] = []
         for i, (m, p) in enumerate(zip(masks, self.params)):
             if m is None:
@@ -668,7 +659,7 @@ class Optimizer:
         lr, kind = sd.get("learning_rate"), sd.get("schedule_kind")
         current = self._learning_rate
         if lr is not None:
-            lr = _finite(lr, "learning_rate", label="learning rate")
+            lr = check_nonnegative(lr, "learning_rate", label="learning rate")
             if callable(current):
                 raise ValueError(f"'state_dict' was saved with the constant learning rate "
                                  f"{lr!r}, but this optimizer's learning rate is the schedule "
@@ -924,7 +915,7 @@ class SGD(Optimizer):
         super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["momentum"] = _finite(h["momentum"], "momentum")
+        h["momentum"] = check_nonnegative(h["momentum"], "momentum")
         h["nesterov"] = check_bool(h["nesterov"], "nesterov")
         if h["nesterov"] and h["momentum"] == 0:
             raise ValueError("Nesterov momentum requires a momentum")
@@ -998,9 +989,9 @@ class Adagrad(Optimizer):
                          initial_accumulator_value=initial_accumulator_value, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["epsilon"] = _finite(h["epsilon"], "epsilon")
-        h["lr_decay"] = _finite(h["lr_decay"], "lr_decay")
-        h["initial_accumulator_value"] = _finite(h["initial_accumulator_value"],
+        h["epsilon"] = check_nonnegative(h["epsilon"], "epsilon")
+        h["lr_decay"] = check_nonnegative(h["lr_decay"], "lr_decay")
+        h["initial_accumulator_value"] = check_nonnegative(h["initial_accumulator_value"],
                                                  "initial_accumulator_value")
         return h
 
@@ -1076,9 +1067,9 @@ class RMSprop(Optimizer):
                          centered=centered, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["rho"] = _finite(h["rho"], "rho")
-        h["momentum"] = _finite(h["momentum"], "momentum")
-        h["epsilon"] = _finite(h["epsilon"], "epsilon")
+        h["rho"] = check_nonnegative(h["rho"], "rho")
+        h["momentum"] = check_nonnegative(h["momentum"], "momentum")
+        h["epsilon"] = check_nonnegative(h["epsilon"], "epsilon")
         h["centered"] = check_bool(h["centered"], "centered")
         return h
 
@@ -1096,7 +1087,7 @@ def _check_betas(h: dict[str, Any]) -> dict[str, Any]:
                               label="beta parameter at index 0")
     h["beta_2"] = check_range(h["beta_2"], "beta_2", high=1.0, high_open=True,
                               label="beta parameter at index 1")
-    h["epsilon"] = _finite(h["epsilon"], "epsilon")
+    h["epsilon"] = check_nonnegative(h["epsilon"], "epsilon")
     return h
 
 
@@ -1311,7 +1302,7 @@ class Nadam(Optimizer):
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)
-        h["momentum_decay"] = _finite(h["momentum_decay"], "momentum_decay")
+        h["momentum_decay"] = check_nonnegative(h["momentum_decay"], "momentum_decay")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
