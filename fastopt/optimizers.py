@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from types import MappingProxyType
@@ -72,13 +74,47 @@ def _setting(name: str) -> Any:
                     "used from the next step on.")
 
 
+# Docstring entries shared by the classes: a line holding only ``{name}`` is replaced by
+# fragment ``name``, at the line's indentation, when the class is created.
+_FRAGMENTS = {
+    "options": "\n".join(f.metadata["doc"] for f in OPTIONS),
+    "params": """\
+params : numpy.ndarray or list of numpy.ndarray
+    The arrays updated in place: float32 or float64, writable, C-contiguous.
+learning_rate : float or callable, optional
+    A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+    the convention's default.""",
+    "common": "**common\n" + textwrap.fill(
+        "The options every optimizer takes ("
+        + ", ".join(f"``{name}``" for name in [f.name for f in OPTIONS] + ["convention", "lr"])
+        + "): see :class:`Optimizer`.", width=88, initial_indent="    ",
+        subsequent_indent="    "),
+    "raises": """\
+Raises
+------
+ValueError, TypeError
+    For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+    or a parameter array that cannot be updated in place.""",
+}
+_PLACEHOLDER = re.compile(r"^( *)\{(" + "|".join(_FRAGMENTS) + r")\}$", re.MULTILINE)
+
+
+def _with_fragments(doc: str | None) -> str | None:
+    """``doc`` with its placeholder lines replaced by the shared fragments."""
+    if doc is None:
+        return None
+    return _PLACEHOLDER.sub(lambda m: textwrap.indent(_FRAGMENTS[m[2]], m[1]), doc)
+
+
 class Optimizer:
     """Base class: owns the parameter arrays, their state and the counters, and takes the
     step (one kernel call; the kernel computes the rule's numbers of the step).
 
     Subclasses define ``rule`` (the kernel's, which also computes the step's numbers from
     ``hyper``), ``defaults`` (per convention), ``_state_names(h)``, ``_check_hyper(h)``,
-    ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``.
+    ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``; their
+    docstrings take the shared fragments (``{params}``, ``{common}``, ``{raises}`` alone
+    on a line).
 
     Parameters
     ----------
@@ -91,43 +127,7 @@ class Optimizer:
         schedule with ``momentum_at(step)`` (``OneCycle``) also sets the momentum (SGD,
         RMSprop) or ``beta_1`` (Adam, Adamax, Nadam) of each step; one with ``update(value)``
         (``ReduceLROnPlateau``) is told the monitored loss through ``report(value)``.
-    weight_decay : float
-        Decoupled weight decay: ``param -= learning_rate * weight_decay * param``.
-    l2 : float
-        Coupled L2: ``grad += l2 * param`` (torch.optim's ``weight_decay``).
-    l1 : float, or a list with one float or array per parameter array
-        Proximal l1 step after the update, ``param = sign(param) * max(|param| - tau, 0)``
-        with ``tau = learning_rate * l1 / D`` (D: the rule's per-coordinate denominator,
-        times 1 - momentum for SGD and RMSprop momentum, whose steps are 1 / (1 - momentum)
-        longer at a fixed point; so the fixed points solve the problem with this l1);
-        gives exact zeros.
-    clipvalue, clipnorm, global_clipnorm : float
-        Clip each gradient entry, each array's norm, or the norm over all arrays (Keras'
-        meaning: ``g *= c / max(norm, c)``).  At most one of them.
-    maximize : bool
-        Ascend instead of descend.
-    bounds : (lower, upper) or a list of them, one per parameter array
-        Project onto the box after every step; each bound is a scalar or an array that
-        broadcasts to the parameter's shape (+-inf for none).
-    nan_policy : {"propagate", "skip", "raise"}
-        What a non-finite gradient entry does: flow into the update (like torch and Keras),
-        skip the whole step leaving params and state bit-identical (``skipped_steps``
-        counts them), or raise ``FloatingPointError`` with params untouched.
-    pruning : PolynomialDecay or ConstantSparsity
-        Gradual magnitude pruning (``fastopt.sparsity``): at each step the schedule marks
-        for pruning, the masks are recomputed so that the largest ``|param|`` are kept, then
-        the step applies them (pruned entries and their state become exactly 0).
-    pruning_scope : {"per_array", "global"}
-        Keep the target fraction in every array (TF-MOT's behaviour), or over all arrays
-        together with one magnitude threshold.
-    num_threads : int or None
-        OpenMP threads for large arrays (steps of 65,536 elements or more over all the
-        arrays; smaller ones run on the calling thread): an int from 1 to 4 times the
-        number of CPUs (at least 64, within ``OMP_THREAD_LIMIT``; more is a ValueError), or
-        None for OpenMP's current maximum, read at each step and capped the same way
-        (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits``; libgomp keeps that
-        maximum per thread, so a limit set in one thread does not reach a step taken in
-        another).  Results are the same for any number of threads.
+    {options}
     convention : {"torch", "keras"}
         Whose formulas and defaults to follow (see the rule's class).
     **hyper
@@ -177,6 +177,10 @@ class Optimizer:
     # or empty), (lower, upper) or empty arrays
     _l1: list[tuple[float, Array]]
     _bounds: list[tuple[Array, Array]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = _with_fragments(cls.__doc__)
 
     def __init__(self, params: Arrays, learning_rate: LearningRate | None = None, *,
                  convention: str = "torch", lr: LearningRate | None = None,
@@ -677,6 +681,9 @@ class Optimizer:
         return _sparsity.sparsity(self.params)
 
 
+Optimizer.__doc__ = _with_fragments(Optimizer.__doc__)
+
+
 # ---------------------------------------------------------------- state dicts
 class _Saved(NamedTuple):
     """A state dict's contents, checked against an optimizer (load_state_dict commits them)."""
@@ -786,25 +793,14 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     momentum : float, optional
         Momentum factor mu >= 0 (0: plain SGD).
     nesterov : bool, optional
         Nesterov momentum (needs momentum > 0).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -852,27 +848,16 @@ class Adagrad(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     epsilon : float, optional
         Added to the denominator (outside the root for torch, inside for keras).
     initial_accumulator_value : float, optional
         Starting value of the sum of squares s.
     lr_decay : float, optional
         torch's learning-rate decay (torch convention only).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -927,11 +912,7 @@ class RMSprop(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     rho : float, optional
         Decay of the running average of g**2 (torch's ``alpha``).
     momentum : float, optional
@@ -940,16 +921,9 @@ class RMSprop(Optimizer):
         Added to the denominator (see the formulas above).
     centered : bool, optional
         Divide by the estimated variance (s - a**2) instead of the second moment.
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -1017,27 +991,16 @@ class Adam(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     beta_1, beta_2 : float, optional
         Decay rates of the first and second moment estimates, in [0, 1).
     epsilon : float, optional
         Added to the denominator.
     amsgrad : bool, optional
         Use the running maximum of v (AMSGrad).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -1089,25 +1052,14 @@ class Adamax(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     beta_1, beta_2 : float, optional
         Decay rates of the first and second moment estimates, in [0, 1).
     epsilon : float, optional
         Added to the denominator.
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -1153,27 +1105,16 @@ class Nadam(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     beta_1, beta_2 : float, optional
         Decay rates of the first and second moment estimates, in [0, 1).
     epsilon : float, optional
         Added to the denominator.
     momentum_decay : float, optional
         psi in the momentum schedule mu_t (torch's ``momentum_decay``; 1 for keras).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
