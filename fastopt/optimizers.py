@@ -245,7 +245,7 @@ class Optimizer:
                              "< 2**63 - 1)")
         self._progress.step = int(value)
 
-    # ---------------------------------------------------------------- configuration
+    # ---------------------------------------------------------------- learning rate
     @property
     def learning_rate(self) -> LearningRate:
         """The learning rate: a float or a schedule (callable of the step)."""
@@ -485,7 +485,7 @@ class Optimizer:
             setattr(self, k, v)
         self._hyper.update(saved.hyper)     # in place: views from opt.hyper stay current
         self._state, self._masks = saved.state, saved.masks
-        self._build_plan()                  # the kernel slots, with the new state and masks
+        self._build_plan()                  # the kernel plan, with the new state and masks
         self.step_count, self.skipped_steps = saved.step, saved.skipped_steps
         if saved.learning_rate is not None:
             self.learning_rate = saved.learning_rate
@@ -964,7 +964,6 @@ class RMSprop(Optimizer):
 
     def _slot_flags(self) -> dict[str, bool]:
         return {"centered": self.hyper["centered"], "momentum": self.hyper["momentum"] != 0}
-
 
 
 def _check_betas(h: dict[str, Any]) -> dict[str, Any]:
