@@ -141,6 +141,15 @@ def check_range(value: Any, name: str, low: float = 0.0, high: float = math.inf,
     return v
 
 
+def check_nonnegative(value: Any, name: str, label: str | None = None) -> float:
+    """A finite number >= 0, as ``check_range`` words it: +inf is rejected too (torch
+    accepts it), because an infinite rate, decay or penalty turns finite inputs into NaN
+    (0 * inf) silently."""
+    if type(value) is float and 0.0 <= value < math.inf:    # the common case, fast (NaN fails)
+        return value
+    return check_range(value, name, high_open=True, label=label)
+
+
 def check_fraction(value: Any, name: str, low_open: bool = False,
                    high_open: bool = False) -> float:
     """A number in [0, 1] (ends excluded on request), as ``check_range`` words it."""
@@ -156,7 +165,7 @@ def check_int(value: Any, name: str, low: int) -> int:
     return int(value)
 
 
-def per_array(value: Any, n: int, name: str) -> list[Any]:
+def one_per_array(value: Any, n: int, name: str) -> list[Any]:
     """A scalar, or a list with one entry per parameter array -> a list of n entries."""
     if isinstance(value, (list, tuple)):
         if len(value) != n:

@@ -16,31 +16,35 @@ Two numeric conventions are offered because the reference libraries differ:
 ``convention="keras"`` reproduces Keras 3.  A hyperparameter left as ``None`` takes the
 convention's default.  ``weight_decay`` is decoupled (AdamW), ``l2`` is coupled (added to
 the gradient, torch's ``weight_decay``), ``l1`` is an exact proximal step.
+
+``Optimizer`` holds the arrays, the counters and the step; the options every rule takes
+are its ``Settings`` (fastopt/_settings.py); each rule class adds its hyperparameters.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from types import MappingProxyType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
 from fastopt import _kernels
 from fastopt import sparsity as _sparsity
-from fastopt._threads import check_num_threads
-from fastopt.schedules import momentum_cyclers
-from fastopt.sparsity import SCOPES as PRUNING_SCOPES
+from fastopt._settings import (OPTIONS, Settings, box_bounds, check_masks, l1_strengths,
+                               option_doc)
 from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
-                                 check_bool, check_grads, check_range, coordinate_array, flat,
-                                 per_array)
+                                 check_bool, check_grads, check_nonnegative, check_range, flat)
+from fastopt.schedules import momentum_cyclers
 
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "Adamax", "Nadam"]
 
 CONVENTIONS = ("torch", "keras")
-NAN_POLICIES = ("propagate", "skip", "raise")
 
 # One array, or a list with one array per parameter array.
 Arrays = Array | Sequence[Array]
@@ -51,52 +55,66 @@ LearningRate = float | Callable[[int], float]
 MAX_STEP = 2**63 - 2
 
 
-def _setting(name: str, doc: str) -> Any:
-    """An optimizer setting, the constructor argument ``name``: checked when it is set, as in
-    the constructor, and used from the next step on."""
-    def get(self: Optimizer) -> Any:
-        return self._settings[name]
-
-    def set(self: Optimizer, value: Any) -> None:
-        self._configure(**{name: value})
-    return property(get, set, doc=doc)
-
-
-def _check_pruning(pruning: Any, scope: Any) -> None:
-    if scope not in PRUNING_SCOPES:
-        raise ValueError(f"Invalid pruning_scope: {scope!r} (expected 'per_array' or "
-                         "'global')")
-    if isinstance(pruning, type):
-        raise TypeError(f"'pruning' must be a pruning schedule, got the class "
-                        f"{pruning.__name__}: pass an instance, {pruning.__name__}(...)")
-    if pruning is not None and not (hasattr(pruning, "should_prune")
-                                    and hasattr(pruning, "sparsity_at")):
-        raise TypeError(f"'pruning' must be a pruning schedule such as "
-                        f"fastopt.sparsity.PolynomialDecay, got {type(pruning).__name__}")
-
-
 def _is_count(n: Any) -> bool:
     """Whether n is a step count: an int (not a bool) from 0 to MAX_STEP."""
     return (not isinstance(n, (bool, np.bool_)) and isinstance(n, numbers.Integral)
             and 0 <= int(n) <= MAX_STEP)
 
 
-def _finite(value: Any, name: str, label: str | None = None) -> float:
-    """A finite hyperparameter >= 0: +inf is rejected too (torch accepts it), because an
-    infinite rate, decay or penalty turns finite inputs into NaN (0 * inf) silently.  The
-    clipping thresholds are the exception: +inf there means no clipping."""
-    if type(value) is float and 0.0 <= value < math.inf:    # the common case, fast (NaN fails)
-        return value
-    return check_range(value, name, high_open=True, label=label)
+def _setting(name: str) -> Any:
+    """The attribute of option ``name`` (a Settings field): reading it gives the value as
+    given to the constructor, setting it checks the value as the constructor does."""
+    def get(self: Optimizer) -> Any:
+        return getattr(self._settings, name)
+
+    def set(self: Optimizer, value: Any) -> None:
+        self._set_option(name, value)
+    return property(get, set, doc=option_doc(name) + "\n\nSettable between steps: checked "
+                    "as in the constructor (an invalid value raises\nand changes nothing), "
+                    "used from the next step on.")
+
+
+# Docstring entries shared by the classes: a line holding only ``{name}`` is replaced by
+# fragment ``name``, at the line's indentation, when the class is created.
+_FRAGMENTS = {
+    "options": "\n".join(f.metadata["doc"] for f in OPTIONS),
+    "params": """\
+params : numpy.ndarray or list of numpy.ndarray
+    The arrays updated in place: float32 or float64, writable, C-contiguous.
+learning_rate : float or callable, optional
+    A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
+    the convention's default.""",
+    "common": "**common\n" + textwrap.fill(
+        "The options every optimizer takes ("
+        + ", ".join(f"``{name}``" for name in [f.name for f in OPTIONS] + ["convention", "lr"])
+        + "): see :class:`Optimizer`.", width=88, initial_indent="    ",
+        subsequent_indent="    "),
+    "raises": """\
+Raises
+------
+ValueError, TypeError
+    For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
+    or a parameter array that cannot be updated in place.""",
+}
+_PLACEHOLDER = re.compile(r"^( *)\{(" + "|".join(_FRAGMENTS) + r")\}$", re.MULTILINE)
+
+
+def _with_fragments(doc: str | None) -> str | None:
+    """``doc`` with its placeholder lines replaced by the shared fragments."""
+    if doc is None:
+        return None
+    return _PLACEHOLDER.sub(lambda m: textwrap.indent(_FRAGMENTS[m[2]], m[1]), doc)
 
 
 class Optimizer:
-    """Base class: owns the parameter arrays' state and hyperparameters, and applies the
-    fused extras shared by every rule (the kernel computes the step's numbers).
+    """Base class: owns the parameter arrays, their state and the counters, and takes the
+    step (one kernel call; the kernel computes the rule's numbers of the step).
 
     Subclasses define ``rule`` (the kernel's, which also computes the step's numbers from
     ``hyper``), ``defaults`` (per convention), ``_state_names(h)``, ``_check_hyper(h)``,
-    ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``.
+    ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``; their
+    docstrings take the shared fragments (``{params}``, ``{common}``, ``{raises}`` alone
+    on a line).
 
     Parameters
     ----------
@@ -109,43 +127,7 @@ class Optimizer:
         schedule with ``momentum_at(step)`` (``OneCycle``) also sets the momentum (SGD,
         RMSprop) or ``beta_1`` (Adam, Adamax, Nadam) of each step; one with ``update(value)``
         (``ReduceLROnPlateau``) is told the monitored loss through ``report(value)``.
-    weight_decay : float
-        Decoupled weight decay: ``param -= learning_rate * weight_decay * param``.
-    l2 : float
-        Coupled L2: ``grad += l2 * param`` (torch.optim's ``weight_decay``).
-    l1 : float, or a list with one float or array per parameter array
-        Proximal l1 step after the update, ``param = sign(param) * max(|param| - tau, 0)``
-        with ``tau = learning_rate * l1 / D`` (D: the rule's per-coordinate denominator,
-        times 1 - momentum for SGD and RMSprop momentum, whose steps are 1 / (1 - momentum)
-        longer at a fixed point; so the fixed points solve the problem with this l1);
-        gives exact zeros.
-    clipvalue, clipnorm, global_clipnorm : float
-        Clip each gradient entry, each array's norm, or the norm over all arrays (Keras'
-        meaning: ``g *= c / max(norm, c)``).  At most one of them.
-    maximize : bool
-        Ascend instead of descend.
-    bounds : (lower, upper) or a list of them, one per parameter array
-        Project onto the box after every step; each bound is a scalar or an array that
-        broadcasts to the parameter's shape (+-inf for none).
-    nan_policy : {"propagate", "skip", "raise"}
-        What a non-finite gradient entry does: flow into the update (like torch and Keras),
-        skip the whole step leaving params and state bit-identical (``skipped_steps``
-        counts them), or raise ``FloatingPointError`` with params untouched.
-    pruning : PolynomialDecay or ConstantSparsity
-        Gradual magnitude pruning (``fastopt.sparsity``): at each step the schedule marks
-        for pruning, the masks are recomputed so that the largest ``|param|`` are kept, then
-        the step applies them (pruned entries and their state become exactly 0).
-    pruning_scope : {"per_array", "global"}
-        Keep the target fraction in every array (TF-MOT's behaviour), or over all arrays
-        together with one magnitude threshold.
-    num_threads : int or None
-        OpenMP threads for large arrays (steps of 65,536 elements or more over all the
-        arrays; smaller ones run on the calling thread): an int from 1 to 4 times the
-        number of CPUs (at least 64, within ``OMP_THREAD_LIMIT``; more is a ValueError), or
-        None for OpenMP's current maximum, read at each step and capped the same way
-        (``OMP_NUM_THREADS``, ``threadpoolctl.threadpool_limits``; libgomp keeps that
-        maximum per thread, so a limit set in one thread does not reach a step taken in
-        another).  Results are the same for any number of threads.
+    {options}
     convention : {"torch", "keras"}
         Whose formulas and defaults to follow (see the rule's class).
     **hyper
@@ -191,17 +173,18 @@ class Optimizer:
     state_slots: ClassVar[tuple[str, ...]] = ()
     # the state arrays that are >= 0 by construction (second moments, accumulators, norms)
     nonnegative_state: ClassVar[tuple[str, ...]] = ()
-    # per parameter array: (l1 strength, per-coordinate strengths or empty), (lower, upper)
+    # per parameter array, as the plan binds them: (l1 strength, per-coordinate strengths
+    # or empty), (lower, upper) or empty arrays
     _l1: list[tuple[float, Array]]
     _bounds: list[tuple[Array, Array]]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.__doc__ = _with_fragments(cls.__doc__)
+
     def __init__(self, params: Arrays, learning_rate: LearningRate | None = None, *,
-                 convention: str = "torch", weight_decay: float = 0.0, l2: float = 0.0,
-                 l1: Any = 0.0, clipvalue: float | None = None, clipnorm: float | None = None,
-                 global_clipnorm: float | None = None, maximize: bool = False,
-                 bounds: Any = None, nan_policy: str = "propagate", pruning: Any = None,
-                 pruning_scope: str = "per_array", num_threads: int | None = None,
-                 lr: LearningRate | None = None, **hyper: Any) -> None:
+                 convention: str = "torch", lr: LearningRate | None = None,
+                 **hyper: Any) -> None:
         if lr is not None:
             if learning_rate is not None:
                 raise TypeError("give either 'learning_rate' or its alias 'lr', not both")
@@ -211,11 +194,11 @@ class Optimizer:
         self._params = tuple(as_param_list(params))
         self._progress = _kernels.Progress()    # step_count, and Nadam's product of momenta
         self._convention = convention
-        settings = self._checked_settings(
-            {}, dict(nan_policy=nan_policy, num_threads=num_threads, maximize=maximize,
-                     weight_decay=weight_decay, l2=l2, l1=l1, clipvalue=clipvalue,
-                     clipnorm=clipnorm, global_clipnorm=global_clipnorm, bounds=bounds,
-                     pruning=pruning, pruning_scope=pruning_scope))
+        # the options come as keywords too: those named as a Settings field
+        self._settings = Settings(**{f.name: hyper.pop(f.name) for f in OPTIONS
+                                     if f.name in hyper})
+        l1 = l1_strengths(self._settings.l1, self._params)
+        bounds = box_bounds(self._settings.bounds, self._params)
         h = {k: v for k, v in self.defaults[convention].items() if k != "learning_rate"}
         unknown = sorted(set(hyper) - set(h))
         if unknown:
@@ -228,7 +211,7 @@ class Optimizer:
         self.last_nonfinite = 0
         self._masks: tuple[Array | None, ...] = (None,) * len(self._params)
         self._state = tuple(MappingProxyType(self._fresh_state(p)) for p in self._params)
-        self._apply(*settings)
+        self._build_plan(l1, bounds)
 
     # ---------------------------------------------------------------- arrays and counters
     @property
@@ -262,7 +245,7 @@ class Optimizer:
                              "< 2**63 - 1)")
         self._progress.step = int(value)
 
-    # ---------------------------------------------------------------- configuration
+    # ---------------------------------------------------------------- learning rate
     @property
     def learning_rate(self) -> LearningRate:
         """The learning rate: a float or a schedule (callable of the step)."""
@@ -277,7 +260,7 @@ class Optimizer:
             raise TypeError(f"Invalid learning_rate: the class {value.__name__}; pass a float "
                             f"or a schedule (an instance, e.g. {value.__name__}(...))")
         if not callable(value):
-            value = _finite(value, "learning_rate", label="learning rate")
+            value = check_nonnegative(value, "learning_rate", label="learning rate")
         cycles = False
         if callable(value):
             schedule: Any = value
@@ -340,7 +323,7 @@ class Optimizer:
             return lr
         value = lr(step)
         try:
-            return _finite(value, "learning_rate", label="learning rate")
+            return check_nonnegative(value, "learning_rate", label="learning rate")
         except (TypeError, ValueError):
             raise ValueError(f"the learning-rate schedule {lr!r} returned {value!r} at step "
                              f"{step}; expected a finite number >= 0") from None
@@ -389,129 +372,52 @@ class Optimizer:
         self._hyper.update(h)           # in place: views from opt.hyper stay current
         if self._slot_flags() != flags:
             try:
-                self._bind_views()      # e.g. nesterov: another loop for the same state
+                self._build_plan()      # e.g. nesterov: another loop for the same state
             except BaseException:
                 self._hyper.update(old)
                 raise
 
-    # ---------------------------------------------------------------- settings
-    # The constructor's options, as properties: setting one checks it as the constructor does
-    # and takes effect at the next step.  The convention is fixed (defaults and state follow
-    # it).
+    # ---------------------------------------------------------------- options
     @property
     def convention(self) -> str:
-        """"torch" or "keras" (fixed at construction)."""
+        """"torch" or "keras" (fixed at construction: the defaults and state follow it)."""
         return self._convention
 
-    maximize = _setting("maximize", "Ascend instead of descend.")
-    weight_decay = _setting("weight_decay", "Decoupled weight decay.")
-    l2 = _setting("l2", "Coupled L2 penalty (added to the gradient).")
-    l1 = _setting("l1", "The l1 penalty as given: a float, or a list with one float or "
-                  "array per parameter array.")
-    clipvalue = _setting("clipvalue", "Clip each gradient entry (None: off).")
-    clipnorm = _setting("clipnorm", "Clip each array's gradient norm (None: off).")
-    global_clipnorm = _setting("global_clipnorm",
-                               "Clip the gradients' norm over all arrays (None: off).")
-    bounds = _setting("bounds", "The box bounds as given (None: none).")
-    nan_policy = _setting("nan_policy", "'propagate', 'skip' or 'raise'.")
-    pruning = _setting("pruning", "The pruning schedule (None: no pruning).")
-    pruning_scope = _setting("pruning_scope", "'per_array' or 'global'.")
-    num_threads = _setting("num_threads",
-                           "OpenMP threads for large arrays (None: OpenMP's current maximum).")
+    # one attribute per option (a Settings field)
+    weight_decay = _setting("weight_decay")
+    l2 = _setting("l2")
+    l1 = _setting("l1")
+    clipvalue = _setting("clipvalue")
+    clipnorm = _setting("clipnorm")
+    global_clipnorm = _setting("global_clipnorm")
+    maximize = _setting("maximize")
+    bounds = _setting("bounds")
+    nan_policy = _setting("nan_policy")
+    pruning = _setting("pruning")
+    pruning_scope = _setting("pruning_scope")
+    num_threads = _setting("num_threads")
 
-    def _configure(self, **changes: Any) -> None:
-        """Change settings by name; all are checked before any is applied, so an invalid
-        one changes nothing."""
-        self._apply(*self._checked_settings(self._settings, changes))
-
-    def _checked_settings(self, current: dict[str, Any], changes: dict[str, Any]
-                          ) -> tuple[dict[str, Any], list[tuple[float, Array]] | None,
-                                     list[tuple[Array, Array]] | None]:
-        """``current`` updated with ``changes``, checked; with the per-array l1 strengths
-        and the bounds as arrays when ``l1`` or ``bounds`` is among the changes (else
-        None)."""
-        s = {**current, **changes}
-        if s["nan_policy"] not in NAN_POLICIES:
-            raise ValueError(f"Invalid nan_policy: {s['nan_policy']!r} "
-                             f"(expected one of {', '.join(NAN_POLICIES)})")
-        s["num_threads"] = check_num_threads(s["num_threads"])
-        s["maximize"] = check_bool(s["maximize"], "maximize")
-        s["weight_decay"] = _finite(s["weight_decay"], "weight_decay")
-        s["l2"] = _finite(s["l2"], "l2")
-        given = [n for n in ("clipvalue", "clipnorm", "global_clipnorm") if s[n] is not None]
-        if len(given) > 1:
-            raise ValueError(f"Only one of clipvalue, clipnorm and global_clipnorm can be set; "
-                             f"got {' and '.join(given)}")
-        for name in given:
-            s[name] = check_range(s[name], name, low_open=True)
-        _check_pruning(s["pruning"], s["pruning_scope"])
-        l1 = self._l1_strengths(s["l1"]) if "l1" in changes else None
-        bounds = self._check_bounds(s["bounds"]) if "bounds" in changes else None
-        return s, l1, bounds
-
-    def _apply(self, settings: dict[str, Any], l1: list[tuple[float, Array]] | None,
-               bounds: list[tuple[Array, Array]] | None) -> None:
-        """Commit checked settings (_checked_settings) and compute what every step reads."""
-        if l1 is not None or bounds is not None:
-            self._bind_views(l1, bounds)    # the kernel slots hold the l1 strengths and bounds
-        self._settings = s = settings
-        self._any_l1 = self.uses_l1
-        self._common = (-1.0 if s["maximize"] else 1.0,
-                        math.inf if s["clipvalue"] is None else s["clipvalue"],
-                        s["l2"], s["weight_decay"])
-        # a step with nothing to do in Python besides the schedule: no non-finite check
-        # first, no pruning, no norm clipping, no l1 (its strengths depend on the momentum)
-        self._plain = (s["nan_policy"] == "propagate" and s["pruning"] is None
-                       and s["clipnorm"] is None and s["global_clipnorm"] is None
-                       and not self._any_l1)
-
-    def _l1_strengths(self, l1: Any) -> list[tuple[float, Array]]:
-        """Per array: (scalar strength, per-coordinate strengths or an empty array)."""
-        strengths: list[tuple[float, Array]] = []
-        for i, (v, p) in enumerate(zip(per_array(l1, len(self.params), "l1"), self.params)):
-            name = f"l1[{i}]" if isinstance(l1, (list, tuple)) else "l1"
-            if isinstance(v, numbers.Real):
-                strengths.append((_finite(v, name, label="l1 value"), EMPTY[p.dtype]))
-            else:
-                w = coordinate_array(v, p, name)
-                if not np.all((w >= 0) & (w < np.inf)):      # also rejects NaN
-                    raise ValueError(f"Invalid l1 value: '{name}' must be finite and >= 0 "
-                                     "everywhere")
-                strengths.append((1.0, w))
-        return strengths
-
-    def _check_bounds(self, bounds: Any) -> list[tuple[Array, Array]]:
-        """Per array: (lower, upper) as arrays of its shape, or empty arrays when unbounded."""
-        if bounds is None:
-            return [(EMPTY[p.dtype], EMPTY[p.dtype]) for p in self.params]
-        n = len(self.params)
-        if n == 1 and isinstance(bounds, tuple) and len(bounds) == 2:
-            bounds = [bounds]
-        checked = []
-        for i, (b, p) in enumerate(zip(per_array(bounds, n, "bounds"), self.params)):
-            if not (isinstance(b, (tuple, list)) and len(b) == 2):
-                raise ValueError(f"'bounds[{i}]' must be a (lower, upper) pair")
-            lo = coordinate_array(-np.inf if b[0] is None else b[0], p, f"bounds[{i}][0]")
-            hi = coordinate_array(np.inf if b[1] is None else b[1], p, f"bounds[{i}][1]")
-            if np.any(np.isnan(lo)) or np.any(np.isnan(hi)):
-                raise ValueError(f"'bounds[{i}]' contains NaN")
-            if np.any(lo > hi):
-                raise ValueError(f"'bounds[{i}]' is infeasible: an upper bound is less than "
-                                 "the corresponding lower bound")
-            checked.append((lo, hi))
-        return checked
+    def _set_option(self, name: str, value: Any) -> None:
+        """Set one option: everything is checked before anything changes."""
+        settings = replace(self._settings, **{name: value})
+        if name == "l1":
+            self._build_plan(l1=l1_strengths(settings.l1, self.params))
+        elif name == "bounds":
+            self._build_plan(bounds=box_bounds(settings.bounds, self.params))
+        self._settings = settings
 
     def _prune(self, step: int) -> None:
         """Recompute the masks from the current magnitudes when the pruning schedule says so
         (already-pruned entries stay pruned, so the masks are nested)."""
-        if not self.pruning.should_prune(step):
+        s = self._settings
+        if not s.pruning.should_prune(step):
             return
         current = [None if m is None else m.reshape(p.shape)
                    for m, p in zip(self.masks, self.params)]
-        masks = _sparsity.prune_magnitude(self.params, self.pruning.sparsity_at(step),
-                                scope=self.pruning_scope, masks=current)
+        masks = _sparsity.prune_magnitude(self.params, s.pruning.sparsity_at(step),
+                                          scope=s.pruning_scope, masks=current)
         self._masks = tuple(np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks)
-        self._bind_views()
+        self._build_plan()
 
     def project(self) -> None:
         """Clip every parameter array into its bounds, in place (steps do this themselves;
@@ -525,26 +431,8 @@ class Optimizer:
         of bools or real numbers, nonzero = keep.  Pruned coordinates are set to exactly 0
         with their optimizer state at the next step, and stay there; their gradients are
         ignored."""
-        self._masks = self._check_masks(masks)
-        self._bind_views()
-
-    def _check_masks(self, masks: Any) -> tuple[Array | None, ...]:
-        """``set_masks``'s argument as flat uint8 arrays (or None), validated."""
-        n = len(self.params)
-        masks = per_array(masks, n, "masks") if masks is not None else [None] * n
-        out: list[Array | None] = []
-        for i, (m, p) in enumerate(zip(masks, self.params)):
-            if m is None:
-                out.append(None)
-                continue
-            m = np.asarray(m)
-            if m.dtype.kind not in "biuf":
-                raise TypeError(f"'masks[{i}]' has dtype {m.dtype}; a mask holds bools or "
-                                "real numbers (nonzero = keep)")
-            if m.shape != p.shape:
-                raise ValueError(f"'masks[{i}]' has shape {m.shape}, expected {p.shape}")
-            out.append(np.ascontiguousarray(m != 0, dtype=np.uint8).reshape(-1))
-        return tuple(out)
+        self._masks = check_masks(masks, self.params)
+        self._build_plan()
 
     # ---------------------------------------------------------------- state
     def _state_names(self, h: dict[str, Any]) -> list[str]:
@@ -588,108 +476,30 @@ class Optimizer:
         an optimizer with a constant rate); one saved with a schedule restores the
         schedule's position onto the optimizer's own schedule, which must be of the same
         type (build the optimizer with it).  A mismatch is a ValueError."""
-        sd = state_dict
-        if not isinstance(sd, dict):
-            raise TypeError(f"'state_dict' must be a dict, got {type(sd).__name__}")
-        missing = {"rule", "convention", "step", "hyper", "state", "masks"} - set(sd)
-        if missing:
-            raise ValueError(f"'state_dict' lacks {sorted(missing)}")
-        if sd["rule"] != self.rule:
-            raise ValueError(f"'state_dict' is for rule {sd['rule']!r}, not {self.rule!r}")
-        if sd["convention"] != self.convention:
-            raise ValueError(f"'state_dict' uses convention {sd['convention']!r}, this optimizer "
-                             f"{self.convention!r}")
-        if not isinstance(sd["hyper"], dict):
-            raise TypeError(f"'state_dict' hyper must be a dict, got {type(sd['hyper']).__name__}")
-        expected = [k for k in self.defaults[self.convention] if k != "learning_rate"]
-        if set(sd["hyper"]) != set(expected):
-            raise ValueError(f"'state_dict' hyper has {sorted(sd['hyper'])}, expected "
-                             f"{sorted(expected)}")
-        hyper = self._check_hyper(dict(sd["hyper"]))
-        names = self._state_names(hyper)
-        for key in ("state", "masks"):
-            if not isinstance(sd[key], (list, tuple)):
-                raise TypeError(f"'state_dict' {key} must be a list with one entry per "
-                                f"parameter array, got {type(sd[key]).__name__}")
-            if len(sd[key]) != len(self.params):
-                raise ValueError(f"'state_dict' holds {key} for {len(sd[key])} arrays, this "
-                                 f"optimizer has {len(self.params)}")
-        for i, (st, p) in enumerate(zip(sd["state"], self.params)):
-            if not isinstance(st, dict):
-                raise TypeError(f"'state_dict' state[{i}] must be a dict of arrays, got "
-                                f"{type(st).__name__}")
-            if set(st) != set(names):
-                raise ValueError(f"'state_dict' state[{i}] has {sorted(st)}, "
-                                 f"expected {sorted(names)}")
-            for k, v in st.items():
-                if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
-                    raise ValueError(f"'state_dict' state[{i}][{k!r}] must be a {p.dtype} array "
-                                     f"of shape {p.shape}")
-                # what no step can produce, and the next step would turn into NaN parameters
-                # (+-inf can come from an overflow, and a saved state always loads back)
-                if k in self.nonnegative_state:
-                    if not np.all(v >= 0):
-                        raise ValueError(f"'state_dict' state[{i}][{k!r}] must be >= 0 "
-                                         "everywhere (no NaN): it is a sum or average of "
-                                         "squares, or a maximum of magnitudes")
-                elif np.isnan(v).any():
-                    raise ValueError(f"'state_dict' state[{i}][{k!r}] contains NaN")
-        counts = []
-        for key in ("step", "skipped_steps"):
-            n = sd.get(key, 0)
-            if not _is_count(n):
-                raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63 - 1), "
-                                 f"got {n!r}")
-            counts.append(int(n))
-        masks = self._check_masks(sd["masks"])
-        lr = self._saved_learning_rate(sd)
-        extra = self._load_extra_state(sd)
+        saved = _check_state_dict(self, state_dict)
         schedule: Any = self._learning_rate
-        if "schedule" in sd and hasattr(schedule, "load_state_dict"):
-            schedule.load_state_dict(sd["schedule"])    # validates before it changes
+        if "schedule" in state_dict and hasattr(schedule, "load_state_dict"):
+            schedule.load_state_dict(state_dict["schedule"])    # validates before it changes
         # everything is valid: commit
-        for k, v in extra.items():
+        for k, v in saved.extra.items():
             setattr(self, k, v)
-        self._hyper.update(hyper)   # in place: views from opt.hyper stay current
-        self._state = tuple(MappingProxyType({k: np.array(v, copy=True, order="C")
-                                              for k, v in st.items()})
-                            for st in sd["state"])
-        self._masks = masks
-        self._bind_views()          # the kernel slots, with the new state and masks
-        self.step_count, self.skipped_steps = counts
-        if lr is not None:
-            self.learning_rate = lr
-
-    def _saved_learning_rate(self, sd: dict[str, Any]) -> float | None:
-        """The constant rate a state dict restores, or None when it was saved with a
-        schedule.  The kinds must agree: a constant onto a constant rate, a schedule's
-        position onto a schedule of the same type; anything else is a ValueError, never a
-        silent change of the rate."""
-        lr, kind = sd.get("learning_rate"), sd.get("schedule_kind")
-        current = self._learning_rate
-        if lr is not None:
-            lr = _finite(lr, "learning_rate", label="learning rate")
-            if callable(current):
-                raise ValueError(f"'state_dict' was saved with the constant learning rate "
-                                 f"{lr!r}, but this optimizer's learning rate is the schedule "
-                                 f"{current!r}: load it with a constant rate, then set "
-                                 "learning_rate")
-        elif kind is not None and type(current).__name__ != kind:
-            raise ValueError(f"'state_dict' was saved with a {kind} learning-rate schedule, "
-                             f"but this optimizer's learning rate is {current!r}: give it "
-                             f"the {kind} to resume (its position is restored)")
-        return lr
+        self._hyper.update(saved.hyper)     # in place: views from opt.hyper stay current
+        self._state, self._masks = saved.state, saved.masks
+        self._build_plan()                  # the kernel plan, with the new state and masks
+        self.step_count, self.skipped_steps = saved.step, saved.skipped_steps
+        if saved.learning_rate is not None:
+            self.learning_rate = saved.learning_rate
 
     def _load_extra_state(self, sd: dict[str, Any]) -> dict[str, Any]:
         """A subclass's own entries of a state dict, validated: attribute -> value."""
         return {}
 
-    def _bind_views(self, l1: list[tuple[float, Array]] | None = None,
+    def _build_plan(self, l1: list[tuple[float, Array]] | None = None,
                     bounds: list[tuple[Array, Array]] | None = None) -> None:
-        """Bind every parameter array with its state, mask, l1 strengths and bounds into a
-        kernel slot (checked once, so a step passes only the gradient).  Rebuilt whenever
-        the masks, the state arrays, or (given here) the l1 strengths or bounds change;
-        nothing is changed if building the slots fails."""
+        """Build the kernel plan: every parameter array bound with its state, mask, l1
+        strengths and bounds into a kernel slot (checked once, so a step passes only the
+        gradient).  Rebuilt whenever the masks, the state arrays, or (given here) the l1
+        strengths or bounds change; nothing is changed if building it fails."""
         l1 = self._l1 if l1 is None else l1
         bounds = self._bounds if bounds is None else bounds
         flats = [flat(p) for p in self.params]
@@ -711,7 +521,8 @@ class Optimizer:
         # plain containers (a mapping proxy does not pickle) and the counters' values
         d["params"], d["masks"] = list(d.pop("_params")), list(d.pop("_masks"))
         d["state"] = [dict(st) for st in d.pop("_state")]
-        d["step_count"], d["_carry"] = self._progress.step, self._progress.carry
+        # (the number the rule carries from step to step is Nadam's product of momenta)
+        d["step_count"], d["mu_product"] = self._progress.step, self._progress.carry
         return d
 
     def __setstate__(self, d: dict[str, Any]) -> None:
@@ -719,40 +530,38 @@ class Optimizer:
         self._params, self._masks = tuple(d.pop("params")), tuple(d.pop("masks"))
         self._state = tuple(MappingProxyType(dict(st)) for st in d.pop("state"))
         self._progress = _kernels.Progress()
-        self._progress.step, self._progress.carry = d.pop("step_count"), d.pop("_carry", 1.0)
+        self._progress.step, self._progress.carry = d.pop("step_count"), d.pop("mu_product")
         self.__dict__.update(d)
-        self._bind_views()
+        self._build_plan()
 
     def __repr__(self) -> str:
+        """The rule, its learning rate and hyperparameters, the convention, and the options
+        that differ from their defaults."""
         lr = self._learning_rate
         parts = [f"learning_rate={lr!r}"]
         parts += [f"{k}={v!r}" for k, v in self.hyper.items()]
         parts.append(f"convention={self.convention!r}")
-        for name, default in (("weight_decay", 0.0), ("l2", 0.0), ("l1", 0.0),
-                              ("clipvalue", None), ("clipnorm", None),
-                              ("global_clipnorm", None), ("maximize", False),
-                              ("nan_policy", "propagate"), ("pruning", None),
-                              ("pruning_scope", "per_array"), ("num_threads", None)):
-            value = getattr(self, name)
-            if not (value is default or (not isinstance(value, (list, tuple, np.ndarray))
-                                         and value == default)):
-                parts.append(f"{name}={value!r}")
+        for f in OPTIONS:
+            value = getattr(self._settings, f.name)
+            if f.repr and not (value is f.default or (
+                    not isinstance(value, (list, tuple, np.ndarray)) and value == f.default)):
+                parts.append(f"{f.name}={value!r}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
     # ---------------------------------------------------------------- the step
     def _grad_scales(self, grads: Sequence[Array]) -> list[float]:
         """Norm-clipping factors per array, from deterministic reductions."""
-        n = len(grads)
-        c = self.clipnorm if self.clipnorm is not None else self.global_clipnorm
+        s = self._settings
+        c = s.clipnorm if s.clipnorm is not None else s.global_clipnorm
         assert c is not None
-        threads = _kernels.resolve_threads(self.num_threads)
+        threads = _kernels.resolve_threads(s.num_threads)
         sq = [_kernels.sum_squares(flat(g), m if m is not None else EMPTY_MASK, threads)
               for g, m in zip(grads, self.masks)]
         # c / max(norm, c), written so that c = inf (no clipping) gives 1, not inf / inf
-        if self.clipnorm is not None:
-            return [1.0 if math.sqrt(s) <= c else c / math.sqrt(s) for s in sq]
+        if s.clipnorm is not None:
+            return [1.0 if math.sqrt(q) <= c else c / math.sqrt(q) for q in sq]
         norm = math.sqrt(math.fsum(sq))
-        return [1.0 if norm <= c else c / norm] * n
+        return [1.0 if norm <= c else c / norm] * len(grads)
 
     def step(self, grads: Any) -> int:
         """Apply one update to every parameter array, in place.
@@ -795,27 +604,27 @@ class Optimizer:
         progress = self._progress
         try:
             step = progress.enter()         # RuntimeError while another thread is stepping
-            plain = self._plain
-            if not plain and self.nan_policy != "propagate" and self._skips(grads):
+            s = self._settings
+            plain = s.plain
+            if not plain and s.nan_policy != "propagate" and self._skips(grads):
                 return self.last_nonfinite
             lr = self._learning_rate
             if callable(lr):
                 lr = self.learning_rate_at(step)
                 if self._cycles_momentum:
                     self._cycle_momentum(step)
-            per_array = None                # scale 1 and no l1 for every array
+            scale_l1 = None                 # per array (norm-clipping scale, l1): 1 and 0
             if not plain:
-                if self.pruning is not None:
+                if s.pruning is not None:
                     self._prune(step)
-                clipping = self.clipnorm or self.global_clipnorm
-                if clipping or self._any_l1:
+                clipping = s.clipnorm or s.global_clipnorm
+                if clipping or s.uses_l1:
                     prox = self._prox_scale()
                     scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
-                    per_array = [(scale, l1 * prox)
-                                 for scale, (l1, _) in zip(scales, self._l1)]
+                    scale_l1 = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
             # advances step_count (and the carried number) right after the kernels
-            bad = self._plan.step(grads, lr, self._hyper, self._common, per_array,
-                                  self._settings["num_threads"], progress)
+            bad = self._plan.step(grads, lr, self._hyper, s.extras, scale_l1, s.num_threads,
+                                  progress)
         finally:
             progress.leave()
         self.last_nonfinite = bad
@@ -824,7 +633,7 @@ class Optimizer:
     def _skips(self, grads: Sequence[Array]) -> bool:
         """nan_policy "skip" or "raise": count the gradients' non-finite entries first; when
         there are some, raise (parameters untouched) or count a skipped step."""
-        threads = _kernels.resolve_threads(self.num_threads)
+        threads = _kernels.resolve_threads(self._settings.num_threads)
         counts = [_kernels.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
                                            threads)
                   for g, m in zip(grads, self.masks)]
@@ -832,7 +641,7 @@ class Optimizer:
         if not bad:
             return False
         self.last_nonfinite = bad
-        if self.nan_policy == "raise":
+        if self._settings.nan_policy == "raise":
             i = next(i for i, c in enumerate(counts) if c)
             raise FloatingPointError(
                 f"non-finite gradient at step {self.step_count + 1}: {counts[i]} "
@@ -855,7 +664,7 @@ class Optimizer:
     @property
     def uses_l1(self) -> bool:
         """True when any parameter array has an l1 penalty (scalar or per coordinate)."""
-        return any(l1 != 0 or w.size for l1, w in self._l1)
+        return self._settings.uses_l1
 
     def l1_strength(self, i: int = 0) -> float | Array:
         """The l1 strength of parameter array ``i``: a float, or a flat array of per-coordinate
@@ -872,6 +681,106 @@ class Optimizer:
         return _sparsity.sparsity(self.params)
 
 
+Optimizer.__doc__ = _with_fragments(Optimizer.__doc__)
+
+
+# ---------------------------------------------------------------- state dicts
+class _Saved(NamedTuple):
+    """A state dict's contents, checked against an optimizer (load_state_dict commits them)."""
+    hyper: dict[str, Any]
+    state: tuple[MappingProxyType[str, Array], ...]
+    masks: tuple[Array | None, ...]
+    step: int
+    skipped_steps: int
+    learning_rate: float | None     # a constant rate to restore, or None (a schedule's)
+    extra: dict[str, Any]           # the rule's own entries (_load_extra_state)
+
+
+def _check_state_dict(opt: Optimizer, sd: Any) -> _Saved:
+    """``load_state_dict``'s checks: ``sd`` against ``opt`` (its rule, convention,
+    hyperparameters, state arrays, masks, counters and learning rate), without changing
+    either; its state arrays are copied."""
+    if not isinstance(sd, dict):
+        raise TypeError(f"'state_dict' must be a dict, got {type(sd).__name__}")
+    missing = {"rule", "convention", "step", "hyper", "state", "masks"} - set(sd)
+    if missing:
+        raise ValueError(f"'state_dict' lacks {sorted(missing)}")
+    if sd["rule"] != opt.rule:
+        raise ValueError(f"'state_dict' is for rule {sd['rule']!r}, not {opt.rule!r}")
+    if sd["convention"] != opt.convention:
+        raise ValueError(f"'state_dict' uses convention {sd['convention']!r}, this optimizer "
+                         f"{opt.convention!r}")
+    if not isinstance(sd["hyper"], dict):
+        raise TypeError(f"'state_dict' hyper must be a dict, got {type(sd['hyper']).__name__}")
+    expected = [k for k in opt.defaults[opt.convention] if k != "learning_rate"]
+    if set(sd["hyper"]) != set(expected):
+        raise ValueError(f"'state_dict' hyper has {sorted(sd['hyper'])}, expected "
+                         f"{sorted(expected)}")
+    hyper = opt._check_hyper(dict(sd["hyper"]))
+    names = opt._state_names(hyper)
+    params = opt.params
+    for key in ("state", "masks"):
+        if not isinstance(sd[key], (list, tuple)):
+            raise TypeError(f"'state_dict' {key} must be a list with one entry per "
+                            f"parameter array, got {type(sd[key]).__name__}")
+        if len(sd[key]) != len(params):
+            raise ValueError(f"'state_dict' holds {key} for {len(sd[key])} arrays, this "
+                             f"optimizer has {len(params)}")
+    for i, (st, p) in enumerate(zip(sd["state"], params)):
+        if not isinstance(st, dict):
+            raise TypeError(f"'state_dict' state[{i}] must be a dict of arrays, got "
+                            f"{type(st).__name__}")
+        if set(st) != set(names):
+            raise ValueError(f"'state_dict' state[{i}] has {sorted(st)}, "
+                             f"expected {sorted(names)}")
+        for k, v in st.items():
+            if not isinstance(v, np.ndarray) or v.shape != p.shape or v.dtype != p.dtype:
+                raise ValueError(f"'state_dict' state[{i}][{k!r}] must be a {p.dtype} array "
+                                 f"of shape {p.shape}")
+            # what no step can produce, and the next step would turn into NaN parameters
+            # (+-inf can come from an overflow, and a saved state always loads back)
+            if k in opt.nonnegative_state:
+                if not np.all(v >= 0):
+                    raise ValueError(f"'state_dict' state[{i}][{k!r}] must be >= 0 "
+                                     "everywhere (no NaN): it is a sum or average of "
+                                     "squares, or a maximum of magnitudes")
+            elif np.isnan(v).any():
+                raise ValueError(f"'state_dict' state[{i}][{k!r}] contains NaN")
+    counts = []
+    for key in ("step", "skipped_steps"):
+        n = sd.get(key, 0)
+        if not _is_count(n):
+            raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63 - 1), "
+                             f"got {n!r}")
+        counts.append(int(n))
+    masks = check_masks(sd["masks"], params)
+    lr = _saved_learning_rate(sd, opt.learning_rate)
+    extra = opt._load_extra_state(sd)
+    state = tuple(MappingProxyType({k: np.array(v, copy=True, order="C") for k, v in st.items()})
+                  for st in sd["state"])
+    return _Saved(hyper, state, masks, counts[0], counts[1], lr, extra)
+
+
+def _saved_learning_rate(sd: dict[str, Any], current: LearningRate) -> float | None:
+    """The constant rate a state dict restores, or None when it was saved with a schedule.
+    The kinds must agree with the optimizer's ``current`` rate: a constant onto a constant
+    rate, a schedule's position onto a schedule of the same type; anything else is a
+    ValueError, never a silent change of the rate."""
+    lr, kind = sd.get("learning_rate"), sd.get("schedule_kind")
+    if lr is not None:
+        lr = check_nonnegative(lr, "learning_rate", label="learning rate")
+        if callable(current):
+            raise ValueError(f"'state_dict' was saved with the constant learning rate "
+                             f"{lr!r}, but this optimizer's learning rate is the schedule "
+                             f"{current!r}: load it with a constant rate, then set "
+                             "learning_rate")
+    elif kind is not None and type(current).__name__ != kind:
+        raise ValueError(f"'state_dict' was saved with a {kind} learning-rate schedule, "
+                         f"but this optimizer's learning rate is {current!r}: give it "
+                         f"the {kind} to resume (its position is restored)")
+    return lr
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
@@ -884,25 +793,14 @@ class SGD(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     momentum : float, optional
         Momentum factor mu >= 0 (0: plain SGD).
     nesterov : bool, optional
         Nesterov momentum (needs momentum > 0).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -924,7 +822,7 @@ class SGD(Optimizer):
         super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["momentum"] = _finite(h["momentum"], "momentum")
+        h["momentum"] = check_nonnegative(h["momentum"], "momentum")
         h["nesterov"] = check_bool(h["nesterov"], "nesterov")
         if h["nesterov"] and h["momentum"] == 0:
             raise ValueError("Nesterov momentum requires a momentum")
@@ -950,27 +848,16 @@ class Adagrad(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     epsilon : float, optional
         Added to the denominator (outside the root for torch, inside for keras).
     initial_accumulator_value : float, optional
         Starting value of the sum of squares s.
     lr_decay : float, optional
         torch's learning-rate decay (torch convention only).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -998,9 +885,9 @@ class Adagrad(Optimizer):
                          initial_accumulator_value=initial_accumulator_value, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["epsilon"] = _finite(h["epsilon"], "epsilon")
-        h["lr_decay"] = _finite(h["lr_decay"], "lr_decay")
-        h["initial_accumulator_value"] = _finite(h["initial_accumulator_value"],
+        h["epsilon"] = check_nonnegative(h["epsilon"], "epsilon")
+        h["lr_decay"] = check_nonnegative(h["lr_decay"], "lr_decay")
+        h["initial_accumulator_value"] = check_nonnegative(h["initial_accumulator_value"],
                                                  "initial_accumulator_value")
         return h
 
@@ -1025,11 +912,7 @@ class RMSprop(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     rho : float, optional
         Decay of the running average of g**2 (torch's ``alpha``).
     momentum : float, optional
@@ -1038,16 +921,9 @@ class RMSprop(Optimizer):
         Added to the denominator (see the formulas above).
     centered : bool, optional
         Divide by the estimated variance (s - a**2) instead of the second moment.
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -1076,9 +952,9 @@ class RMSprop(Optimizer):
                          centered=centered, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
-        h["rho"] = _finite(h["rho"], "rho")
-        h["momentum"] = _finite(h["momentum"], "momentum")
-        h["epsilon"] = _finite(h["epsilon"], "epsilon")
+        h["rho"] = check_nonnegative(h["rho"], "rho")
+        h["momentum"] = check_nonnegative(h["momentum"], "momentum")
+        h["epsilon"] = check_nonnegative(h["epsilon"], "epsilon")
         h["centered"] = check_bool(h["centered"], "centered")
         return h
 
@@ -1090,13 +966,12 @@ class RMSprop(Optimizer):
         return {"centered": self.hyper["centered"], "momentum": self.hyper["momentum"] != 0}
 
 
-
 def _check_betas(h: dict[str, Any]) -> dict[str, Any]:
     h["beta_1"] = check_range(h["beta_1"], "beta_1", high=1.0, high_open=True,
                               label="beta parameter at index 0")
     h["beta_2"] = check_range(h["beta_2"], "beta_2", high=1.0, high_open=True,
                               label="beta parameter at index 1")
-    h["epsilon"] = _finite(h["epsilon"], "epsilon")
+    h["epsilon"] = check_nonnegative(h["epsilon"], "epsilon")
     return h
 
 
@@ -1115,27 +990,16 @@ class Adam(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     beta_1, beta_2 : float, optional
         Decay rates of the first and second moment estimates, in [0, 1).
     epsilon : float, optional
         Added to the denominator.
     amsgrad : bool, optional
         Use the running maximum of v (AMSGrad).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -1187,25 +1051,14 @@ class Adamax(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     beta_1, beta_2 : float, optional
         Decay rates of the first and second moment estimates, in [0, 1).
     epsilon : float, optional
         Added to the denominator.
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -1251,27 +1104,16 @@ class Nadam(Optimizer):
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
-        The arrays updated in place: float32 or float64, writable, C-contiguous.
-    learning_rate : float or callable, optional
-        A constant, or a schedule ``f(step) -> float`` (:mod:`fastopt.schedules`); None:
-        the convention's default.
+    {params}
     beta_1, beta_2 : float, optional
         Decay rates of the first and second moment estimates, in [0, 1).
     epsilon : float, optional
         Added to the denominator.
     momentum_decay : float, optional
         psi in the momentum schedule mu_t (torch's ``momentum_decay``; 1 for keras).
-    **common
-        The options every optimizer takes (``weight_decay``, ``l2``, ``l1``, clipping,
-        ``maximize``, ``bounds``, ``nan_policy``, ``pruning``, ``num_threads``,
-        ``convention``, ``lr``): see :class:`Optimizer`.
+    {common}
 
-    Raises
-    ------
-    ValueError, TypeError
-        For an invalid hyperparameter (torch's wording, e.g. "Invalid learning rate: -1")
-        or a parameter array that cannot be updated in place.
+    {raises}
 
     Examples
     --------
@@ -1311,7 +1153,7 @@ class Nadam(Optimizer):
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h = _check_betas(h)
-        h["momentum_decay"] = _finite(h["momentum_decay"], "momentum_decay")
+        h["momentum_decay"] = check_nonnegative(h["momentum_decay"], "momentum_decay")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
