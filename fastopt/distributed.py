@@ -88,7 +88,7 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
     raise ImportError("fastopt.distributed needs Dask: pip install 'fastopt[dask]' "
                       f"(dask[distributed]); {e}") from None
 
-from fastopt import _kernels
+from fastopt import _dispatch
 from fastopt._loop import (EPOCHS_DONE, FTOL_MET, BatchPlan, Loop, Objective, Status, Stop,
                            box_of, finite_point, take_rows, wrap_callback)
 from fastopt._minimize import check_unused, method_name, prepare
@@ -308,7 +308,7 @@ def _prox_rate(opt):
     float for SGD (D = 1), else a float64 array."""
     t = opt.step_count
     h = dict(opt.hyper)
-    x1, x2, x3, x4, x5, x6, _, _, _ = _kernels.step_numbers(
+    x1, x2, x3, x4, x5, x6, _, _, _ = _dispatch.step_numbers(
         opt.rule, opt.convention == "keras", h, opt.learning_rate_at(t - 1), t)
     scale = opt._prox_scale()
     if opt.rule == "sgd":

@@ -7,28 +7,28 @@ import textwrap
 import pytest
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
 
 @pytest.mark.skipif(not fastopt.openmp_enabled(), reason="serial build")
 def test_threadpool_limits_makes_kernels_single_threaded():
-    n = 4 * _kernels.PARALLEL_THRESHOLD
+    n = 4 * _dispatch.PARALLEL_THRESHOLD
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
-        assert _kernels.resolve_threads(None) == 1
-        assert _kernels.team_size(n, _kernels.resolve_threads(None)) == 1
+        assert _dispatch.resolve_threads(None) == 1
+        assert _dispatch.team_size(n, _dispatch.resolve_threads(None)) == 1
     with threadpoolctl.threadpool_limits(limits=2, user_api="openmp"):
-        assert _kernels.team_size(n, _kernels.resolve_threads(None)) == 2
+        assert _dispatch.team_size(n, _dispatch.resolve_threads(None)) == 2
 
 
 FORK_AFTER_OPENMP = textwrap.dedent("""
     import multiprocessing as mp
     import numpy as np
     import fastopt
-    from fastopt import _kernels
+    from fastopt import _dispatch
 
-    n = 4 * _kernels.PARALLEL_THRESHOLD
+    n = 4 * _dispatch.PARALLEL_THRESHOLD
 
     def work(seed):
         x = np.zeros(n)

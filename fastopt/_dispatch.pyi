@@ -1,5 +1,5 @@
-"""Type stubs for ``fastopt._kernels``: the kernel build in use (see _kernels.py), whose
-source is _kernels.pxi.
+"""Type stubs for ``fastopt._dispatch``: the kernel build in use (see _dispatch.py), whose
+source is _kernels.pyx.
 
 Kernel arrays are 1-D and C-contiguous: parameters and state of one dtype (float32 or
 float64), writable; gradients, per-coordinate l1 strengths and bounds of the same dtype,

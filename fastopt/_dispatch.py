@@ -1,9 +1,9 @@
 """The compiled kernels, in the build this CPU runs fastest (runtime instruction-set dispatch).
 
-The kernel source (_kernels.pxi) is compiled into one extension per instruction set:
+The kernel source (_kernels.pyx) is compiled into one extension per instruction set:
 ``_kernels_baseline`` (any CPU of the platform) and, on x86-64, ``_kernels_avx2``.  This
 module imports the best one the CPU supports and re-exports its names, so the rest of
-fastopt sees one module, ``fastopt._kernels``, whichever build it is.  ``ISA`` names the
+fastopt sees one module, ``fastopt._dispatch``, whichever build it is.  ``ISA`` names the
 build in use and ``ISAS`` every build this installation can run here.
 
 The builds agree bit for bit (no FMA contraction, no fast-math; tested), so the choice

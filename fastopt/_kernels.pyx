@@ -1,12 +1,13 @@
-# The fused one-pass update kernels: the only compiled code in fastopt, and the one source
-# of every update rule.  This file is compiled twice (setup.py): into
-# fastopt._kernels_baseline for any CPU of the platform, and on x86-64 into
-# fastopt._kernels_avx2 with -mavx2; fastopt/_kernels.py imports the one this CPU can run.
-# Both are built with -ffp-contract=off and no fast-math, so they agree bit for bit.
+# The fused one-pass update kernels: the one source of every update rule.  setup.py compiles
+# this file once per instruction set, each build a module of its own: fastopt._kernels_baseline
+# for any CPU of the platform and, on x86-64, fastopt._kernels_avx2 with -mavx2
+# (FASTOPT_ISA, a C macro, names the build); fastopt/_dispatch.py imports the best one this
+# CPU can run.  Every build is compiled with -ffp-contract=off and no fast-math, so they
+# agree bit for bit.
 #
 # Every kernel updates ``param`` and its state arrays in place, in one pass over memory, and
 # returns the number of non-finite gradient entries it saw (pruned coordinates excluded).
-# For each element, in this order (see DESIGN.md section 2):
+# For each element, in this order:
 #
 #     g = sign * g                      maximize (sign = -1)
 #     g = clip(g, -clip, clip)          clipvalue (clip = +inf when off)
@@ -58,6 +59,20 @@ cnp.import_array()
 
 from fastopt._openmp cimport (FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads,
                               omp_get_thread_limit)
+
+cdef extern from *:
+    """
+    #ifndef FASTOPT_ISA
+    #error "FASTOPT_ISA names the instruction set of the build (setup.py defines it)"
+    #endif
+    #define FASTOPT_STRING_(x) #x
+    #define FASTOPT_STRING(x) FASTOPT_STRING_(x)
+    #define FASTOPT_ISA_NAME FASTOPT_STRING(FASTOPT_ISA)
+    """
+    const char* FASTOPT_ISA_NAME
+
+# The instruction set this build is compiled for ("baseline", "avx2").
+ISA = FASTOPT_ISA_NAME.decode("ascii")
 
 
 ctypedef fused floating:
