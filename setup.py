@@ -4,7 +4,8 @@ The kernel source fastopt/_kernels.pyx is compiled into fastopt._kernels_baselin
 platform's baseline instruction set) and, where the compiler can target it (x86-64), also
 into fastopt._kernels_avx2 (AVX2); fastopt/_dispatch.py picks one at import from the CPU's
 features.  Every build uses the same flags otherwise, -ffp-contract=off included, so they
-agree bit for bit.
+agree bit for bit.  What the builds share (the parallel threshold, the after-fork flag) is
+the one module fastopt._kernel_state, compiled once.
 
 Environment switches:
   FASTOPT_USE_OPENMP=0|1|auto   force OpenMP off / on (error if unavailable) / probe (default)
@@ -143,6 +144,9 @@ class BuildExt(build_ext):
         if DEBUG:       # unoptimized, but with the same floating-point rules
             opt = [] if kind == "msvc" else ["-ffp-contract=off"]
         for ext in list(self.extensions):
+            if ext.name not in BUILD_MODULES:       # the shared state: no loops, no threads
+                ext.extra_compile_args, ext.extra_link_args = opt + san_c, san_l
+                continue
             flags, probe = ISA_BUILDS[BUILD_MODULES[ext.name]]
             isa = flags[kind]
             if probe and kind != "msvc" and not try_compile(self.compiler, probe, isa, []):
@@ -171,9 +175,11 @@ def extensions():
     # and a debug build's (other directives) apart from an optimized one's, so that no C file
     # is mistaken for another by cythonize's timestamp check.
     root = os.path.join("build", "cython-debug" if DEBUG else "cython")
-    exts = []
+    exts = cythonize([Extension("fastopt._kernel_state", ["fastopt/_kernel_state.pyx"])],
+                     compiler_directives=directives, build_dir=os.path.join(root, "state"))
     for module, isa in BUILD_MODULES.items():
-        ext = Extension(module, ["fastopt/_kernels.pyx"], depends=["fastopt/_openmp.pxd"],
+        ext = Extension(module, ["fastopt/_kernels.pyx"],
+                        depends=["fastopt/_openmp.pxd", "fastopt/_kernel_state.pxd"],
                         include_dirs=[numpy.get_include()],   # NumPy's C API (Plan, max_abs)
                         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
         [ext] = cythonize([ext], compiler_directives=directives,

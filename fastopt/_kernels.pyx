@@ -59,6 +59,7 @@ cnp.import_array()
 
 from fastopt._openmp cimport (FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads,
                               omp_get_thread_limit)
+from fastopt._kernel_state cimport SharedState, shared_state
 
 cdef extern from *:
     """
@@ -108,10 +109,8 @@ cdef enum StepKind:
     # which of the types above an array's step runs (step_kind)
     PLAIN_STEP, SPARSE_STEP, FULL_STEP
 
-# Below this many elements a kernel runs on the calling thread (OpenMP start-up would cost
-# more than the work).  Chosen from bench/kernels.py measurements; see README.
-PARALLEL_THRESHOLD = 65536
-cdef Py_ssize_t _threshold = PARALLEL_THRESHOLD
+# The parallel threshold and the after-fork flag, one copy for every build.
+cdef SharedState* shared = shared_state()
 
 # Constant blocks standing in for absent optional arrays; written once, at import.
 cdef unsigned char KEEP_ALL[BLOCK]
@@ -168,22 +167,10 @@ MAX_THREADS = min(omp_get_thread_limit(), max(64, 4 * (_os.cpu_count() or 1)))
 cdef int _max_team = MAX_THREADS
 
 
-cdef bint _forked = False
-
-
-def after_fork_in_child():
-    """Called in a process forked from this one (fastopt._threads registers it): libgomp
-    cannot start a thread team in a child forked after the parent used OpenMP (the child
-    hangs in its first parallel region), so there every kernel runs on the calling thread.
-    Processes started with "spawn" or "forkserver" are not affected."""
-    global _forked
-    _forked = True
-
-
 cdef int threads_for(object num_threads) except -1:
     """The team size to request for a validated ``num_threads`` (None: OpenMP's current
     maximum, read at each call; 1 in a forked child), at most MAX_THREADS."""
-    if _forked:
+    if shared.forked:
         return 1
     cdef int n = omp_get_max_threads() if num_threads is None else num_threads
     return n if n <= _max_team else _max_team
@@ -201,19 +188,9 @@ def team_size(Py_ssize_t n, int num_threads):
     cdef Py_ssize_t _b
     cdef int size = 1
     for _b in prange(1, nogil=True, schedule='static', num_threads=num_threads,
-                     use_threads_if=n >= _threshold):
+                     use_threads_if=n >= shared.parallel_threshold):
         size = omp_get_num_threads()
     return size
-
-
-def set_parallel_threshold(Py_ssize_t n):
-    """Set the element count from which kernels use threads; returns the previous value."""
-    global _threshold
-    if n < 0:
-        raise ValueError(f"Invalid parallel threshold: {n}")
-    old = _threshold
-    _threshold = n
-    return old
 
 
 # ---------------------------------------------------------------------------------------
@@ -409,7 +386,7 @@ cdef inline Py_ssize_t n_chunks(Py_ssize_t n) noexcept nogil:
 cdef inline bint serial(Py_ssize_t n, int num_threads) noexcept nogil:
     """Run on the calling thread (every loop over an array asks this): entering an OpenMP
     region costs about a microsecond even when it is told to use one thread."""
-    return n < _threshold or num_threads <= 1
+    return n < shared.parallel_threshold or num_threads <= 1
 
 
 cdef struct Span:

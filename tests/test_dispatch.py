@@ -12,10 +12,11 @@ import pytest
 from conftest import make_problem
 from test_optimizers import check_against_oracle, run_fastopt
 
+import fastopt
 from fastopt import _dispatch
 
 EXPORTED = ("Slot", "Plan", "Progress", "sum_squares", "count_nonfinite", "max_abs",
-            "team_size", "set_parallel_threshold", "max_threads", "openmp_enabled")
+            "team_size", "max_threads", "openmp_enabled")
 
 
 @pytest.fixture(params=_dispatch.ISAS)
@@ -47,13 +48,12 @@ def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
     variants = {"plain": {}, "sparse": {"l1": 0.3, "weight_decay": 0.1},
                 "full": {"l1": 0.3, "clipvalue": 0.9, "weight_decay": 0.1,
                          "bounds": (-1.5 * np.ones(n), 1.5 * np.ones(n))}}
-    old = _dispatch.set_parallel_threshold(0)
+    old = _dispatch.set_parallel_threshold(0)                # every build's
     try:
         for kind, opts in variants.items():
             results = {}
             for isa in _dispatch.ISAS:
                 module = importlib.import_module(f"fastopt._kernels_{isa}")
-                module.set_parallel_threshold(0)
                 for name in EXPORTED:
                     monkeypatch.setattr(_dispatch, name, getattr(module, name))
                 for threads in (1, 2):
@@ -67,8 +67,22 @@ def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
                 for k in s0:
                     np.testing.assert_array_equal(s[k], s0[k])
     finally:
-        for isa in _dispatch.ISAS:
-            importlib.import_module(f"fastopt._kernels_{isa}").set_parallel_threshold(old)
+        _dispatch.set_parallel_threshold(old)
+
+
+def test_the_parallel_threshold_reaches_every_build():
+    """One threshold for the process: set through fastopt._dispatch, every build reads it
+    (a step on a build that kept its own would still take threads at the old one)."""
+    builds = [importlib.import_module(f"fastopt._kernels_{isa}") for isa in _dispatch.ISAS]
+    team = 2 if fastopt.openmp_enabled() else 1
+    old = _dispatch.set_parallel_threshold(0)
+    try:
+        assert [build.team_size(100, 2) for build in builds] == [team] * len(builds)
+        _dispatch.set_parallel_threshold(101)
+        assert [build.team_size(100, 2) for build in builds] == [1] * len(builds)
+        assert [build.team_size(101, 2) for build in builds] == [team] * len(builds)
+    finally:
+        _dispatch.set_parallel_threshold(old)
 
 
 @pytest.mark.parametrize("options", [{}, {"maximize": True, "clipnorm": 0.05}],
