@@ -699,8 +699,8 @@ class Optimizer:
             arrays = [flat(st[k]) if k in st else EMPTY[p.dtype] for k in self.state_slots]
             s1, s2, s3 = arrays + [EMPTY[p.dtype]] * (3 - len(arrays))
             slots.append(_dispatch.Slot(self.rule, p, s1, s2, s3,
-                                       EMPTY_MASK if mask is None else mask, l1w, lo, hi,
-                                       **flags))
+                                        EMPTY_MASK if mask is None else mask, l1w, lo, hi,
+                                        **flags))
         plan = _dispatch.Plan(slots, [p.shape for p in self.params])
         self._flat, self._l1, self._bounds, self._plan = flats, l1, bounds, plan
 
@@ -826,7 +826,7 @@ class Optimizer:
         there are some, raise (parameters untouched) or count a skipped step."""
         threads = _dispatch.resolve_threads(self.num_threads)
         counts = [_dispatch.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
-                                           threads)
+                                            threads)
                   for g, m in zip(grads, self.masks)]
         bad = sum(counts)
         if not bad:

@@ -276,7 +276,7 @@ err("params[1]-unaligned-float32", lambda: fastopt.Adam([np.zeros(2), unaligned(
     ValueError, r"'params\[1\]' is not aligned")
 err("kernel-slot-unaligned-param",
     lambda: _dispatch.Slot("sgd", unaligned(3), *[np.empty(0)] * 3, np.empty(0, np.uint8),
-                          *[np.empty(0)] * 3),
+                           *[np.empty(0)] * 3),
     ValueError, r"'param' is not aligned")
 err("params-np.matrix", lambda: fastopt.Adam(matrix([[1.0, 2.0]])), TypeError,
     r"'params' is a numpy.matrix")
