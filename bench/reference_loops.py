@@ -113,10 +113,11 @@ def loops(rule, opt, grads):
 
 
 def numbers(rule, opt):
-    """The first seven of the kernel's step numbers (``fastopt._dispatch.step_numbers``) for
-    ``opt`` at step CHECK_STEP, in the order the C loops take them."""
-    return _dispatch.step_numbers(STATES[rule][0], opt.convention == "keras", dict(opt.hyper),
-                                 opt.learning_rate, CHECK_STEP)[:7]
+    """The kernel's step numbers (``fastopt._dispatch.step_numbers``) for ``opt`` at step
+    CHECK_STEP, in the order of the rule's fields, which the C loops take them in."""
+    named, _ = _dispatch.step_numbers(STATES[rule][0], opt.convention == "keras",
+                                      dict(opt.hyper), opt.learning_rate, CHECK_STEP)
+    return list(named.values())
 
 
 def check(rule, make_opt, n=1000):

@@ -533,33 +533,39 @@ def test_an_invalid_setting_raises_and_changes_nothing():
 
 
 def _published_numbers(rule, keras, h, lr, t, carry):
-    """The kernel's step numbers (x1..x7, first, carry; see the rules' comments in
-    fastopt/_kernels.pyx) from the published formulas, in Python floats."""
+    """The kernel's step numbers (by name, and the carry after the step; see the rules'
+    comments in fastopt/_kernels.pyx) from the published formulas, in Python floats."""
     if rule == "sgd":
-        return (lr, h["momentum"], 0, 0, 0, 0, 0, t == 1, carry)
+        return {"lr": lr, "momentum": h["momentum"], "first": t == 1}, carry
     if rule == "adagrad":
         if keras:
-            return (lr, h["epsilon"], 0.0, 0, 0, 0, 0, False, carry)
-        return (lr / (1 + (t - 1) * h["lr_decay"]), 0.0, h["epsilon"], 0, 0, 0, 0, False,
-                carry)
+            return {"lr": lr, "eps_in": h["epsilon"], "eps_out": 0.0}, carry
+        return {"lr": lr / (1 + (t - 1) * h["lr_decay"]), "eps_in": 0.0,
+                "eps_out": h["epsilon"]}, carry
     if rule == "rmsprop":
         eps = h["epsilon"]
-        inner = (eps, 0.0, lr, 1.0) if keras else (0.0, eps, 1.0, lr)
-        return (lr, h["rho"], *inner, h["momentum"], False, carry)
+        inner = ({"eps_in": eps, "eps_out": 0.0, "lr_in": lr, "lr_out": 1.0} if keras else
+                 {"eps_in": 0.0, "eps_out": eps, "lr_in": 1.0, "lr_out": lr})
+        return {"lr": lr, "rho": h["rho"], **inner, "momentum": h["momentum"]}, carry
     b1, b2 = h["beta_1"], h["beta_2"]
     if rule == "adam":
         bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        betas = {"beta_1": b1, "beta_2": b2, "eps": h["epsilon"]}
         if keras:
             root = math.sqrt(bc2)
-            return (b1, b2, 1.0, h["epsilon"], lr * root / bc1, lr * root, 0, False, carry)
-        return (b1, b2, 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr, 0, False, carry)
+            return {**betas, "sqrt_scale": 1.0, "step": lr * root / bc1,
+                    "prox_lr": lr * root}, carry
+        return {**betas, "sqrt_scale": 1 / math.sqrt(bc2), "step": lr / bc1,
+                "prox_lr": lr}, carry
     if rule == "adamax":
-        eps = (0.0, h["epsilon"]) if keras else (h["epsilon"], 0.0)
-        return (lr, b1, b2, *eps, lr / (1 - b1 ** t), 0, False, carry)
+        eps = ({"eps_in": 0.0, "eps_out": h["epsilon"]} if keras else
+               {"eps_in": h["epsilon"], "eps_out": 0.0})
+        return {"lr": lr, "beta_1": b1, "beta_2": b2, **eps, "step": lr / (1 - b1 ** t)}, carry
     mu, mu_next = ref._nadam_mu(t, h), ref._nadam_mu(t + 1, h)
     prod = carry * mu
-    return (lr, b1, b2, 1 / (1 - b2 ** t), h["epsilon"], lr * (1 - mu) / (1 - prod),
-            lr * mu_next / (1 - prod * mu_next), False, prod)
+    return {"lr": lr, "beta_1": b1, "beta_2": b2, "v_scale": 1 / (1 - b2 ** t),
+            "eps": h["epsilon"], "c_grad": lr * (1 - mu) / (1 - prod),
+            "c_mom": lr * mu_next / (1 - prod * mu_next)}, prod
 
 
 @pytest.mark.parametrize("t", [1, 2, 3, 17, 10**6, 2**40 + 1, 2**63 - 1])
@@ -585,7 +591,7 @@ def test_a_zero_denominator_in_the_step_numbers_raises():
     give NaN."""
     with pytest.raises(ZeroDivisionError):
         _dispatch.step_numbers("adam", False, {"beta_1": 1.0, "beta_2": 0.9, "epsilon": 0.0},
-                              0.1, 3)
+                               0.1, 3)
 
 
 def test_hyper_is_read_only_and_set_hyper_checks_and_applies_changes():
