@@ -19,7 +19,8 @@ PARALLEL_THRESHOLD: Final[int]
 MAX_THREADS: Final[int]
 ISA: Final[str]
 ISAS: Final[tuple[str, ...]]
-RULES: Final[dict[str, int]]
+# name -> (the kernel's rule number, {state array: the option it is kept for, or None})
+RULES: Final[dict[str, tuple[int, dict[str, str | None]]]]
 
 def openmp_enabled() -> bool: ...
 def max_threads() -> int: ...

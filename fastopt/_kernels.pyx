@@ -436,12 +436,21 @@ cdef struct Flags:
     int rule
     bint momentum, nesterov, keras, centered, amsgrad
 
-RULES = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP, "adam": ADAM,
-         "adamax": ADAMAX, "nadam": NADAM}
+# The rules by name: each one's Rule, and its state arrays in a slot's order (s1, s2, s3),
+# each with the structural option it is kept for (None: always).
+RULES = {
+    "sgd": (SGD, {"momentum_buffer": "momentum"}),
+    "adagrad": (ADAGRAD, {"sum": None}),
+    "rmsprop": (RMSPROP, {"square_avg": None, "grad_avg": "centered",
+                          "momentum_buffer": "momentum"}),
+    "adam": (ADAM, {"exp_avg": None, "exp_avg_sq": None, "max_exp_avg_sq": "amsgrad"}),
+    "adamax": (ADAMAX, {"exp_avg": None, "exp_inf": None}),
+    "nadam": (NADAM, {"exp_avg": None, "exp_avg_sq": None}),
+}
 
 
-cdef int rule_number(str rule) except -1:
-    """A rule's name as the kernel's Rule."""
+cdef tuple rule_entry(str rule):
+    """A rule's entry in RULES, by name."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
     return RULES[rule]
@@ -454,10 +463,8 @@ cdef class Slot:
     here, once; a step then acquires only the gradient (see ``Plan``).  The slot keeps
     references to its arrays, so its pointers stay valid while it lives.
 
-    State arrays per rule (s1, s2, s3): sgd (momentum_buffer if momentum), adagrad (sum),
-    rmsprop (square_avg, grad_avg if centered, momentum_buffer if momentum), adam (exp_avg,
-    exp_avg_sq, max_exp_avg_sq if amsgrad), adamax (exp_avg, exp_inf), nadam (exp_avg,
-    exp_avg_sq).
+    The state arrays s1, s2, s3 are the rule's, in the order RULES gives them; one that the
+    rule does not keep with these options, or does not have, is empty.
     """
     cdef Arrays a
     cdef Flags f
@@ -468,14 +475,14 @@ cdef class Slot:
     def __cinit__(self, str rule, param, s1, s2, s3, mask, l1w, lower, upper, *,
                   bint momentum=False, bint nesterov=False, bint keras=False,
                   bint centered=False, bint amsgrad=False):
-        self.f.rule = rule_number(rule)
+        number, states = rule_entry(rule)
+        self.f.rule = number
         self.rule = rule
         self.f.momentum, self.f.nesterov, self.f.keras = momentum, nesterov, keras
         self.f.centered, self.f.amsgrad = centered, amsgrad
-        cdef int r = self.f.rule
-        cdef bint need1 = r != SGD or momentum
-        cdef bint need2 = r in (ADAM, ADAMAX, NADAM) or (r == RMSPROP and centered)
-        cdef bint need3 = (r == ADAM and amsgrad) or (r == RMSPROP and momentum)
+        options = {None: True, "momentum": momentum, "centered": centered, "amsgrad": amsgrad}
+        needs = [options[option] for option in states.values()]
+        need1, need2, need3 = needs + [False] * (3 - len(needs))
         dtype = getattr(param, "dtype", None)
         if dtype == _np.float32:
             self.single = True
@@ -645,7 +652,7 @@ def step_numbers(str rule, bint keras, dict hyper not None, double lr, long long
     """compute_step_numbers for Python (tests, the Dask front end's l1 step): the rule's
     numbers for step t as a dict by name (its struct's fields, in their order), and the
     carry after the step."""
-    cdef int r = rule_number(rule)
+    cdef int r = rule_entry(rule)[0]
     cdef StepNumbers c = compute_step_numbers(r, keras, hyper, lr, t, &carry)
     if r == SGD:
         numbers = c.sgd

@@ -227,6 +227,23 @@ def test_kernel_slot_checks():
         _dispatch.Plan([None], [(10,)])
 
 
+@pytest.mark.parametrize("cls, hyper", [
+    (fastopt.SGD, {}), (fastopt.SGD, {"momentum": 0.9}), (fastopt.Adagrad, {}),
+    (fastopt.RMSprop, {}), (fastopt.RMSprop, {"centered": True, "momentum": 0.5}),
+    (fastopt.Adam, {}), (fastopt.Adam, {"amsgrad": True}), (fastopt.Adamax, {}),
+    (fastopt.Nadam, {})])
+def test_the_kernel_rule_table_names_the_optimizers_state(cls, hyper):
+    """RULES, from which a slot takes which state arrays it needs, lists the same arrays in
+    the same order as the optimizers keep them, each kept exactly when its option is on."""
+    opt = cls(np.zeros(3), **hyper)
+    _, states = _dispatch.RULES[opt.rule]
+    h = opt.hyper
+    on = {None: True, "momentum": h.get("momentum", 0) != 0,
+          "centered": h.get("centered", False), "amsgrad": h.get("amsgrad", False)}
+    assert cls.state_slots == tuple(states)
+    assert list(opt.state[0]) == [name for name, option in states.items() if on[option]]
+
+
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")     # np.matrix
 def test_plan_fits_only_arrays_usable_as_they_are():
     """Plan.fits is the step's fast path: exactly numpy.ndarray, the parameter's shape and
