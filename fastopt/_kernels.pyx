@@ -299,36 +299,32 @@ cdef int check_aligned(const void* p, Py_ssize_t itemsize, str name) except -1:
     return 0
 
 
+cdef int check_operand(const floating[::1] x, Py_ssize_t n, str name,
+                       bint absent_ok) except -1:
+    """An array of n elements (or, when absent_ok, none) and aligned (check_aligned)."""
+    check_length(n, name, x.shape[0], absent_ok)
+    if x.shape[0]:
+        check_aligned(&x[0], sizeof(floating), name)
+    return 0
+
+
 cdef Arrays gather(floating[::1] param, floating[::1] s1, bint need1, floating[::1] s2,
                    bint need2, floating[::1] s3, bint need3, const unsigned char[::1] mask,
                    const floating[::1] l1w, const floating[::1] lower,
                    const floating[::1] upper) except *:
-    """Check every length against param's (bounds checks are off in the loops) and take the
-    data pointers.  The memoryview coercions check dtypes and writability."""
+    """Check every length against param's (bounds checks are off in the loops) and every
+    alignment, and take the data pointers.  The memoryview coercions check dtypes and
+    writability."""
     cdef Arrays a
     cdef Py_ssize_t n = param.shape[0]
-    check_length(n, "state", s1.shape[0], not need1)
-    check_length(n, "state", s2.shape[0], not need2)
-    check_length(n, "state", s3.shape[0], not need3)
+    check_operand(param, n, "param", False)
+    check_operand(s1, n, "state", not need1)
+    check_operand(s2, n, "state", not need2)
+    check_operand(s3, n, "state", not need3)
     check_length(n, "mask", mask.shape[0], True)
-    check_length(n, "l1w", l1w.shape[0], True)
-    check_length(n, "lower", lower.shape[0], True)
-    check_length(n, "upper", upper.shape[0], True)
-    cdef Py_ssize_t size = sizeof(floating)
-    if n:                       # (lengths are n here, or 0 for an absent optional array)
-        check_aligned(&param[0], size, "param")
-        if s1.shape[0]:
-            check_aligned(&s1[0], size, "state")
-        if s2.shape[0]:
-            check_aligned(&s2[0], size, "state")
-        if s3.shape[0]:
-            check_aligned(&s3[0], size, "state")
-        if l1w.shape[0]:
-            check_aligned(&l1w[0], size, "l1w")
-        if lower.shape[0]:
-            check_aligned(&lower[0], size, "lower")
-        if upper.shape[0]:
-            check_aligned(&upper[0], size, "upper")
+    check_operand(l1w, n, "l1w", True)
+    check_operand(lower, n, "lower", True)
+    check_operand(upper, n, "upper", True)
     a.n = n
     a.param = &param[0] if n else NULL
     a.grad = NULL
