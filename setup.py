@@ -1,10 +1,11 @@
 """Build fastopt's compiled kernels, with or without OpenMP, once per instruction set.
 
-The kernel source fastopt/_kernels.pxi becomes fastopt._kernels_baseline (the platform's
-baseline instruction set) and, where the compiler can target it (x86-64), also
-fastopt._kernels_avx2 (AVX2); fastopt/_kernels.py picks one at import from the CPU's
-features.  Both builds use the same flags otherwise, -ffp-contract=off included, so they
-agree bit for bit.
+The kernel source fastopt/_kernels.pyx is compiled into fastopt._kernels_baseline (the
+platform's baseline instruction set) and, where the compiler can target it (x86-64), also
+into fastopt._kernels_avx2 (AVX2); fastopt/_dispatch.py picks one at import from the CPU's
+features.  Every build uses the same flags otherwise, -ffp-contract=off included, so they
+agree bit for bit.  What the builds share (the parallel threshold, the after-fork flag) is
+the one module fastopt._kernel_state, compiled once.
 
 Environment switches:
   FASTOPT_USE_OPENMP=0|1|auto   force OpenMP off / on (error if unavailable) / probe (default)
@@ -79,6 +80,8 @@ ISA_BUILDS = {
     "avx2": ({"msvc": ["/arch:AVX2"], "apple-clang": ["-mavx2"], "unix": ["-mavx2"]},
              AVX2_PROBE),
 }
+# Each build's module: the same source under its own name.
+BUILD_MODULES = {f"fastopt._kernels_{isa}": isa for isa in ISA_BUILDS}
 
 
 def try_compile(compiler, code, cflags, ldflags):
@@ -141,7 +144,10 @@ class BuildExt(build_ext):
         if DEBUG:       # unoptimized, but with the same floating-point rules
             opt = [] if kind == "msvc" else ["-ffp-contract=off"]
         for ext in list(self.extensions):
-            flags, probe = ISA_BUILDS[ext.name.rsplit("_", 1)[1]]
+            if ext.name not in BUILD_MODULES:       # the shared state: no loops, no threads
+                ext.extra_compile_args, ext.extra_link_args = opt + san_c, san_l
+                continue
+            flags, probe = ISA_BUILDS[BUILD_MODULES[ext.name]]
             isa = flags[kind]
             if probe and kind != "msvc" and not try_compile(self.compiler, probe, isa, []):
                 print(f"fastopt: skipping {ext.name} (the compiler cannot target it)")
@@ -165,16 +171,24 @@ def extensions():
     }
     import numpy
 
-    exts = [Extension(f"fastopt._kernels_{isa}", [f"fastopt/_kernels_{isa}.pyx"],
-                      depends=["fastopt/_kernels.pxi", "fastopt/_openmp.pxd"],
-                      include_dirs=[numpy.get_include()],     # NumPy's C API (Plan, max_abs)
-                      define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
-            for isa in ISA_BUILDS]
-    # The debug build's C (other directives) is generated apart from the optimized one's, so
-    # neither is mistaken for the other by cythonize's timestamp check.
-    build_dir = os.path.join("build", "cython-debug") if DEBUG else None
-    return cythonize(exts, compiler_directives=directives, build_dir=build_dir,
-                     nthreads=os.cpu_count() or 1)
+    # Each module's C is generated in a folder of its own (one source, a module per build),
+    # and a debug build's (other directives) apart from an optimized one's, so that no C file
+    # is mistaken for another by cythonize's timestamp check.
+    root = os.path.join("build", "cython-debug" if DEBUG else "cython")
+    exts = cythonize([Extension("fastopt._kernel_state", ["fastopt/_kernel_state.pyx"])],
+                     compiler_directives=directives, build_dir=os.path.join(root, "state"))
+    for module, isa in BUILD_MODULES.items():
+        ext = Extension(module, ["fastopt/_kernels.pyx"],
+                        depends=["fastopt/_openmp.pxd", "fastopt/_kernel_state.pxd"],
+                        include_dirs=[numpy.get_include()],   # NumPy's C API (Plan, max_abs)
+                        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")])
+        [ext] = cythonize([ext], compiler_directives=directives,
+                          build_dir=os.path.join(root, isa))
+        # Set after cythonize, which keeps one set of options per source file: given before,
+        # the first build's macros would be every build's.
+        ext.define_macros = ext.define_macros + [("FASTOPT_ISA", isa)]
+        exts.append(ext)
+    return exts
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

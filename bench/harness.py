@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 
 DTYPES = (np.float32, np.float64)
 PROBE_CALLS = 15        # single calls whose median sizes a batch
@@ -131,9 +131,9 @@ def machine():
         "last_level_cache": last_level_cache(), "platform": platform.platform(),
         "python": platform.python_version(), "numpy": np.__version__,
         "fastopt": getattr(fastopt, "__version__", "?"), "openmp": fastopt.openmp_enabled(),
-        "openmp_max_threads": _kernels.max_threads(),
-        "parallel_threshold": _kernels.PARALLEL_THRESHOLD, "cpu_speeds": cpu_speeds(),
-        "kernel_build": _kernels.ISA, "kernel_builds": list(_kernels.ISAS),
+        "openmp_max_threads": _dispatch.max_threads(),
+        "parallel_threshold": _dispatch.PARALLEL_THRESHOLD, "cpu_speeds": cpu_speeds(),
+        "kernel_build": _dispatch.ISA, "kernel_builds": list(_dispatch.ISAS),
     }
 
 

@@ -46,7 +46,7 @@ import time
 import numpy as np
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 
 try:
     import harness                   # bench/harness.py: machine, timing, tables
@@ -259,7 +259,7 @@ def time_rule(name, p0, g, threads, plan, bandwidth):
         seconds, moved = t[k], harness.bytes_per_step(opt)
         rows.append({
             "rule": name, "n": p0.size, "dtype": p0.dtype.name, "threads": k,
-            "team": _kernels.team_size(p0.size, k),
+            "team": _dispatch.team_size(p0.size, k),
             "ms": seconds * 1e3, "bytes": moved, "gbps": moved / seconds / 1e9,
             "copy_gbps": copy_bw / 1e9, "triad_gbps": triad_bw / 1e9,
             "limit_gbps": limit / 1e9, "limit_kind": "copy" if copy_bw >= triad_bw else "triad",

@@ -5,7 +5,7 @@
  * optimizer's own arrays.
  *
  * The rule loops follow the plain loops of fastopt's kernels operation for operation (torch
- * convention, no options, the numbers from fastopt._kernels.step_numbers), so they compute
+ * convention, no options, the numbers from fastopt._dispatch.step_numbers), so they compute
  * the same bits; what they leave out is fastopt's machinery around the loop (blocks, the
  * Python call, option handling).  Each takes `count` arrays: parameters p, gradients g,
  * state arrays s1 and s2 (s2 unused by one-state rules), their lengths n, and x, the step

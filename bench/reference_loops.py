@@ -33,7 +33,7 @@ import tempfile
 
 import numpy as np
 
-from fastopt import _kernels
+from fastopt import _dispatch
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_loops.c")
 # setup.py's optimization flags for gcc/clang that matter here (no FMA contraction,
@@ -55,7 +55,7 @@ def load():
     global _lib
     if _lib is None:
         cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
-        isa = ["-mavx2"] if _kernels.ISA == "avx2" else []
+        isa = ["-mavx2"] if _dispatch.ISA == "avx2" else []
         folder = tempfile.mkdtemp(prefix="fastopt-reference-loops-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         out = os.path.join(folder, "reference_loops"
@@ -74,7 +74,7 @@ def describe():
     if lib is None:
         return "reference loops: not built (no working C compiler)"
     return (f"reference loops: bench/reference_loops.c compiled with {' '.join(FLAGS)}"
-            f"{' -mavx2' if _kernels.ISA == 'avx2' else ''} on {platform.machine()}")
+            f"{' -mavx2' if _dispatch.ISA == 'avx2' else ''} on {platform.machine()}")
 
 
 def _pointers(arrays):
@@ -113,10 +113,11 @@ def loops(rule, opt, grads):
 
 
 def numbers(rule, opt):
-    """The first seven of the kernel's step numbers (``fastopt._kernels.step_numbers``) for
-    ``opt`` at step CHECK_STEP, in the order the C loops take them."""
-    return _kernels.step_numbers(STATES[rule][0], opt.convention == "keras", dict(opt.hyper),
-                                 opt.learning_rate, CHECK_STEP)[:7]
+    """The kernel's step numbers (``fastopt._dispatch.step_numbers``) for ``opt`` at step
+    CHECK_STEP, in the order of the rule's fields, which the C loops take them in."""
+    named, _ = _dispatch.step_numbers(STATES[rule][0], opt.convention == "keras",
+                                      dict(opt.hyper), opt.learning_rate, CHECK_STEP)
+    return list(named.values())
 
 
 def check(rule, make_opt, n=1000):

@@ -6,12 +6,12 @@ float64, through the optimizer objects (``fastopt.Adam([p], num_threads=k)``,
 
 1. Crossover sweep.  Sizes 2^10 .. 2^20 (every factor 2), then 2^22 and 2^24;
    ``num_threads=1`` against ``num_threads=2`` with threads forced at every size
-   (``fastopt._kernels.set_parallel_threshold(0)``, restored afterwards).  Time per step of
+   (``fastopt._dispatch.set_parallel_threshold(0)``, restored afterwards).  Time per step of
    each and the ratio t1/t2 (> 1: 2 threads faster).  From it, the smallest sweep size
    from which 2 threads are never slower than 1 at any larger size, for every rule and
    dtype: the candidate ``PARALLEL_THRESHOLD``.
 2. Default threshold.  The same ratio with the installed threshold
-   (``fastopt._kernels.PARALLEL_THRESHOLD``): below it ``num_threads=2`` runs on the
+   (``fastopt._dispatch.PARALLEL_THRESHOLD``): below it ``num_threads=2`` runs on the
    calling thread, so this is what a user gets.  Sizes where 2 threads are more than 5%
    slower than 1 are flagged.  Below the threshold "2 threads" is timed on its own, in the
    same rounds as part 1; at and above it the configuration is exactly part 1's forced
@@ -55,7 +55,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness          # noqa: E402  (bench/harness.py: machine, timing)
 
 import fastopt          # noqa: E402
-from fastopt import _kernels  # noqa: E402
+from fastopt import _dispatch  # noqa: E402
 
 CONFIGS = (("adam", np.float32), ("adam", np.float64), ("sgd", np.float32),
            ("sgd", np.float64))
@@ -78,11 +78,11 @@ CHILD_TIMEOUT_S = 300
 
 
 def default_threshold():
-    return _kernels.PARALLEL_THRESHOLD
+    return _dispatch.PARALLEL_THRESHOLD
 
 
 def max_threads():
-    return getattr(fastopt, "max_threads", _kernels.max_threads)()
+    return getattr(fastopt, "max_threads", _dispatch.max_threads)()
 
 
 # ---------------------------------------------------------------------------------------
@@ -112,7 +112,7 @@ def sample(callables, repeats, min_batch_s, budget_s=None, per_step=False):
     "steps": count, and with per_step "mean", "p99" and "max" over single steps}}.  Rounds stop
     early once budget_s has passed (after harness.MIN_ROUNDS)."""
     fns = {key: fn for key, (fn, _) in callables.items()}
-    thresholds = {key: (lambda t=threshold: _kernels.set_parallel_threshold(t))
+    thresholds = {key: (lambda t=threshold: _dispatch.set_parallel_threshold(t))
                   for key, (_, threshold) in callables.items()}
     timed = harness.interleaved_rounds(fns, (repeats, min_batch_s), before_batch=thresholds,
                                        budget_s=budget_s, time_each_call=per_step)
@@ -138,11 +138,11 @@ def problem(rule, dtype, n):
 
 
 def team(n, threshold):
-    old = _kernels.set_parallel_threshold(threshold)
+    old = _dispatch.set_parallel_threshold(threshold)
     try:
-        return _kernels.team_size(n, 2)
+        return _dispatch.team_size(n, 2)
     finally:
-        _kernels.set_parallel_threshold(old)
+        _dispatch.set_parallel_threshold(old)
 
 
 # ---------------------------------------------------------------------------------------
@@ -264,7 +264,7 @@ def run_sweep(sizes, quick):
           "(set_parallel_threshold(0)); microseconds per step (medians), "
           "1T/2T = t1/t2 (> 1: 2 threads faster)\n")
     print(sweep_header(), flush=True)
-    original = _kernels.set_parallel_threshold(default_threshold())
+    original = _dispatch.set_parallel_threshold(default_threshold())
     rows = []
     started = time.perf_counter()
     try:
@@ -273,7 +273,7 @@ def run_sweep(sizes, quick):
             rows += at_n
             print(sweep_line(at_n), flush=True)
     finally:
-        _kernels.set_parallel_threshold(original)
+        _dispatch.set_parallel_threshold(original)
     print(f"({time.perf_counter() - started:.0f} s; threshold restored to {original})\n")
     strict_per, strict = crossover(rows, sizes, 1.0)
     tol_per, tolerant = crossover(rows, sizes, 1 / SLOWER)

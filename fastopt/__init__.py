@@ -6,7 +6,7 @@ arrays in place, with decoupled weight decay, coupled L2, exact-zero l1 proximal
 clipping, pruning masks and box bounds folded into the same pass over memory.
 """
 
-from fastopt._kernels import openmp_enabled
+from fastopt._dispatch import openmp_enabled
 from fastopt._minimize import (adagrad, adam, adamax, amsgrad, minimize, momentum, nadam,
                                nesterov, rmsprop, sgd, show_options)
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, Optimizer, RMSprop

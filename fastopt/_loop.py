@@ -18,7 +18,7 @@ import time
 import numpy as np
 from scipy.optimize import OptimizeResult
 
-from fastopt import _kernels
+from fastopt import _dispatch
 
 
 class Status(enum.IntEnum):
@@ -253,7 +253,7 @@ def scalar(fx):
 def _max_abs(g):
     """max |g_i| (0 for an empty gradient): NaN or inf exactly when some entry is; used both
     for the finiteness check and for gtol, so the gradient is reduced once per point."""
-    return _kernels.max_abs(g)
+    return _dispatch.max_abs(g)
 
 
 def _stationarity(x, g, lam, mask, box):
@@ -623,7 +623,7 @@ class Loop:
             # fun(x, *args) is a CALL_FUNCTION_EX, much slower than a plain call: only pay
             # it when there are args
             fun, jac = _bind(fun, args), (jac if jac is True else _bind(jac, args))
-        n, ndarray, dtype, max_abs = x.size, np.ndarray, x.dtype, _kernels.max_abs
+        n, ndarray, dtype, max_abs = x.size, np.ndarray, x.dtype, _dispatch.max_abs
         # the fast path takes exactly what _grad passes through unchanged: a 1-D
         # C-contiguous, aligned ndarray of x's dtype (size and dtype checked here, the rest
         # by max_abs); anything else goes the long way, through _grad (conversion, messages)

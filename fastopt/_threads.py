@@ -14,9 +14,9 @@ import operator
 import os
 from typing import Any
 
-from fastopt import _kernels
+from fastopt import _dispatch
 
-MAX_THREADS = _kernels.MAX_THREADS
+MAX_THREADS = _dispatch.MAX_THREADS
 
 
 def check_num_threads(num_threads: Any) -> int | None:
@@ -38,7 +38,7 @@ def check_num_threads(num_threads: Any) -> int | None:
     return n
 
 
-# See _kernels.after_fork_in_child: a forked child runs every kernel on its calling thread.
-# (_kernels.resolve_threads turns a validated num_threads into the team size to request.)
+# See _dispatch.after_fork_in_child: a forked child runs every kernel on its calling thread.
+# (_dispatch.resolve_threads turns a validated num_threads into the team size to request.)
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_kernels.after_fork_in_child)
+    os.register_at_fork(after_in_child=_dispatch.after_fork_in_child)

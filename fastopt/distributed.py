@@ -88,7 +88,7 @@ except ImportError as e:          # pragma: no cover - exercised without dask on
     raise ImportError("fastopt.distributed needs Dask: pip install 'fastopt[dask]' "
                       f"(dask[distributed]); {e}") from None
 
-from fastopt import _kernels
+from fastopt import _dispatch
 from fastopt._loop import (EPOCHS_DONE, FTOL_MET, BatchPlan, Loop, Objective, Status, Stop,
                            box_of, finite_point, take_rows, wrap_callback)
 from fastopt._minimize import check_unused, method_name, prepare
@@ -308,27 +308,27 @@ def _prox_rate(opt):
     float for SGD (D = 1), else a float64 array."""
     t = opt.step_count
     h = dict(opt.hyper)
-    x1, x2, x3, x4, x5, x6, _, _, _ = _kernels.step_numbers(
-        opt.rule, opt.convention == "keras", h, opt.learning_rate_at(t - 1), t)
+    n, _ = _dispatch.step_numbers(opt.rule, opt.convention == "keras", h,
+                                  opt.learning_rate_at(t - 1), t)
     scale = opt._prox_scale()
     if opt.rule == "sgd":
-        return x1 * scale
+        return n["lr"] * scale
     state = opt.state[0]
 
     def st(name):
         return state[name].astype(np.float64, copy=False)
     if opt.rule == "adagrad":          # lr (with lr_decay), D = sqrt(s + eps_in) + eps_out
-        lr, den = x1, np.sqrt(st("sum") + x2) + x3
+        lr, den = n["lr"], np.sqrt(st("sum") + n["eps_in"]) + n["eps_out"]
     elif opt.rule == "rmsprop":        # D = sqrt(s [- a^2] + eps_in) + eps_out
         w = st("square_avg") - st("grad_avg") ** 2 if h["centered"] else st("square_avg")
-        lr, den = x1, np.sqrt(w + x3) + x4
+        lr, den = n["lr"], np.sqrt(w + n["eps_in"]) + n["eps_out"]
     elif opt.rule == "adam":           # D = sqrt(v or vmax) * sqrt_scale + eps; prox_lr
         w = st("max_exp_avg_sq" if h["amsgrad"] else "exp_avg_sq")
-        lr, den = x6, np.sqrt(w) * x3 + x4
+        lr, den = n["prox_lr"], np.sqrt(w) * n["sqrt_scale"] + n["eps"]
     elif opt.rule == "adamax":         # D = u + eps_out
-        lr, den = x1, st("exp_inf") + x5
+        lr, den = n["lr"], st("exp_inf") + n["eps_out"]
     else:                              # nadam: D = sqrt(v / bc2) + eps
-        lr, den = x1, np.sqrt(st("exp_avg_sq") * x4) + x5
+        lr, den = n["lr"], np.sqrt(st("exp_avg_sq") * n["v_scale"]) + n["eps"]
     return lr * scale / den
 
 

@@ -34,7 +34,7 @@ from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from fastopt import _kernels
+from fastopt import _dispatch
 from fastopt import sparsity as _sparsity
 from fastopt._settings import (OPTIONS, Settings, box_bounds, check_masks, l1_strengths,
                                option_doc)
@@ -162,7 +162,7 @@ class Optimizer:
     both before the step or both after it.
     """
 
-    # the kernel's rule name (a key of _kernels.RULES); hyperparameter defaults per convention
+    # the kernel's rule name (a key of _dispatch.RULES); hyperparameter defaults per convention
     rule: ClassVar[str] = ""
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     # hyperparameters that only shape the state when it is created (see set_hyper)
@@ -192,7 +192,7 @@ class Optimizer:
         if convention not in CONVENTIONS:
             raise ValueError(f"Invalid convention: {convention!r} (expected 'torch' or 'keras')")
         self._params = tuple(as_param_list(params))
-        self._progress = _kernels.Progress()    # step_count, and Nadam's product of momenta
+        self._progress = _dispatch.Progress()    # step_count, and Nadam's product of momenta
         self._convention = convention
         # the options come as keywords too: those named as a Settings field
         self._settings = Settings(**{f.name: hyper.pop(f.name) for f in OPTIONS
@@ -508,10 +508,10 @@ class Optimizer:
         for p, st, mask, (_, l1w), (lo, hi) in zip(flats, self.state, self.masks, l1, bounds):
             arrays = [flat(st[k]) if k in st else EMPTY[p.dtype] for k in self.state_slots]
             s1, s2, s3 = arrays + [EMPTY[p.dtype]] * (3 - len(arrays))
-            slots.append(_kernels.Slot(self.rule, p, s1, s2, s3,
-                                       EMPTY_MASK if mask is None else mask, l1w, lo, hi,
-                                       **flags))
-        plan = _kernels.Plan(slots, [p.shape for p in self.params])
+            slots.append(_dispatch.Slot(self.rule, p, s1, s2, s3,
+                                        EMPTY_MASK if mask is None else mask, l1w, lo, hi,
+                                        **flags))
+        plan = _dispatch.Plan(slots, [p.shape for p in self.params])
         self._flat, self._l1, self._bounds, self._plan = flats, l1, bounds, plan
 
     def __getstate__(self) -> dict[str, Any]:
@@ -529,7 +529,7 @@ class Optimizer:
         d = dict(d)
         self._params, self._masks = tuple(d.pop("params")), tuple(d.pop("masks"))
         self._state = tuple(MappingProxyType(dict(st)) for st in d.pop("state"))
-        self._progress = _kernels.Progress()
+        self._progress = _dispatch.Progress()
         self._progress.step, self._progress.carry = d.pop("step_count"), d.pop("mu_product")
         self.__dict__.update(d)
         self._build_plan()
@@ -554,8 +554,8 @@ class Optimizer:
         s = self._settings
         c = s.clipnorm if s.clipnorm is not None else s.global_clipnorm
         assert c is not None
-        threads = _kernels.resolve_threads(s.num_threads)
-        sq = [_kernels.sum_squares(flat(g), m if m is not None else EMPTY_MASK, threads)
+        threads = _dispatch.resolve_threads(s.num_threads)
+        sq = [_dispatch.sum_squares(flat(g), m if m is not None else EMPTY_MASK, threads)
               for g, m in zip(grads, self.masks)]
         # c / max(norm, c), written so that c = inf (no clipping) gives 1, not inf / inf
         if s.clipnorm is not None:
@@ -633,9 +633,9 @@ class Optimizer:
     def _skips(self, grads: Sequence[Array]) -> bool:
         """nan_policy "skip" or "raise": count the gradients' non-finite entries first; when
         there are some, raise (parameters untouched) or count a skipped step."""
-        threads = _kernels.resolve_threads(self._settings.num_threads)
-        counts = [_kernels.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
-                                           threads)
+        threads = _dispatch.resolve_threads(self._settings.num_threads)
+        counts = [_dispatch.count_nonfinite(flat(g), m if m is not None else EMPTY_MASK,
+                                            threads)
                   for g, m in zip(grads, self.masks)]
         bad = sum(counts)
         if not bad:
@@ -650,7 +650,7 @@ class Optimizer:
         return True
 
     def _slot_flags(self) -> dict[str, bool]:
-        """The rule's structural options, fixed for the kernel slot (see _kernels.Slot)."""
+        """The rule's structural options, fixed for the kernel slot (see _dispatch.Slot)."""
         return {}
 
     def _prox_scale(self) -> float:

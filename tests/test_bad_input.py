@@ -30,7 +30,7 @@ import scipy.optimize as so
 import scipy.sparse
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 from fastopt import sparsity as sp
 
 CLASSES = [fastopt.SGD, fastopt.Adagrad, fastopt.RMSprop, fastopt.Adam, fastopt.Adamax,
@@ -275,8 +275,8 @@ err("params-unaligned", lambda: fastopt.SGD(unaligned(3)), ValueError,
 err("params[1]-unaligned-float32", lambda: fastopt.Adam([np.zeros(2), unaligned(3, np.float32)]),
     ValueError, r"'params\[1\]' is not aligned")
 err("kernel-slot-unaligned-param",
-    lambda: _kernels.Slot("sgd", unaligned(3), *[np.empty(0)] * 3, np.empty(0, np.uint8),
-                          *[np.empty(0)] * 3),
+    lambda: _dispatch.Slot("sgd", unaligned(3), *[np.empty(0)] * 3, np.empty(0, np.uint8),
+                           *[np.empty(0)] * 3),
     ValueError, r"'param' is not aligned")
 err("params-np.matrix", lambda: fastopt.Adam(matrix([[1.0, 2.0]])), TypeError,
     r"'params' is a numpy.matrix")
@@ -426,8 +426,8 @@ COMMON = [
     ("num_threads", "4", TypeError, r"Invalid num_threads: '4'"),
     # OS threads are not free: libgomp aborts the process from 32768 and crashes it from
     # 65536, and 2**31 does not fit a C int
-    ("num_threads", _kernels.MAX_THREADS + 1, ValueError,
-     rf"Invalid num_threads: {_kernels.MAX_THREADS + 1} \(at most {_kernels.MAX_THREADS} here"),
+    ("num_threads", _dispatch.MAX_THREADS + 1, ValueError,
+     rf"Invalid num_threads: {_dispatch.MAX_THREADS + 1} \(at most {_dispatch.MAX_THREADS} here"),
     ("num_threads", 65536, ValueError, r"Invalid num_threads: 65536 \(at most \d+ here: 4 "),
     ("num_threads", 2**31, ValueError, r"Invalid num_threads: 2147483648 \(at most"),
     ("bounds", (1.0, 0.0), ValueError, r"'bounds\[0\]' is infeasible"),

@@ -12,18 +12,19 @@ import pytest
 from conftest import make_problem
 from test_optimizers import check_against_oracle, run_fastopt
 
-from fastopt import _kernels
+import fastopt
+from fastopt import _dispatch
 
 EXPORTED = ("Slot", "Plan", "Progress", "sum_squares", "count_nonfinite", "max_abs",
-            "team_size", "set_parallel_threshold", "max_threads", "openmp_enabled")
+            "team_size", "max_threads", "openmp_enabled")
 
 
-@pytest.fixture(params=_kernels.ISAS)
+@pytest.fixture(params=_dispatch.ISAS)
 def build(request, monkeypatch):
-    """Run the optimizers on one build: fastopt._kernels's names point at it."""
+    """Run the optimizers on one build: fastopt._dispatch's names point at it."""
     module = importlib.import_module(f"fastopt._kernels_{request.param}")
     for name in EXPORTED:
-        monkeypatch.setattr(_kernels, name, getattr(module, name))
+        monkeypatch.setattr(_dispatch, name, getattr(module, name))
     return request.param
 
 
@@ -47,15 +48,14 @@ def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
     variants = {"plain": {}, "sparse": {"l1": 0.3, "weight_decay": 0.1},
                 "full": {"l1": 0.3, "clipvalue": 0.9, "weight_decay": 0.1,
                          "bounds": (-1.5 * np.ones(n), 1.5 * np.ones(n))}}
-    old = _kernels.set_parallel_threshold(0)
+    old = _dispatch.set_parallel_threshold(0)                # every build's
     try:
         for kind, opts in variants.items():
             results = {}
-            for isa in _kernels.ISAS:
+            for isa in _dispatch.ISAS:
                 module = importlib.import_module(f"fastopt._kernels_{isa}")
-                module.set_parallel_threshold(0)
                 for name in EXPORTED:
-                    monkeypatch.setattr(_kernels, name, getattr(module, name))
+                    monkeypatch.setattr(_dispatch, name, getattr(module, name))
                 for threads in (1, 2):
                     w, opt, _ = run_fastopt(rule, hyper, np.clip(theta, -1.5, 1.5), grads,
                                             "torch", threads,
@@ -67,8 +67,22 @@ def test_builds_agree_bit_for_bit(config, dtype, monkeypatch):
                 for k in s0:
                     np.testing.assert_array_equal(s[k], s0[k])
     finally:
-        for isa in _kernels.ISAS:
-            importlib.import_module(f"fastopt._kernels_{isa}").set_parallel_threshold(old)
+        _dispatch.set_parallel_threshold(old)
+
+
+def test_the_parallel_threshold_reaches_every_build():
+    """One threshold for the process: set through fastopt._dispatch, every build reads it
+    (a step on a build that kept its own would still take threads at the old one)."""
+    builds = [importlib.import_module(f"fastopt._kernels_{isa}") for isa in _dispatch.ISAS]
+    team = 2 if fastopt.openmp_enabled() else 1
+    old = _dispatch.set_parallel_threshold(0)
+    try:
+        assert [build.team_size(100, 2) for build in builds] == [team] * len(builds)
+        _dispatch.set_parallel_threshold(101)
+        assert [build.team_size(100, 2) for build in builds] == [1] * len(builds)
+        assert [build.team_size(101, 2) for build in builds] == [team] * len(builds)
+    finally:
+        _dispatch.set_parallel_threshold(old)
 
 
 @pytest.mark.parametrize("options", [{}, {"maximize": True, "clipnorm": 0.05}],
@@ -98,9 +112,9 @@ def run_python(code, **env):
                           env={**os.environ, **env}, cwd=os.path.dirname(__file__))
 
 
-@pytest.mark.parametrize("isa", _kernels.ISAS)
+@pytest.mark.parametrize("isa", _dispatch.ISAS)
 def test_fastopt_isa_forces_a_build(isa):
-    out = run_python("import fastopt._kernels as k; print(k.ISA)", FASTOPT_ISA=isa)
+    out = run_python("import fastopt._dispatch as k; print(k.ISA)", FASTOPT_ISA=isa)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == isa
 
@@ -112,19 +126,19 @@ def test_fastopt_isa_refuses_what_it_cannot_run():
 
 
 def test_best_build_is_the_default():
-    assert _kernels.ISA == _kernels.ISAS[0]
-    assert _kernels.ISAS[-1] == "baseline"
+    assert _dispatch.ISA == _dispatch.ISAS[0]
+    assert _dispatch.ISAS[-1] == "baseline"
 
 
 def test_a_cpu_without_avx2_gets_the_baseline(monkeypatch):
-    monkeypatch.setattr(_kernels, "_cpu_features", lambda: {"SSE2": True})
-    assert list(_kernels._importable()) == ["baseline"]
+    monkeypatch.setattr(_dispatch, "_cpu_features", lambda: {"SSE2": True})
+    assert list(_dispatch._importable()) == ["baseline"]
 
 
 def test_x86_64_installs_have_the_avx2_build():
     """On x86-64 with gcc/clang, setup.py builds the AVX2 copy; if the CPU has AVX2 it runs."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("AVX2 build exists only on x86-64")
-    if not _kernels._cpu_features().get("AVX2"):
+    if not _dispatch._cpu_features().get("AVX2"):
         pytest.skip("this CPU has no AVX2")
-    assert "avx2" in _kernels.ISAS
+    assert "avx2" in _dispatch.ISAS

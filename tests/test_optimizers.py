@@ -10,7 +10,7 @@ from conftest import CLASSES, make_problem
 
 import fastopt
 import reference as ref
-from fastopt import _kernels
+from fastopt import _dispatch
 
 STEPS = 50
 LR = 0.01
@@ -120,7 +120,7 @@ def test_threads_bit_identical(config, dtype, num_threads, monkeypatch):
     """Every element-wise result is identical for 1, 2 and 3 threads, also for small arrays
     forced onto threads."""
     rule, hyper = config
-    old = _kernels.set_parallel_threshold(0)
+    old = _dispatch.set_parallel_threshold(0)
     try:
         for n, option in ((70001, "all"), (5000, "clipnorm"), (3, "none")):
             theta, grads = make_problem(n, 12, 3, dtype)
@@ -129,17 +129,17 @@ def test_threads_bit_identical(config, dtype, num_threads, monkeypatch):
             wk, ok, _ = run_fastopt(rule, hyper, theta, grads, "torch", num_threads, mask,
                                     **opts)
             expected_team = num_threads if fastopt.openmp_enabled() else 1
-            assert _kernels.team_size(n, num_threads) == expected_team
+            assert _dispatch.team_size(n, num_threads) == expected_team
             np.testing.assert_array_equal(w1, wk)
             for k in o1.state[0]:
                 np.testing.assert_array_equal(o1.state[0][k], ok.state[0][k])
     finally:
-        _kernels.set_parallel_threshold(old)
+        _dispatch.set_parallel_threshold(old)
 
 
 def test_small_arrays_run_serially():
-    assert _kernels.team_size(10, 2) == 1
-    assert _kernels.team_size(_kernels.PARALLEL_THRESHOLD, 2) == (
+    assert _dispatch.team_size(10, 2) == 1
+    assert _dispatch.team_size(_dispatch.PARALLEL_THRESHOLD, 2) == (
         2 if fastopt.openmp_enabled() else 1)
 
 
@@ -220,7 +220,7 @@ def test_one_call_over_many_arrays_equals_one_optimizer_per_array(config, num_th
     start = [rng.standard_normal(n).astype(dt) for n, dt in zip(sizes, dtypes)]
     grads = [[rng.standard_normal(n).astype(dt) for n, dt in zip(sizes, dtypes)]
              for _ in range(6)]
-    old = _kernels.set_parallel_threshold(0)
+    old = _dispatch.set_parallel_threshold(0)
     try:
         together = [p.copy() for p in start]
         opt = CLASSES[rule](together, learning_rate=LR, l1=l1, num_threads=num_threads,
@@ -238,7 +238,7 @@ def test_one_call_over_many_arrays_equals_one_optimizer_per_array(config, num_th
             for k in single.state[0]:
                 np.testing.assert_array_equal(opt.state[i][k], single.state[0][k])
     finally:
-        _kernels.set_parallel_threshold(old)
+        _dispatch.set_parallel_threshold(old)
 
 
 def test_per_coordinate_l1_matches_oracle():
@@ -397,7 +397,7 @@ def test_state_dict_is_plain_data_and_a_copy():
 @pytest.mark.parametrize("convention", ["torch", "keras"])
 def test_nadam_product_of_momenta_is_the_published_one(convention):
     """The kernel module computes Nadam's momenta and carries their product from step to
-    step (_kernels.Progress.carry): after each step it is the reference's product of
+    step (_dispatch.Progress.carry): after each step it is the reference's product of
     mu_1 ... mu_t, in the same float64 operations, so exactly; a state dict saves it and
     resuming goes on from it."""
     opt = fastopt.Nadam(np.zeros(3), convention=convention)
@@ -533,38 +533,44 @@ def test_an_invalid_setting_raises_and_changes_nothing():
 
 
 def _published_numbers(rule, keras, h, lr, t, carry):
-    """The kernel's step numbers (x1..x7, first, carry; see the rules' comments in
-    fastopt/_kernels.pxi) from the published formulas, in Python floats."""
+    """The kernel's step numbers (by name, and the carry after the step; see the rules'
+    comments in fastopt/_kernels.pyx) from the published formulas, in Python floats."""
     if rule == "sgd":
-        return (lr, h["momentum"], 0, 0, 0, 0, 0, t == 1, carry)
+        return {"lr": lr, "momentum": h["momentum"], "first": t == 1}, carry
     if rule == "adagrad":
         if keras:
-            return (lr, h["epsilon"], 0.0, 0, 0, 0, 0, False, carry)
-        return (lr / (1 + (t - 1) * h["lr_decay"]), 0.0, h["epsilon"], 0, 0, 0, 0, False,
-                carry)
+            return {"lr": lr, "eps_in": h["epsilon"], "eps_out": 0.0}, carry
+        return {"lr": lr / (1 + (t - 1) * h["lr_decay"]), "eps_in": 0.0,
+                "eps_out": h["epsilon"]}, carry
     if rule == "rmsprop":
         eps = h["epsilon"]
-        inner = (eps, 0.0, lr, 1.0) if keras else (0.0, eps, 1.0, lr)
-        return (lr, h["rho"], *inner, h["momentum"], False, carry)
+        inner = ({"eps_in": eps, "eps_out": 0.0, "lr_in": lr, "lr_out": 1.0} if keras else
+                 {"eps_in": 0.0, "eps_out": eps, "lr_in": 1.0, "lr_out": lr})
+        return {"lr": lr, "rho": h["rho"], **inner, "momentum": h["momentum"]}, carry
     b1, b2 = h["beta_1"], h["beta_2"]
     if rule == "adam":
         bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        betas = {"beta_1": b1, "beta_2": b2, "eps": h["epsilon"]}
         if keras:
             root = math.sqrt(bc2)
-            return (b1, b2, 1.0, h["epsilon"], lr * root / bc1, lr * root, 0, False, carry)
-        return (b1, b2, 1 / math.sqrt(bc2), h["epsilon"], lr / bc1, lr, 0, False, carry)
+            return {**betas, "sqrt_scale": 1.0, "step": lr * root / bc1,
+                    "prox_lr": lr * root}, carry
+        return {**betas, "sqrt_scale": 1 / math.sqrt(bc2), "step": lr / bc1,
+                "prox_lr": lr}, carry
     if rule == "adamax":
-        eps = (0.0, h["epsilon"]) if keras else (h["epsilon"], 0.0)
-        return (lr, b1, b2, *eps, lr / (1 - b1 ** t), 0, False, carry)
+        eps = ({"eps_in": 0.0, "eps_out": h["epsilon"]} if keras else
+               {"eps_in": h["epsilon"], "eps_out": 0.0})
+        return {"lr": lr, "beta_1": b1, "beta_2": b2, **eps, "step": lr / (1 - b1 ** t)}, carry
     mu, mu_next = ref._nadam_mu(t, h), ref._nadam_mu(t + 1, h)
     prod = carry * mu
-    return (lr, b1, b2, 1 / (1 - b2 ** t), h["epsilon"], lr * (1 - mu) / (1 - prod),
-            lr * mu_next / (1 - prod * mu_next), False, prod)
+    return {"lr": lr, "beta_1": b1, "beta_2": b2, "v_scale": 1 / (1 - b2 ** t),
+            "eps": h["epsilon"], "c_grad": lr * (1 - mu) / (1 - prod),
+            "c_mom": lr * mu_next / (1 - prod * mu_next)}, prod
 
 
 @pytest.mark.parametrize("t", [1, 2, 3, 17, 10**6, 2**40 + 1, 2**63 - 1])
 @pytest.mark.parametrize("keras", [False, True])
-@pytest.mark.parametrize("rule", list(_kernels.RULES))
+@pytest.mark.parametrize("rule", list(_dispatch.RULES))
 def test_kernel_step_numbers_are_the_published_formulas_exactly(rule, keras, t):
     """The kernel module computes each rule's numbers for step t (bias corrections, Nadam's
     momenta, the conventions' folding) with the operations Python does on floats, so they
@@ -575,7 +581,7 @@ def test_kernel_step_numbers_are_the_published_formulas_exactly(rule, keras, t):
     extra = ({"momentum": 0.7} if rule in ("sgd", "rmsprop") else
              {"lr_decay": 0.01} if rule == "adagrad" and not keras else {})
     h = dict(cls(np.zeros(2), convention="keras" if keras else "torch", **extra).hyper)
-    got = _kernels.step_numbers(rule, keras, h, 0.0123, t, 0.37)
+    got = _dispatch.step_numbers(rule, keras, h, 0.0123, t, 0.37)
     assert got == _published_numbers(rule, keras, h, 0.0123, t, 0.37)
 
 
@@ -584,8 +590,8 @@ def test_a_zero_denominator_in_the_step_numbers_raises():
     module's numbers still raise ZeroDivisionError for them, as Python would, rather than
     give NaN."""
     with pytest.raises(ZeroDivisionError):
-        _kernels.step_numbers("adam", False, {"beta_1": 1.0, "beta_2": 0.9, "epsilon": 0.0},
-                              0.1, 3)
+        _dispatch.step_numbers("adam", False, {"beta_1": 1.0, "beta_2": 0.9, "epsilon": 0.0},
+                               0.1, 3)
 
 
 def test_hyper_is_read_only_and_set_hyper_checks_and_applies_changes():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_ctrl_c_at_any_moment_of_large_steps_keeps_counters_with_the_arrays(ctrl
     """Real interrupts, from another thread at spread-out moments of a run of threaded
     steps (the kernels' time dominates): wherever one lands, the optimizer holds the point
     of a whole number of steps, the one an uninterrupted run reaches in step_count steps."""
-    n = 4 * _kernels.PARALLEL_THRESHOLD
+    n = 4 * _dispatch.PARALLEL_THRESHOLD
     g = np.sin(np.arange(n, dtype=np.float64))
     for delay in np.linspace(0.0, 0.02, 8):
         opt = fastopt.Nadam(np.zeros(n), num_threads=2)
@@ -126,12 +126,12 @@ def test_an_openmp_maximum_past_the_cap_is_capped():
     """OpenMP's maximum (OMP_NUM_THREADS, threadpoolctl) is followed up to MAX_THREADS: a
     team of tens of thousands of threads aborts or crashes the process."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    big = 100 * _kernels.MAX_THREADS
+    big = 100 * _dispatch.MAX_THREADS
     with threadpoolctl.threadpool_limits(limits=big, user_api="openmp"):
-        assert _kernels.max_threads() == big
-        assert _kernels.resolve_threads(None) == _kernels.MAX_THREADS
-        assert _kernels.resolve_threads(big) == _kernels.MAX_THREADS
-    assert _kernels.MAX_THREADS >= 64
+        assert _dispatch.max_threads() == big
+        assert _dispatch.resolve_threads(None) == _dispatch.MAX_THREADS
+        assert _dispatch.resolve_threads(big) == _dispatch.MAX_THREADS
+    assert _dispatch.MAX_THREADS >= 64
 
 
 @openmp_only
@@ -141,8 +141,8 @@ def test_threadpool_limits_holds_in_the_calling_thread_only():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     seen = []
     with threadpoolctl.threadpool_limits(limits=1, user_api="openmp"):
-        worker = threading.Thread(target=lambda: seen.append(_kernels.resolve_threads(None)))
+        worker = threading.Thread(target=lambda: seen.append(_dispatch.resolve_threads(None)))
         worker.start()
         worker.join()
-        assert _kernels.resolve_threads(None) == 1
-    assert seen == [_kernels.resolve_threads(None)]
+        assert _dispatch.resolve_threads(None) == 1
+    assert seen == [_dispatch.resolve_threads(None)]

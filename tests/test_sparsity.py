@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 # Names are imported from the module itself: the package may also export a function called
 # ``sparsity``, which would shadow the submodule attribute ``fastopt.sparsity``.
 from fastopt.sparsity import (ConstantSparsity, PolynomialDecay, from_csr, nnz,
@@ -515,7 +515,7 @@ class TestOptimizerPruning:
     @pytest.mark.parametrize("num_threads", [2, 3])
     @pytest.mark.parametrize("scope", ["per_array", "global"])
     def test_threads_bit_identical(self, num_threads, scope):
-        old = _kernels.set_parallel_threshold(0)
+        old = _dispatch.set_parallel_threshold(0)
         try:
             results = []
             for threads in (1, num_threads):
@@ -531,7 +531,7 @@ class TestOptimizerPruning:
             assert all(a.tobytes() == b.tobytes() for a, b in zip(p1, pk))
             assert all(np.array_equal(a, b) for a, b in zip(m1, mk))
         finally:
-            _kernels.set_parallel_threshold(old)
+            _dispatch.set_parallel_threshold(old)
 
     def test_minimize_pruning_option(self):
         rng = np.random.default_rng(8)

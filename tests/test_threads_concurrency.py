@@ -16,10 +16,10 @@ import pytest
 from conftest import CLASSES, make_problem
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 
 STEPS = 20
-N_LARGE = _kernels.PARALLEL_THRESHOLD + 4099      # an OpenMP team per kernel call
+N_LARGE = _dispatch.PARALLEL_THRESHOLD + 4099      # an OpenMP team per kernel call
 N_SMALL = 1000                                     # on the calling thread
 
 JOBS = [

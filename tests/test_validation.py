@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import fastopt
-from fastopt import _kernels
+from fastopt import _dispatch
 
 
 def ro(a):
@@ -169,28 +169,28 @@ def test_kernel_slot_checks():
     m = np.empty(0, np.uint8)
     z = np.zeros(10)
     with pytest.raises(ValueError, match=r"'state' has 3 elements"):
-        _kernels.Slot("adam", p, np.zeros(3), z, e, m, e, e, e)
+        _dispatch.Slot("adam", p, np.zeros(3), z, e, m, e, e, e)
     with pytest.raises(ValueError, match=r"'state' has 0 elements, expected 10$"):
-        _kernels.Slot("adam", p, z, z.copy(), e, m, e, e, e, amsgrad=True)
+        _dispatch.Slot("adam", p, z, z.copy(), e, m, e, e, e, amsgrad=True)
     with pytest.raises(ValueError, match=r"'state' has 0 elements, expected 10$"):
-        _kernels.Slot("sgd", p, e, e, e, m, e, e, e, momentum=True)
+        _dispatch.Slot("sgd", p, e, e, e, m, e, e, e, momentum=True)
     with pytest.raises(ValueError, match=r"'mask' has 4 elements"):
-        _kernels.Slot("sgd", p, e, e, e, np.ones(4, np.uint8), e, e, e)
+        _dispatch.Slot("sgd", p, e, e, e, np.ones(4, np.uint8), e, e, e)
     with pytest.raises(ValueError, match=r"'lower' has 3 elements"):
-        _kernels.Slot("sgd", p, e, e, e, m, e, np.zeros(3), e)
+        _dispatch.Slot("sgd", p, e, e, e, m, e, np.zeros(3), e)
     with pytest.raises(ValueError, match="Buffer dtype mismatch"):
-        _kernels.Slot("sgd", p, e, e, e, m, np.ones(10, np.float32), e, e)
+        _dispatch.Slot("sgd", p, e, e, e, m, np.ones(10, np.float32), e, e)
     with pytest.raises(ValueError, match="read-only"):
-        _kernels.Slot("sgd", ro(p), e, e, e, m, e, e, e)
+        _dispatch.Slot("sgd", ro(p), e, e, e, m, e, e, e)
     with pytest.raises(TypeError, match="float32 or float64"):
-        _kernels.Slot("sgd", np.zeros(10, np.int64), e, e, e, m, e, e, e)
+        _dispatch.Slot("sgd", np.zeros(10, np.int64), e, e, e, m, e, e, e)
     with pytest.raises(ValueError, match="unknown rule 'lbfgs'"):
-        _kernels.Slot("lbfgs", p, e, e, e, m, e, e, e)
-    slot = _kernels.Slot("adam", p, z, z.copy(), e, m, e, e, e)
-    plan = _kernels.Plan([slot], [(2, 5)])
+        _dispatch.Slot("lbfgs", p, e, e, e, m, e, e, e)
+    slot = _dispatch.Slot("adam", p, z, z.copy(), e, m, e, e, e)
+    plan = _dispatch.Plan([slot], [(2, 5)])
     common = (1.0, np.inf, 0.0, 0.0)
     hyper = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
-    progress = _kernels.Progress()
+    progress = _dispatch.Progress()
     for bad in (np.zeros(5), np.zeros(10, np.float32), np.zeros(20)[::2], [0.0] * 10,
                 np.zeros(10).astype(">f8")):
         with pytest.raises(TypeError, match=r"'grads\[0\]' must be a C-contiguous, aligned "
@@ -213,18 +213,35 @@ def test_kernel_slot_checks():
         plan.step([z], 1e-3, hyper, common, None, 1, progress)
     assert p.tolist() == [0.0] * 10                     # nothing ran
     assert (progress.step, progress.carry) == (2**63 - 1, 1.0)
-    sgd = _kernels.Slot("sgd", np.zeros(10), e, e, e, m, e, e, e)
+    sgd = _dispatch.Slot("sgd", np.zeros(10), e, e, e, m, e, e, e)
     with pytest.raises(ValueError, match="same rule and convention"):
-        _kernels.Plan([slot, sgd], [(10,), (10,)])
-    keras = _kernels.Slot("adam", np.zeros(10), z.copy(), z.copy(), e, m, e, e, e, keras=True)
+        _dispatch.Plan([slot, sgd], [(10,), (10,)])
+    keras = _dispatch.Slot("adam", np.zeros(10), z.copy(), z.copy(), e, m, e, e, e, keras=True)
     with pytest.raises(ValueError, match="same rule and convention"):
-        _kernels.Plan([slot, keras], [(10,), (10,)])
+        _dispatch.Plan([slot, keras], [(10,), (10,)])
     with pytest.raises(ValueError, match=r"shape \(3, 3\) does not have the 10 elements"):
-        _kernels.Plan([slot], [(3, 3)])
+        _dispatch.Plan([slot], [(3, 3)])
     with pytest.raises(ValueError, match="one shape per slot and at least one slot"):
-        _kernels.Plan([], [])
+        _dispatch.Plan([], [])
     with pytest.raises(TypeError, match="slot 0 is a NoneType, not a Slot"):
-        _kernels.Plan([None], [(10,)])
+        _dispatch.Plan([None], [(10,)])
+
+
+@pytest.mark.parametrize("cls, hyper", [
+    (fastopt.SGD, {}), (fastopt.SGD, {"momentum": 0.9}), (fastopt.Adagrad, {}),
+    (fastopt.RMSprop, {}), (fastopt.RMSprop, {"centered": True, "momentum": 0.5}),
+    (fastopt.Adam, {}), (fastopt.Adam, {"amsgrad": True}), (fastopt.Adamax, {}),
+    (fastopt.Nadam, {})])
+def test_the_kernel_rule_table_names_the_optimizers_state(cls, hyper):
+    """RULES, from which a slot takes which state arrays it needs, lists the same arrays in
+    the same order as the optimizers keep them, each kept exactly when its option is on."""
+    opt = cls(np.zeros(3), **hyper)
+    _, states = _dispatch.RULES[opt.rule]
+    h = opt.hyper
+    on = {None: True, "momentum": h.get("momentum", 0) != 0,
+          "centered": h.get("centered", False), "amsgrad": h.get("amsgrad", False)}
+    assert cls.state_slots == tuple(states)
+    assert list(opt.state[0]) == [name for name, option in states.items() if on[option]]
 
 
 @pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")     # np.matrix
@@ -233,8 +250,8 @@ def test_plan_fits_only_arrays_usable_as_they_are():
     dtype, C-contiguous and aligned; everything else goes through as_grad."""
     e, m = np.empty(0, np.float32), np.empty(0, np.uint8)
     p, q = np.zeros((2, 3), np.float32), np.zeros(4, np.float32)
-    slots = [_kernels.Slot("sgd", a.reshape(-1), e, e, e, m, e, e, e) for a in (p, q)]
-    two, one = _kernels.Plan(slots, [p.shape, q.shape]), _kernels.Plan(slots[:1], [p.shape])
+    slots = [_dispatch.Slot("sgd", a.reshape(-1), e, e, e, m, e, e, e) for a in (p, q)]
+    two, one = _dispatch.Plan(slots, [p.shape, q.shape]), _dispatch.Plan(slots[:1], [p.shape])
     g, h = np.ones((2, 3), np.float32), np.ones(4, np.float32)
     assert one.fits(g) and one.fits([g]) and one.fits((g,))
     assert two.fits([g, h]) and two.fits((g, h))
@@ -312,14 +329,14 @@ def test_max_abs_reads_only_what_it_can_read_as_it_is():
     for dtype in (np.float32, np.float64):
         for n in (0, 1, 7, 5000):               # 5000: past the size that releases the GIL
             g = rng.standard_normal(n).astype(dtype)
-            assert _kernels.max_abs(g) == (float(np.abs(g).max()) if n else 0.0)
+            assert _dispatch.max_abs(g) == (float(np.abs(g).max()) if n else 0.0)
             if n:
                 g[n // 2] = np.nan
-                assert np.isnan(_kernels.max_abs(g))
+                assert np.isnan(_dispatch.max_abs(g))
                 g[n // 2] = -np.inf
-                assert _kernels.max_abs(g) == np.inf
+                assert _dispatch.max_abs(g) == np.inf
     raw = np.zeros(81, np.uint8)
     for bad in (np.ones((2, 3)), np.ones(10)[::2], np.ones(4, np.int64), [1.0, 2.0],
                 np.ones(4).astype(">f8"), raw[1:81].view(np.float64), np.float64(3.0)):
         with pytest.raises(TypeError, match="max_abs needs a 1-D C-contiguous, aligned"):
-            _kernels.max_abs(bad)
+            _dispatch.max_abs(bad)

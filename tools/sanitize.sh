@@ -26,5 +26,5 @@ fi
 export LD_PRELOAD="$(gcc -print-file-name=libasan.so):$(gcc -print-file-name=libubsan.so)"
 export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-(cd / && python -c "import fastopt; print('fastopt', fastopt.__file__, 'openmp', fastopt.openmp_enabled(), 'isa', fastopt._kernels.ISA)")
+(cd / && python -c "import fastopt; print('fastopt', fastopt.__file__, 'openmp', fastopt.openmp_enabled(), 'isa', fastopt._dispatch.ISA)")
 pytest -q -p no:cacheprovider "$@"

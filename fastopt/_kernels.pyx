@@ -1,12 +1,13 @@
-# The fused one-pass update kernels: the only compiled code in fastopt, and the one source
-# of every update rule.  This file is compiled twice (setup.py): into
-# fastopt._kernels_baseline for any CPU of the platform, and on x86-64 into
-# fastopt._kernels_avx2 with -mavx2; fastopt/_kernels.py imports the one this CPU can run.
-# Both are built with -ffp-contract=off and no fast-math, so they agree bit for bit.
+# The fused one-pass update kernels: the one source of every update rule.  setup.py compiles
+# this file once per instruction set, each build a module of its own: fastopt._kernels_baseline
+# for any CPU of the platform and, on x86-64, fastopt._kernels_avx2 with -mavx2
+# (FASTOPT_ISA, a C macro, names the build); fastopt/_dispatch.py imports the best one this
+# CPU can run.  Every build is compiled with -ffp-contract=off and no fast-math, so they
+# agree bit for bit.
 #
 # Every kernel updates ``param`` and its state arrays in place, in one pass over memory, and
 # returns the number of non-finite gradient entries it saw (pruned coordinates excluded).
-# For each element, in this order (see DESIGN.md section 2):
+# For each element, in this order:
 #
 #     g = sign * g                      maximize (sign = -1)
 #     g = clip(g, -clip, clip)          clipvalue (clip = +inf when off)
@@ -19,11 +20,11 @@
 #     param = min(max(param, lower), upper)                          box bounds
 #
 # The loops know nothing about Python objects: arrays in, doubles in, a count out (the entry
-# points read the arrays through NumPy's C API and check them first).  Scalars that
+# points read the arrays through NumPy's C API and check them first).  Numbers that
 # depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
-# are computed once per step by rule_scalars, from the hyperparameters that the optimizer
+# are computed once per step by compute_step_numbers, from the hyperparameters that the optimizer
 # objects validate.  Convention differences between torch and Keras are folded into those
-# scalars (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon); only structural options
+# numbers (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon); only structural options
 # (momentum, nesterov, centered, amsgrad) select a code path, and they do so per loop call, so
 # each path is a branch-free loop the compiler vectorizes.  A step with no mask, l1, bounds
 # or clipvalue (the common case) runs a "plain" copy of its loop that leaves those
@@ -58,6 +59,21 @@ cnp.import_array()
 
 from fastopt._openmp cimport (FASTOPT_OPENMP, omp_get_max_threads, omp_get_num_threads,
                               omp_get_thread_limit)
+from fastopt._kernel_state cimport SharedState, shared_state
+
+cdef extern from *:
+    """
+    #ifndef FASTOPT_ISA
+    #error "FASTOPT_ISA names the instruction set of the build (setup.py defines it)"
+    #endif
+    #define FASTOPT_STRING_(x) #x
+    #define FASTOPT_STRING(x) FASTOPT_STRING_(x)
+    #define FASTOPT_ISA_NAME FASTOPT_STRING(FASTOPT_ISA)
+    """
+    const char* FASTOPT_ISA_NAME
+
+# The instruction set this build is compiled for ("baseline", "avx2").
+ISA = FASTOPT_ISA_NAME.decode("ascii")
 
 
 ctypedef fused floating:
@@ -93,10 +109,8 @@ cdef enum StepKind:
     # which of the types above an array's step runs (step_kind)
     PLAIN_STEP, SPARSE_STEP, FULL_STEP
 
-# Below this many elements a kernel runs on the calling thread (OpenMP start-up would cost
-# more than the work).  Chosen from bench/kernels.py measurements; see README.
-PARALLEL_THRESHOLD = 65536
-cdef Py_ssize_t _threshold = PARALLEL_THRESHOLD
+# The parallel threshold and the after-fork flag, one copy for every build.
+cdef SharedState* shared = shared_state()
 
 # Constant blocks standing in for absent optional arrays; written once, at import.
 cdef unsigned char KEEP_ALL[BLOCK]
@@ -153,22 +167,10 @@ MAX_THREADS = min(omp_get_thread_limit(), max(64, 4 * (_os.cpu_count() or 1)))
 cdef int _max_team = MAX_THREADS
 
 
-cdef bint _forked = False
-
-
-def after_fork_in_child():
-    """Called in a process forked from this one (fastopt._threads registers it): libgomp
-    cannot start a thread team in a child forked after the parent used OpenMP (the child
-    hangs in its first parallel region), so there every kernel runs on the calling thread.
-    Processes started with "spawn" or "forkserver" are not affected."""
-    global _forked
-    _forked = True
-
-
 cdef int threads_for(object num_threads) except -1:
     """The team size to request for a validated ``num_threads`` (None: OpenMP's current
     maximum, read at each call; 1 in a forked child), at most MAX_THREADS."""
-    if _forked:
+    if shared.forked:
         return 1
     cdef int n = omp_get_max_threads() if num_threads is None else num_threads
     return n if n <= _max_team else _max_team
@@ -186,19 +188,9 @@ def team_size(Py_ssize_t n, int num_threads):
     cdef Py_ssize_t _b
     cdef int size = 1
     for _b in prange(1, nogil=True, schedule='static', num_threads=num_threads,
-                     use_threads_if=n >= _threshold):
+                     use_threads_if=n >= shared.parallel_threshold):
         size = omp_get_num_threads()
     return size
-
-
-def set_parallel_threshold(Py_ssize_t n):
-    """Set the element count from which kernels use threads; returns the previous value."""
-    global _threshold
-    if n < 0:
-        raise ValueError(f"Invalid parallel threshold: {n}")
-    old = _threshold
-    _threshold = n
-    return old
 
 
 # ---------------------------------------------------------------------------------------
@@ -307,36 +299,32 @@ cdef int check_aligned(const void* p, Py_ssize_t itemsize, str name) except -1:
     return 0
 
 
+cdef int check_operand(const floating[::1] x, Py_ssize_t n, str name,
+                       bint absent_ok) except -1:
+    """An array of n elements (or, when absent_ok, none) and aligned (check_aligned)."""
+    check_length(n, name, x.shape[0], absent_ok)
+    if x.shape[0]:
+        check_aligned(&x[0], sizeof(floating), name)
+    return 0
+
+
 cdef Arrays gather(floating[::1] param, floating[::1] s1, bint need1, floating[::1] s2,
                    bint need2, floating[::1] s3, bint need3, const unsigned char[::1] mask,
                    const floating[::1] l1w, const floating[::1] lower,
                    const floating[::1] upper) except *:
-    """Check every length against param's (bounds checks are off in the loops) and take the
-    data pointers.  The memoryview coercions check dtypes and writability."""
+    """Check every length against param's (bounds checks are off in the loops) and every
+    alignment, and take the data pointers.  The memoryview coercions check dtypes and
+    writability."""
     cdef Arrays a
     cdef Py_ssize_t n = param.shape[0]
-    check_length(n, "state", s1.shape[0], not need1)
-    check_length(n, "state", s2.shape[0], not need2)
-    check_length(n, "state", s3.shape[0], not need3)
+    check_operand(param, n, "param", False)
+    check_operand(s1, n, "state", not need1)
+    check_operand(s2, n, "state", not need2)
+    check_operand(s3, n, "state", not need3)
     check_length(n, "mask", mask.shape[0], True)
-    check_length(n, "l1w", l1w.shape[0], True)
-    check_length(n, "lower", lower.shape[0], True)
-    check_length(n, "upper", upper.shape[0], True)
-    cdef Py_ssize_t size = sizeof(floating)
-    if n:                       # (lengths are n here, or 0 for an absent optional array)
-        check_aligned(&param[0], size, "param")
-        if s1.shape[0]:
-            check_aligned(&s1[0], size, "state")
-        if s2.shape[0]:
-            check_aligned(&s2[0], size, "state")
-        if s3.shape[0]:
-            check_aligned(&s3[0], size, "state")
-        if l1w.shape[0]:
-            check_aligned(&l1w[0], size, "l1w")
-        if lower.shape[0]:
-            check_aligned(&lower[0], size, "lower")
-        if upper.shape[0]:
-            check_aligned(&upper[0], size, "upper")
+    check_operand(l1w, n, "l1w", True)
+    check_operand(lower, n, "lower", True)
+    check_operand(upper, n, "upper", True)
     a.n = n
     a.param = &param[0] if n else NULL
     a.grad = NULL
@@ -394,7 +382,7 @@ cdef inline Py_ssize_t n_chunks(Py_ssize_t n) noexcept nogil:
 cdef inline bint serial(Py_ssize_t n, int num_threads) noexcept nogil:
     """Run on the calling thread (every loop over an array asks this): entering an OpenMP
     region costs about a microsecond even when it is told to use one thread."""
-    return n < _threshold or num_threads <= 1
+    return n < shared.parallel_threshold or num_threads <= 1
 
 
 cdef struct Span:
@@ -444,12 +432,21 @@ cdef struct Flags:
     int rule
     bint momentum, nesterov, keras, centered, amsgrad
 
-RULES = {"sgd": SGD, "adagrad": ADAGRAD, "rmsprop": RMSPROP, "adam": ADAM,
-         "adamax": ADAMAX, "nadam": NADAM}
+# The rules by name: each one's Rule, and its state arrays in a slot's order (s1, s2, s3),
+# each with the structural option it is kept for (None: always).
+RULES = {
+    "sgd": (SGD, {"momentum_buffer": "momentum"}),
+    "adagrad": (ADAGRAD, {"sum": None}),
+    "rmsprop": (RMSPROP, {"square_avg": None, "grad_avg": "centered",
+                          "momentum_buffer": "momentum"}),
+    "adam": (ADAM, {"exp_avg": None, "exp_avg_sq": None, "max_exp_avg_sq": "amsgrad"}),
+    "adamax": (ADAMAX, {"exp_avg": None, "exp_inf": None}),
+    "nadam": (NADAM, {"exp_avg": None, "exp_avg_sq": None}),
+}
 
 
-cdef int rule_number(str rule) except -1:
-    """A rule's name as the kernel's Rule."""
+cdef tuple rule_entry(str rule):
+    """A rule's entry in RULES, by name."""
     if rule not in RULES:
         raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(RULES)}")
     return RULES[rule]
@@ -462,10 +459,8 @@ cdef class Slot:
     here, once; a step then acquires only the gradient (see ``Plan``).  The slot keeps
     references to its arrays, so its pointers stay valid while it lives.
 
-    State arrays per rule (s1, s2, s3): sgd (momentum_buffer if momentum), adagrad (sum),
-    rmsprop (square_avg, grad_avg if centered, momentum_buffer if momentum), adam (exp_avg,
-    exp_avg_sq, max_exp_avg_sq if amsgrad), adamax (exp_avg, exp_inf), nadam (exp_avg,
-    exp_avg_sq).
+    The state arrays s1, s2, s3 are the rule's, in the order RULES gives them; one that the
+    rule does not keep with these options, or does not have, is empty.
     """
     cdef Arrays a
     cdef Flags f
@@ -476,14 +471,14 @@ cdef class Slot:
     def __cinit__(self, str rule, param, s1, s2, s3, mask, l1w, lower, upper, *,
                   bint momentum=False, bint nesterov=False, bint keras=False,
                   bint centered=False, bint amsgrad=False):
-        self.f.rule = rule_number(rule)
+        number, states = rule_entry(rule)
+        self.f.rule = number
         self.rule = rule
         self.f.momentum, self.f.nesterov, self.f.keras = momentum, nesterov, keras
         self.f.centered, self.f.amsgrad = centered, amsgrad
-        cdef int r = self.f.rule
-        cdef bint need1 = r != SGD or momentum
-        cdef bint need2 = r in (ADAM, ADAMAX, NADAM) or (r == RMSPROP and centered)
-        cdef bint need3 = (r == ADAM and amsgrad) or (r == RMSPROP and momentum)
+        options = {None: True, "momentum": momentum, "centered": centered, "amsgrad": amsgrad}
+        needs = [options[option] for option in states.values()]
+        need1, need2, need3 = needs + [False] * (3 - len(needs))
         dtype = getattr(param, "dtype", None)
         if dtype == _np.float32:
             self.single = True
@@ -502,10 +497,35 @@ cdef class Slot:
         return self.a.n
 
 
-cdef struct Scalars:
-    # one step's rule scalars (see Plan.step), unpacked once per call
-    double x1, x2, x3, x4, x5, x6, x7
-    bint first
+# Each rule's numbers for one step (the comments above the rules' loops, below, give their
+# formulas; mu is the momentum); compute_step_numbers fills the one of the step's rule.
+
+cdef struct SgdNumbers:
+    double lr, momentum
+    bint first              # the first step (torch's momentum buffer starts at g)
+
+cdef struct AdagradNumbers:
+    double lr, eps_in, eps_out
+
+cdef struct RmspropNumbers:
+    double lr, rho, eps_in, eps_out, lr_in, lr_out, momentum
+
+cdef struct AdamNumbers:
+    double beta_1, beta_2, sqrt_scale, eps, step, prox_lr
+
+cdef struct AdamaxNumbers:
+    double lr, beta_1, beta_2, eps_in, eps_out, step
+
+cdef struct NadamNumbers:
+    double lr, beta_1, beta_2, v_scale, eps, c_grad, c_mom
+
+cdef union StepNumbers:
+    SgdNumbers sgd
+    AdagradNumbers adagrad
+    RmspropNumbers rmsprop
+    AdamNumbers adam
+    AdamaxNumbers adamax
+    NadamNumbers nadam
 
 
 cdef struct Work:
@@ -564,50 +584,51 @@ cdef class Progress:
 
 
 @cython.cdivision(False)     # a zero denominator (e.g. beta_1 = 1) raises ZeroDivisionError
-cdef Scalars rule_scalars(int rule, bint keras, dict h, double lr, long long t,
-                          double* carry) except *:
+cdef StepNumbers compute_step_numbers(int rule, bint keras, dict h, double lr, long long t,
+                                      double* carry) except *:
     """The rule's numbers for step t (counting from 1) at learning rate lr, from its
     hyperparameters h (validated by the optimizer object): bias corrections, Nadam's momentum
-    products, and the convention's differences folded in (the rules' comments below say
-    which number is which).  ``carry`` is what a rule carries from step to step, Nadam's
-    product of momenta prod_{t-1}, updated to prod_t; the other rules leave it.  Every
-    operation is the one Python does on floats (libm pow and sqrt; an int step converted
-    to double, rounded to nearest), so these are the numbers the published formulas give
-    in Python, bit for bit (tests/test_optimizers.py)."""
-    cdef Scalars c
+    products, and the convention's differences folded in.  ``carry`` is what a rule carries
+    from step to step, Nadam's product of momenta prod_{t-1}, updated to prod_t; the other
+    rules leave it.  Every operation is the one Python does on floats (libm pow and sqrt; an
+    int step converted to double, rounded to nearest), so these are the numbers the published
+    formulas give in Python, bit for bit (tests/test_optimizers.py)."""
+    cdef StepNumbers c
     cdef double b1, b2, bc1, root, mu, mu_next, prod, psi
     cdef double t_next = <double>(<unsigned long long>t + 1)    # t + 1 may not fit in t's type
-    c.x1 = c.x2 = c.x3 = c.x4 = c.x5 = c.x6 = c.x7 = 0          # the numbers a rule leaves unused
-    c.first = False
     if rule == SGD:
-        c.x1, c.x2, c.first = lr, h["momentum"], t == 1
+        c.sgd.lr, c.sgd.momentum, c.sgd.first = lr, h["momentum"], t == 1
     elif rule == ADAGRAD:
         if keras:
-            c.x1, c.x2, c.x3 = lr, h["epsilon"], 0.0
+            c.adagrad.lr, c.adagrad.eps_in, c.adagrad.eps_out = lr, h["epsilon"], 0.0
         else:
-            c.x1, c.x2, c.x3 = lr / (1 + (t - 1) * <double>h["lr_decay"]), 0.0, h["epsilon"]
+            c.adagrad.lr = lr / (1 + (t - 1) * <double>h["lr_decay"])
+            c.adagrad.eps_in, c.adagrad.eps_out = 0.0, h["epsilon"]
     elif rule == RMSPROP:
-        c.x1, c.x2, c.x7 = lr, h["rho"], h["momentum"]
+        c.rmsprop.lr, c.rmsprop.rho, c.rmsprop.momentum = lr, h["rho"], h["momentum"]
         if keras:
-            c.x3, c.x4, c.x5, c.x6 = h["epsilon"], 0.0, lr, 1.0
+            c.rmsprop.eps_in, c.rmsprop.eps_out = h["epsilon"], 0.0
+            c.rmsprop.lr_in, c.rmsprop.lr_out = lr, 1.0
         else:
-            c.x3, c.x4, c.x5, c.x6 = 0.0, h["epsilon"], 1.0, lr
+            c.rmsprop.eps_in, c.rmsprop.eps_out = 0.0, h["epsilon"]
+            c.rmsprop.lr_in, c.rmsprop.lr_out = 1.0, lr
     elif rule == ADAM:
         b1, b2 = h["beta_1"], h["beta_2"]
         bc1 = 1 - pow(b1, <double>t)
         root = sqrt(1 - pow(b2, <double>t))
-        c.x1, c.x2, c.x4 = b1, b2, h["epsilon"]
+        c.adam.beta_1, c.adam.beta_2, c.adam.eps = b1, b2, h["epsilon"]
         if keras:
-            c.x3, c.x5, c.x6 = 1.0, lr * root / bc1, lr * root
+            c.adam.sqrt_scale, c.adam.step, c.adam.prox_lr = 1.0, lr * root / bc1, lr * root
         else:
-            c.x3, c.x5, c.x6 = 1 / root, lr / bc1, lr
+            c.adam.sqrt_scale, c.adam.step, c.adam.prox_lr = 1 / root, lr / bc1, lr
     elif rule == ADAMAX:
         b1 = h["beta_1"]
-        c.x1, c.x2, c.x3, c.x6 = lr, b1, h["beta_2"], lr / (1 - pow(b1, <double>t))
+        c.adamax.lr, c.adamax.beta_1, c.adamax.beta_2 = lr, b1, h["beta_2"]
+        c.adamax.step = lr / (1 - pow(b1, <double>t))
         if keras:
-            c.x4, c.x5 = 0.0, h["epsilon"]
+            c.adamax.eps_in, c.adamax.eps_out = 0.0, h["epsilon"]
         else:
-            c.x4, c.x5 = h["epsilon"], 0.0
+            c.adamax.eps_in, c.adamax.eps_out = h["epsilon"], 0.0
     else:
         # the momentum schedule mu_t = beta_1 (1 - 0.96^(t psi) / 2), at t and t + 1
         b1, b2, psi = h["beta_1"], h["beta_2"], h["momentum_decay"]
@@ -615,17 +636,33 @@ cdef Scalars rule_scalars(int rule, bint keras, dict h, double lr, long long t,
         mu_next = b1 * (1 - 0.5 * pow(0.96, t_next * psi))
         prod = carry[0] * mu
         carry[0] = prod
-        c.x1, c.x2, c.x3, c.x4, c.x5 = lr, b1, b2, 1 / (1 - pow(b2, <double>t)), h["epsilon"]
-        c.x6, c.x7 = lr * (1 - mu) / (1 - prod), lr * mu_next / (1 - prod * mu_next)
+        c.nadam.lr, c.nadam.beta_1, c.nadam.beta_2 = lr, b1, b2
+        c.nadam.v_scale, c.nadam.eps = 1 / (1 - pow(b2, <double>t)), h["epsilon"]
+        c.nadam.c_grad = lr * (1 - mu) / (1 - prod)
+        c.nadam.c_mom = lr * mu_next / (1 - prod * mu_next)
     return c
 
 
 def step_numbers(str rule, bint keras, dict hyper not None, double lr, long long t,
                  double carry=1.0):
-    """rule_scalars for Python (tests): (x1, ..., x7, first, carry after the step), the
-    numbers unused by the rule 0."""
-    cdef Scalars c = rule_scalars(rule_number(rule), keras, hyper, lr, t, &carry)
-    return (c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7, c.first, carry)
+    """compute_step_numbers for Python (tests, the Dask front end's l1 step): the rule's
+    numbers for step t as a dict by name (its struct's fields, in their order), and the
+    carry after the step."""
+    cdef int r = rule_entry(rule)[0]
+    cdef StepNumbers c = compute_step_numbers(r, keras, hyper, lr, t, &carry)
+    if r == SGD:
+        numbers = c.sgd
+    elif r == ADAGRAD:
+        numbers = c.adagrad
+    elif r == RMSPROP:
+        numbers = c.rmsprop
+    elif r == ADAM:
+        numbers = c.adam
+    elif r == ADAMAX:
+        numbers = c.adamax
+    else:
+        numbers = c.nadam
+    return numbers, carry
 
 
 cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexcept:
@@ -762,7 +799,7 @@ cdef class Plan:
         writes those arrays in any order).
 
         ``hyper`` holds the rule's hyperparameters, checked by the optimizer object (the
-        step's numbers are computed from them by rule_scalars).  ``common`` = (sign, clip,
+        step's numbers are computed from them by compute_step_numbers).  ``common`` = (sign, clip,
         l2, weight_decay) for every array; ``per_array`` is None (scale 1, l1 0) or one
         (scale, l1) per array; ``threads`` a validated thread count or None (threads_for).
         ``progress`` holds the steps taken and the number the rule carries from the
@@ -783,7 +820,7 @@ cdef class Plan:
             raise ValueError(f"step count {progress.step} out of range")
         cdef long long t = progress.step + 1
         cdef double carry = progress.carry
-        cdef Scalars c = rule_scalars(self.rule, self.keras, hyper, lr, t, &carry)
+        cdef StepNumbers c = compute_step_numbers(self.rule, self.keras, hyper, lr, t, &carry)
         cdef Extras e
         e.sign, e.clip, e.l2, e.decay = common
         e.decay *= lr
@@ -842,7 +879,7 @@ cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
 
 
 cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks,
-                          Scalars c) noexcept nogil:
+                          StepNumbers c) noexcept nogil:
     """Unit u of a step's numbering by chunks or by blocks: found by bisection among the
     arrays, then run by the float32 or float64, plain, sparse or full copy of the rule's
     loop."""
@@ -869,7 +906,7 @@ cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks,
 
 
 cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, Extras e,
-                            Scalars c, floating z, Kind kind) noexcept nogil:
+                            StepNumbers c, floating z, Kind kind) noexcept nogil:
     """Blocks b to b + count - 1 of one array's step (those that exist): one loop in a plain
     step (it reads no optional array, so the one-block constant stand-ins do not limit
     it), block by block in the others."""
@@ -884,7 +921,7 @@ cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, 
     return bad
 
 
-cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, Scalars c,
+cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, StepNumbers c,
                            floating z, Kind kind) noexcept nogil:
     """Block k of one step (one or more blocks of BLOCK elements).  Structural options are
     passed to the rule's block function as constants, so each variant is its own
@@ -896,36 +933,31 @@ cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, Scalars c,
     cdef floating* s3 = at(a.s3, k.start, z)
     if f.rule == SGD:
         if not f.momentum:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, False, False, False, kind)
+            return sgd_block(p, g, s1, k, e, c.sgd, False, False, False, kind)
         elif f.keras and f.nesterov:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, True, kind)
+            return sgd_block(p, g, s1, k, e, c.sgd, True, True, True, kind)
         elif f.keras:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, True, kind)
+            return sgd_block(p, g, s1, k, e, c.sgd, True, False, True, kind)
         elif f.nesterov:
-            return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, True, False, kind)
-        return sgd_block(p, g, s1, k, e, c.x1, c.x2, c.first, True, False, False, kind)
+            return sgd_block(p, g, s1, k, e, c.sgd, True, True, False, kind)
+        return sgd_block(p, g, s1, k, e, c.sgd, True, False, False, kind)
     if f.rule == ADAGRAD:
-        return adagrad_block(p, g, s1, k, e, c.x1, c.x2, c.x3, kind)
+        return adagrad_block(p, g, s1, k, e, c.adagrad, kind)
     if f.rule == RMSPROP:
         if f.centered and f.momentum:
-            return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                                 c.x7, True, True, kind)
+            return rmsprop_block(p, g, s1, s2, s3, k, e, c.rmsprop, True, True, kind)
         elif f.centered:
-            return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                                 c.x7, True, False, kind)
+            return rmsprop_block(p, g, s1, s2, s3, k, e, c.rmsprop, True, False, kind)
         elif f.momentum:
-            return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                                 c.x7, False, True, kind)
-        return rmsprop_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                             c.x7, False, False, kind)
+            return rmsprop_block(p, g, s1, s2, s3, k, e, c.rmsprop, False, True, kind)
+        return rmsprop_block(p, g, s1, s2, s3, k, e, c.rmsprop, False, False, kind)
     if f.rule == ADAM:
         if f.amsgrad:
-            return adam_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6,
-                              True, kind)
-        return adam_block(p, g, s1, s2, s3, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, False, kind)
+            return adam_block(p, g, s1, s2, s3, k, e, c.adam, True, kind)
+        return adam_block(p, g, s1, s2, s3, k, e, c.adam, False, kind)
     if f.rule == ADAMAX:
-        return adamax_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, kind)
-    return nadam_block(p, g, s1, s2, k, e, c.x1, c.x2, c.x3, c.x4, c.x5, c.x6, c.x7, kind)
+        return adamax_block(p, g, s1, s2, k, e, c.adamax, kind)
+    return nadam_block(p, g, s1, s2, k, e, c.nadam, kind)
 
 
 # ---------------------------------------------------------------------------------------
@@ -934,15 +966,15 @@ cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, Scalars c,
 #   keras:  v = mu v - lr g;  p += mu v - lr g if nesterov else v
 
 cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k,
-                          Extras e, double lr, double mu, bint first, bint momentum,
-                          bint nesterov, bint keras, Kind kind) noexcept nogil:
+                          Extras e, SgdNumbers nums, bint momentum, bint nesterov,
+                          bint keras, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating flr = lr, fmu = mu, tau = lr * e.l1
+    cdef floating flr = nums.lr, fmu = nums.momentum, tau = nums.lr * e.l1
     cdef floating gi, x, b
-    cdef bint keep, prox = e.prox
+    cdef bint keep, prox = e.prox, first = nums.first
     cdef int bad = 0
     cdef Py_ssize_t i
     for i in range(k.n):
@@ -973,13 +1005,13 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
 #   torch: eps_in = 0, eps_out = eps, lr = lr / (1 + (t - 1) lr_decay);   keras: eps_in = eps
 
 cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Block k,
-                              Extras e, double lr, double eps_in,
-                              double eps_out, Kind kind) noexcept nogil:
+                              Extras e, AdagradNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating flr = lr, ein = eps_in, eout = eps_out, tau = lr * e.l1, one = 1
+    cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
+    cdef floating tau = nums.lr * e.l1, one = 1
     cdef floating gi, x, s, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -1011,15 +1043,15 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
 
 cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
                               floating* avg, floating* buf, Block k, Extras e,
-                              double lr, double rho, double eps_in, double eps_out,
-                              double lr_in, double lr_out, double mu, bint centered,
-                              bint momentum, Kind kind) noexcept nogil:
+                              RmspropNumbers nums, bint centered, bint momentum,
+                              Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating flr = lr, frho = rho, ein = eps_in, eout = eps_out, fin = lr_in
-    cdef floating fout = lr_out, fmu = mu, tau = lr * e.l1, one = 1, crho = 1 - frho
+    cdef floating flr = nums.lr, frho = nums.rho, ein = nums.eps_in, eout = nums.eps_out
+    cdef floating fin = nums.lr_in, fout = nums.lr_out, fmu = nums.momentum
+    cdef floating tau = nums.lr * e.l1, one = 1, crho = 1 - frho
     cdef floating gi, x, s, a, w, r, bb
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -1059,15 +1091,15 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
 #   keras: sqrt_scale = 1, step = lr sqrt(bc2) / bc1, prox_lr = lr sqrt(bc2)
 
 cdef inline int adam_block(floating* p, const floating* g, floating* m, floating* v,
-                           floating* vmax, Block k, Extras e, double beta_1,
-                           double beta_2, double sqrt_scale, double eps, double step,
-                           double prox_lr, bint amsgrad, Kind kind) noexcept nogil:
+                           floating* vmax, Block k, Extras e, AdamNumbers nums,
+                           bint amsgrad, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating b1 = beta_1, b2 = beta_2, ss = sqrt_scale, feps = eps, fstep = step
-    cdef floating tau = prox_lr * e.l1, one = 1, c1 = 1 - b1, c2 = 1 - b2
+    cdef floating b1 = nums.beta_1, b2 = nums.beta_2, ss = nums.sqrt_scale, feps = nums.eps
+    cdef floating fstep = nums.step, tau = nums.prox_lr * e.l1, one = 1
+    cdef floating c1 = 1 - b1, c2 = 1 - b2
     cdef floating gi, x, mi, vi, w, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -1101,15 +1133,14 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
 #   torch: eps_in = eps, eps_out = 0;   keras: eps_in = 0, eps_out = eps
 
 cdef inline int adamax_block(floating* p, const floating* g, floating* m, floating* u,
-                             Block k, Extras e, double lr, double beta_1,
-                             double beta_2, double eps_in, double eps_out,
-                             double step, Kind kind) noexcept nogil:
+                             Block k, Extras e, AdamaxNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating b1 = beta_1, b2 = beta_2, ein = eps_in, eout = eps_out, fstep = step
-    cdef floating tau = lr * e.l1, one = 1, c1 = 1 - b1
+    cdef floating b1 = nums.beta_1, b2 = nums.beta_2, ein = nums.eps_in
+    cdef floating eout = nums.eps_out, fstep = nums.step, tau = nums.lr * e.l1, one = 1
+    cdef floating c1 = 1 - b1
     cdef floating gi, x, mi, ui, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -1140,15 +1171,14 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
 #   c_mom = lr mu_{t+1} / (1 - prod_t mu_{t+1})  (same form in both conventions)
 
 cdef inline int nadam_block(floating* p, const floating* g, floating* m, floating* v,
-                            Block k, Extras e, double lr, double beta_1,
-                            double beta_2, double v_scale, double eps, double c_grad,
-                            double c_mom, Kind kind) noexcept nogil:
+                            Block k, Extras e, NadamNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* l1w = <const floating*>k.l1w
     cdef const floating* lo = <const floating*>k.lower
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating b1 = beta_1, b2 = beta_2, vs = v_scale, feps = eps, cg = c_grad
-    cdef floating cm = c_mom, tau = lr * e.l1, one = 1, c1 = 1 - b1, c2 = 1 - b2
+    cdef floating b1 = nums.beta_1, b2 = nums.beta_2, vs = nums.v_scale, feps = nums.eps
+    cdef floating cg = nums.c_grad, cm = nums.c_mom, tau = nums.lr * e.l1, one = 1
+    cdef floating c1 = 1 - b1, c2 = 1 - b2
     cdef floating gi, x, mi, vi, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0

@@ -1,9 +1,9 @@
 """The compiled kernels, in the build this CPU runs fastest (runtime instruction-set dispatch).
 
-The kernel source (_kernels.pxi) is compiled into one extension per instruction set:
+The kernel source (_kernels.pyx) is compiled into one extension per instruction set:
 ``_kernels_baseline`` (any CPU of the platform) and, on x86-64, ``_kernels_avx2``.  This
 module imports the best one the CPU supports and re-exports its names, so the rest of
-fastopt sees one module, ``fastopt._kernels``, whichever build it is.  ``ISA`` names the
+fastopt sees one module, ``fastopt._dispatch``, whichever build it is.  ``ISA`` names the
 build in use and ``ISAS`` every build this installation can run here.
 
 The builds agree bit for bit (no FMA contraction, no fast-math; tested), so the choice
@@ -83,7 +83,6 @@ _builds = _importable()
 _impl = _select(_builds)
 ISAS: tuple[str, ...] = tuple(_builds)
 
-PARALLEL_THRESHOLD = _impl.PARALLEL_THRESHOLD
 MAX_THREADS: int = _impl.MAX_THREADS
 RULES = _impl.RULES
 ISA: str = _impl.ISA
@@ -98,10 +97,10 @@ openmp_enabled = _impl.openmp_enabled
 max_threads = _impl.max_threads
 resolve_threads = _impl.resolve_threads
 team_size = _impl.team_size
-set_parallel_threshold = _impl.set_parallel_threshold
 
-
-def after_fork_in_child() -> None:
-    """Tell every build that this process is a forked child (see the builds' own)."""
-    for build in _builds.values():
-        build.after_fork_in_child()
+# What every build shares (the parallel threshold, the after-fork flag) lives in one module,
+# which every build imported already: setting it here reaches them all.
+_shared = importlib.import_module("fastopt._kernel_state")
+PARALLEL_THRESHOLD: int = _shared.PARALLEL_THRESHOLD
+set_parallel_threshold = _shared.set_parallel_threshold
+after_fork_in_child = _shared.after_fork_in_child

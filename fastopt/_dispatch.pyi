@@ -1,5 +1,5 @@
-"""Type stubs for ``fastopt._kernels``: the kernel build in use (see _kernels.py), whose
-source is _kernels.pxi.
+"""Type stubs for ``fastopt._dispatch``: the kernel build in use (see _dispatch.py), whose
+source is _kernels.pyx.
 
 Kernel arrays are 1-D and C-contiguous: parameters and state of one dtype (float32 or
 float64), writable; gradients, per-coordinate l1 strengths and bounds of the same dtype,
@@ -19,7 +19,8 @@ PARALLEL_THRESHOLD: Final[int]
 MAX_THREADS: Final[int]
 ISA: Final[str]
 ISAS: Final[tuple[str, ...]]
-RULES: Final[dict[str, int]]
+# name -> (the kernel's rule number, {state array: the option it is kept for, or None})
+RULES: Final[dict[str, tuple[int, dict[str, str | None]]]]
 
 def openmp_enabled() -> bool: ...
 def max_threads() -> int: ...
@@ -78,7 +79,7 @@ class Plan:
 
 def step_numbers(
     rule: str, keras: bool, hyper: dict[str, Any], lr: float, t: int, carry: float = 1.0
-) -> tuple[float, float, float, float, float, float, float, bool, float]: ...
+) -> tuple[dict[str, float], float]: ...
 def sum_squares(x: _FloatArray, mask: _Mask, num_threads: int) -> float: ...
 def max_abs(x: _FloatArray) -> float: ...
 def count_nonfinite(x: _FloatArray, mask: _Mask, num_threads: int) -> int: ...
