@@ -6,8 +6,8 @@ can check the compiled kernels against an independent implementation.
 Simplicity over speed: whole-array NumPy, one small function per rule and
 convention, every formula written out next to its code.
 
-Discrepancies with the task brief / DESIGN.md section 3, resolved in favour of
-what the libraries do (checked against torch 2.13.0 and Keras 3.15.1):
+Where the textbook formulas and the libraries differ, this oracle follows what the
+libraries do (checked against torch 2.13.0 and Keras 3.15.1):
 
 * torch SGD's default learning rate is 1e-3 (``torch.optim.SGD(lr=0.001)``
   since torch 2.x), not 1e-2.  ``defaults("sgd", "torch")`` therefore has
@@ -29,7 +29,7 @@ step(rule, theta, grad, state, t, *, convention="torch", maximize=False,
 trajectory(rule, theta0, grads, convention="torch", **kw)
      -> (theta, state, total_nonfinite)
 
-Order of the per-element operations in one step (DESIGN.md section 2):
+Order of the per-element operations in one step (the kernels' fused order):
 
 1. maximize:        g = -g
 2. clipvalue:       g = clip(g, -c, c)            (NaN stays NaN)
@@ -121,7 +121,7 @@ def defaults(rule, convention="torch"):
 def _resolve(rule, convention, hyper):
     """Merge user hyperparameters over the defaults; ``None`` means default."""
     hyper = dict(hyper)
-    if "lr" in hyper:  # DESIGN.md: ``lr`` is an alias of ``learning_rate``
+    if "lr" in hyper:  # ``lr`` is an alias of ``learning_rate``
         if hyper.get("learning_rate") is not None:
             raise TypeError("give either 'lr' or 'learning_rate', not both")
         hyper["learning_rate"] = hyper.pop("lr")
@@ -214,7 +214,7 @@ def _clip_value(g, c):
 # --------------------------------------------------------------------------
 # Update rules.  Each takes (theta, g, state, t, h) with float64 arrays,
 # returns (theta, state, tau_per_l1), where tau_per_l1 is the prox threshold
-# per unit of l1:  tau_i = l1_i * tau_per_l1_i  (lr_t / D_i, DESIGN.md §2.7).
+# per unit of l1:  tau_i = l1_i * tau_per_l1_i  (lr_t / D_i; steps 7-8 of the module docstring).
 # Notation: bc1 = 1 - beta_1^t, bc2 = 1 - beta_2^t, eta = learning_rate.
 # --------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 scipy.sparse export, and the exactness of the l1 soft threshold in the kernels.
 
 The last class, TestOptimizerPruning, tests the optimizers' ``pruning=`` /
-``pruning_scope=`` options and minimize's ``pruning`` option (DESIGN.md section 5).
+``pruning_scope=`` options and minimize's ``pruning`` option.
 """
 
 import math
@@ -410,7 +410,7 @@ def test_l1_prox_float32_and_per_coordinate():
 
 
 # ------------------------------------------------------------------------------ wiring
-# Tests of the optimizers' pruning options (DESIGN.md section 5): every optimizer takes
+# Tests of the optimizers' pruning options: every optimizer takes
 # ``pruning=<schedule>`` and ``pruning_scope="per_array"|"global"``; at update t (from 0),
 # when schedule.should_prune(t), masks = prune_magnitude(params, schedule.sparsity_at(t),
 # scope, masks=<current masks>) are set with set_masks and applied in the same step.
