@@ -89,6 +89,7 @@ ISA: str = _impl.ISA
 Slot = _impl.Slot
 Plan = _impl.Plan
 Progress = _impl.Progress
+Snapshot = _impl.Snapshot
 step_numbers = _impl.step_numbers
 sum_squares = _impl.sum_squares
 count_nonfinite = _impl.count_nonfinite

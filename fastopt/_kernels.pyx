@@ -1242,6 +1242,50 @@ def sum_squares(const floating[::1] x, const unsigned char[::1] mask, int num_th
     return total
 
 
+cdef class Snapshot:
+    """Copies of a fixed list of arrays, refreshed by ``save()`` in one call: the minimize
+    loop's checkpoint of x and the optimizer's state arrays at its last good point.  The
+    arrays must stay the same objects (their memory is read through pointers taken here)
+    and are kept alive by the snapshot; ``copies`` holds the copies, in the same order.
+    One C call copies them all, so no Python code (a KeyboardInterrupt) runs between two
+    of the copies."""
+
+    cdef readonly list sources, copies
+    cdef char** src
+    cdef char** dst
+    cdef Py_ssize_t* nbytes
+    cdef Py_ssize_t n
+
+    def __cinit__(self, arrays):
+        self.sources = list(arrays)
+        for a in self.sources:
+            if not (cnp.PyArray_Check(a) and cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)):
+                raise TypeError("Snapshot needs C-contiguous numpy arrays")
+        self.copies = [_np.array(a, copy=True, order="C") for a in self.sources]
+        self.n = len(self.sources)
+        self.src = <char**>malloc(max(self.n, 1) * sizeof(char*))
+        self.dst = <char**>malloc(max(self.n, 1) * sizeof(char*))
+        self.nbytes = <Py_ssize_t*>malloc(max(self.n, 1) * sizeof(Py_ssize_t))
+        if self.src == NULL or self.dst == NULL or self.nbytes == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            self.src[i] = <char*>cnp.PyArray_DATA(<cnp.ndarray>self.sources[i])
+            self.dst[i] = <char*>cnp.PyArray_DATA(<cnp.ndarray>self.copies[i])
+            self.nbytes[i] = cnp.PyArray_NBYTES(<cnp.ndarray>self.sources[i])
+
+    def __dealloc__(self):
+        free(self.src)
+        free(self.dst)
+        free(self.nbytes)
+
+    def save(self):
+        """Copy every array into its copy."""
+        cdef Py_ssize_t i
+        for i in range(self.n):
+            memcpy(self.dst[i], self.src[i], self.nbytes[i])
+
+
 def max_abs(x):
     """max |x_i| (0.0 when empty), NaN when any entry is NaN, of a 1-D C-contiguous, aligned
     float32 or float64 numpy array (TypeError otherwise): one serial pass, for the gradient

@@ -382,47 +382,47 @@ class Checkpoint:
     finite): x, f, g, the iteration count, the optimizer's state arrays and counters, its
     masks and its schedule's state, and the loop's own position (``where``, minibatches).
 
-    An abnormal stop (``Status`` 3, 6, 7, 8) returns this point, so that ``x``, ``fun``,
-    ``nit`` and ``opt_state`` describe one point and resuming from them repeats the run.
-    ``save`` copies into buffers allocated once, into the spare of two slots, and makes it
-    the current one last: a KeyboardInterrupt in the middle of a save leaves the previous
-    checkpoint whole."""
+    An abnormal stop (a ``Status`` that returns the last good point) rewinds to it, so that
+    ``x``, ``fun``, ``nit`` and ``opt_state`` describe one point and resuming from them
+    repeats the run.  ``save`` copies x and the state arrays into buffers allocated once
+    (one C call, ``Snapshot``), into the spare of two slots, and makes it the current one
+    last: a KeyboardInterrupt in the middle of a save leaves the previous checkpoint
+    whole."""
 
     def __init__(self, opt, x):
         self.opt = opt
-        arrays = [a for st in opt.state for a in st.values()]
+        arrays = [x] + [a for st in opt.state for a in st.values()]
         self.pruning = opt.pruning is not None
         self.schedule = (opt.learning_rate
                          if getattr(opt.learning_rate, "update", None) is not None else None)
-        self.current, self.spare = (_Slot(x, arrays) for _ in range(2))
+        self.current, self.spare = (_Slot(arrays) for _ in range(2))
         self.save(x, math.nan, np.full_like(x, np.nan), 0)
 
     def save(self, x, f, g, nit, where=None):
         """x (with f and g at it) is good: remember the run as it stands."""
         slot, opt = self.spare, self.opt
-        slot.x[...] = x
-        for buf, a in slot.pairs:
-            buf[...] = a
-        slot.point = (f, g, nit, where)
+        slot.snapshot.save()
         progress = opt._progress
+        slot.point = (f, g, nit, where)
         slot.counters = (progress.step, opt.skipped_steps, progress.carry)
         if self.pruning:
-            slot.masks = list(opt.masks)
+            slot.masks = opt.masks
         if self.schedule is not None:
             slot.schedule = self.schedule.state_dict()
         self.spare, self.current = self.current, slot
 
     def restore(self, x):
         """Put x back to the checkpoint's point (the optimizer is left as it is)."""
-        x[...] = self.current.x
+        x[...] = self.current.snapshot.copies[0]
 
     def rewind(self, x):
         """Put x and the optimizer back to the checkpoint: its state arrays, counters,
         masks and schedule state; returns (f, g, nit, where) there."""
         slot, opt = self.current, self.opt
-        x[...] = slot.x
+        x_copy, *arrays = slot.snapshot.copies
+        x[...] = x_copy
         sd = opt.state_dict()
-        arrays = iter(buf for buf, _ in slot.pairs)
+        arrays = iter(arrays)
         sd["state"] = [{k: next(arrays) for k in st} for st in sd["state"]]
         sd["step"], sd["skipped_steps"], carry = slot.counters
         if "mu_product" in sd:
@@ -437,12 +437,11 @@ class Checkpoint:
 
 
 class _Slot:
-    """One of a checkpoint's two copies of the run: buffers for x and the optimizer's state
-    arrays (``pairs``: buffer, array), and what ``Checkpoint.save`` records."""
+    """One of a checkpoint's two copies of the run: the snapshot of x and the optimizer's
+    state arrays, and what ``Checkpoint.save`` records beside them."""
 
-    def __init__(self, x, arrays):
-        self.x = x.copy()
-        self.pairs = [(np.empty_like(a), a) for a in arrays]
+    def __init__(self, arrays):
+        self.snapshot = _dispatch.Snapshot(arrays)
         self.point = self.counters = self.masks = self.schedule = None
 
 

@@ -15,7 +15,7 @@ from test_optimizers import check_against_oracle, run_fastopt
 import fastopt
 from fastopt import _dispatch
 
-EXPORTED = ("Slot", "Plan", "Progress", "sum_squares", "count_nonfinite", "max_abs",
+EXPORTED = ("Slot", "Plan", "Progress", "Snapshot", "sum_squares", "count_nonfinite", "max_abs",
             "team_size", "max_threads", "openmp_enabled")
 
 
