@@ -50,7 +50,6 @@ Usage: python bench/sparse.py [--quick] [--part prox|e2e|all] [--rows N] [--feat
 """
 
 import argparse
-import math
 import sys
 import time
 import warnings
@@ -213,7 +212,7 @@ class PeakMemory:
 
 def fastopt_settings(n_train):
     batch = max(1, n_train // FASTOPT["batch_divisor"])
-    steps = FASTOPT["epochs"] * math.ceil(n_train / batch)
+    steps = FASTOPT["epochs"] * max(n_train // batch, 1)   # the rows left over join the last
     schedule = fastopt.ExponentialDecay(FASTOPT["learning_rate"], steps,
                                         decay_rate=FASTOPT["final_fraction"])
     return batch, steps, schedule

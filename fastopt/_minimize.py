@@ -135,6 +135,22 @@ def _as_x0(x0):
     return np.array(x, dtype=x.dtype, copy=True, order="C")
 
 
+def _as_eps(eps, x):
+    """options['eps'], the absolute finite-difference step, as float64: one number, or one
+    per coordinate of x; finite and > 0."""
+    what = ("options['eps'] must be a finite number > 0, or an array of them with x0's "
+            f"shape {x.shape}")
+    e = np.asarray(eps)
+    if e.dtype.kind not in "iuf":
+        raise TypeError(f"Invalid eps: {eps!r} ({what})")
+    e = e.astype(np.float64)
+    if e.ndim and e.shape != x.shape:
+        raise ValueError(f"Invalid eps: an array of shape {e.shape} ({what})")
+    if not np.all(np.isfinite(e) & (e > 0)):
+        raise ValueError(f"Invalid eps: {eps!r} ({what})")
+    return e
+
+
 def _as_bounds(bounds, x):
     """scipy Bounds or a sequence of (lo, hi) pairs (None = unbounded) -> (lo, hi)."""
     if bounds is None:
@@ -236,6 +252,8 @@ def prepare(method, x0, bounds, options, stacklevel=5):
     maxfev = o["maxfev"] if o["maxfev"] is not None else math.inf
     max_time = o["max_time"] if o["max_time"] is not None else math.inf
     x = _as_x0(x0)
+    if o["eps"] is not None:
+        o["eps"] = _as_eps(o["eps"], x)
     box = _as_bounds(bounds, x)
     if box is not None:
         hyper["bounds"] = box
