@@ -389,12 +389,13 @@ class Checkpoint:
     last: a KeyboardInterrupt in the middle of a save leaves the previous checkpoint
     whole."""
 
-    def __init__(self, opt, x):
+    def __init__(self, opt, x, schedule=None):
+        """``schedule``: the learning-rate schedule whose state changes during a run (the
+        one told the monitored value), or None."""
         self.opt = opt
         arrays = [x] + [a for st in opt.state for a in st.values()]
         self.pruning = opt.pruning is not None
-        self.schedule = (opt.learning_rate
-                         if getattr(opt.learning_rate, "update", None) is not None else None)
+        self.schedule = schedule
         self.current, self.spare = (_Slot(arrays) for _ in range(2))
         self.save(x, math.nan, np.full_like(x, np.nan), 0)
 
@@ -455,7 +456,8 @@ class Loop:
         self.opt, self.objective, self.x, self.args, self.cb = opt, objective, x, args, cb
         self.options, self.maxiter, self.maxfev, self.max_time = (options, maxiter, maxfev,
                                                                   max_time)
-        self.checkpoint = Checkpoint(opt, x)
+        self.plateau = getattr(opt.learning_rate, "update", None)
+        self.checkpoint = Checkpoint(opt, x, opt.learning_rate if self.plateau else None)
         self.nit = 0
         self.skips = 0
         self.start = time.perf_counter()
@@ -464,7 +466,6 @@ class Loop:
         self.ftol_streak = 0           # consecutive ftol checks that held
         self.best = None               # (f, x, g) of the best point, with return_best
         self.return_best = options["return_best"]
-        self.plateau = getattr(opt.learning_rate, "update", None)
         self.monitor = options["monitor"]
         self.monitor_every = options["monitor_every"]
         if self.monitor is not None and not callable(self.monitor):
@@ -493,7 +494,7 @@ class Loop:
             return False
         rel = (f_old - f_new) / max(abs(f_old), abs(f_new), 1.0)
         self.ftol_streak = self.ftol_streak + 1 if rel <= ftol else 0
-        return self.ftol_streak >= int(self.options["patience"])
+        return self.ftol_streak >= self.options["patience"]
 
     def report(self, f, g, gmax=None):
         if self.cb is not None:
@@ -559,7 +560,7 @@ class Loop:
         and the run carries on with the next step or minibatch) or stop."""
         if self.options["nan_policy"] == "skip" and self.nit > 0:
             self.skips += 1
-            if self.skips > int(self.options["max_skips"]):
+            if self.skips > self.options["max_skips"]:
                 raise Stop(Status.MAX_SKIPS)
             self.checkpoint.restore(self.x)
             return
@@ -754,50 +755,48 @@ class Loop:
         resume = saved.get("loop") if isinstance(saved, dict) else None
         if not (isinstance(resume, dict) and all(resume.get(k) == v for k, v in same.items())):
             resume = None
-        at = {"epoch": 0, "epoch_loss": math.nan, "nepochs": 0, "where": None,
-              "g": np.full_like(x, np.nan)}
-        if resume is not None:
-            at["epoch"], at["epoch_loss"] = resume["epoch"], resume["epoch_loss"]
+        epoch, epoch_loss = (0, math.nan) if resume is None else (resume["epoch"],
+                                                                  resume["epoch_loss"])
+        nepochs, g = 0, np.full_like(x, np.nan)
+        # (epoch, its next batch, its stream, its sums so far, the last epoch's loss): the
+        # position a run resumed from here starts at (None: the next epoch's start)
+        where = None
 
         def body():
-            # at["where"]: (epoch, its next batch, its stream, its sums so far, the last
-            # epoch's loss), the position a run resumed from here starts at
-            epoch, epoch_loss = at["epoch"], at["epoch_loss"]
+            nonlocal epoch, epoch_loss, nepochs, where, g
             for i in range(epochs):
                 if i == 0 and resume is not None:
-                    at["where"] = (epoch, resume["batch"], resume["stream"], resume["total"],
-                                   resume["rows"], epoch_loss)
+                    where = (epoch, resume["batch"], resume["stream"], resume["total"],
+                             resume["rows"], epoch_loss)
                 else:
-                    at["where"] = (epoch, 0, batches.state(), 0.0, 0, epoch_loss)
-                _, step, stream, total, rows, _ = at["where"]
+                    where = (epoch, 0, batches.state(), 0.0, 0, epoch_loss)
+                _, step, stream, total, rows, _ = where
                 for batch, size in batches(epoch, step, stream):
                     self.limits()
                     f, g = self.objective(x, batch)
-                    at["g"] = g
                     step += 1
                     if not finite_point(f, g):
                         self.bad_point()
-                        at["where"] = (epoch, step, stream, total, rows, epoch_loss)
+                        where = (epoch, step, stream, total, rows, epoch_loss)
                         continue
-                    self.accept(f, g, at["where"])
+                    self.accept(f, g, where)
                     total += f * size
                     rows += size
                     self.step(g)
-                    at["where"] = (epoch, step, stream, total, rows, epoch_loss)
+                    where = (epoch, step, stream, total, rows, epoch_loss)
                     self.report(f, g)
-                at["nepochs"] += 1
+                nepochs += 1
                 epoch += 1
+                where = None
                 last, epoch_loss = epoch_loss, (total / rows if rows else math.nan)
-                at.update(epoch=epoch, epoch_loss=epoch_loss, where=None)
                 self.end_epoch(epoch, epoch_loss, last)
             return Status.SUCCESS, EPOCHS_DONE
 
         status, message, back = self.run(body)
-        g, where, epoch_loss, nepochs = at["g"], at["where"], at["epoch_loss"], at["nepochs"]
         if back is not None:
             _, g, where = back
-        if where is None:           # at the start of the next epoch
-            where = (at["epoch"], 0, batches.state(), 0.0, 0, epoch_loss)
+        if where is None:
+            where = (epoch, 0, batches.state(), 0.0, 0, epoch_loss)
         res = self.result(status, epoch_loss, g, message, nepochs=nepochs)
         res.opt_state["loop"] = dict(zip(("epoch", "batch", "stream", "total", "rows",
                                           "epoch_loss"), where), **same)

@@ -662,7 +662,7 @@ class _LocalLoop(Loop):
             if any(r.bad for r in res):                   # a replica met a non-finite value
                 raise Stop(Status.NAN)
             self.skips += sum(r.skips for r in res)
-            if self.skips > int(self.options["max_skips"]):
+            if self.skips > self.options["max_skips"]:
                 raise Stop(Status.MAX_SKIPS)
             firsts = [(r.k, r.f0, r.g0, r.rows0) for r in res if r.f0 is not None]
             if firsts:                      # the replicas' f include the l1 penalty at x
