@@ -20,8 +20,8 @@ OneCycle             torch's OneCycleLR: warm up max/div -> max, anneal down to
                      max/div/final_div (linear or cosine), momentum moving inversely
 LinearWarmup         base(t) * (f0 + (1 - f0) * min(t, w) / w)
 Sequential           S_i(t - b[i-1]) for b[i-1] <= t < b[i]                  (optax join)
-ReduceLROnPlateau    max(k * base(t), min_lr); k *= factor after `patience` evaluations
-                     without improvement (torch's ReduceLROnPlateau)
+ReduceLROnPlateau    base(t) times factor (down to min_lr) after each plateau of the
+                     monitored value (torch's ReduceLROnPlateau)
 Constant             eta0
 ===================  ==================================================================
 
@@ -616,22 +616,27 @@ class Sequential(Schedule):
 
 
 class ReduceLROnPlateau(Schedule):
-    """Performance scheduling: scale the rate by ``factor`` when the monitored value (lower
-    is better) has not improved for more than ``patience`` evaluations (torch's
-    ReduceLROnPlateau, mode "min").
+    """Performance scheduling (torch's ReduceLROnPlateau): lower the rate by ``factor``
+    when the monitored value has not improved for more than ``patience`` evaluations.
 
-    eta(t) = k * base(t), and max(k * base(t), min_lr) once reduced, where base is
-    ``learning_rate`` (a float or a schedule; None: the optimizer's default, set by
-    ``bind_default``) and k = factor^(number of reductions).  ``update(value)`` is told each
-    evaluation:
+    ``update(value)`` is told each evaluation:
 
-    - improvement: value < best * (1 - min_delta) (mode "rel") or value < best - min_delta
-      (mode "abs"); best starts at +inf and a NaN never improves;
+    - improvement, with best the best value so far (+inf to start in mode "min", -inf in
+      mode "max") and d = ``min_delta``: in mode "min", value < best * (1 - d)
+      (threshold_mode "rel") or value < best - d ("abs"); in mode "max",
+      value > best * (1 + d) ("rel") or value > best + d ("abs");
+      a NaN never improves;
     - otherwise the bad-evaluation counter grows; during a cooldown (the ``cooldown``
       evaluations after a reduction) it is held at 0;
     - when the counter exceeds ``patience`` the rate is reduced, the counter reset and the
-      cooldown started.  A reduction that cannot lower a constant base rate (already at
-      min_lr) is not made, as in torch.
+      cooldown started.
+
+    A reduction takes a rate r to max(r * factor, min_lr), and is not made when that lowers
+    r by ``eps`` or less (so the rate stops near eps, and min_lr never raises a rate).  The
+    rate of update t is base(t) with the reductions so far applied one after the other,
+    where base is ``learning_rate`` (a float or a schedule; None: the optimizer's default,
+    set by ``bind_default``): torch's arithmetic, so a constant base gives torch's rates
+    exactly.  With a constant base, a reduction that lowers nothing is not counted.
 
     ``update`` returns True when it reduced the rate.  ``momentum_at`` is the base's.
 
@@ -639,49 +644,66 @@ class ReduceLROnPlateau(Schedule):
     ----------
     learning_rate : float or callable, optional
         The base rate or schedule; None: the optimizer's default (``bind_default``).
+    mode : {"min", "max"}
+        Whether lower ("min", a loss) or higher ("max", an accuracy) values are better.
     factor : float
         The multiplier of each reduction, in (0, 1).
     patience : int
         Evaluations without improvement tolerated before a reduction.
     min_delta : float
-        The improvement threshold (relative or absolute, see ``mode``).
-    mode : {"rel", "abs"}
-        torch's ``threshold_mode``.
+        The improvement threshold (torch's ``threshold``), relative or absolute.
+    threshold_mode : {"rel", "abs"}
+        Whether ``min_delta`` is relative to the best value or absolute.
     cooldown : int
         Evaluations after a reduction during which bad evaluations are not counted.
     min_lr : float
-        The floor of a reduced rate.
+        The floor of a reduction.
+    eps : float
+        The smallest change of the rate a reduction makes (torch's default 1e-8).
 
     Examples
     --------
     >>> lr = ReduceLROnPlateau(1.0, factor=0.5, patience=1)
     >>> [lr.update(v) for v in (3.0, 3.0, 3.0)], lr(0)
     ([False, False, True], 0.5)
+    >>> accuracy = ReduceLROnPlateau(1.0, mode="max", factor=0.5, patience=0)
+    >>> [accuracy.update(v) for v in (0.5, 0.7, 0.6)], accuracy(0)
+    ([False, False, True], 0.5)
     """
 
-    _fields = ("learning_rate", "factor", "patience", "min_delta", "mode", "cooldown",
-               "min_lr")
-    _state_keys: ClassVar[tuple[str, ...]] = ("scale", "best", "bad_evaluations",
-                                              "cooldown_counter", "num_reductions", "schedule")
+    _fields = ("learning_rate", "mode", "factor", "patience", "min_delta", "threshold_mode",
+               "cooldown", "min_lr", "eps")
+    _state_keys: ClassVar[tuple[str, ...]] = ("best", "bad_evaluations", "cooldown_counter",
+                                              "num_reductions", "schedule")
 
     def __init__(self, learning_rate: ScheduleLike | float | None = None, *,
-                 factor: float = 0.1, patience: int = 10, min_delta: float = 1e-4,
-                 mode: str = "rel", cooldown: int = 0, min_lr: float = 0.0) -> None:
+                 mode: str = "min", factor: float = 0.1, patience: int = 10,
+                 min_delta: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0,
+                 min_lr: float = 0.0, eps: float = 1e-8) -> None:
         self.learning_rate: ScheduleLike | None = (None if learning_rate is None
                               else _as_schedule(learning_rate, "learning_rate"))
+        if mode in ("rel", "abs"):
+            raise ValueError(f"Invalid mode: {mode!r} is a threshold mode: pass "
+                             f"threshold_mode={mode!r} (mode is 'min' or 'max': whether "
+                             "lower or higher values are better)")
+        if mode not in ("min", "max"):
+            raise ValueError(f"Invalid mode: {mode!r} (expected 'min' or 'max')")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"Invalid threshold_mode: {threshold_mode!r} (expected 'rel' "
+                             "or 'abs')")
+        self.mode, self.threshold_mode = mode, threshold_mode
         self.factor = check_fraction(factor, "factor", low_open=True, high_open=True)
         self.patience = check_int(patience, "patience", 0)
         self.min_delta = check_range(min_delta, "min_delta", high_open=True)
-        if mode not in ("rel", "abs"):
-            raise ValueError(f"Invalid mode: {mode!r} (expected 'rel' or 'abs')")
-        self.mode = mode
         self.cooldown = check_int(cooldown, "cooldown", 0)
         self.min_lr = _rate(min_lr, "min_lr")
-        self.scale = 1.0
-        self.best = math.inf
+        self.eps = check_range(eps, "eps", high_open=True)
+        self.best = math.inf if mode == "min" else -math.inf
         self.bad_evaluations = 0
         self.cooldown_counter = 0
         self.num_reductions = 0
+        # (base rate, reductions, rate): the last rate computed, for the next step's base
+        self._last = (math.nan, 0, math.nan)
 
     def bind_default(self, learning_rate: ScheduleLike | float) -> None:
         """Use ``learning_rate`` (float or schedule) as the base if none was given."""
@@ -693,19 +715,43 @@ class ReduceLROnPlateau(Schedule):
             raise RuntimeError("ReduceLROnPlateau has no base learning rate: pass "
                                "learning_rate, or give it to an optimizer (which binds its "
                                "default)")
-        lr = self.scale * self.learning_rate(step)
-        return max(lr, self.min_lr) if self.num_reductions else lr
+        base, n = self.learning_rate(step), self.num_reductions
+        if not n:
+            return base
+        last = self._last
+        if last[0] == base and last[1] == n:
+            return last[2]
+        rate = self._reduce(base, n)
+        self._last = (base, n, rate)
+        return rate
+
+    def _reduce(self, rate: float, n: int) -> float:
+        """``rate`` after n reductions, one after the other as torch makes them: each takes
+        r to max(r * factor, min_lr) unless that lowers r by eps or less (then neither
+        that reduction nor any after it changes r)."""
+        factor, floor, eps = self.factor, self.min_lr, self.eps
+        for _ in range(n):
+            new = rate * factor
+            if new < floor:
+                new = floor
+            if not rate - new > eps:
+                break
+            rate = new
+        return rate
 
     def _improves(self, value: float) -> bool:
-        if self.mode == "rel":
-            return value < self.best * (1.0 - self.min_delta)
-        return value < self.best - self.min_delta
+        d, best = self.min_delta, self.best
+        if self.mode == "min":
+            return value < (best * (1.0 - d) if self.threshold_mode == "rel" else best - d)
+        return value > (best * (1.0 + d) if self.threshold_mode == "rel" else best + d)
 
     def _can_lower(self) -> bool:
+        """Whether one more reduction lowers the rate (always, for a scheduled base)."""
         base = self.learning_rate
         if not isinstance(base, Constant):
             return True
-        return max(self.scale * self.factor * base.learning_rate, self.min_lr) < self(0)
+        rate = self._reduce(base.learning_rate, self.num_reductions)
+        return self._reduce(rate, 1) < rate
 
     def update(self, value: float) -> bool:
         """Record one evaluation of the monitored value; True if the rate was reduced."""
@@ -727,7 +773,6 @@ class ReduceLROnPlateau(Schedule):
         self.cooldown_counter = self.cooldown
         if not self._can_lower():
             return False
-        self.scale *= self.factor
         self.num_reductions += 1
         return True
 
@@ -735,8 +780,7 @@ class ReduceLROnPlateau(Schedule):
         return _momentum_of(self.learning_rate, _check_step(step))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"scale": self.scale, "best": self.best,
-                "bad_evaluations": self.bad_evaluations,
+        return {"best": self.best, "bad_evaluations": self.bad_evaluations,
                 "cooldown_counter": self.cooldown_counter,
                 "num_reductions": self.num_reductions,
                 "schedule": {} if self.learning_rate is None else _state_of(self.learning_rate)}
@@ -744,7 +788,6 @@ class ReduceLROnPlateau(Schedule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         sd = state_dict
         _check_state(sd, self._state_keys)
-        scale = check_fraction(sd["scale"], "scale", low_open=True)
         best = real_number(sd["best"], "best")
         if math.isnan(best):
             raise ValueError("Invalid best value: nan")
@@ -752,5 +795,5 @@ class ReduceLROnPlateau(Schedule):
                     for k in ("bad_evaluations", "cooldown_counter", "num_reductions")]
         if self.learning_rate is not None:
             _load_state_of(self.learning_rate, sd["schedule"])
-        self.scale, self.best = scale, best
+        self.best = best
         self.bad_evaluations, self.cooldown_counter, self.num_reductions = counters

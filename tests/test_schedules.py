@@ -247,12 +247,63 @@ def test_plateau_min_lr():
     high = ReduceLROnPlateau(0.01, patience=0, min_lr=0.1)
     high.update(1.0)
     assert high.update(1.0) is False and high(0) == 0.01
-    # a scheduled base is scaled, and floored only once reduced
+    # a scheduled base is reduced at every step, and min_lr never raises its rate either
     decaying = ReduceLROnPlateau(PowerDecay(1.0, 1), factor=0.5, patience=0, min_lr=0.2)
     assert decaying(9) == 0.1
     decaying.update(1.0)
     assert decaying.update(1.0) is True
-    assert decaying(0) == 0.5 and decaying(9) == 0.2
+    assert decaying(0) == 0.5 and decaying(1) == 0.25 and decaying(2) == 0.2
+    assert decaying(9) == 0.1
+
+
+def test_plateau_eps():
+    """A reduction that lowers the rate by eps or less is not made (torch's rule): from
+    1.0 with factor 0.1 the rate stops at 1e-8 (the next would lower it by only 9e-9)."""
+    lr = ReduceLROnPlateau(1.0, factor=0.1, patience=0)
+    lr.update(1.0)
+    made = [lr.update(1.0) for _ in range(12)]
+    assert made == [True] * 8 + [False] * 4 and lr.num_reductions == 8
+    rate = 1.0
+    for _ in range(8):
+        rate *= 0.1                                    # torch's arithmetic, one at a time
+    assert lr(0) == rate and close(rate, 1e-8)
+    coarse = ReduceLROnPlateau(1.0, factor=0.5, patience=0, eps=0.2)
+    coarse.update(1.0)
+    assert [coarse.update(1.0) for _ in range(3)] == [True, True, False]   # 0.5, 0.25
+    assert coarse(0) == 0.25
+    # a scheduled base: each step's rate is reduced while a reduction lowers it by > eps
+    scheduled = ReduceLROnPlateau(PowerDecay(1.0, 1), factor=0.5, patience=0, eps=0.1)
+    scheduled.update(1.0)
+    assert [scheduled.update(1.0) for _ in range(3)] == [True] * 3
+    assert scheduled(0) == 0.125                       # 1 -> 0.5 -> 0.25 -> 0.125
+    assert scheduled(3) == 0.125                       # 0.25 -> 0.125, then -0.0625 <= eps
+    assert scheduled(9) == 0.1                         # 0.1 -> 0.05 would be -0.05 <= eps
+
+
+@pytest.mark.parametrize("mode,threshold_mode,values,rates", [
+    # patience 1, factor 0.5, min_delta 0.1, cooldown 1.  min rel: 9.5 is not < 10 * 0.9,
+    # 8.9 is; 8.9 and 8.5 are not < 8.01: reduced; 8.2 falls in the cooldown; 8.0 < 8.01
+    ("min", "rel", [10, 9.5, 8.9, 8.9, 8.5, 8.2, 8.0, 1, 1, 1],
+     [1, 1, 1, 1, .5, .5, .5, .5, .5, .25]),
+    # min abs: 9.95 is not < 9.9, 9.85 is; 9.8 twice not < 9.75: reduced; 0 improves
+    ("min", "abs", [10, 9.95, 9.85, 9.8, 9.8, 0, 0, 0, 0, 0],
+     [1, 1, 1, 1, .5, .5, .5, .25, .25, .25]),
+    # max rel: 10.5 is not > 10 * 1.1, 11.1 is; 11.1 and 12 are not > 12.21: reduced
+    ("max", "rel", [10, 10.5, 11.1, 11.1, 12, 13, 13, 20, 20, 20],
+     [1, 1, 1, 1, .5, .5, .5, .5, .5, .25]),
+    # max abs: -9.95 is not > -9.9, -9.85 is; -9.8 twice not > -9.75: reduced
+    ("max", "abs", [-10, -9.95, -9.85, -9.8, -9.8, 0, 0, 0, 0, 0],
+     [1, 1, 1, 1, .5, .5, .5, .25, .25, .25]),
+])
+def test_plateau_modes_by_hand(mode, threshold_mode, values, rates):
+    """Hand-worked sequences for each mode and threshold_mode (no torch needed)."""
+    lr = ReduceLROnPlateau(1.0, mode=mode, threshold_mode=threshold_mode, factor=0.5,
+                           patience=1, min_delta=0.1, cooldown=1)
+    got = []
+    for v in values:
+        lr.update(v)
+        got.append(lr(0))
+    assert got == rates
 
 
 @pytest.mark.parametrize("mode,value,improves", [
@@ -260,15 +311,15 @@ def test_plateau_min_lr():
     ("abs", 0.95, False), ("abs", 0.89, True),          # needs < 1 - 0.1
     ("rel", -0.5, True), ("abs", 0.9, False)])
 def test_plateau_threshold_modes(mode, value, improves):
-    lr = ReduceLROnPlateau(1.0, patience=0, min_delta=0.1, mode=mode)
+    lr = ReduceLROnPlateau(1.0, patience=0, min_delta=0.1, threshold_mode=mode)
     lr.update(1.0)
     assert lr.update(value) is (not improves)
     assert lr.best == (value if improves else 1.0)
 
 
 def test_plateau_abs_and_rel_differ_away_from_one():
-    rel = ReduceLROnPlateau(1.0, patience=0, min_delta=0.1, mode="rel")
-    ab = ReduceLROnPlateau(1.0, patience=0, min_delta=0.1, mode="abs")
+    rel = ReduceLROnPlateau(1.0, patience=0, min_delta=0.1, threshold_mode="rel")
+    ab = ReduceLROnPlateau(1.0, patience=0, min_delta=0.1, threshold_mode="abs")
     for s in (rel, ab):
         s.update(100.0)
     assert rel.update(95.0) is True           # rel needs < 90
@@ -298,25 +349,42 @@ def test_plateau_bind_default():
     assert given(0) == 0.1
 
 
-def test_plateau_matches_torch():
+PLATEAU_VALUES = np.concatenate([
+    np.linspace(5, 1, 8), 1 + 0.01 * np.random.default_rng(1).random(40),
+    [math.nan, 0.5, 0.5, 0.5, 0.49995, 0.4, 0.4], np.full(60, 0.4),     # long plateaus
+    0.3 - 1e-5 * np.arange(20), [math.inf, -math.inf, 0.3]])
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+@pytest.mark.parametrize("threshold_mode", ["rel", "abs"])
+@pytest.mark.parametrize("config", [
+    {"factor": 0.5, "patience": 3, "min_delta": 1e-3, "cooldown": 2, "min_lr": 0.01},
+    {"factor": 0.1, "patience": 0},                                   # down to eps
+    {"factor": 0.3, "patience": 1, "min_delta": 1e-5, "cooldown": 1, "min_lr": 1e-7,
+     "eps": 1e-4},
+    {"factor": 0.7, "patience": 2, "min_delta": 0.2, "eps": 0.0}])
+def test_plateau_matches_torch(mode, threshold_mode, config):
+    """The rate after each evaluation is torch's, exactly (a constant base)."""
     torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(1)
-    values = np.concatenate([np.linspace(5, 1, 8), 1 + 0.01 * rng.random(40),
-                             [math.nan, 0.5, 0.5, 0.5, 0.49995, 0.4, 0.4]])
-    for mode in ("rel", "abs"):
-        p = torch.nn.Parameter(torch.zeros(1))
-        opt = torch.optim.SGD([p], lr=0.3)
-        ref = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, factor=0.5, patience=3, threshold=1e-3, threshold_mode=mode, cooldown=2,
-            min_lr=0.01)
-        ours = ReduceLROnPlateau(0.3, factor=0.5, patience=3, min_delta=1e-3, mode=mode,
-                                 cooldown=2, min_lr=0.01)
-        for v in values:
-            before = opt.param_groups[0]["lr"]
-            opt.step()
-            ref.step(float(v))
-            assert ours.update(v) is (opt.param_groups[0]["lr"] < before)
-            assert close(ours(0), opt.param_groups[0]["lr"])
+    values = PLATEAU_VALUES if mode == "min" else 10 - PLATEAU_VALUES
+    p = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([p], lr=0.3)
+    theirs = {"threshold": config.get("min_delta", 1e-4)}
+    theirs.update({k: v for k, v in config.items() if k != "min_delta"})
+    ref = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode=mode,
+                                                     threshold_mode=threshold_mode, **theirs)
+    ours = ReduceLROnPlateau(0.3, mode=mode, threshold_mode=threshold_mode, **config)
+    reductions = 0
+    for v in values:
+        before = opt.param_groups[0]["lr"]
+        opt.step()
+        ref.step(float(v))
+        after = opt.param_groups[0]["lr"]
+        reductions += after < before
+        assert ours.update(v) is (after < before)
+        assert ours(0) == after and ours(10**6) == after
+        assert ours.best == ref.best or math.isnan(ref.best)
+    assert reductions >= 2
 
 
 # ---------------------------------------------------------------- state and resume
@@ -325,7 +393,7 @@ def test_plateau_state_round_trip():
     for v in (3.0, 2.0, 2.5, 2.5, 2.5):
         lr.update(v)
     sd = lr.state_dict()
-    assert sd == {"scale": 0.5, "best": 2.0, "bad_evaluations": 0, "cooldown_counter": 2,
+    assert sd == {"best": 2.0, "bad_evaluations": 0, "cooldown_counter": 2,
                   "num_reductions": 1, "schedule": {}}
     fresh = ReduceLROnPlateau(PowerDecay(1.0, 10), factor=0.5, patience=1, cooldown=3)
     fresh.load_state_dict(sd)
@@ -335,6 +403,20 @@ def test_plateau_state_round_trip():
     for v in (2.5, 2.5, 2.5, 1.0, 1.5, 1.5):                 # identical futures
         assert fresh.update(v) == lr.update(v)
         assert fresh(5) == lr(5)
+
+
+def test_plateau_max_through_optimizer():
+    """mode "max" (an accuracy, told through report) survives the optimizer's state dict."""
+    def make():
+        return fastopt.SGD(np.zeros(2), learning_rate=ReduceLROnPlateau(
+            0.1, mode="max", patience=0, factor=0.5))
+    opt = make()
+    assert [opt.report(a) for a in (0.5, 0.6, 0.6)] == [False, False, True]
+    assert opt.learning_rate_now == 0.05
+    other = make()
+    other.load_state_dict(opt.state_dict())
+    assert other.learning_rate_now == 0.05 and other.learning_rate.best == 0.6
+    assert other.report(0.6) is True and other.learning_rate_now == 0.025
 
 
 def all_schedules():
@@ -376,8 +458,6 @@ def test_bad_state_dicts():
     good = lr.state_dict()
     with pytest.raises(ValueError, match="has keys"):
         lr.load_state_dict({k: v for k, v in good.items() if k != "best"})
-    with pytest.raises(ValueError, match="Invalid scale value"):
-        lr.load_state_dict(dict(good, scale=0.0))
     with pytest.raises(ValueError, match="Invalid num_reductions value"):
         lr.load_state_dict(dict(good, num_reductions=-1))
     with pytest.raises(ValueError, match="Invalid best value: nan"):
@@ -446,7 +526,6 @@ def test_momentum_forwarding():
     (lambda: ReduceLROnPlateau(0.1, patience=-1), ValueError, "Invalid patience value: -1"),
     (lambda: ReduceLROnPlateau(0.1, cooldown=1.5), TypeError, "Invalid cooldown: 1.5"),
     (lambda: ReduceLROnPlateau(0.1, min_delta=-1e-4), ValueError, "Invalid min_delta"),
-    (lambda: ReduceLROnPlateau(0.1, mode="min"), ValueError, "Invalid mode: 'min'"),
     (lambda: ReduceLROnPlateau(0.1, min_lr=math.nan), ValueError, "Invalid min_lr value: nan"),
     (lambda: ReduceLROnPlateau(-0.1), ValueError, "Invalid learning_rate value: -0.1"),
 ])
