@@ -112,7 +112,8 @@ class Optimizer:
 
     Subclasses define ``rule`` (the kernel's, which also computes the step's numbers from
     ``hyper``), ``defaults`` (per convention), ``_state_names(h)``, ``_check_hyper(h)``,
-    ``state_slots`` (state names in the kernel's order) and ``_slot_flags()``; their
+    ``state_slots`` (state names in the kernel's order), ``_slot_flags()`` and, for
+    torch's hyperparameters that Keras lacks, ``torch_only``; their
     docstrings take the shared fragments (``{params}``, ``{common}``, ``{raises}`` alone
     on a line).
 
@@ -134,7 +135,10 @@ class Optimizer:
         The rule's hyperparameters (see each subclass); None takes the default.  Every
         hyperparameter is a finite number in its range (torch.optim's checks, and +inf is
         rejected too: it turns finite inputs into NaN); only the clipping thresholds take
-        +inf, meaning no clipping.  An unknown name is a TypeError.
+        +inf, meaning no clipping.  An unknown name is a TypeError.  Under
+        ``convention="keras"`` a torch-only hyperparameter (the class's ``torch_only``,
+        e.g. Adagrad's ``lr_decay``) other than its default is a ValueError: Keras's
+        formulas have no place for it.
 
     Examples
     --------
@@ -167,6 +171,8 @@ class Optimizer:
     defaults: ClassVar[dict[str, dict[str, Any]]] = {}
     # hyperparameters that only shape the state when it is created (see set_hyper)
     state_hyper: ClassVar[tuple[str, ...]] = ()
+    # torch's hyperparameters that Keras lacks: convention="keras" keeps them at its default
+    torch_only: ClassVar[tuple[str, ...]] = ()
     # the hyperparameter a momentum-cycling schedule sets
     momentum_name: ClassVar[str | None] = None
     # state array names in the kernel slot's order (s1, s2, s3)
@@ -205,7 +211,7 @@ class Optimizer:
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
                             f"{unknown[0]!r} (its hyperparameters: {', '.join(h)})")
         h.update({k: v for k, v in hyper.items() if v is not None})
-        self._hyper = self._check_hyper(h)
+        self._hyper = self._checked_hyper(h)
         self.learning_rate = learning_rate
         self.skipped_steps = 0
         self.last_nonfinite = 0
@@ -361,8 +367,8 @@ class Optimizer:
                              "set it yourself")
         defaults = self.defaults[self.convention]
         old = dict(self._hyper)
-        h = self._check_hyper({**old, **{k: defaults[k] if v is None else v
-                                         for k, v in changes.items()}})
+        h = self._checked_hyper({**old, **{k: defaults[k] if v is None else v
+                                           for k, v in changes.items()}})
         if (set(self._state_names(h)) != set(self.state[0])
                 or any(h[k] != old[k] for k in self.state_hyper)):
             raise ValueError(f"set_hyper({', '.join(f'{k}={v!r}' for k, v in changes.items())}) "
@@ -443,6 +449,20 @@ class Optimizer:
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _checked_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
+        """``h`` checked by the rule (``_check_hyper``), then refused if the convention is
+        "keras" and a torch-only hyperparameter (``torch_only``) is not at its default:
+        Keras's formulas have no place for it, so it would be silently ignored."""
+        h = self._check_hyper(h)
+        if self.convention == "keras":
+            default = self.defaults["keras"]
+            for name in self.torch_only:
+                if h[name] != default[name]:
+                    raise ValueError(f"Invalid {name}: {h[name]!r} ({name} is torch's; "
+                                     f"convention='keras' has no {name} and takes only "
+                                     f"{default[name]!r}: use convention='torch')")
+        return h
 
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume, as plain Python/NumPy data (arrays are copies)."""
@@ -716,7 +736,7 @@ def _check_state_dict(opt: Optimizer, sd: Any) -> _Saved:
     if set(sd["hyper"]) != set(expected):
         raise ValueError(f"'state_dict' hyper has {sorted(sd['hyper'])}, expected "
                          f"{sorted(expected)}")
-    hyper = opt._check_hyper(dict(sd["hyper"]))
+    hyper = opt._checked_hyper(dict(sd["hyper"]))
     names = opt._state_names(hyper)
     params = opt.params
     for key in ("state", "masks"):
@@ -795,9 +815,11 @@ class SGD(Optimizer):
     ----------
     {params}
     momentum : float, optional
-        Momentum factor mu >= 0 (0: plain SGD).
+        Momentum factor mu (0: plain SGD): >= 0 for torch, in [0, 1] for keras (Keras's
+        own check).
     nesterov : bool, optional
-        Nesterov momentum (needs momentum > 0).
+        Nesterov momentum.  torch refuses it with momentum 0; Keras takes it, and then it
+        is plain SGD (both formulas above reduce to param -= lr * g).
     {common}
 
     {raises}
@@ -824,7 +846,11 @@ class SGD(Optimizer):
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h["momentum"] = check_nonnegative(h["momentum"], "momentum")
         h["nesterov"] = check_bool(h["nesterov"], "nesterov")
-        if h["nesterov"] and h["momentum"] == 0:
+        if self.convention == "keras":
+            if h["momentum"] > 1:
+                raise ValueError(f"Invalid momentum value: {h['momentum']} (convention="
+                                 "'keras' takes a momentum in [0, 1], as Keras does)")
+        elif h["nesterov"] and h["momentum"] == 0:
             raise ValueError("Nesterov momentum requires a momentum")
         return h
 
@@ -854,7 +880,8 @@ class Adagrad(Optimizer):
     initial_accumulator_value : float, optional
         Starting value of the sum of squares s.
     lr_decay : float, optional
-        torch's learning-rate decay (torch convention only).
+        torch's learning-rate decay: convention="torch" only (under "keras" anything but
+        0 is a ValueError, since Keras's formula has no such decay).
     {common}
 
     {raises}
@@ -871,6 +898,7 @@ class Adagrad(Optimizer):
     state_slots = ("sum",)
     nonnegative_state = ("sum",)
     state_hyper = ("initial_accumulator_value",)
+    torch_only = ("lr_decay",)
     defaults = {
         "torch": {"learning_rate": 1e-2, "epsilon": 1e-10, "initial_accumulator_value": 0.0,
                   "lr_decay": 0.0},

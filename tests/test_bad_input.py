@@ -377,6 +377,32 @@ for cls, key, value, match in RULE_HYPER:
 err("SGD-nesterov-without-momentum", lambda: fastopt.SGD(np.zeros(3), nesterov=True),
     ValueError, r"Nesterov momentum requires a momentum")
 
+# convention="keras": Keras's own range for SGD's momentum, [0, 1]; torch's hyperparameters
+# that Keras's formulas lack are refused, never silently ignored
+KERAS = [(fastopt.SGD, "momentum", 1.5, r"Invalid momentum value: 1.5 \(convention='keras' "
+          r"takes a momentum in \[0, 1\], as Keras does\)"),
+         (fastopt.SGD, "momentum", -0.1, r"Invalid momentum value: -0.1"),
+         (fastopt.Adagrad, "lr_decay", 0.1, r"Invalid lr_decay: 0.1 \(lr_decay is torch's; "
+          r"convention='keras' has no lr_decay .*use convention='torch'\)")]
+for cls, key, value, match in KERAS:
+    err(f"keras-{cls.__name__}-{key}-{value}", lambda cls=cls, key=key, value=value:
+        cls(np.zeros(3), convention="keras", **{key: value}), ValueError, match)
+    err(f"keras-set_hyper-{cls.__name__}-{key}-{value}",
+        on_optimizer(lambda cls=cls: stepped(cls, convention="keras"),
+                     lambda opt, key=key, value=value: opt.set_hyper(**{key: value})),
+        ValueError, match)
+
+
+def keras_adagrad_sd_with_lr_decay():
+    sd = stepped(fastopt.Adagrad, steps=3, convention="keras").state_dict()
+    sd["hyper"]["lr_decay"] = 0.1
+    return sd
+
+
+err("load_state_dict-keras-Adagrad-lr_decay",
+    load(keras_adagrad_sd_with_lr_decay, fastopt.Adagrad, convention="keras"), ValueError,
+    r"Invalid lr_decay: 0.1 \(lr_decay is torch's")
+
 # flags take True or False (Python's or NumPy's) only: "False" would be truthy
 FLAGS = [(fastopt.SGD, "nesterov", {"momentum": 0.9}), (fastopt.Adam, "amsgrad", {}),
          (fastopt.RMSprop, "centered", {}), (fastopt.Adamax, "maximize", {})]

@@ -261,6 +261,17 @@ def test_sgd_momentum_zero_is_plain_sgd():
     np.testing.assert_array_equal(w, expect)
 
 
+@pytest.mark.parametrize("option", ["none", "all"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_keras_nesterov_with_momentum_zero_is_plain_sgd(dtype, option):
+    """Keras takes SGD(nesterov=True) with momentum 0 (its golden test does): plain SGD, as
+    the oracle's Keras formula gives; torch refuses it (tests/test_bad_input.py)."""
+    w = check_against_oracle("sgd", {"momentum": 0.0, "nesterov": True}, "keras", dtype,
+                             1000, option)
+    plain = check_against_oracle("sgd", {"momentum": 0.0}, "keras", dtype, 1000, option)
+    np.testing.assert_array_equal(w, plain)
+
+
 @pytest.mark.parametrize("convention", ["torch", "keras"])
 def test_l1_zero_is_no_prox(config, convention):
     rule, hyper = config
