@@ -44,6 +44,14 @@ def config(request):
     return request.param[0]
 
 
+def for_convention(rule, hyper, convention):
+    """A CONFIGS entry's hyperparameters as ``convention`` takes them: under keras, without
+    torch's hyperparameters that Keras lacks (the class's ``torch_only``)."""
+    if convention == "keras":
+        return {k: v for k, v in hyper.items() if k not in CLASSES[rule].torch_only}
+    return hyper
+
+
 def make_problem(n, steps, seed, dtype=np.float64, scale=1.0):
     """A starting point and a list of gradients, exactly representable in ``dtype``."""
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
-from conftest import CLASSES, make_problem
+from conftest import CLASSES, for_convention, make_problem
 
 import fastopt
 import reference as ref
@@ -54,7 +54,7 @@ def run_fastopt(rule, hyper, theta, grads, convention="torch", num_threads=1, ma
                 **opts):
     w = theta.copy()
     opt = CLASSES[rule](w, learning_rate=LR, convention=convention, num_threads=num_threads,
-                        **hyper, **opts)
+                        **for_convention(rule, hyper, convention), **opts)
     if mask is not None:
         opt.set_masks([mask])
     total = 0
@@ -71,6 +71,7 @@ def assert_state_close(opt, state, rtol, atol):
 
 
 def check_against_oracle(rule, hyper, convention, dtype, n, option, num_threads=1, seed=0):
+    hyper = for_convention(rule, hyper, convention)
     theta, grads = make_problem(n, STEPS, seed, dtype)
     opts, oracle, mask = fused_options(option, n)
     if "bounds" in opts:          # start inside the box, as minimize() does
@@ -369,6 +370,7 @@ def test_pruned_coordinates_ignore_nonfinite_gradients():
 @pytest.mark.parametrize("convention", ["torch", "keras"])
 def test_state_round_trip_is_bit_identical(config, convention):
     rule, hyper = config
+    hyper = for_convention(rule, hyper, convention)
     theta, grads = make_problem(300, 20, 13)
     w = theta.copy()
     opt = CLASSES[rule](w, learning_rate=LR, convention=convention, l1=0.01, **hyper)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 import reference
-from conftest import CLASSES, CONFIGS
+from conftest import CLASSES, CONFIGS, for_convention
 
 VALUES = st.floats(-10, 10, allow_nan=False, allow_infinity=False, width=64)
 
@@ -21,8 +21,7 @@ class OptimizerVsOracle(RuleBasedStateMachine):
                 weight_decay=st.sampled_from([0.0, 0.01]), seed=st.integers(0, 2**16))
     def setup(self, config, convention, n, l1, weight_decay, seed):
         rule_name, hyper = config
-        if convention == "keras":
-            hyper = {k: v for k, v in hyper.items() if k not in ("lr_decay",)}
+        hyper = for_convention(rule_name, hyper, convention)
         self.rule, self.convention = rule_name, convention
         self.hyper = dict(hyper)
         self.lr = 0.05
