@@ -10,6 +10,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 import fastopt  # noqa: E402
 
+# Optional dependencies whose tests must run, not skip (CI sets FASTOPT_REQUIRE=torch after
+# installing it): importing them here fails the session at once when one is missing.
+for _name in filter(None, os.environ.get("FASTOPT_REQUIRE", "").split(",")):
+    __import__(_name.strip())
+
 CLASSES = {
     "sgd": fastopt.SGD,
     "adagrad": fastopt.Adagrad,
