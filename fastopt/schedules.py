@@ -20,7 +20,7 @@ OneCycle             torch's OneCycleLR: warm up max/div -> max, anneal down to
                      max/div/final_div (linear or cosine), momentum moving inversely
 LinearWarmup         base(t) * (f0 + (1 - f0) * min(t, w) / w)
 Sequential           S_i(t - b[i-1]) for b[i-1] <= t < b[i]                  (optax join)
-ReduceLROnPlateau    max(k * base(t), min_lr); k *= factor after `patience` evaluations
+ReduceLROnPlateau    ``max(k * base(t), min_lr)``; ``k *= factor`` after `patience` evaluations
                      without improvement (torch's ReduceLROnPlateau)
 Constant             eta0
 ===================  ==================================================================
