@@ -46,7 +46,7 @@ paths = {
     "momentum": trajectory(lambda x: fastopt.SGD(x, learning_rate=0.03, momentum=0.8)),
     "Nesterov": trajectory(lambda x: fastopt.SGD(x, learning_rate=0.03, momentum=0.8,
                                                  nesterov=True)),
-    "AdaGrad": trajectory(lambda x: fastopt.Adagrad(x, learning_rate=1.5)),
+    "AdaGrad": trajectory(lambda x: fastopt.Adagrad(x, learning_rate=0.6)),
 }
 
 u, v = np.meshgrid(np.linspace(-4.5, 1.5, 200), np.linspace(-1.5, 1.5, 120))

@@ -40,12 +40,13 @@ for _ in steps:
     opt.step(w + 0.3 * rng.standard_normal(10))       # gradient of |w|^2 / 2, plus noise
     opt.report(0.5 * w @ w)
 
-fig, ax = plt.subplots(figsize=(7, 4))
+fig, ax = plt.subplots(figsize=(8, 4))
 for label, schedule in schedules.items():
     ax.plot(steps, [schedule(int(t)) for t in steps], label=label)
 ax.plot(steps, plateau, label="ReduceLROnPlateau (from a run)")
 ax.set(xlabel="step", ylabel="learning rate", title="Schedules, 1000 steps")
-ax.legend(fontsize="small")
+ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
+fig.tight_layout()
 plt.show()
 
 # %%
