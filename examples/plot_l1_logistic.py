@@ -47,7 +47,7 @@ def objective(theta, lam):
 # learning rate is 1 / L, L the gradient's Lipschitz bound ``||X||^2 / (4 n)``.
 
 lam_max = np.abs(X.T @ (y - y.mean())).max() / n
-lams = lam_max * np.geomspace(1.0, 0.01, 25)
+lams = lam_max * np.geomspace(1.0, 0.01, 20)
 lr = 4.0 * n / np.linalg.norm(np.column_stack([X, np.ones(n)]), 2) ** 2
 
 theta = np.zeros(d + 1)
@@ -55,7 +55,7 @@ path, iterations = [], []
 for lam in lams:
     res = fastopt.minimize(logloss, theta, args=(X, y), method="momentum", jac=True,
                            options={"learning_rate": lr, "l1": np.append(np.full(d, lam), 0.0),
-                                    "gtol": 1e-7, "maxiter": 20000})
+                                    "gtol": 1e-6, "maxiter": 20000})
     theta = res.x                                           # warm start for the next lam
     path.append(theta.copy())
     iterations.append(res.nit)
@@ -78,7 +78,7 @@ plt.show()
 # tolerance, gives the reference solution at one penalty of the path, to compare with the
 # warm-started fit there.
 
-k = 12
+k = 10
 lam = lams[k]
 sk = LogisticRegression(C=1.0 / (n * lam), l1_ratio=1.0, solver="saga", tol=1e-10,
                         max_iter=20000).fit(X, y)
