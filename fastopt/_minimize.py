@@ -339,7 +339,7 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         '2-point').  '2-point' takes forward differences, '3-point' central ones, 'cs' the
         complex step Im f(x + ih) / h (fun must accept complex x).  The step is the option
         ``eps`` (absolute), else scipy's relative step (sqrt of the machine epsilon, cube
-        root for '3-point', times max(1, |x|)).  With bounds, fun is only called inside
+        root for '3-point', times ``max(1, |x|)``).  With bounds, fun is only called inside
         the box: near a bound the difference is one-sided into the box (for '3-point' the
         one-sided second-order formula), as scipy does; a coordinate fixed by its bounds
         gets gradient 0.  Each finite-difference gradient counts one in njev and its calls

@@ -17,10 +17,11 @@ What is measured, per method and problem (stochastic problems: per seed, then th
 Stars (the thresholds are constants below, so the mapping is part of the code):
 
 - speed, per problem: steps to tol relative to the fastest method on that problem;
-  *** within SPEED_STARS[0] = 4x, ** within SPEED_STARS[1] = 32x, * slower or never.
-- quality, per problem: *** if the final gap <= tol, ** if <= QUALITY_GAP_FACTOR * tol
-  (100), * otherwise; with a metric (higher is better): *** within 1 percentage point of
-  the best method, ** within 3, * below.
+  ``***`` within SPEED_STARS[0] = 4x, ``**`` within SPEED_STARS[1] = 32x, ``*`` slower or
+  never.
+- quality, per problem: ``***`` if the final gap <= tol, ``**`` if <= QUALITY_GAP_FACTOR *
+  tol (100), ``*`` otherwise; with a metric (higher is better): ``***`` within 1
+  percentage point of the best method, ``**`` within 3, ``*`` below.
 - the summary row of a method is the mean of its per-problem stars, rounded (x.5 up).
 
 Learning rates: :data:`HYPERPARAMS`, found by experiment (see its comment); ``--tune``

@@ -79,7 +79,7 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
     is the bias-corrected exponential average a_k = beta * a_(k-1) + (1 - beta) * loss_k,
     smoothed_k = a_k / (1 - beta^(k+1)), beta = ``smoothing``.  The sweep stops early once
     the smoothed loss is not finite or exceeds ``diverge_factor`` times its minimum m (for
-    m < 0: exceeds m + (diverge_factor - 1) * |m|), or once a loss is not finite.
+    m < 0: exceeds m + (diverge_factor - 1) * ``|m|``), or once a loss is not finite.
 
     Suggestion rule: the rate at the minimum of the smoothed loss, divided by 10 (a rate
     safely below the one where the loss turns up; fastai's "minimum/10").  If the smoothed

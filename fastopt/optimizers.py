@@ -804,9 +804,11 @@ def _saved_learning_rate(sd: dict[str, Any], current: LearningRate) -> float | N
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
-    torch:  b = momentum * b + g  (b = g at the first step);
-            param -= lr * (g + momentum * b if nesterov else b)
-    keras:  v = momentum * v - lr * g;  param += momentum * v - lr * g if nesterov else v
+    ::
+
+        torch:  b = momentum * b + g  (b = g at the first step);
+                param -= lr * (g + momentum * b if nesterov else b)
+        keras:  v = momentum * v - lr * g;  param += momentum * v - lr * g if nesterov else v
 
     Defaults (both conventions): learning_rate=0.01, momentum=0, nesterov=False.
     (torch >= 2 itself defaults SGD's lr to 1e-3; fastopt keeps the book's 0.01.)
@@ -865,9 +867,11 @@ class SGD(Optimizer):
 class Adagrad(Optimizer):
     """AdaGrad: per-coordinate learning rates from the sum of squared gradients.
 
-    s += g**2
-    torch:  param -= lr' * g / (sqrt(s) + epsilon),  lr' = lr / (1 + (t - 1) * lr_decay)
-    keras:  param -= lr * g / sqrt(s + epsilon)
+    ::
+
+        s += g**2
+        torch:  param -= lr' * g / (sqrt(s) + epsilon),  lr' = lr / (1 + (t - 1) * lr_decay)
+        keras:  param -= lr * g / sqrt(s + epsilon)
 
     Defaults: torch learning_rate=1e-2, epsilon=1e-10, initial_accumulator_value=0,
     lr_decay=0; keras learning_rate=1e-3, epsilon=1e-7, initial_accumulator_value=0.1.
@@ -929,11 +933,13 @@ class Adagrad(Optimizer):
 class RMSprop(Optimizer):
     """RMSprop: divide by a running root mean square of the gradients.
 
-    s = rho * s + (1 - rho) * g**2;   centered: a = rho * a + (1 - rho) * g, s -> s - a**2
-    torch:  D = sqrt(s) + epsilon;  param -= lr * g / D,  or with momentum
-            B = momentum * B + g / D;  param -= lr * B
-    keras:  D = sqrt(s + epsilon);  inc = lr * g / D;  param -= inc,  or with momentum
-            M = momentum * M + inc;  param -= M
+    ::
+
+        s = rho * s + (1 - rho) * g**2;   centered: a = rho * a + (1 - rho) * g, s -> s - a**2
+        torch:  D = sqrt(s) + epsilon;  param -= lr * g / D,  or with momentum
+                B = momentum * B + g / D;  param -= lr * B
+        keras:  D = sqrt(s + epsilon);  inc = lr * g / D;  param -= inc,  or with momentum
+                M = momentum * M + inc;  param -= M
 
     Defaults: torch learning_rate=1e-2, rho=0.99, epsilon=1e-8; keras learning_rate=1e-3,
     rho=0.9, epsilon=1e-7; momentum=0, centered=False.  (rho is torch's ``alpha``.)
@@ -1006,12 +1012,14 @@ def _check_betas(h: dict[str, Any]) -> dict[str, Any]:
 class Adam(Optimizer):
     """Adam (and AMSGrad with ``amsgrad=True``).
 
-    m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g**2
-    (amsgrad: vmax = max(vmax, v), used in place of v)
-    torch:  param -= lr * m_hat / (sqrt(v_hat) + epsilon),  m_hat = m / (1 - beta_1**t),
-            v_hat = v / (1 - beta_2**t)
-    keras:  alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t);
-            param -= alpha * m / (sqrt(v) + epsilon)
+    ::
+
+        m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g**2
+        (amsgrad: vmax = max(vmax, v), used in place of v)
+        torch:  param -= lr * m_hat / (sqrt(v_hat) + epsilon),  m_hat = m / (1 - beta_1**t),
+                v_hat = v / (1 - beta_2**t)
+        keras:  alpha = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t);
+                param -= alpha * m / (sqrt(v) + epsilon)
 
     Defaults: learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon 1e-8 (torch) or 1e-7
     (keras).  ``weight_decay`` gives AdamW; ``l2`` gives torch's Adam(weight_decay=...).
@@ -1070,9 +1078,11 @@ class Adam(Optimizer):
 class Adamax(Optimizer):
     """AdaMax: Adam with the infinity norm.
 
-    m = beta_1 * m + (1 - beta_1) * g
-    torch:  u = max(beta_2 * u, |g| + epsilon);  param -= lr / (1 - beta_1**t) * m / u
-    keras:  u = max(beta_2 * u, |g|);  param -= lr / (1 - beta_1**t) * m / (u + epsilon)
+    ::
+
+        m = beta_1 * m + (1 - beta_1) * g
+        torch:  u = max(beta_2 * u, |g| + epsilon);  param -= lr / (1 - beta_1**t) * m / u
+        keras:  u = max(beta_2 * u, |g|);  param -= lr / (1 - beta_1**t) * m / (u + epsilon)
 
     Defaults: beta_1=0.9, beta_2=0.999; torch learning_rate=2e-3, epsilon=1e-8; keras
     learning_rate=1e-3, epsilon=1e-7.
@@ -1121,10 +1131,12 @@ class Adamax(Optimizer):
 class Nadam(Optimizer):
     """Nadam: Adam with Nesterov momentum (Dozat 2016), with the momentum schedule
 
-    mu_t = beta_1 * (1 - 0.5 * 0.96**(t * momentum_decay)),  prod_t = prod_{t-1} * mu_t
-    m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g**2
-    param -= lr * ((1 - mu_t) / (1 - prod_t) * g
-                   + mu_{t+1} / (1 - prod_t * mu_{t+1}) * m) / (sqrt(v / (1 - beta_2**t)) + eps)
+    ::
+
+        mu_t = beta_1 * (1 - 0.5 * 0.96**(t * momentum_decay)),  prod_t = prod_{t-1} * mu_t
+        m = beta_1 * m + (1 - beta_1) * g;   v = beta_2 * v + (1 - beta_2) * g**2
+        param -= lr * ((1 - mu_t) / (1 - prod_t) * g
+                       + mu_{t+1} / (1 - prod_t * mu_{t+1}) * m) / (sqrt(v / (1 - beta_2**t)) + eps)
 
     Defaults: beta_1=0.9, beta_2=0.999; torch learning_rate=2e-3, epsilon=1e-8,
     momentum_decay=0.004; keras learning_rate=1e-3, epsilon=1e-7, momentum_decay=1 (Keras

@@ -42,21 +42,33 @@ DATA_DIR = Path(__file__).resolve().parent / "data"
 class Problem:
     """One optimization problem.
 
-    fun : ``fun(x, *args) -> (f, gradient)``, the smooth part of the objective; with
+    Parameters
+    ----------
+    fun
+        ``fun(x, *args) -> (f, gradient)``, the smooth part of the objective; with
         minibatches it is called on row slices of the arrays in ``args``.
-    x0 : the default start (float64, 1-D).
-    f_opt : the minimum of :meth:`value` (exact, or an oracle value); None if unknown, in
+    x0
+        The default start (float64, 1-D).
+    f_opt
+        The minimum of :meth:`value` (exact, or an oracle value); None if unknown, in
         which case the gap is the objective itself (a loss that is >= 0).
-    kind : "deterministic" (full batch, ``budget`` = maxiter) or "stochastic" (minibatches
+    kind
+        "deterministic" (full batch, ``budget`` = maxiter) or "stochastic" (minibatches
         of ``batch_size`` rows, ``budget`` = epochs).
-    tol : the run counts as converged at the first evaluation with gap <= tol.
-    floor : deterministic runs stop once gap <= floor (nothing left to measure).
-    l1 : the l1 strength passed to fastopt's ``l1`` option (a float, or one value per
+    tol
+        The run counts as converged at the first evaluation with gap <= tol.
+    floor
+        Deterministic runs stop once gap <= floor (nothing left to measure).
+    l1
+        The l1 strength passed to fastopt's ``l1`` option (a float, or one value per
         coordinate, e.g. 0 for an unpenalized bias); :meth:`value` includes the penalty.
-    fun_value : optional ``fun_value(x, *args) -> f`` without the gradient, used by
+    fun_value
+        Optional ``fun_value(x, *args) -> f`` without the gradient, used by
         :meth:`value` when evaluating on all the data is costly (default: fun's f).
-    metric : optional ``metric(x) -> float``, higher is better (e.g. test accuracy).
-    default : part of ``fastopt compare``'s default problem set.
+    metric
+        Optional ``metric(x) -> float``, higher is better (e.g. test accuracy).
+    default
+        Part of ``fastopt compare``'s default problem set.
     """
 
     name: str

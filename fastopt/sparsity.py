@@ -16,7 +16,7 @@ one threshold over every array).  A mask is a uint8 array of the parameter's sha
 
 Where fastopt differs from TF-MOT, on purpose:
 
-* The kept count is exact.  TF-MOT keeps every |w| >= the k-th largest, so ties at the
+* The kept count is exact.  TF-MOT keeps every ``|w|`` >= the k-th largest, so ties at the
   threshold keep more than k; here, among equal magnitudes the lower flat (C-order) index is
   kept, and with ``scope="global"`` the earlier array in the list comes first.
 * With ``masks=`` (the current masks), already-pruned entries rank below every other entry,
@@ -281,7 +281,7 @@ def prune_magnitude(arrays: Any, sparsity: float, scope: str = "per_array",
                     masks: Any = None) -> list[Array]:
     """Masks keeping the largest-magnitude entries: 1 = keep, 0 = prune.
 
-    k = max(round(n * (1 - sparsity)), 1) entries with the largest |w| are kept, n being each
+    k = max(round(n * (1 - sparsity)), 1) entries with the largest ``|w|`` are kept, n being each
     array's size (``scope="per_array"``) or the total size (``scope="global"``, one threshold
     over all arrays); an empty array keeps nothing.  Exactly k are kept: among equal
     magnitudes the lower flat (C-order) index wins, and with ``"global"`` the earlier array.

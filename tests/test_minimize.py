@@ -21,7 +21,8 @@ def bowl(x):
     return 0.5 * np.sum(LAM * x * x), LAM * x
 
 
-# documented hyperparameters (README "minimize") and tolerances
+# documented hyperparameters (docs/user_guide/minimize.md, "Learning rates that work") and
+# tolerances
 BOWL_LR = {"sgd": 0.015, "momentum": 0.005, "nesterov": 0.005, "adagrad": 0.5,
            "rmsprop": 1e-3, "adam": 0.01, "amsgrad": 0.01, "adamax": 0.01, "nadam": 0.005}
 ROSEN = {"sgd": {"learning_rate": 1e-3, "clipnorm": 1.0},
