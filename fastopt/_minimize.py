@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeWarning
 
 from fastopt._loop import Loop, Objective, box_of, wrap_callback
+from fastopt._sweep import sweep
 from fastopt._validation import check_bool
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
 
@@ -94,7 +95,19 @@ LOOP_OPTIONS = {
                       "(default: the loss)"),
     "monitor_every": Option(1, "int", "iterations (full batch) or epochs between "
                             "ReduceLROnPlateau's evaluations", 1),
+    "polish": Option(True, "bool", "minibatches with l1: after the epochs, full-batch "
+                     "proximal-gradient steps until gtol's l1 test holds (ignored "
+                     "otherwise)"),
 }
+
+# learning_rate="auto" (minimize's default): the sweep from x0 (see _search_rate)
+AUTO = "auto"
+AUTO_SWEEP = {"lr_min": 1e-6, "lr_max": 10.0, "num_steps": 100, "diverge_factor": 4.0}
+AUTO_SMOOTHING = 0.9            # minibatch losses only (full-batch ones are not noisy)
+# the options a sweep leaves out: it sets its own rate and limits, runs quietly, from x0
+NOT_IN_SWEEP = {"learning_rate", "lr", "maxiter", "maxfev", "max_time", "gtol", "tol", "ftol",
+                "patience", "epochs", "disp", "return_best", "opt_state", "nan_policy",
+                "max_skips", "monitor", "monitor_every", "polish"}
 
 
 def _hyper_names(cls):
@@ -305,13 +318,69 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
     """The one loop behind minimize() and the scipy custom-method callables."""
     if not isinstance(args, tuple):
         args = (args,)
+    options, auto = _auto_requested(options)
     opt, x, o, limits = prepare(method, x0, bounds, options)
+    search = None
+    if auto:
+        search = _search_rate(fun, x0, args, method, jac, bounds, options, opt)
+        opt.learning_rate = search["learning_rate"]
     objective = Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None,
                           box_of(opt))
     loop = Loop(opt, objective, x, args, wrap_callback(callback), o, *limits)
     if o["batch_size"] is not None:
-        return loop.minibatch(o["batch_size"], o["epochs"], o["shuffle"], o["seed"])
-    return loop.full_batch()
+        res = loop.minibatch(o["batch_size"], o["epochs"], o["shuffle"], o["seed"])
+    else:
+        res = loop.full_batch()
+    if search is not None:
+        res.lr_search = search
+    return res
+
+
+def _auto_requested(options):
+    """(options without a learning_rate of "auto", whether the run searches its rate): it
+    does for learning_rate="auto" and when no rate is given, unless it resumes from an
+    opt_state (whose saved rate it keeps).  A string other than "auto" is a ValueError."""
+    keys = [k for k in ("learning_rate", "lr") if k in options]
+    for k in keys:
+        v = options[k]
+        if isinstance(v, str) and v != AUTO:
+            raise ValueError(f"Invalid {k}: {v!r} (options[{k!r}] must be a number >= 0, a "
+                             "schedule or 'auto')")
+    if len(keys) > 1:
+        return options, False           # the optimizer refuses both
+    if keys and not isinstance(options[keys[0]], str):
+        return options, False
+    options = {k: v for k, v in options.items() if k not in keys}
+    return options, options.get("opt_state") is None
+
+
+def _search_rate(fun, x0, args, method, jac, bounds, options, opt):
+    """learning_rate="auto": the rate of a short exponential sweep from x0 with the method
+    itself (AUTO_SWEEP: 100 updates from 1e-6 to 10; fastopt._sweep), on minibatches when
+    the run has them.  Full batch, the rate at which the loss first rose above 4 times its
+    start, / 10 (the minimum's rate / 10 when it never did); minibatches, the rate at the
+    minimum of the smoothed loss / 10, as find_learning_rate suggests.  The method's
+    default rate if the sweep recorded nothing.  Returns minimize's ``lr_search``: the rate,
+    the sweep's nit, nfev and njev (not counted in the run's), its stop_reason."""
+    cls = METHODS[method_name(method)][0]
+    known = _hyper_names(cls) | set(COMMON_OPTIONS) | set(LOOP_OPTIONS)
+    kept = {k: v for k, v in options.items() if k in known and k not in NOT_IN_SWEEP}
+    minibatch = kept.get("batch_size") is not None
+
+    def run(rates, callback, maxiter):
+        return _run(fun, x0, args, method, jac, bounds, callback,
+                    {**kept, "learning_rate": rates, "maxiter": maxiter, "epochs": maxiter,
+                     "gtol": 0.0})
+
+    with np.errstate(all="ignore"):         # the sweep ends by overshooting on purpose
+        found = sweep(run, minibatch, **AUTO_SWEEP,
+                      smoothing=AUTO_SMOOTHING if minibatch else 0.0,
+                      reference="minimum" if minibatch else "start")
+    lr = found.suggestion
+    if not lr > 0:                          # (NaN: nothing recorded)
+        lr = cls.defaults[opt.convention]["learning_rate"]
+    return {"learning_rate": lr, "nit": found.nit, "nfev": found.nfev, "njev": found.njev,
+            "stop_reason": found.stop_reason}
 
 
 def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
