@@ -98,7 +98,7 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
     def run(rates: Any, callback: Any, maxiter: int) -> Any:
         return minimize(fun, x0, args=args, method=method, jac=jac, callback=callback,
                         options={**options, "learning_rate": rates, "maxiter": maxiter,
-                                 "epochs": maxiter})
+                                 "epochs": maxiter, "polish": False})
 
     res = sweep(run, minibatch, lr_min, lr_max, num_steps, smoothing, diverge_factor)
     del res["nfev"], res["njev"]
