@@ -788,6 +788,13 @@ MIN_ERRORS = [
     ("learning_rate-inf", dict(options={"learning_rate": INF}), ValueError,
      r"Invalid learning rate: inf"),
     ("lr-negative", dict(options={"lr": -1.0}), ValueError, r"Invalid learning rate: -1.0"),
+    ("learning_rate-str", dict(options={"learning_rate": "fast"}), ValueError,
+     r"Invalid learning_rate: 'fast' \(options\['learning_rate'\] must be a number >= 0, a "
+     r"schedule or 'auto'\)"),
+    ("lr-str", dict(options={"lr": "Auto"}), ValueError, r"Invalid lr: 'Auto'"),
+    ("polish-str", dict(options={"polish": "yes"}), TypeError,
+     r"Invalid polish: 'yes' \(expected True or False\)"),
+    ("polish-None", dict(options={"polish": None}), TypeError, r"Invalid polish: None"),
     ("beta_1-1", dict(options={"beta_1": 1.0}), ValueError,
      r"Invalid beta parameter at index 0: 1.0"),
     ("weight_decay-inf", dict(options={"weight_decay": INF}), ValueError,
@@ -888,7 +895,7 @@ for id_, kw, exc, match in MIN_ERRORS:
     if id_.startswith(("x0", "bounds", "Bounds", "learning_rate", "opt_state-other-size",
                        "fun-vector", "fun-str", "fun-complex", "jac-shape", "fun-None",
                        "constraints", "shuffle", "disp", "return_best", "maximize",
-                       "nesterov")):
+                       "nesterov", "lr-str", "polish")):
         err(f"scipy-method-{id_}", lambda kw=kw: call_minimize(kw, so.minimize), exc, match)
 for m in METHODS:
     err(f"scipy-method-{m}-lr-nan",
