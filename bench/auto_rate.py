@@ -12,7 +12,6 @@ the steps with the hand rate: compare's table (HYPERPARAMS, the best of its wide
 """
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path

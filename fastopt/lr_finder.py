@@ -1,9 +1,9 @@
 """The learning-rate finder: the exponential learning-rate sweep (Smith, "Cyclical Learning
-Rates for Training Neural Networks", 2017) on top of ``fastopt.minimize``.
+Rates for Training Neural Networks", 2017) through ``fastopt.minimize``.
 
-``find_learning_rate`` trains with an ``ExponentialDecay`` that grows the rate from
-``lr_min`` to ``lr_max``, records the loss after each update through minimize's callback
-and suggests a rate; ``plot_lr_finder`` draws its result.
+``find_learning_rate`` runs the sweep of fastopt/_sweep.py (an ``ExponentialDecay`` that
+grows the rate from ``lr_min`` to ``lr_max``, the loss after each update recorded through
+minimize's callback, a suggested rate); ``plot_lr_finder`` draws its result.
 """
 
 from __future__ import annotations
