@@ -721,6 +721,8 @@ class _LocalLoop(Loop):
                 f, g = self.objective(x, _DaskObjective.FULL)
             except Stop:
                 pass
+        if batch_size is None and status == Status.MAXITER:
+            message = self.short_of_gtol(self.gmax(g))
         extra = {} if batch_size is None else {"nepochs": nepochs}
         res = self.result(status, epoch_loss if batch_size is not None else f, g, message,
                           **extra)

@@ -1499,7 +1499,8 @@ def _():
     assert fastopt.Adam(np.zeros(2), amsgrad=np.True_).hyper["amsgrad"] is True
     assert fastopt.Adam(np.zeros(2), maximize=np.False_).maximize is False
     res = fastopt.minimize(quad, np.ones(2), jac=True, options={
-        "maxiter": 2, "shuffle": np.True_, "return_best": np.bool_(True), "disp": np.False_})
+        "maxiter": 2, "shuffle": np.True_, "return_best": np.bool_(True), "disp": np.False_,
+        "polish": np.True_, "learning_rate": 1e-3})             # (not converged by then)
     assert res.nit == 2
 
 
