@@ -60,6 +60,7 @@ _MESSAGES = {
 }
 # the messages of a success other than gtol's
 EPOCHS_DONE = "Requested number of epochs completed."
+POLISH_MAXITER = 1000           # the polish's proximal-gradient steps at most (Loop.polish)
 FTOL_MET = "Optimization terminated successfully (relative reduction of f <= ftol)."
 
 
@@ -520,6 +521,13 @@ class Loop:
             return _max_abs(g)
         return _stationarity(self.x, g, self.l1, self.opt.masks[0], self.box)
 
+    def short_of_gtol(self, gmax):
+        """The message of a full-batch run stopped by maxiter: how far its gradient (the
+        projected one, with l1, pruning or bounds) is from gtol."""
+        what = "projected gradient" if self.constrained else "gradient"
+        return (f"{Status.MAXITER.message[:-1]}; {what} norm {gmax:.2g} > gtol "
+                f"{self.options['gtol']:.2g}.")
+
     def end_epoch(self, epoch, loss, last_loss):
         """Close epoch number ``epoch`` (from 1) with its mean loss (NaN if no minibatch
         counted): it feeds ReduceLROnPlateau, then the ftol test against the last epoch's
@@ -695,7 +703,7 @@ class Loop:
                         return Status.SUCCESS, None
                     # self.limits(), inlined
                     if nit >= maxiter:
-                        return Status.MAXITER, None
+                        return Status.MAXITER, self.short_of_gtol(gmax)
                     if count_fev and objective.nfev >= maxfev:
                         return Status.MAXFEV, None
                     if timed and clock() - start >= max_time:
@@ -736,12 +744,16 @@ class Loop:
         return self.result(status, f, g, message)
 
     # ---------------------------------------------------------------- minibatches
-    def minibatch(self, batch_size, epochs, shuffle, seed, batches=None):
+    def minibatch(self, batch_size, epochs, shuffle, seed, batches=None, full=None):
         """Epochs of minibatch steps.  ``batches(epoch, first, stream)`` yields (batch, rows)
         for the steps of an epoch from step ``first`` on, ``batch`` being what the
         objective is called with, and ``batches.state()`` is the stream to pass to resume
         an epoch (see Slices, the default: slices of the rows of ``args``;
         fastopt.distributed passes batches that its objective evaluates on the workers).
+        ``full`` is what the objective is called with for all the rows (default ``args``),
+        for the polish (see ``polish``): with l1 and the option ``polish``, a run that
+        completed its epochs or met ftol or maxiter is polished, and the result's fun and
+        jac are the full objective's at the polished x.
 
         The result's opt_state carries the loop's position (``"loop"``: the epoch, its next
         batch, the stream at its start and its running sums): a run given it back, with
@@ -797,9 +809,70 @@ class Loop:
             _, g, where = back
         if where is None:
             where = (epoch, 0, batches.state(), 0.0, 0, epoch_loss)
-        res = self.result(status, epoch_loss, g, message, nepochs=nepochs)
+        extra, f = {}, epoch_loss
+        if (self.options["polish"] and self.opt.uses_l1
+                and status in (Status.SUCCESS, Status.MAXITER)):
+            polished, extra["polish"] = self.polish(self.args if full is None else full)
+            if polished is not None:
+                f, g = polished
+        res = self.result(status, f, g, message, nepochs=nepochs, **extra)
         res.opt_state["loop"] = dict(zip(("epoch", "batch", "stream", "total", "rows",
                                           "epoch_loss"), where), **same)
         return res
+
+    def polish(self, full):
+        """Full-batch proximal-gradient steps from x (ISTA with backtracking: Beck and
+        Teboulle 2009): x+ = prox(x - t g), the soft threshold at t * l1, clipped to the
+        bounds, pruned coordinates kept at 0; t doubles before each step and halves until
+        f(x+) <= f(x) + g.(x+ - x) + |x+ - x|^2 / (2t), a trial point with a non-finite f
+        or gradient counting as too long a step.  It stops when gtol's l1 test holds
+        (``_stationarity``), after POLISH_MAXITER steps, or when t underflows; x is the
+        last point accepted (finite, no worse than where it started), or the start again
+        after a KeyboardInterrupt or a non-finite f or gradient at the start.  Its
+        evaluations count in nfev and njev.  Returns ((f, g) at x, or None when x is the
+        start again; the result's ``polish``: nit, nfev, success and the stationarity
+        reached)."""
+        x, objective, gtol = self.x, self.objective, self.options["gtol"]
+        lam, box, mask = self.l1, self.box, self.opt.masks[0]
+        start, nfev = x.copy(), objective.nfev
+        nit, t, done = 0, 1.0, False
+        f = g = None
+        try:
+            f, g = objective(x, full)
+            if not finite_point(f, g):
+                raise FloatingPointError
+            smooth = f - float(np.sum(lam * np.abs(x)))
+            while nit < POLISH_MAXITER:
+                done = _stationarity(x, g, lam, mask, box) <= gtol
+                if done:
+                    break
+                t *= 2.0
+                while t > 0.0:
+                    u = x - t * g
+                    trial = np.sign(u) * np.maximum(np.abs(u) - t * lam, 0.0)
+                    if box is not None:
+                        trial = np.clip(trial, *box)
+                    if mask is not None:
+                        trial = np.where(mask == 0, 0.0, trial)
+                    trial = trial.astype(x.dtype)
+                    f_new, g_new = objective.smooth(trial, full)
+                    d = trial - x
+                    if finite_point(f_new, g_new) and (
+                            f_new <= smooth + float(g @ d) + float(d @ d) / (2.0 * t)):
+                        break
+                    t *= 0.5
+                else:
+                    break                           # no step decreases f any more
+                x[...] = trial
+                smooth, g, nit = f_new, g_new, nit + 1
+                f = smooth + float(np.sum(lam * np.abs(x)))
+        except (KeyboardInterrupt, FloatingPointError):
+            x[...] = start
+            f = g = None
+        if f is None:
+            return None, {"nit": 0, "nfev": objective.nfev - nfev, "success": False,
+                          "stationarity": math.nan}
+        return (f, g), {"nit": nit, "nfev": objective.nfev - nfev, "success": done,
+                        "stationarity": _stationarity(x, g, lam, mask, box)}
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeWarning
 
 from fastopt._loop import Loop, Objective, box_of, wrap_callback
+from fastopt._sweep import sweep
 from fastopt._validation import check_bool
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
 
@@ -94,7 +95,19 @@ LOOP_OPTIONS = {
                       "(default: the loss)"),
     "monitor_every": Option(1, "int", "iterations (full batch) or epochs between "
                             "ReduceLROnPlateau's evaluations", 1),
+    "polish": Option(True, "bool", "minibatches with l1: after the epochs, full-batch "
+                     "proximal-gradient steps until gtol's l1 test holds (ignored "
+                     "otherwise)"),
 }
+
+# learning_rate="auto" (minimize's default): the sweep from x0 (see _search_rate)
+AUTO = "auto"
+AUTO_SWEEP = {"lr_min": 1e-6, "lr_max": 10.0, "num_steps": 100, "diverge_factor": 4.0}
+AUTO_SMOOTHING = 0.9            # minibatch losses only (full-batch ones are not noisy)
+# the options a sweep leaves out: it sets its own rate and limits, runs quietly, from x0
+NOT_IN_SWEEP = {"learning_rate", "lr", "maxiter", "maxfev", "max_time", "gtol", "tol", "ftol",
+                "patience", "epochs", "disp", "return_best", "opt_state", "nan_policy",
+                "max_skips", "monitor", "monitor_every", "polish"}
 
 
 def _hyper_names(cls):
@@ -305,13 +318,69 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
     """The one loop behind minimize() and the scipy custom-method callables."""
     if not isinstance(args, tuple):
         args = (args,)
+    options, auto = _auto_requested(options)
     opt, x, o, limits = prepare(method, x0, bounds, options)
+    search = None
+    if auto and min(limits) > 0:            # (a run that takes no step needs no rate)
+        search = _search_rate(fun, x0, args, method, jac, bounds, options, opt)
+        opt.learning_rate = search["learning_rate"]
     objective = Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None,
                           box_of(opt))
     loop = Loop(opt, objective, x, args, wrap_callback(callback), o, *limits)
     if o["batch_size"] is not None:
-        return loop.minibatch(o["batch_size"], o["epochs"], o["shuffle"], o["seed"])
-    return loop.full_batch()
+        res = loop.minibatch(o["batch_size"], o["epochs"], o["shuffle"], o["seed"])
+    else:
+        res = loop.full_batch()
+    if search is not None:
+        res.lr_search = search
+    return res
+
+
+def _auto_requested(options):
+    """(options without a learning_rate of "auto", whether the run searches its rate): it
+    does for learning_rate="auto" and when no rate is given, unless it resumes from an
+    opt_state (whose saved rate it keeps).  A string other than "auto" is a ValueError."""
+    keys = [k for k in ("learning_rate", "lr") if k in options]
+    for k in keys:
+        v = options[k]
+        if isinstance(v, str) and v != AUTO:
+            raise ValueError(f"Invalid {k}: {v!r} (options[{k!r}] must be a number >= 0, a "
+                             "schedule or 'auto')")
+    if len(keys) > 1:
+        return options, False           # the optimizer refuses both
+    if keys and not isinstance(options[keys[0]], str):
+        return options, False
+    options = {k: v for k, v in options.items() if k not in keys}
+    return options, options.get("opt_state") is None
+
+
+def _search_rate(fun, x0, args, method, jac, bounds, options, opt):
+    """learning_rate="auto": the rate of a short exponential sweep from x0 with the method
+    itself (AUTO_SWEEP: 100 updates from 1e-6 to 10; fastopt._sweep), on minibatches when
+    the run has them.  Full batch, the rate at which the loss first rose above 4 times its
+    start, / 10 (the minimum's rate / 10 when it never did); minibatches, the rate at the
+    minimum of the smoothed loss / 10, as find_learning_rate suggests.  The method's
+    default rate if the sweep recorded nothing.  Returns minimize's ``lr_search``: the rate,
+    the sweep's nit, nfev and njev (not counted in the run's), its stop_reason."""
+    cls = METHODS[method_name(method)][0]
+    known = _hyper_names(cls) | set(COMMON_OPTIONS) | set(LOOP_OPTIONS)
+    kept = {k: v for k, v in options.items() if k in known and k not in NOT_IN_SWEEP}
+    minibatch = kept.get("batch_size") is not None
+
+    def run(rates, callback, maxiter):
+        return _run(fun, x0, args, method, jac, bounds, callback,
+                    {**kept, "learning_rate": rates, "maxiter": maxiter, "epochs": maxiter,
+                     "gtol": 0.0, "polish": False})
+
+    with np.errstate(all="ignore"):         # the sweep ends by overshooting on purpose
+        found = sweep(run, minibatch, **AUTO_SWEEP,
+                      smoothing=AUTO_SMOOTHING if minibatch else 0.0,
+                      reference="minimum" if minibatch else "start")
+    lr = found.suggestion
+    if not lr > 0:                          # (NaN: nothing recorded)
+        lr = cls.defaults[opt.convention]["learning_rate"]
+    return {"learning_rate": lr, "nit": found.nit, "nfev": found.nfev, "njev": found.njev,
+            "stop_reason": found.stop_reason}
 
 
 def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
@@ -363,11 +432,28 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         ``convention``, ``weight_decay``, ``l1``, ``pruning``, ``clipnorm``,
         ``num_threads``) and the loop options: maxiter, maxfev, gtol, ftol, patience,
         max_time, batch_size, epochs, shuffle, drop_last, seed, disp, disp_every,
-        return_best, opt_state, nan_policy, max_skips, eps, monitor, monitor_every.
+        return_best, opt_state, nan_policy, max_skips, eps, monitor, monitor_every,
+        polish.
         Minibatches: each epoch a permutation of the rows (``shuffle``, ``seed``) cut into
         n // batch_size batches of batch_size rows; the n % batch_size rows left over join
         the last batch (every row once per epoch), or with ``drop_last=True`` are left out
         of that epoch, as torch's DataLoader does.
+        ``learning_rate``: a number, a schedule, or "auto", the default when no rate (and
+        no ``opt_state`` to resume) is given: a short sweep from x0 with the method itself
+        (100 updates at rates growing from 1e-6 to 10, on minibatches when the run has
+        them, with the run's bounds, l1 and jac) picks the rate, then the run starts from
+        x0 (full batch: the rate at which the loss first rose above 4 times its start, /
+        10, or the rate at its minimum / 10 if it never did; minibatches: the rate at the
+        minimum of the smoothed loss / 10, as ``find_learning_rate`` suggests).  The
+        sweep's cost is reported apart, in ``res.lr_search``, not in nit, nfev or njev, and
+        not bound by maxiter, maxfev or max_time (a run they allow no step does not
+        sweep, and keeps the method's default rate); a schedule is used as given
+        (ReduceLROnPlateau() without a base takes the method's default rate).
+        ``polish`` (default True): a minibatch run with ``l1`` that completed its epochs
+        (or met ftol or maxiter) ends with full-batch proximal-gradient steps (ISTA with
+        backtracking) from its last iterate until gtol's l1 optimality test holds (at most
+        1000 steps): the exact support of the full-batch optimum.  Ignored for full-batch
+        runs (their gtol test is that test already) and without l1.
         ``learning_rate`` may be a schedule (``fastopt.schedules``); a ReduceLROnPlateau is
         fed the loss (full batch: every ``monitor_every`` iterations; minibatches: the
         epoch-mean loss every ``monitor_every`` epochs) or ``monitor(x)`` when given, e.g. a
@@ -392,7 +478,13 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         ``options={"opt_state": ...}`` with ``x0=res.x`` to resume exactly), nepochs with
         minibatches, nnz and sparsity with l1 or pruning.  With ``l1``, fun (here, in
         callbacks and for ftol) is the whole objective, fun's value plus the l1 penalty;
-        jac is the gradient of fun's part.
+        jac is the gradient of fun's part.  With learning_rate "auto", ``lr_search``:
+        learning_rate (the rate used), nit, nfev and njev (the sweep's), stop_reason.
+        After a polish, ``polish``: nit (its steps, not in the run's nit), nfev (its
+        evaluations, also counted in nfev and njev), success (the l1 test met) and
+        stationarity (the measure gtol tests); fun and jac are then the full objective's at
+        x.  A full-batch run stopped by maxiter says in its message how far the (projected)
+        gradient is from gtol.
 
     Status: 0 success, 1 maxiter, 2 maxfev, 3 NaN result (x is the last point whose f and
     gradient were finite), 5 max_time, 6 KeyboardInterrupt (last good point), 7 max_skips,

@@ -159,8 +159,9 @@ class _CurveRecorder:
 def run(problem, method, seed=0, budget=None, record_x=False, **options):
     """Run ``method`` on ``problem`` (a Problem) once; returns a dict of measurements:
     steps_to_tol, seconds_to_tol (None if never reached), final_value, final_gap, metric,
-    nit, seconds (whole run), status, message, curve (steps, values) and, with
-    ``record_x``, the iterates.  ``options`` go to fastopt.minimize (learning_rate ...)."""
+    nit, seconds (whole run), status, message, curve (steps, values), lr_search when
+    minimize searched the rate (no learning_rate given) and, with ``record_x``, the
+    iterates.  ``options`` go to fastopt.minimize (learning_rate ...)."""
     p = problem
     kw = p.minimize_kwargs(**options)
     opts = kw["options"]
@@ -195,6 +196,8 @@ def run(problem, method, seed=0, budget=None, record_x=False, **options):
     }
     if "nnz" in res:
         out["nnz"] = int(res.nnz)
+    if "lr_search" in res:
+        out["lr_search"] = res.lr_search
     if record_x:
         out["xs"] = np.array(rec.xs)
     return out

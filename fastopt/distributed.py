@@ -721,6 +721,8 @@ class _LocalLoop(Loop):
                 f, g = self.objective(x, _DaskObjective.FULL)
             except Stop:
                 pass
+        if batch_size is None and status == Status.MAXITER:
+            message = self.short_of_gtol(self.gmax(g))
         extra = {} if batch_size is None else {"nepochs": nepochs}
         res = self.result(status, epoch_loss if batch_size is not None else f, g, message,
                           **extra)
@@ -807,7 +809,10 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         As in ``fastopt.minimize`` (scipy's signature; every option there: ``batch_size``,
         ``epochs``, ``seed``, ``shuffle``, ``l1``, ``pruning``, schedules, ``opt_state``,
         ``gtol``, ``ftol``, ``maxiter``, ``nan_policy`` ...).  Without ``batch_size``, full
-        batch.
+        batch.  Two differences: without a learning rate the method's default is used (no
+        ``learning_rate="auto"`` sweep, which would cost a run on the workers), and
+        ``polish`` applies to strategy "sync" only (its full-batch steps are evaluated on
+        the workers); "local" ignores it.
     client : distributed.Client or None
         None: the current client (``distributed.get_client()``), else a ``LocalCluster``
         with one single-threaded worker process per core, closed at the end.
@@ -894,7 +899,7 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
                 res = loop.full_batch()
             else:
                 res = loop.minibatch(batch_size, o["epochs"], o["shuffle"], o["seed"],
-                                     batches=_Batches(cluster))
+                                     batches=_Batches(cluster), full=_DaskObjective.FULL)
         else:
             loop = _LocalLoop(opt, objective, x, args, cb, o, *limits)
             if batch_size is None:

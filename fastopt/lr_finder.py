@@ -1,9 +1,9 @@
 """The learning-rate finder: the exponential learning-rate sweep (Smith, "Cyclical Learning
-Rates for Training Neural Networks", 2017) on top of ``fastopt.minimize``.
+Rates for Training Neural Networks", 2017) through ``fastopt.minimize``.
 
-``find_learning_rate`` trains with an ``ExponentialDecay`` that grows the rate from
-``lr_min`` to ``lr_max``, records the loss after each update through minimize's callback
-and suggests a rate; ``plot_lr_finder`` draws its result.
+``find_learning_rate`` runs the sweep of fastopt/_sweep.py (an ``ExponentialDecay`` that
+grows the rate from ``lr_min`` to ``lr_max``, the loss after each update recorded through
+minimize's callback, a suggested rate); ``plot_lr_finder`` draws its result.
 """
 
 from __future__ import annotations
@@ -13,56 +13,12 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.optimize import OptimizeResult
 
 from fastopt._minimize import minimize
+from fastopt._sweep import sweep
 from fastopt._validation import check_fraction, check_int, check_range
-from fastopt.schedules import ExponentialDecay
 
 __all__ = ["find_learning_rate", "plot_lr_finder"]
-
-
-class _SweepRecorder:
-    """The callback of the LR sweep: pairs each loss with the rate of the update before it,
-    keeps the bias-corrected exponential average, and stops the run once it diverges."""
-
-    def __init__(self, minibatch: bool, smoothing: float, diverge_factor: float) -> None:
-        # minimize's callback gets the update's learning_rate and fun: full batch, fun is
-        # f(x_k+1) after the update; with minibatches it is the batch loss at x_k before it,
-        # so the loss that follows update k arrives with update k + 1
-        self.minibatch, self.smoothing, self.diverge_factor = minibatch, smoothing, diverge_factor
-        self.lrs: list[float] = []
-        self.losses: list[float] = []
-        self.smoothed: list[float] = []
-        self.pending: float | None = None
-        self.average = 0.0
-        self.best = math.inf
-        self.diverged = False
-
-    def __call__(self, intermediate_result: Any) -> None:
-        lr, loss = intermediate_result.learning_rate, intermediate_result.fun
-        if self.minibatch:
-            lr, self.pending = self.pending, lr
-            if lr is None:
-                return
-        beta = self.smoothing
-        self.average = beta * self.average + (1.0 - beta) * loss
-        smoothed = self.average / (1.0 - beta ** (len(self.losses) + 1))
-        self.lrs.append(lr)
-        self.losses.append(loss)
-        self.smoothed.append(smoothed)
-        self.best = best = min(self.best, smoothed)
-        if not math.isfinite(smoothed) or smoothed > best + (self.diverge_factor - 1) * abs(best):
-            self.diverged = True
-            raise StopIteration
-
-
-def _suggest(lrs: Any, smoothed: Any) -> float:
-    """The rate at the minimum of the smoothed loss, divided by 10 (NaN if nothing was
-    recorded)."""
-    if not len(smoothed):
-        return math.nan
-    return float(lrs[int(np.argmin(smoothed))] / 10.0)
 
 
 def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", jac: Any = None,
@@ -137,31 +93,16 @@ def find_learning_rate(fun: Callable[..., Any], x0: Any, method: Any = "adam", j
         raise ValueError(f"find_learning_rate sets {', '.join(sorted(clash))} itself; remove "
                          "it from 'options'")
     minibatch = options.get("batch_size") is not None
-    sweep = ExponentialDecay(lr_min, decay_steps=num_steps - 1, decay_rate=lr_max / lr_min)
-    # with minibatches, the loss after update k is seen at update k + 1: one more update
-    options.update(learning_rate=sweep, maxiter=num_steps + minibatch, epochs=num_steps + 1)
     options.setdefault("gtol", 0.0)
-    recorder = _SweepRecorder(minibatch, smoothing, diverge_factor)
-    res = minimize(fun, x0, args=args, method=method, jac=jac, callback=recorder,
-                   options=options)
 
-    lrs, smoothed = np.array(recorder.lrs), np.array(recorder.smoothed)
-    if recorder.diverged:
-        reason = "diverged"
-        message = f"The smoothed loss diverged at learning rate {lrs[-1]:.3g}."
-    elif res.status == 3:
-        reason = "non-finite"
-        message = f"The loss became non-finite after {len(lrs)} recorded updates."
-    elif res.status == 1:
-        reason, message = "completed", f"Swept up to learning rate {lrs[-1]:.3g}."
-        if np.argmin(smoothed) == len(smoothed) - 1:
-            message += (" The smoothed loss was still falling: raise lr_max to find where "
-                        "it turns up.")
-    else:
-        reason, message = "other", res.message
-    return OptimizeResult(learning_rates=lrs, losses=np.array(recorder.losses),
-                          smoothed_losses=smoothed, suggestion=_suggest(lrs, smoothed),
-                          stop_reason=reason, message=message, nit=res.nit)
+    def run(rates: Any, callback: Any, maxiter: int) -> Any:
+        return minimize(fun, x0, args=args, method=method, jac=jac, callback=callback,
+                        options={**options, "learning_rate": rates, "maxiter": maxiter,
+                                 "epochs": maxiter, "polish": False})
+
+    res = sweep(run, minibatch, lr_min, lr_max, num_steps, smoothing, diverge_factor)
+    del res["nfev"], res["njev"]
+    return res
 
 
 def plot_lr_finder(result: Any, ax: Any = None, filename: Any = None) -> Any:

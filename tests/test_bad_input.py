@@ -814,6 +814,13 @@ MIN_ERRORS = [
     ("learning_rate-inf", dict(options={"learning_rate": INF}), ValueError,
      r"Invalid learning rate: inf"),
     ("lr-negative", dict(options={"lr": -1.0}), ValueError, r"Invalid learning rate: -1.0"),
+    ("learning_rate-str", dict(options={"learning_rate": "fast"}), ValueError,
+     r"Invalid learning_rate: 'fast' \(options\['learning_rate'\] must be a number >= 0, a "
+     r"schedule or 'auto'\)"),
+    ("lr-str", dict(options={"lr": "Auto"}), ValueError, r"Invalid lr: 'Auto'"),
+    ("polish-str", dict(options={"polish": "yes"}), TypeError,
+     r"Invalid polish: 'yes' \(expected True or False\)"),
+    ("polish-None", dict(options={"polish": None}), TypeError, r"Invalid polish: None"),
     ("beta_1-1", dict(options={"beta_1": 1.0}), ValueError,
      r"Invalid beta parameter at index 0: 1.0"),
     ("weight_decay-inf", dict(options={"weight_decay": INF}), ValueError,
@@ -914,7 +921,7 @@ for id_, kw, exc, match in MIN_ERRORS:
     if id_.startswith(("x0", "bounds", "Bounds", "learning_rate", "opt_state-other-size",
                        "fun-vector", "fun-str", "fun-complex", "jac-shape", "fun-None",
                        "constraints", "shuffle", "disp", "return_best", "maximize",
-                       "nesterov")):
+                       "nesterov", "lr-str", "polish")):
         err(f"scipy-method-{id_}", lambda kw=kw: call_minimize(kw, so.minimize), exc, match)
 for m in METHODS:
     err(f"scipy-method-{m}-lr-nan",
@@ -1525,7 +1532,8 @@ def _():
     assert fastopt.Adam(np.zeros(2), amsgrad=np.True_).hyper["amsgrad"] is True
     assert fastopt.Adam(np.zeros(2), maximize=np.False_).maximize is False
     res = fastopt.minimize(quad, np.ones(2), jac=True, options={
-        "maxiter": 2, "shuffle": np.True_, "return_best": np.bool_(True), "disp": np.False_})
+        "maxiter": 2, "shuffle": np.True_, "return_best": np.bool_(True), "disp": np.False_,
+        "polish": np.True_, "learning_rate": 1e-3})             # (not converged by then)
     assert res.nit == 2
 
 

@@ -175,7 +175,7 @@ def test_scipy_callback_styles_through_scipy():
     hits = []
     so.minimize(bowl, np.ones(10), jac=True, method=fastopt.adam,
                 callback=lambda intermediate_result: hits.append(intermediate_result.fun),
-                options={"maxiter": 3})
+                options={"maxiter": 3, "learning_rate": 1e-3})      # (not converged by then)
     assert len(hits) == 3 and all(isinstance(h, float) for h in hits)
 
 
@@ -341,7 +341,8 @@ def test_l1_reports_sparsity():
 
 def test_disp_prints_progress(capsys):
     fastopt.minimize(bowl, np.ones(10), jac=True,
-                     options={"disp": True, "disp_every": 10, "maxiter": 30})
+                     options={"disp": True, "disp_every": 10, "maxiter": 30,
+                              "learning_rate": 1e-3})             # (not converged by then)
     out = capsys.readouterr().out
     assert out.count("iter ") == 3 and "Maximum number of iterations" in out
 
@@ -357,7 +358,8 @@ def test_every_method_callable_has_the_scipy_signature():
 
 
 def test_maxfev_ftol_and_max_time():
-    res = fastopt.minimize(bowl, np.ones(10), jac=True, options={"maxfev": 12})
+    res = fastopt.minimize(bowl, np.ones(10), jac=True,
+                           options={"maxfev": 12, "learning_rate": 1e-3})
     assert res.status == 2 and res.nfev == 12 and not res.success
     assert res.message == "Maximum number of function evaluations has been exceeded."
     res = fastopt.minimize(bowl, np.ones(10), jac=True,

@@ -20,6 +20,11 @@ def quad(x):
     return float(0.5 * np.dot(LAM * x, x)), LAM * x
 
 
+# a fixed rate, for the tests that count the iterations of a run that must not meet gtol
+# first (the searched default rate solves quad in a few steps) or the calls of fun
+SLOW = {"learning_rate": 1e-3}
+
+
 def never_called(x):
     raise AssertionError("fun must not be called when the options are invalid")
 
@@ -189,9 +194,10 @@ def test_maxiter_none_and_inf():
 def test_maxfev_zero_inf_and_float():
     res = fastopt.minimize(quad, np.ones(4), jac=True, options={"maxfev": 0})
     assert (res.status, res.nit, res.nfev) == (2, 0, 1)
-    res = fastopt.minimize(quad, np.ones(4), jac=True, options={"maxfev": 5.0})
+    res = fastopt.minimize(quad, np.ones(4), jac=True, options={"maxfev": 5.0, **SLOW})
     assert (res.status, res.nit, res.nfev) == (2, 4, 5)
-    res = fastopt.minimize(quad, np.ones(4), jac=True, options={"maxfev": INF, "maxiter": 9})
+    res = fastopt.minimize(quad, np.ones(4), jac=True,
+                           options={"maxfev": INF, "maxiter": 9, **SLOW})
     assert (res.status, res.nit, res.nfev) == (1, 9, 10)
 
 
@@ -212,10 +218,10 @@ def test_gtol_edges():
 
 def test_ftol_and_patience_edges():
     res = fastopt.minimize(quad, np.ones(4), jac=True,
-                           options={"ftol": INF, "patience": 2.0, "gtol": 0.0})
+                           options={"ftol": INF, "patience": 2.0, "gtol": 0.0, **SLOW})
     assert res.status == 0 and res.nit == 2 and "ftol" in res.message
     res = fastopt.minimize(quad, np.ones(4), jac=True,
-                           options={"ftol": 0, "gtol": 0.0, "maxiter": 20})
+                           options={"ftol": 0, "gtol": 0.0, "maxiter": 20, **SLOW})
     assert res.status == 1 and res.nit == 20          # f keeps decreasing: never <= 0
 
 
@@ -223,7 +229,7 @@ def test_max_time_edges():
     res = fastopt.minimize(quad, np.ones(4), jac=True, options={"max_time": 0})
     assert (res.status, res.nit) == (5, 0) and "max_time" in res.message
     res = fastopt.minimize(quad, np.ones(4), jac=True, options={"max_time": INF,
-                                                                "maxiter": 4})
+                                                                "maxiter": 4, **SLOW})
     assert (res.status, res.nit) == (1, 4)
 
 
@@ -234,7 +240,7 @@ def test_max_skips_zero_stops_at_the_first_bad_point():
         calls.append(1)
         return (NAN, x) if len(calls) == 3 else quad(x)
     res = fastopt.minimize(f, np.ones(4), jac=True,
-                           options={"nan_policy": "skip", "max_skips": 0})
+                           options={"nan_policy": "skip", "max_skips": 0, **SLOW})
     # the third point is bad: the second, x_1, is returned with its own nit and state
     assert res.status == 7 and res.nit == 1 and res.opt_state["step"] == 1
     assert np.all(np.isfinite(res.x))
@@ -257,7 +263,7 @@ def test_minibatch_integral_floats_equal_ints():
 
 def test_disp_every_and_monitor_every_accept_integral_floats(capsys):
     fastopt.minimize(quad, np.ones(4), jac=True,
-                     options={"disp": True, "disp_every": 2.0, "maxiter": 6})
+                     options={"disp": True, "disp_every": 2.0, "maxiter": 6, **SLOW})
     assert capsys.readouterr().out.count("iter ") == 3
     res = fastopt.minimize(quad, np.ones(4), jac=True,
                            options={"learning_rate": fastopt.ReduceLROnPlateau(0.1),

@@ -199,7 +199,7 @@ def test_unused_arguments_given_empty_are_accepted(constraints):
         warnings.simplefilter("error")
         res = fastopt.minimize(lambda x: (x @ x, 2 * x), np.ones(3), (), None, True,
                                hess=None, hessp=None, constraints=constraints,
-                               options={"maxiter": 3})
+                               options={"maxiter": 3, "learning_rate": 1e-3})
         so.minimize(lambda x: (x @ x, 2 * x), np.ones(3), jac=True, method=fastopt.adam,
                     hess=None, hessp=None, constraints=constraints, options={"maxiter": 3})
     assert res.nit == 3
