@@ -658,7 +658,9 @@ class Optimizer:
         momentum, whose steps are that much longer at a fixed point; so that fixed points
         solve the l1-penalized problem with the l1 given, momentum or not."""
         mu: float = self._hyper.get("momentum", 0.0)
-        return 1.0 / (1.0 - mu) if 0.0 < mu < 1.0 else 1.0
+        if not 0.0 < mu < 1.0:
+            return 1.0
+        return (1.0 - self._hyper.get("dampening", 0.0)) / (1.0 - mu)
 
     # ---------------------------------------------------------------- reporting
     @property
@@ -784,11 +786,12 @@ def _saved_learning_rate(sd: dict[str, Any], current: LearningRate) -> float | N
 class SGD(Optimizer):
     """Stochastic gradient descent, with optional (Nesterov) momentum.
 
-    torch:  b = momentum * b + g  (b = g at the first step);
+    torch:  b = momentum * b + (1 - dampening) * g  (b = g at the first step);
             param -= lr * (g + momentum * b if nesterov else b)
     keras:  v = momentum * v - lr * g;  param += momentum * v - lr * g if nesterov else v
 
-    Defaults (both conventions): learning_rate=0.01, momentum=0, nesterov=False.
+    Defaults (both conventions): learning_rate=0.01, momentum=0, nesterov=False,
+    dampening=0.
     (torch >= 2 itself defaults SGD's lr to 1e-3; fastopt keeps the book's 0.01.)
 
     Parameters
@@ -797,7 +800,10 @@ class SGD(Optimizer):
     momentum : float, optional
         Momentum factor mu >= 0 (0: plain SGD).
     nesterov : bool, optional
-        Nesterov momentum (needs momentum > 0).
+        Nesterov momentum (needs momentum > 0 and dampening 0).
+    dampening : float, optional
+        torch's dampening in [0, 1] of the gradient added to the momentum buffer (torch
+        convention only).
     {common}
 
     {raises}
@@ -813,19 +819,24 @@ class SGD(Optimizer):
     rule = "sgd"
     state_slots = ("momentum_buffer",)
     momentum_name = "momentum"
-    defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
-                for c in CONVENTIONS}
+    defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
+                    "dampening": 0.0} for c in CONVENTIONS}
 
     def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
                  momentum: float | None = None, nesterov: bool | None = None,
-                 **common: Any) -> None:
-        super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov, **common)
+                 dampening: float | None = None, **common: Any) -> None:
+        super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov,
+                         dampening=dampening, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h["momentum"] = check_nonnegative(h["momentum"], "momentum")
         h["nesterov"] = check_bool(h["nesterov"], "nesterov")
-        if h["nesterov"] and h["momentum"] == 0:
-            raise ValueError("Nesterov momentum requires a momentum")
+        h["dampening"] = check_range(h["dampening"], "dampening", high=1.0)
+        if h["dampening"] != 0 and self.convention == "keras":
+            raise ValueError(f"dampening={h['dampening']!r} is torch's (convention='torch'); "
+                             "Keras's SGD has none")
+        if h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
