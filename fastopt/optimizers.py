@@ -660,7 +660,8 @@ class Optimizer:
         mu: float = self._hyper.get("momentum", 0.0)
         if not 0.0 < mu < 1.0:
             return 1.0
-        return (1.0 - self._hyper.get("dampening", 0.0)) / (1.0 - mu)
+        damp: float = self._hyper.get("dampening", 0.0)
+        return (1.0 - damp) / (1.0 - mu)
 
     # ---------------------------------------------------------------- reporting
     @property
