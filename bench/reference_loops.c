@@ -73,7 +73,7 @@ i64 adam(float **p, float **g, float **s1, float **s2, const i64 *n, int count,
          const double *x)
 {
     float b1 = (float)x[0], b2 = (float)x[1], ss = (float)x[2], eps = (float)x[3];
-    float step = (float)x[4], one = 1, c1 = 1 - b1, c2 = 1 - b2;
+    float step = (float)x[4], one = 1, c1 = (float)x[6], c2 = (float)x[7];
     i64 bad = 0;
     for (int a = 0; a < count; a++) {
         float *restrict pa = p[a], *restrict m = s1[a], *restrict v = s2[a];

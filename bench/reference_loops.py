@@ -97,7 +97,8 @@ def loops(rule, opt, grads):
     ptrs = [_pointers(group) for group in arrays]
     s2 = ptrs[3] if len(ptrs) > 3 else ptrs[2]
     sizes = (ctypes.c_longlong * len(params))(*[a.size for a in params])
-    x = (ctypes.c_double * 7)(*numbers(rule, opt))
+    values = numbers(rule, opt)
+    x = (ctypes.c_double * len(values))(*values)
     rule_fn, traffic_fn = getattr(lib, rule), lib.traffic
     rule_fn.restype = traffic_fn.restype = ctypes.c_longlong
     count, states = len(params), len(keys)

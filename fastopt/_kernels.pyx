@@ -500,24 +500,30 @@ cdef class Slot:
 # Each rule's numbers for one step (the comments above the rules' loops, below, give their
 # formulas; mu is the momentum); compute_step_numbers fills the one of the step's rule.
 
+# A complement 1 - beta of a decay rate is computed in double and rounded once for a float32
+# loop (as torch and Keras round the Python float 1 - beta): 1 - float(beta) in float32 is
+# off by up to 2**-24 / (1 - beta) relative (1.3e-5 for beta = 0.999), a bias that every
+# step of a moving average repeats.
+
 cdef struct SgdNumbers:
     double lr, momentum
     bint first              # the first step (torch's momentum buffer starts at g)
+    double grad_weight      # 1 - dampening (torch; 1 for keras)
 
 cdef struct AdagradNumbers:
     double lr, eps_in, eps_out
 
 cdef struct RmspropNumbers:
-    double lr, rho, eps_in, eps_out, lr_in, lr_out, momentum
+    double lr, rho, eps_in, eps_out, lr_in, lr_out, momentum, one_minus_rho
 
 cdef struct AdamNumbers:
-    double beta_1, beta_2, sqrt_scale, eps, step, prox_lr
+    double beta_1, beta_2, sqrt_scale, eps, step, prox_lr, one_minus_beta_1, one_minus_beta_2
 
 cdef struct AdamaxNumbers:
-    double lr, beta_1, beta_2, eps_in, eps_out, step
+    double lr, beta_1, beta_2, eps_in, eps_out, step, one_minus_beta_1
 
 cdef struct NadamNumbers:
-    double lr, beta_1, beta_2, v_scale, eps, c_grad, c_mom
+    double lr, beta_1, beta_2, v_scale, eps, c_grad, c_mom, one_minus_beta_1, one_minus_beta_2
 
 cdef union StepNumbers:
     SgdNumbers sgd
@@ -598,6 +604,7 @@ cdef StepNumbers compute_step_numbers(int rule, bint keras, dict h, double lr, l
     cdef double t_next = <double>(<unsigned long long>t + 1)    # t + 1 may not fit in t's type
     if rule == SGD:
         c.sgd.lr, c.sgd.momentum, c.sgd.first = lr, h["momentum"], t == 1
+        c.sgd.grad_weight = 1 - <double>h["dampening"]
     elif rule == ADAGRAD:
         if keras:
             c.adagrad.lr, c.adagrad.eps_in, c.adagrad.eps_out = lr, h["epsilon"], 0.0
@@ -606,6 +613,7 @@ cdef StepNumbers compute_step_numbers(int rule, bint keras, dict h, double lr, l
             c.adagrad.eps_in, c.adagrad.eps_out = 0.0, h["epsilon"]
     elif rule == RMSPROP:
         c.rmsprop.lr, c.rmsprop.rho, c.rmsprop.momentum = lr, h["rho"], h["momentum"]
+        c.rmsprop.one_minus_rho = 1 - c.rmsprop.rho
         if keras:
             c.rmsprop.eps_in, c.rmsprop.eps_out = h["epsilon"], 0.0
             c.rmsprop.lr_in, c.rmsprop.lr_out = lr, 1.0
@@ -617,6 +625,7 @@ cdef StepNumbers compute_step_numbers(int rule, bint keras, dict h, double lr, l
         bc1 = 1 - pow(b1, <double>t)
         root = sqrt(1 - pow(b2, <double>t))
         c.adam.beta_1, c.adam.beta_2, c.adam.eps = b1, b2, h["epsilon"]
+        c.adam.one_minus_beta_1, c.adam.one_minus_beta_2 = 1 - b1, 1 - b2
         if keras:
             c.adam.sqrt_scale, c.adam.step, c.adam.prox_lr = 1.0, lr * root / bc1, lr * root
         else:
@@ -624,6 +633,7 @@ cdef StepNumbers compute_step_numbers(int rule, bint keras, dict h, double lr, l
     elif rule == ADAMAX:
         b1 = h["beta_1"]
         c.adamax.lr, c.adamax.beta_1, c.adamax.beta_2 = lr, b1, h["beta_2"]
+        c.adamax.one_minus_beta_1 = 1 - b1
         c.adamax.step = lr / (1 - pow(b1, <double>t))
         if keras:
             c.adamax.eps_in, c.adamax.eps_out = 0.0, h["epsilon"]
@@ -637,6 +647,7 @@ cdef StepNumbers compute_step_numbers(int rule, bint keras, dict h, double lr, l
         prod = carry[0] * mu
         carry[0] = prod
         c.nadam.lr, c.nadam.beta_1, c.nadam.beta_2 = lr, b1, b2
+        c.nadam.one_minus_beta_1, c.nadam.one_minus_beta_2 = 1 - b1, 1 - b2
         c.nadam.v_scale, c.nadam.eps = 1 / (1 - pow(b2, <double>t)), h["epsilon"]
         c.nadam.c_grad = lr * (1 - mu) / (1 - prod)
         c.nadam.c_mom = lr * mu_next / (1 - prod * mu_next)
@@ -962,7 +973,8 @@ cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, StepNumbers c,
 
 # ---------------------------------------------------------------------------------------
 # SGD, momentum, Nesterov.                                         D = 1, tau = lr * l1
-#   torch:  b = mu b + g (b = g at the first step);  p -= lr * (g + mu b if nesterov else b)
+#   torch:  b = mu b + w g (b = g at the first step; w = 1 - dampening);
+#           p -= lr * (g + mu b if nesterov else b)
 #   keras:  v = mu v - lr g;  p += mu v - lr g if nesterov else v
 
 cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k,
@@ -973,6 +985,7 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
     cdef const floating* hi = <const floating*>k.upper
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, fmu = nums.momentum, tau = nums.lr * e.l1
+    cdef floating fw = nums.grad_weight
     cdef floating gi, x, b
     cdef bint keep, prox = e.prox, first = nums.first
     cdef int bad = 0
@@ -991,7 +1004,8 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
             x = x + (fmu * b - flr * gi if nesterov else b)
             buf[i] = b if keep else 0
         else:
-            b = gi if first else fmu * buf[i] + gi
+            # fw != 1 is loop-invariant: without dampening the loop has no multiply by fw
+            b = gi if first else fmu * buf[i] + (fw * gi if fw != 1 else gi)
             x = x - flr * (gi + fmu * b if nesterov else b)
             buf[i] = b if keep else 0
         if Kind is not PlainStep:
@@ -1051,7 +1065,7 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, frho = nums.rho, ein = nums.eps_in, eout = nums.eps_out
     cdef floating fin = nums.lr_in, fout = nums.lr_out, fmu = nums.momentum
-    cdef floating tau = nums.lr * e.l1, one = 1, crho = 1 - frho
+    cdef floating tau = nums.lr * e.l1, one = 1, crho = nums.one_minus_rho
     cdef floating gi, x, s, a, w, r, bb
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -1099,7 +1113,7 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = nums.beta_1, b2 = nums.beta_2, ss = nums.sqrt_scale, feps = nums.eps
     cdef floating fstep = nums.step, tau = nums.prox_lr * e.l1, one = 1
-    cdef floating c1 = 1 - b1, c2 = 1 - b2
+    cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
     cdef floating gi, x, mi, vi, w, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -1140,7 +1154,7 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = nums.beta_1, b2 = nums.beta_2, ein = nums.eps_in
     cdef floating eout = nums.eps_out, fstep = nums.step, tau = nums.lr * e.l1, one = 1
-    cdef floating c1 = 1 - b1
+    cdef floating c1 = nums.one_minus_beta_1
     cdef floating gi, x, mi, ui, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
@@ -1178,7 +1192,7 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b1 = nums.beta_1, b2 = nums.beta_2, vs = nums.v_scale, feps = nums.eps
     cdef floating cg = nums.c_grad, cm = nums.c_mom, tau = nums.lr * e.l1, one = 1
-    cdef floating c1 = 1 - b1, c2 = 1 - b2
+    cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
     cdef floating gi, x, mi, vi, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0

@@ -678,7 +678,10 @@ class Optimizer:
         momentum, whose steps are that much longer at a fixed point; so that fixed points
         solve the l1-penalized problem with the l1 given, momentum or not."""
         mu: float = self._hyper.get("momentum", 0.0)
-        return 1.0 / (1.0 - mu) if 0.0 < mu < 1.0 else 1.0
+        if not 0.0 < mu < 1.0:
+            return 1.0
+        damp: float = self._hyper.get("dampening", 0.0)
+        return (1.0 - damp) / (1.0 - mu)
 
     # ---------------------------------------------------------------- reporting
     @property
@@ -806,11 +809,12 @@ class SGD(Optimizer):
 
     ::
 
-        torch:  b = momentum * b + g  (b = g at the first step);
+        torch:  b = momentum * b + (1 - dampening) * g  (b = g at the first step);
                 param -= lr * (g + momentum * b if nesterov else b)
         keras:  v = momentum * v - lr * g;  param += momentum * v - lr * g if nesterov else v
 
-    Defaults (both conventions): learning_rate=0.01, momentum=0, nesterov=False.
+    Defaults (both conventions): learning_rate=0.01, momentum=0, nesterov=False,
+    dampening=0.
     (torch >= 2 itself defaults SGD's lr to 1e-3; fastopt keeps the book's 0.01.)
 
     Parameters
@@ -820,8 +824,12 @@ class SGD(Optimizer):
         Momentum factor mu (0: plain SGD): >= 0 for torch, in [0, 1] for keras (Keras's
         own check).
     nesterov : bool, optional
-        Nesterov momentum.  torch refuses it with momentum 0; Keras takes it, and then it
-        is plain SGD (both formulas above reduce to param -= lr * g).
+        Nesterov momentum (torch: needs momentum > 0 and dampening 0).  Keras takes it
+        with momentum 0, and then it is plain SGD (both formulas above reduce to
+        param -= lr * g).
+    dampening : float, optional
+        torch's dampening in [0, 1] of the gradient added to the momentum buffer (torch
+        convention only).
     {common}
 
     {raises}
@@ -837,23 +845,26 @@ class SGD(Optimizer):
     rule = "sgd"
     state_slots = ("momentum_buffer",)
     momentum_name = "momentum"
-    defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False}
-                for c in CONVENTIONS}
+    torch_only = ("dampening",)
+    defaults = {c: {"learning_rate": 0.01, "momentum": 0.0, "nesterov": False,
+                    "dampening": 0.0} for c in CONVENTIONS}
 
     def __init__(self, params: Arrays, learning_rate: LearningRate | None = None,
                  momentum: float | None = None, nesterov: bool | None = None,
-                 **common: Any) -> None:
-        super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov, **common)
+                 dampening: float | None = None, **common: Any) -> None:
+        super().__init__(params, learning_rate, momentum=momentum, nesterov=nesterov,
+                         dampening=dampening, **common)
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         h["momentum"] = check_nonnegative(h["momentum"], "momentum")
         h["nesterov"] = check_bool(h["nesterov"], "nesterov")
+        h["dampening"] = check_range(h["dampening"], "dampening", high=1.0)
         if self.convention == "keras":
             if h["momentum"] > 1:
                 raise ValueError(f"Invalid momentum value: {h['momentum']} (convention="
                                  "'keras' takes a momentum in [0, 1], as Keras does)")
-        elif h["nesterov"] and h["momentum"] == 0:
-            raise ValueError("Nesterov momentum requires a momentum")
+        elif h["nesterov"] and (h["momentum"] <= 0 or h["dampening"] != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         return h
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:

@@ -56,6 +56,7 @@ HYPER_NAMES = (
     "learning_rate",
     "momentum",
     "nesterov",
+    "dampening",
     "rho",
     "centered",
     "beta_1",
@@ -72,8 +73,9 @@ HYPER_NAMES = (
 # --------------------------------------------------------------------------
 
 _DEFAULTS = {
-    ("sgd", "torch"): dict(learning_rate=1e-3, momentum=0.0, nesterov=False),
-    ("sgd", "keras"): dict(learning_rate=1e-2, momentum=0.0, nesterov=False),
+    ("sgd", "torch"): dict(learning_rate=1e-3, momentum=0.0, nesterov=False, dampening=0.0),
+    # Keras's SGD has no dampening: 0 is what it does
+    ("sgd", "keras"): dict(learning_rate=1e-2, momentum=0.0, nesterov=False, dampening=0.0),
     ("adagrad", "torch"): dict(
         learning_rate=1e-2, epsilon=1e-10, initial_accumulator_value=0.0, lr_decay=0.0
     ),
@@ -225,22 +227,25 @@ def _momentum_factor(mu):
 
 
 def _sgd_torch(theta, g, st, t, h):
-    """torch.optim.SGD (dampening 0).
+    """torch.optim.SGD (torch's algorithm page: the buffer of the first step is g itself,
+    undamped).
 
-    momentum > 0:  b = g if t == 1 else mu*b + g
+    momentum > 0:  b = g if t == 1 else mu*b + (1 - dampening)*g
                    d = g + mu*b (nesterov) else b
     momentum = 0:  d = g
-    theta = theta - eta*d;  tau = eta*l1 / (1 - mu)   (fastopt: at a fixed point b = g/(1-mu),
-    so the step is eta/(1-mu) long and this threshold makes it solve the problem with l1)
+    theta = theta - eta*d;  tau = eta*l1*(1 - dampening) / (1 - mu)   (fastopt: at a fixed
+    point b = (1 - dampening)*g/(1-mu), so the step is that many times eta long and this
+    threshold makes it solve the problem with l1)
     """
-    eta, mu = h["learning_rate"], h["momentum"]
+    eta, mu, damp = h["learning_rate"], h["momentum"], h["dampening"]
     if mu > 0:
-        b = g.copy() if t == 1 else mu * st["momentum_buffer"] + g
+        b = g.copy() if t == 1 else mu * st["momentum_buffer"] + (1.0 - damp) * g
         d = g + mu * b if h["nesterov"] else b
         st["momentum_buffer"] = b
     else:
         d = g
-    return theta - eta * d, st, np.full_like(theta, eta / _momentum_factor(mu))
+    tau = eta * (1.0 - damp) / _momentum_factor(mu) if 0.0 < mu < 1.0 else eta
+    return theta - eta * d, st, np.full_like(theta, tau)
 
 
 def _sgd_keras(theta, g, st, t, h):

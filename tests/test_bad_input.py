@@ -335,6 +335,9 @@ RULE_HYPER = [
     (fastopt.SGD, "momentum", INF, r"Invalid momentum value: inf"),
     (fastopt.SGD, "momentum", -0.5, r"Invalid momentum value: -0.5"),
     (fastopt.SGD, "momentum", "0.9", r"Invalid momentum: '0.9'"),
+    (fastopt.SGD, "dampening", NAN, r"Invalid dampening value: nan"),
+    (fastopt.SGD, "dampening", -0.1, r"Invalid dampening value: -0.1"),
+    (fastopt.SGD, "dampening", 1.5, r"Invalid dampening value: 1.5"),
     (fastopt.Adagrad, "epsilon", NAN, r"Invalid epsilon value: nan"),
     (fastopt.Adagrad, "epsilon", INF, r"Invalid epsilon value: inf"),
     (fastopt.Adagrad, "lr_decay", NAN, r"Invalid lr_decay value: nan"),
@@ -376,6 +379,17 @@ for cls, key, value, match in RULE_HYPER:
         cls(np.zeros(3), **{key: value}), (ValueError, TypeError), match)
 err("SGD-nesterov-without-momentum", lambda: fastopt.SGD(np.zeros(3), nesterov=True),
     ValueError, r"Nesterov momentum requires a momentum")
+err("SGD-nesterov-with-dampening",
+    lambda: fastopt.SGD(np.zeros(3), momentum=0.9, nesterov=True, dampening=0.1),
+    ValueError, r"Nesterov momentum requires a momentum and zero dampening")
+err("set_hyper-SGD-nesterov-with-dampening",
+    on_optimizer(lambda: stepped(fastopt.SGD, momentum=0.9, nesterov=True),
+                 lambda opt: opt.set_hyper(dampening=0.5)),
+    ValueError, r"Nesterov momentum requires a momentum and zero dampening")
+err("minimize-nesterov-with-dampening",
+    lambda: fastopt.minimize(lambda x: float(x @ x), np.ones(3), jac=lambda x: 2 * x,
+                             method="nesterov", options={"dampening": 0.5}),
+    ValueError, r"Nesterov momentum requires a momentum and zero dampening")
 
 # convention="keras": Keras's own range for SGD's momentum, [0, 1]; torch's hyperparameters
 # that Keras's formulas lack are refused, never silently ignored
@@ -383,7 +397,9 @@ KERAS = [(fastopt.SGD, "momentum", 1.5, r"Invalid momentum value: 1.5 \(conventi
           r"takes a momentum in \[0, 1\], as Keras does\)"),
          (fastopt.SGD, "momentum", -0.1, r"Invalid momentum value: -0.1"),
          (fastopt.Adagrad, "lr_decay", 0.1, r"Invalid lr_decay: 0.1 \(lr_decay is torch's; "
-          r"convention='keras' has no lr_decay .*use convention='torch'\)")]
+          r"convention='keras' has no lr_decay .*use convention='torch'\)"),
+         (fastopt.SGD, "dampening", 0.1, r"Invalid dampening: 0.1 \(dampening is torch's; "
+          r"convention='keras' has no dampening .*use convention='torch'\)")]
 for cls, key, value, match in KERAS:
     err(f"keras-{cls.__name__}-{key}-{value}", lambda cls=cls, key=key, value=value:
         cls(np.zeros(3), convention="keras", **{key: value}), ValueError, match)
@@ -752,7 +768,8 @@ err("load_state_dict-Nadam-mu_product-2",
     load(lambda: sd_with(fastopt.Nadam, mu_product=2.0), fastopt.Nadam), ValueError,
     r"Invalid mu_product value: 2.0")
 err("load_state_dict-SGD-nesterov-without-momentum",
-    load(lambda: sd_with(fastopt.SGD, hyper={"momentum": 0.0, "nesterov": True}),
+    load(lambda: sd_with(fastopt.SGD, hyper={"momentum": 0.0, "nesterov": True,
+                                             "dampening": 0.0}),
          fastopt.SGD), ValueError, r"Nesterov momentum requires a momentum")
 for id_, make_sd, exc, match in [
         ("keys", lambda: plateau_sd(schedule={"scale": 0.5}), ValueError,

@@ -386,3 +386,20 @@ def test_fast_path_errors_equal_general_path(form):
     with pytest.raises((TypeError, ValueError)) as slow:
         _run_general(fun, x0, jac, (), {"maxiter": 3})
     assert type(fast.value) is type(slow.value) and str(fast.value) == str(slow.value)
+
+
+def test_sgd_dampening_is_an_option_of_the_sgd_methods():
+    """minimize passes SGD's hyperparameters through, dampening with them: the run is the
+    optimizer's own."""
+    x0 = np.array([1.0, -2.0, 0.5, 3.0])
+    res = fastopt.minimize(quad, x0, jac=True, method="momentum",
+                           options={"dampening": 0.3, "learning_rate": 0.01, "maxiter": 20,
+                                    "gtol": 0.0})
+    x = x0.copy()
+    opt = fastopt.SGD(x, learning_rate=0.01, momentum=0.9, dampening=0.3)
+    for _ in range(20):
+        opt.step(quad(x)[1])
+    np.testing.assert_allclose(res.x, x, rtol=1e-14)
+    plain = fastopt.minimize(quad, x0, jac=True, method="momentum",
+                             options={"learning_rate": 0.01, "maxiter": 20, "gtol": 0.0})
+    assert not np.allclose(plain.x, res.x)

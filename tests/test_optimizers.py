@@ -159,8 +159,9 @@ def test_float32_steps_compute_in_float32():
     """A float32 kernel does float32 arithmetic throughout: Adam's float32 step equals the
     same operations done by NumPy in float32, in the kernel's order, bit for bit.  (A
     double literal such as ``1 - beta`` inside the loop once promoted every float32 element
-    to float64 and back: 2.4x slower, and not what torch computes.)  1 - beta_1 is formed
-    from the float32 beta_1, so the two weights of each moving average sum to 1 exactly."""
+    to float64 and back: 2.4x slower, and not what torch computes.)  Each constant is
+    computed in double and rounded once, as torch and Keras round their Python floats:
+    1 - beta_2 is float32(1 - 0.999), not 1 - float32(0.999)."""
     f = np.float32
     rng = np.random.default_rng(11)
     theta = rng.standard_normal(1000).astype(f)
@@ -172,13 +173,81 @@ def test_float32_steps_compute_in_float32():
     for t, g in enumerate(grads, 1):
         opt.step(g)
         ss, step = f(1 / (1 - b2 ** t) ** 0.5), f(lr / (1 - b1 ** t))
-        m = f(b1) * m + (f(1) - f(b1)) * g
-        v = f(b2) * v + (f(1) - f(b2)) * g * g
+        m = f(b1) * m + f(1 - b1) * g
+        v = f(b2) * v + f(1 - b2) * g * g
         x = x - step * m * (f(1) / (np.sqrt(v) * ss + f(eps)))
         assert x.dtype == m.dtype == v.dtype == f
     np.testing.assert_array_equal(opt.state[0]["exp_avg"], m)
     np.testing.assert_array_equal(opt.state[0]["exp_avg_sq"], v)
     np.testing.assert_array_equal(w, x)
+
+
+# rule, hyperparameters, and per state array the decay rate beta of its moving average and
+# the power of g it averages
+FIRST_STEP_WEIGHTS = [
+    ("adam", {"beta_1": 0.9, "beta_2": 0.999}, {"exp_avg": (0.9, 1), "exp_avg_sq": (0.999, 2)}),
+    ("nadam", {"beta_1": 0.8, "beta_2": 0.99}, {"exp_avg": (0.8, 1), "exp_avg_sq": (0.99, 2)}),
+    ("adamax", {"beta_1": 0.6}, {"exp_avg": (0.6, 1)}),
+    ("rmsprop", {"rho": 0.99, "centered": True},
+     {"square_avg": (0.99, 2), "grad_avg": (0.99, 1)}),
+]
+
+
+@pytest.mark.parametrize("convention", ["torch", "keras"])
+@pytest.mark.parametrize("rule,hyper,weights", FIRST_STEP_WEIGHTS,
+                         ids=[c[0] for c in FIRST_STEP_WEIGHTS])
+def test_float32_decay_complements_are_rounded_once_from_double(rule, hyper, weights,
+                                                                convention):
+    """A moving average's weight 1 - beta is float32(1 - beta) computed in double (torch's
+    and Keras's Python float, rounded once), not 1 - float32(beta): for beta = 0.999 the
+    latter is 1.3e-5 too small, a bias every step repeats.  After one step from a zero
+    state each average is that weight times g (or g**2), element by element."""
+    f = np.float32
+    g = np.random.default_rng(12).standard_normal(1000).astype(f)
+    opt = CLASSES[rule](np.zeros(1000, f), learning_rate=0.01, convention=convention,
+                        **hyper)
+    opt.step(g)
+    for name, (beta, power) in weights.items():
+        assert f(1 - beta) != f(1) - f(beta)            # the two roundings differ here
+        expect = f(1 - beta) * g
+        if power == 2:                                  # ((1 - beta) g) g, torch's order
+            expect = expect * g
+        np.testing.assert_array_equal(opt.state[0][name], expect, err_msg=name)
+
+
+def test_float32_sgd_dampening_weight_is_rounded_once_from_double():
+    """torch's buffer b = mu b + (1 - dampening) g: the weight is float32(1 - dampening)."""
+    f = np.float32
+    rng = np.random.default_rng(13)
+    g1, g2 = (rng.standard_normal(1000).astype(f) for _ in range(2))
+    opt = fastopt.SGD(np.zeros(1000, f), learning_rate=0.01, momentum=0.5, dampening=0.9)
+    opt.step(g1)
+    np.testing.assert_array_equal(opt.state[0]["momentum_buffer"], g1)    # undamped
+    opt.step(g2)
+    assert f(1 - 0.9) != f(1) - f(0.9)                  # the two roundings differ here
+    np.testing.assert_array_equal(opt.state[0]["momentum_buffer"],
+                                  f(0.5) * g1 + f(1 - 0.9) * g2)
+
+
+@pytest.mark.parametrize("option", list(OPTIONS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sgd_dampening_matches_oracle(dtype, option):
+    """torch's dampening (torch convention only), with every fused option: l1's threshold
+    scales with the step's length at a fixed point, lr (1 - dampening) / (1 - momentum)."""
+    check_against_oracle("sgd", {"momentum": 0.9, "dampening": 0.3}, "torch", dtype, 1000,
+                         option)
+
+
+def test_sgd_dampening_zero_and_one():
+    """dampening 0 is plain momentum, bit for bit; dampening 1 adds no gradient after the
+    first step (the buffer only decays)."""
+    theta, grads = make_problem(101, 5, 9)
+    w0, _, _ = run_fastopt("sgd", {"momentum": 0.9, "dampening": 0.0}, theta, grads)
+    w, _, _ = run_fastopt("sgd", {"momentum": 0.9}, theta, grads)
+    np.testing.assert_array_equal(w0, w)
+    w1, _, _ = run_fastopt("sgd", {"momentum": 0.5, "dampening": 1.0}, theta, grads)
+    np.testing.assert_allclose(w1, theta - LR * grads[0] * sum(0.5 ** k for k in range(5)),
+                               rtol=1e-14)
 
 
 def test_multiple_arrays_and_global_clipnorm():
@@ -549,7 +618,8 @@ def _published_numbers(rule, keras, h, lr, t, carry):
     """The kernel's step numbers (by name, and the carry after the step; see the rules'
     comments in fastopt/_kernels.pyx) from the published formulas, in Python floats."""
     if rule == "sgd":
-        return {"lr": lr, "momentum": h["momentum"], "first": t == 1}, carry
+        return {"lr": lr, "momentum": h["momentum"], "first": t == 1,
+                "grad_weight": 1 - h["dampening"]}, carry
     if rule == "adagrad":
         if keras:
             return {"lr": lr, "eps_in": h["epsilon"], "eps_out": 0.0}, carry
@@ -559,26 +629,30 @@ def _published_numbers(rule, keras, h, lr, t, carry):
         eps = h["epsilon"]
         inner = ({"eps_in": eps, "eps_out": 0.0, "lr_in": lr, "lr_out": 1.0} if keras else
                  {"eps_in": 0.0, "eps_out": eps, "lr_in": 1.0, "lr_out": lr})
-        return {"lr": lr, "rho": h["rho"], **inner, "momentum": h["momentum"]}, carry
+        return {"lr": lr, "rho": h["rho"], **inner, "momentum": h["momentum"],
+                "one_minus_rho": 1 - h["rho"]}, carry
     b1, b2 = h["beta_1"], h["beta_2"]
     if rule == "adam":
         bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
         betas = {"beta_1": b1, "beta_2": b2, "eps": h["epsilon"]}
+        complements = {"one_minus_beta_1": 1 - b1, "one_minus_beta_2": 1 - b2}
         if keras:
             root = math.sqrt(bc2)
             return {**betas, "sqrt_scale": 1.0, "step": lr * root / bc1,
-                    "prox_lr": lr * root}, carry
+                    "prox_lr": lr * root, **complements}, carry
         return {**betas, "sqrt_scale": 1 / math.sqrt(bc2), "step": lr / bc1,
-                "prox_lr": lr}, carry
+                "prox_lr": lr, **complements}, carry
     if rule == "adamax":
         eps = ({"eps_in": 0.0, "eps_out": h["epsilon"]} if keras else
                {"eps_in": h["epsilon"], "eps_out": 0.0})
-        return {"lr": lr, "beta_1": b1, "beta_2": b2, **eps, "step": lr / (1 - b1 ** t)}, carry
+        return {"lr": lr, "beta_1": b1, "beta_2": b2, **eps, "step": lr / (1 - b1 ** t),
+                "one_minus_beta_1": 1 - b1}, carry
     mu, mu_next = ref._nadam_mu(t, h), ref._nadam_mu(t + 1, h)
     prod = carry * mu
     return {"lr": lr, "beta_1": b1, "beta_2": b2, "v_scale": 1 / (1 - b2 ** t),
             "eps": h["epsilon"], "c_grad": lr * (1 - mu) / (1 - prod),
-            "c_mom": lr * mu_next / (1 - prod * mu_next)}, prod
+            "c_mom": lr * mu_next / (1 - prod * mu_next), "one_minus_beta_1": 1 - b1,
+            "one_minus_beta_2": 1 - b2}, prod
 
 
 @pytest.mark.parametrize("t", [1, 2, 3, 17, 10**6, 2**40 + 1, 2**63 - 1])

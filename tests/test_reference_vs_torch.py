@@ -100,6 +100,13 @@ CASES = [
         dict(lr=0.05, momentum=0.9, weight_decay=0.1),
         dict(learning_rate=0.05, momentum=0.9, l2=0.1),
     ),
+    (
+        "sgd-dampening",
+        "sgd",
+        O.SGD,
+        dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.1),
+        dict(learning_rate=0.05, momentum=0.9, dampening=0.3, l2=0.1),
+    ),
     ("adagrad", "adagrad", O.Adagrad, dict(lr=0.1), dict(learning_rate=0.1)),
     (
         "adagrad-lr_decay-init",
