@@ -55,6 +55,8 @@ cdef enum:
     MAX_CHUNKS = 16
     # The partial gradients of all chunks together hold at most this many doubles (64 MiB).
     PARTIAL_LIMIT = 1 << 23
+    # The interleaved sums of a dense row's dot products (dot_dense adds eight).
+    LANES = 8
     # What a chunk's run reports (or-ed over the chunks).
     BAD_INDEX = 1
     NO_MEMORY = 2
@@ -72,12 +74,13 @@ cdef struct Problem:
     const void* indptr          # CSR row pointers, n + 1 of them, of the indices' type
     const void* y               # targets of X's dtype, or int64 labels (softmax)
     const void* w               # sample weights
-    const void* coef            # d * k
+    const void* coef            # d * k; for a dense X, k * d (coef.T: each class's row)
     const void* intercept       # k
     void* grad_coef             # d * k
     void* grad_intercept        # k
     Py_ssize_t chunks
-    double* partial             # chunks * (d * k): each chunk's share of X.T @ r
+    # chunks * (d * k): each chunk's share of X.T @ r (dense X: of r.T @ X, class by class)
+    double* partial
     double* sums                # chunks * (1 + k): each chunk's loss and intercept gradient
     double value                # the loss, once summed
 
@@ -115,19 +118,29 @@ cdef Py_ssize_t chunk_start(const Problem* p, Py_ssize_t c, index_t dummy) noexc
 
 
 cdef inline double dot_dense(const floating* x, const floating* v, Py_ssize_t m) noexcept nogil:
-    """sum_j x[j] * v[j] in double, in four interleaved sums (added in a fixed order)."""
-    cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
-    cdef Py_ssize_t j = 0
-    while j + 4 <= m:
-        a0 = a0 + <double>x[j] * <double>v[j]
-        a1 = a1 + <double>x[j + 1] * <double>v[j + 1]
-        a2 = a2 + <double>x[j + 2] * <double>v[j + 2]
-        a3 = a3 + <double>x[j + 3] * <double>v[j + 3]
-        j += 4
+    """sum_j x[j] * v[j] in double: LANES interleaved sums (element-wise, so the compiler
+    vectorizes them without reordering any sum), added in a fixed order."""
+    cdef double acc[LANES]
+    cdef double s
+    cdef Py_ssize_t j = 0, lane
+    for lane in range(LANES):
+        acc[lane] = 0.0
+    while j + LANES <= m:
+        for lane in range(LANES):
+            acc[lane] = acc[lane] + <double>x[j + lane] * <double>v[j + lane]
+        j += LANES
+    s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
     while j < m:
-        a0 = a0 + <double>x[j] * <double>v[j]
+        s = s + <double>x[j] * <double>v[j]
         j += 1
-    return (a0 + a1) + (a2 + a3)
+    return s
+
+
+cdef inline void axpy(double* g, double r, const floating* x, Py_ssize_t m) noexcept nogil:
+    """g += r * x, in double."""
+    cdef Py_ssize_t j
+    for j in range(m):
+        g[j] = g[j] + r * <double>x[j]
 
 
 cdef inline double dot_sparse(const floating* x, const index_t* ind, const floating* v,
@@ -179,7 +192,7 @@ cdef int run_chunk(Problem* p, Py_ssize_t chunk, floating fdummy, index_t idummy
     the chunk's loss and intercept gradient (p.sums) and its share of X.T @ r (p.partial).
     Returns BAD_INDEX when a column index is outside [0, d) (the chunk stops there),
     NO_MEMORY, or 0."""
-    cdef Py_ssize_t d = p.d, k = p.k, i, j, q, c, m
+    cdef Py_ssize_t d = p.d, k = p.k, i, q, c, m
     cdef Py_ssize_t lo = chunk_start(p, chunk, idummy), hi = chunk_start(p, chunk + 1, idummy)
     cdef const floating* X = <const floating*>p.x
     cdef const index_t* ind = <const index_t*>p.indices
@@ -217,15 +230,17 @@ cdef int run_chunk(Problem* p, Py_ssize_t chunk, floating fdummy, index_t idummy
             if bad:
                 break
         # margins
-        if k == 1:
-            z[0] = <double>b[0] + (dot_dense(row, coef, m) if ind == NULL
-                                   else dot_sparse(row, cols, coef, m))
+        if ind == NULL:
+            for c in range(k):
+                z[c] = <double>b[c] + dot_dense(row, coef + c * d, d)
+        elif k == 1:
+            z[0] = <double>b[0] + dot_sparse(row, cols, coef, m)
         else:
             for c in range(k):
                 z[c] = b[c]
             for q in range(m):
                 xj = row[q]
-                cj = coef + (q if ind == NULL else cols[q]) * k
+                cj = coef + cols[q] * k
                 for c in range(k):
                     z[c] = z[c] + xj * <double>cj[c]
         # the loss, and its derivative in the margins times the weight
@@ -242,18 +257,17 @@ cdef int run_chunk(Problem* p, Py_ssize_t chunk, floating fdummy, index_t idummy
             z[c] = wi * z[c]
             gb[c] = gb[c] + z[c]
         # the row's share of X.T @ r
-        if k == 1:
+        if ind == NULL:
+            for c in range(k):
+                axpy(G + c * d, z[c], row, d)
+        elif k == 1:
             r = z[0]
-            if ind == NULL:
-                for j in range(m):
-                    G[j] = G[j] + r * <double>row[j]
-            else:
-                for q in range(m):
-                    G[cols[q]] = G[cols[q]] + r * <double>row[q]
+            for q in range(m):
+                G[cols[q]] = G[cols[q]] + r * <double>row[q]
         else:
             for q in range(m):
                 xj = row[q]
-                Gj = G + (q if ind == NULL else cols[q]) * k
+                Gj = G + cols[q] * k
                 for c in range(k):
                     Gj[c] = Gj[c] + xj * z[c]
     out[0] = total
@@ -261,6 +275,16 @@ cdef int run_chunk(Problem* p, Py_ssize_t chunk, floating fdummy, index_t idummy
         out[1 + c] = gb[c]
     free(z)
     return BAD_INDEX if bad else 0
+
+
+cdef inline void sum_partials(const Problem* p, Py_ssize_t j, floating* gc) noexcept nogil:
+    """The chunks' partial gradients at j summed in chunk order, into its place in gc (for
+    a dense X, partial j = c * d + i is the gradient's (i, c))."""
+    cdef Py_ssize_t dk = p.d * p.k, c
+    cdef double s = p.partial[j]
+    for c in range(1, p.chunks):
+        s = s + p.partial[c * dk + j]
+    gc[j if p.indices != NULL or p.k == 1 else (j % p.d) * p.k + j // p.d] = <floating>s
 
 
 cdef int run(Problem* p, int threads, floating fdummy, index_t idummy) noexcept nogil:
@@ -297,18 +321,12 @@ cdef int run(Problem* p, int threads, floating fdummy, index_t idummy) noexcept 
             for c in range(chunks):
                 s = s + p.sums[c * (1 + p.k) + 1 + j]
             gi[j] = <floating>s
-        if chunks > 1 and parallel and dk * chunks >= shared.parallel_threshold:
+        if parallel and dk * chunks >= shared.parallel_threshold:
             for j in prange(dk, schedule='static', num_threads=threads):
-                s = p.partial[j]
-                for c in range(1, chunks):
-                    s = s + p.partial[c * dk + j]
-                gc[j] = <floating>s
+                sum_partials(p, j, gc)
         else:
             for j in range(dk):
-                s = p.partial[j]
-                for c in range(1, chunks):
-                    s = s + p.partial[c * dk + j]
-                gc[j] = <floating>s
+                sum_partials(p, j, gc)
     free(p.partial)
     free(p.sums)
     return flags
@@ -453,6 +471,8 @@ def value_and_grad(loss, X, y, sample_weight, coef, intercept, grad_coef, grad_i
     p.nnz = int(indptr[n]) if indptr is not None else 0
     p.x, p.indices, p.indptr = data_of(data), data_of(indices), data_of(indptr)
     p.y, p.w = data_of(y), data_of(sample_weight)
+    if indices is None and k > 1:
+        coef = np.ascontiguousarray(coef.T)         # the kernel's layout: see Problem.coef
     p.coef, p.intercept = data_of(coef), data_of(intercept)
     p.grad_coef, p.grad_intercept = <void*>data_of(grad_coef), <void*>data_of(grad_intercept)
     cdef bint single = dtype == np.float32
