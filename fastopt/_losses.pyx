@@ -52,7 +52,7 @@ cdef enum:
     # Work (entries of X read, plus one per row, times k) from which a problem is cut into
     # more than one chunk, and the most chunks: enough for a few threads to balance.
     CHUNK_WORK = 65536
-    MAX_CHUNKS = 16
+    MAX_CHUNKS = 8
     # The partial gradients of all chunks together hold at most this many doubles (64 MiB).
     PARTIAL_LIMIT = 1 << 23
     # The interleaved sums of a dense row's dot products (dot_dense adds eight).
@@ -144,20 +144,29 @@ cdef inline void axpy(double* g, double r, const floating* x, Py_ssize_t m) noex
 
 
 cdef inline double dot_sparse(const floating* x, const index_t* ind, const floating* v,
-                              Py_ssize_t m) noexcept nogil:
-    """sum_q x[q] * v[ind[q]] in double, in four interleaved sums (added in a fixed order)."""
+                              Py_ssize_t m, Py_ssize_t stride) noexcept nogil:
+    """sum_q x[q] * v[ind[q] * stride] in double, in four interleaved sums (added in a fixed
+    order), so that the gathers overlap."""
     cdef double a0 = 0.0, a1 = 0.0, a2 = 0.0, a3 = 0.0
     cdef Py_ssize_t q = 0
     while q + 4 <= m:
-        a0 = a0 + <double>x[q] * <double>v[ind[q]]
-        a1 = a1 + <double>x[q + 1] * <double>v[ind[q + 1]]
-        a2 = a2 + <double>x[q + 2] * <double>v[ind[q + 2]]
-        a3 = a3 + <double>x[q + 3] * <double>v[ind[q + 3]]
+        a0 = a0 + <double>x[q] * <double>v[ind[q] * stride]
+        a1 = a1 + <double>x[q + 1] * <double>v[ind[q + 1] * stride]
+        a2 = a2 + <double>x[q + 2] * <double>v[ind[q + 2] * stride]
+        a3 = a3 + <double>x[q + 3] * <double>v[ind[q + 3] * stride]
         q += 4
     while q < m:
-        a0 = a0 + <double>x[q] * <double>v[ind[q]]
+        a0 = a0 + <double>x[q] * <double>v[ind[q] * stride]
         q += 1
     return (a0 + a1) + (a2 + a3)
+
+
+cdef inline void scatter(double* g, double r, const floating* x, const index_t* ind,
+                         Py_ssize_t m, Py_ssize_t stride) noexcept nogil:
+    """g[ind[q] * stride] += r * x[q], in double."""
+    cdef Py_ssize_t q
+    for q in range(m):
+        g[ind[q] * stride] = g[ind[q] * stride] + r * <double>x[q]
 
 
 cdef inline double logistic(double* z, double y) noexcept nogil:
@@ -206,9 +215,7 @@ cdef int run_chunk(Problem* p, Py_ssize_t chunk, floating fdummy, index_t idummy
     cdef double* out = p.sums + chunk * (1 + k)
     cdef const floating* row
     cdef const index_t* cols = NULL
-    cdef const floating* cj
-    cdef double* Gj
-    cdef double total = 0.0, r, xj, wi
+    cdef double total = 0.0, r, wi
     cdef int bad = 0
     # this row's margins (then residuals) and the chunk's intercept gradient
     cdef double* z = <double*>malloc((2 * k + 1) * sizeof(double))
@@ -230,19 +237,10 @@ cdef int run_chunk(Problem* p, Py_ssize_t chunk, floating fdummy, index_t idummy
             if bad:
                 break
         # margins
-        if ind == NULL:
-            for c in range(k):
-                z[c] = <double>b[c] + dot_dense(row, coef + c * d, d)
-        elif k == 1:
-            z[0] = <double>b[0] + dot_sparse(row, cols, coef, m)
-        else:
-            for c in range(k):
-                z[c] = b[c]
-            for q in range(m):
-                xj = row[q]
-                cj = coef + cols[q] * k
-                for c in range(k):
-                    z[c] = z[c] + xj * <double>cj[c]
+        # (class by class: a sparse row's entries of coef are in cache after the first)
+        for c in range(k):
+            z[c] = <double>b[c] + (dot_dense(row, coef + c * d, d) if ind == NULL
+                                   else dot_sparse(row, cols, coef + c, m, k))
         # the loss, and its derivative in the margins times the weight
         wi = w[i]
         if p.loss == LOGISTIC:
@@ -257,19 +255,11 @@ cdef int run_chunk(Problem* p, Py_ssize_t chunk, floating fdummy, index_t idummy
             z[c] = wi * z[c]
             gb[c] = gb[c] + z[c]
         # the row's share of X.T @ r
-        if ind == NULL:
-            for c in range(k):
+        for c in range(k):
+            if ind == NULL:
                 axpy(G + c * d, z[c], row, d)
-        elif k == 1:
-            r = z[0]
-            for q in range(m):
-                G[cols[q]] = G[cols[q]] + r * <double>row[q]
-        else:
-            for q in range(m):
-                xj = row[q]
-                Gj = G + cols[q] * k
-                for c in range(k):
-                    Gj[c] = Gj[c] + xj * z[c]
+            else:
+                scatter(G + c, z[c], row, cols, m, k)
     out[0] = total
     for c in range(k):
         out[1 + c] = gb[c]
