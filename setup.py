@@ -5,7 +5,8 @@ platform's baseline instruction set) and, where the compiler can target it (x86-
 into fastopt._kernels_avx2 (AVX2); fastopt/_dispatch.py picks one at import from the CPU's
 features.  Every build uses the same flags otherwise, -ffp-contract=off included, so they
 agree bit for bit.  What the builds share (the parallel threshold, the after-fork flag) is
-the one module fastopt._kernel_state, compiled once.
+the one module fastopt._kernel_state, compiled once.  The loss kernels of linear models,
+fastopt/_losses.pyx, are compiled once too (baseline instruction set, with OpenMP).
 
 Environment switches:
   FASTOPT_USE_OPENMP=0|1|auto   force OpenMP off / on (error if unavailable) / probe (default)
@@ -82,6 +83,8 @@ ISA_BUILDS = {
 }
 # Each build's module: the same source under its own name.
 BUILD_MODULES = {f"fastopt._kernels_{isa}": isa for isa in ISA_BUILDS}
+# Modules compiled once, for the baseline instruction set, with OpenMP when it is on.
+THREADED_MODULES = {"fastopt._losses"}
 
 
 def try_compile(compiler, code, cflags, ldflags):
@@ -144,6 +147,10 @@ class BuildExt(build_ext):
         if DEBUG:       # unoptimized, but with the same floating-point rules
             opt = [] if kind == "msvc" else ["-ffp-contract=off"]
         for ext in list(self.extensions):
+            if ext.name in THREADED_MODULES:
+                ext.extra_compile_args = opt + (cflags if use else san_c)
+                ext.extra_link_args = ldflags if use else san_l
+                continue
             if ext.name not in BUILD_MODULES:       # the shared state: no loops, no threads
                 ext.extra_compile_args, ext.extra_link_args = opt + san_c, san_l
                 continue
@@ -177,6 +184,12 @@ def extensions():
     root = os.path.join("build", "cython-debug" if DEBUG else "cython")
     exts = cythonize([Extension("fastopt._kernel_state", ["fastopt/_kernel_state.pyx"])],
                      compiler_directives=directives, build_dir=os.path.join(root, "state"))
+    exts += cythonize([Extension("fastopt._losses", ["fastopt/_losses.pyx"],
+                                 depends=["fastopt/_kernel_state.pxd"],
+                                 include_dirs=[numpy.get_include()],
+                                 define_macros=[("NPY_NO_DEPRECATED_API",
+                                                 "NPY_1_7_API_VERSION")])],
+                      compiler_directives=directives, build_dir=os.path.join(root, "losses"))
     for module, isa in BUILD_MODULES.items():
         ext = Extension(module, ["fastopt/_kernels.pyx"],
                         depends=["fastopt/_openmp.pxd", "fastopt/_kernel_state.pxd"],

@@ -10,6 +10,8 @@ Sections, in the order they run (each its own script, reused here, never duplica
                measured alongside and against NumPy (bench/kernels.py).
   sparse       (a) the fused l1 step and a pruning mask vs the plain step; (b) l1-logistic
                regression against scikit-learn (bench/sparse.py).
+  losses       the loss kernels of linear models (value_and_grad) against NumPy/SciPy on a
+               dense and a CSR problem, 1 and 2 threads (bench/losses.py).
   torch        the same steps against torch.optim fused / foreach (bench/vs_torch.py);
                skipped with a message when torch is not installed.
 
@@ -20,7 +22,7 @@ largest size, the 2-thread speed-up, the speed-up over NumPy, the 10-element ste
 ratio to torch; the targets follow, each marked PASS, MISS or not measured.
 
 Usage: python bench/run.py [--quick] [--json FILE] [--write-results [FILE]]
-                           [--skip small,minimize,kernels,sparse,torch]
+                           [--skip small,minimize,kernels,sparse,losses,torch]
 ``--write-results`` writes bench/RESULTS.md (machine, command, every table, the targets).
 """
 
@@ -37,13 +39,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness          # noqa: E402  (bench/ modules, importable once the path is set)
 import kernels          # noqa: E402
+import losses           # noqa: E402
 import minimize as minimize_bench  # noqa: E402
 import sparse           # noqa: E402
 import vs_torch         # noqa: E402
 
 import fastopt          # noqa: E402
 
-SECTIONS = ("small", "minimize", "kernels", "sparse", "torch")
+SECTIONS = ("small", "minimize", "kernels", "sparse", "losses", "torch")
 BUSY_LOAD = 1.5                 # load average above which the results carry a warning
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "RESULTS.md")
 
@@ -410,6 +413,12 @@ def run(args, log):
         log.section("sparse (b): l1-logistic regression end to end (bench/sparse.py)")
         res["sparse"]["e2e"] = sparse.end_to_end(quick=args.quick)
         log.out(sparse.format_e2e(res["sparse"]["e2e"]))
+
+    if "losses" not in skip:
+        log.section("loss kernels of linear models vs NumPy/SciPy (bench/losses.py)")
+        log.out(losses.LEGEND)
+        log.out(losses.header())
+        res["losses"] = losses.measure(args.quick, report=lambda r: log.out(losses.format_row(r)))
 
     if "torch" not in skip:
         log.section("fastopt vs torch.optim (bench/vs_torch.py)")

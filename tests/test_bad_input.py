@@ -32,6 +32,7 @@ import scipy.sparse
 import fastopt
 from fastopt import _dispatch
 from fastopt import sparsity as sp
+from fastopt._losses import value_and_grad
 
 CLASSES = [fastopt.SGD, fastopt.Adagrad, fastopt.RMSprop, fastopt.Adam, fastopt.Adamax,
            fastopt.Nadam]
@@ -1225,6 +1226,109 @@ SPARSITY_ERRORS = [
 ]
 for id_, call, exc, match in SPARSITY_ERRORS:
     err(f"sparsity-{id_}", call, exc, match)
+
+# ---------------------------------------------------------------- fastopt._losses
+def loss_call(loss="logistic", **changes):
+    """Row: value_and_grad on a valid 5 x 4 problem of ``loss`` with some arguments replaced
+    (a callable value is applied to the valid argument)."""
+    X = np.arange(20.0).reshape(5, 4) / 10
+    k = 3 if loss == "softmax" else 1
+    args = {"X": X, "y": np.array([0, 1, 2, 0, 1]) if loss == "softmax" else np.ones(5),
+            "sample_weight": np.ones(5), "coef": np.zeros((4, 3) if k > 1 else 4),
+            "intercept": np.zeros(k), "grad_coef": np.zeros((4, 3) if k > 1 else 4),
+            "grad_intercept": np.zeros(k)}
+    for name, value in changes.items():
+        args[name] = value(args[name]) if callable(value) else value
+    num_threads = args.pop("num_threads", None)
+    return lambda: value_and_grad(loss, num_threads=num_threads, **args)
+
+
+def csr_with(**arrays):
+    """A valid 5 x 4 CSR matrix of the loss rows with some of its arrays replaced."""
+    M = scipy.sparse.csr_matrix(np.arange(20.0).reshape(5, 4) / 10)
+    for name, value in arrays.items():
+        setattr(M, name, value(getattr(M, name)) if callable(value) else value)
+    return M
+
+
+def wide_view(a):
+    """Every other element of a twice as long array: not contiguous."""
+    return np.zeros(2 * a.size)[::2].reshape(a.shape)
+
+
+SHARED_GRAD = np.zeros(4)
+LOSS_ERRORS = [
+    ("loss-name", loss_call("hinge"), ValueError,
+     r"Invalid loss: 'hinge' \(expected one of logistic, softmax, squared\)"),
+    ("X-list", loss_call(X=[[1.0] * 4] * 5), TypeError,
+     r"'X' must be a C-contiguous numpy.ndarray or a scipy.sparse CSR matrix, got list"),
+    ("X-csc", loss_call(X=scipy.sparse.csc_matrix), TypeError,
+     r"'X' must be .*got csc_matrix in 'csc' format \(X.tocsr\(\) converts it\)"),
+    ("X-1d", loss_call(X=np.ones(5)), ValueError, r"'X' must be 2-D, got 1-D"),
+    ("X-int", loss_call(X=np.ones((5, 4), np.int64)), TypeError,
+     r"'X' has dtype int64, expected float32 or float64"),
+    ("X-fortran", loss_call(X=np.asfortranarray), ValueError,
+     r"'X' must be C-contiguous and aligned"),
+    ("X-data-int", loss_call(X=csr_with(data=lambda d: d.astype(np.int64))), TypeError,
+     r"'X.data' has dtype int64, expected float32 or float64"),
+    ("X-indices-float", loss_call(X=csr_with(indices=lambda i: i.astype(float))), TypeError,
+     r"'X.indices' has dtype float64, expected int32 or int64"),
+    ("X-indptr-short", loss_call(X=csr_with(indptr=lambda p: p[:-1])), ValueError,
+     r"'X.indptr' has shape \(5,\), expected \(6,\)"),
+    ("X-indptr-start", loss_call(X=csr_with(indptr=lambda p: p + 1)), ValueError,
+     r"'X.indptr' must start at 0 and end at most at the length of X.data and X.indices "
+     r"\(19\), got 1..20"),
+    ("X-indptr-decreasing", loss_call(X=csr_with(indptr=np.array([0, 4, 3, 8, 12, 19],
+                                                                 np.int32))),
+     ValueError, r"'X.indptr' must be non-decreasing"),
+    ("X-indices-out-of-range", loss_call(X=csr_with(indices=lambda i: i + 1)), ValueError,
+     r"'X.indices' holds a column index outside \[0, 4\)"),
+    ("X-indices-negative", loss_call(X=csr_with(indices=lambda i: i - 1)), ValueError,
+     r"'X.indices' holds a column index outside \[0, 4\)"),
+    ("y-shape", loss_call(y=np.ones(4)), ValueError, r"'y' has shape \(4,\), expected \(5,\)"),
+    ("y-float32", loss_call(y=np.ones(5, np.float32)), TypeError,
+     r"'y' has dtype float32, expected float64 \(X's dtype\)"),
+    ("softmax-y-float", loss_call("softmax", y=np.zeros(5)), TypeError,
+     r"'y' has dtype float64, expected int64"),
+    ("softmax-y-label-k", loss_call("softmax", y=np.array([0, 1, 3, 0, 1])), ValueError,
+     r"'y' holds class indices outside \[0, 3\) \(k = coef.shape\[1\]\): min 0, max 3"),
+    ("softmax-y-label-negative", loss_call("softmax", y=np.array([0, -1, 2, 0, 1])),
+     ValueError, r"'y' holds class indices outside \[0, 3\)"),
+    ("sample_weight-shape", loss_call(sample_weight=np.ones(6)), ValueError,
+     r"'sample_weight' has shape \(6,\), expected \(5,\)"),
+    ("sample_weight-list", loss_call(sample_weight=[1.0] * 5), TypeError,
+     r"'sample_weight' must be a numpy.ndarray, got list"),
+    ("coef-shape", loss_call(coef=np.zeros(5)), ValueError,
+     r"'coef' has shape \(5,\), expected \(4,\)"),
+    ("softmax-coef-1d", loss_call("softmax", coef=np.zeros(4)), ValueError,
+     r"'coef' must be a 2-D ndarray \(d, k\) for the softmax loss, got 1-D"),
+    ("softmax-coef-fortran", loss_call("softmax", coef=np.asfortranarray), ValueError,
+     r"'coef' must be C-contiguous and aligned"),
+    ("intercept-shape", loss_call(intercept=np.zeros(2)), ValueError,
+     r"'intercept' has shape \(2,\), expected \(1,\)"),
+    ("softmax-intercept-shape", loss_call("softmax", intercept=np.zeros(1)), ValueError,
+     r"'intercept' has shape \(1,\), expected \(3,\)"),
+    ("grad_coef-read-only", loss_call(grad_coef=ro), ValueError,
+     r"'grad_coef' is read-only: the gradient is written into it"),
+    ("grad_coef-float32", loss_call(grad_coef=np.zeros(4, np.float32)), TypeError,
+     r"'grad_coef' has dtype float32, expected float64"),
+    ("grad_coef-strided", loss_call(grad_coef=wide_view), ValueError,
+     r"'grad_coef' must be C-contiguous and aligned"),
+    ("softmax-grad_coef-shape", loss_call("softmax", grad_coef=np.zeros((3, 4))), ValueError,
+     r"'grad_coef' has shape \(3, 4\), expected \(4, 3\)"),
+    ("grad_intercept-read-only", loss_call(grad_intercept=ro), ValueError,
+     r"'grad_intercept' is read-only"),
+    ("grad_intercept-None", loss_call(grad_intercept=None), TypeError,
+     r"'grad_intercept' must be a numpy.ndarray, got NoneType"),
+    ("grad_intercept-in-grad_coef", loss_call(grad_coef=SHARED_GRAD[:4],
+                                              grad_intercept=SHARED_GRAD[3:4]), ValueError,
+     r"'grad_coef' and 'grad_intercept' share memory"),
+    ("num_threads-0", loss_call(num_threads=0), ValueError,
+     r"Invalid num_threads: 0 \(expected a positive int or None\)"),
+    ("num_threads-str", loss_call(num_threads="2"), TypeError, r"Invalid num_threads: '2'"),
+]
+for id_, call, exc, match in LOSS_ERRORS:
+    err(f"losses-{id_}", call, exc, match)
 
 # ---------------------------------------------------------------- fastopt.distributed
 # (argument checks made before a client is used: NoClient stands in for one)
