@@ -5,7 +5,7 @@ function fastopt.linear_model calls.
 """
 
 import numpy as np
-from scipy.special import expit, log_expit, logsumexp
+from scipy.special import expit, log_expit
 
 __all__ = ["value_and_grad"]
 
@@ -52,10 +52,13 @@ def value_and_grad(loss, X, y, sample_weight, coef, intercept, grad_coef, grad_i
         value = float(0.5 * (sample_weight @ (d * d)))
         r = sample_weight * d
     else:
-        lse = logsumexp(z, axis=1)
+        top = z.max(axis=1, keepdims=True)
+        p = np.exp(z - top)
+        total = p.sum(axis=1, keepdims=True)
+        lse = (np.log(total) + top)[:, 0]
         rows = np.arange(z.shape[0])
         value = float(sample_weight @ (lse - z[rows, y]))
-        p = np.exp(z - lse[:, None])
+        p /= total
         p[rows, y] -= 1.0
         r = sample_weight[:, None] * p
     r = r.astype(coef.dtype, copy=False)
