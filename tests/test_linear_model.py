@@ -18,9 +18,18 @@ from sklearn.exceptions import ConvergenceWarning                      # noqa: E
 from sklearn.preprocessing import StandardScaler                       # noqa: E402
 from sklearn.svm import l1_min_c as sk_l1_min_c                        # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks     # noqa: E402
+from threadpoolctl import threadpool_limits                            # noqa: E402
 
 from fastopt.linear_model import (ElasticNet, Lasso, LogisticRegression,  # noqa: E402
                                   alpha_max, l1_min_c, l1_path)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """The NumPy stand-in of the loss kernels and scikit-learn's solvers call BLAS on
+    small matrices: threads only oversubscribe a shared machine there (x20 slower)."""
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 @pytest.fixture(scope="module")
