@@ -559,7 +559,7 @@ class ElasticNet(RegressorMixin, _Linear):
     >>> X = np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0]])
     >>> reg = ElasticNet(alpha=0.1, tol=1e-8).fit(X, [0.0, 1.0, 2.0, 3.0])
     >>> reg.coef_.round(2).tolist()
-    [0.91, 0.0]
+    [0.92, 0.0]
     """
 
     def __init__(self, alpha=1.0, *, l1_ratio=0.5, fit_intercept=True, max_iter=1000,

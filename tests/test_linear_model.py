@@ -335,3 +335,11 @@ def test_bad_fit_input_is_refused(cancer):
         l1_path(Lasso(), X, y, [])
     with pytest.raises(TypeError, match="'estimator'"):
         l1_path(skl.Lasso(), X, y, [0.1])
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import fastopt.linear_model
+    result = doctest.testmod(fastopt.linear_model, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0
