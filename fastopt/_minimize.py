@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.optimize import Bounds, OptimizeWarning
 
-from fastopt._loop import Loop, Objective, box_of, wrap_callback
+from fastopt._loop import Loop, Objective, Status, box_of, wrap_callback
 from fastopt._sweep import sweep
 from fastopt._validation import check_bool
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
@@ -338,7 +338,8 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
         else:
             res = loop.full_batch()
         if search is None or search["restarts"] == AUTO_RESTARTS or res.nit == 0 or not (
-                res.status == 3 or res.status != 6 and not res.fun <= ceiling):
+                res.status == Status.NAN
+                or res.status != Status.INTERRUPTED and not res.fun <= ceiling):
             break
         # the searched rate diverged: again from x0 at half the rate (the abandoned run's
         # cost counts in the search's)
@@ -388,8 +389,7 @@ def _search_rate(fun, x0, args, method, jac, bounds, options, opt):
     half the rate, at most AUTO_RESTARTS times, when the run's loss ends above the ceiling
     (4 times the sweep's first loss) or non-finite, and adds the abandoned run's counts to
     the search's."""
-    name = method_name(method)
-    cls = METHODS[name][0]
+    cls = METHODS[method_name(method)][0]
     known = _hyper_names(cls) | set(COMMON_OPTIONS) | set(LOOP_OPTIONS)
     kept = {k: v for k, v in options.items() if k in known and k not in NOT_IN_SWEEP}
     minibatch = kept.get("batch_size") is not None
@@ -478,10 +478,14 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         them, with the run's bounds, l1 and jac) picks the rate, then the run starts from
         x0 (full batch: the rate at which the loss first rose above 4 times its start, /
         10, or the rate at its minimum / 10 if it never did; minibatches: the rate at the
-        minimum of the smoothed loss / 10, as ``find_learning_rate`` suggests).  The
-        sweep's cost is reported apart, in ``res.lr_search``, not in nit, nfev or njev, and
-        not bound by maxiter, maxfev or max_time (a run they allow no step does not
-        sweep, and keeps the method's default rate); a schedule is used as given
+        minimum of the smoothed loss / 10, as ``find_learning_rate`` suggests; with
+        momentum, full batch, the divergence rate / 4; Nadam's at most 0.3).  A run whose
+        loss ends non-finite or above 4 times the sweep's first loss starts again from x0
+        at half the rate (at most 4 times; the callback sees the abandoned runs too).  The
+        sweep's cost, and the abandoned runs', is reported apart, in ``res.lr_search``, not
+        in nit, nfev or njev, and not bound by maxiter, maxfev or max_time (a run they
+        allow no step does not sweep, and keeps the method's default rate); a schedule is
+        used as given
         (ReduceLROnPlateau() without a base takes the method's default rate).
         ``polish`` (default True): a minibatch run with ``l1`` that completed its epochs
         (or met ftol or maxiter) ends with full-batch proximal-gradient steps (ISTA with
@@ -513,7 +517,8 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         minibatches, nnz and sparsity with l1 or pruning.  With ``l1``, fun (here, in
         callbacks and for ftol) is the whole objective, fun's value plus the l1 penalty;
         jac is the gradient of fun's part.  With learning_rate "auto", ``lr_search``:
-        learning_rate (the rate used), nit, nfev and njev (the sweep's), stop_reason.
+        learning_rate (the rate used), nit, nfev and njev (the sweep's and the abandoned
+        runs'), stop_reason (the sweep's), restarts (the abandoned runs).
         After a polish, ``polish``: nit (its steps, not in the run's nit), nfev (its
         evaluations, also counted in nfev and njev), success (the l1 test met) and
         stationarity (the measure gtol tests); fun and jac are then the full objective's at
