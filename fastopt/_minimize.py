@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from scipy.optimize import Bounds, OptimizeWarning
 
-from fastopt._loop import Loop, Objective, box_of, wrap_callback
+from fastopt._loop import Loop, Objective, Status, box_of, wrap_callback
 from fastopt._sweep import sweep
 from fastopt._validation import check_bool
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
@@ -104,6 +104,11 @@ LOOP_OPTIONS = {
 AUTO = "auto"
 AUTO_SWEEP = {"lr_min": 1e-6, "lr_max": 10.0, "num_steps": 100, "diverge_factor": 4.0}
 AUTO_SMOOTHING = 0.9            # minibatch losses only (full-batch ones are not noisy)
+# the divergence rate's divisor for momentum methods, the largest rate a run with it may try,
+# and the run's restarts at half the rate after a divergence (see _search_rate)
+AUTO_MOMENTUM_DIVISOR = 4.0
+AUTO_NADAM_MAX = 0.3
+AUTO_RESTARTS = 4
 # the options a sweep leaves out: it sets its own rate and limits, runs quietly, from x0
 NOT_IN_SWEEP = {"learning_rate", "lr", "maxiter", "maxfev", "max_time", "gtol", "tol", "ftol",
                 "patience", "epochs", "disp", "return_best", "opt_state", "nan_policy",
@@ -322,15 +327,28 @@ def _run(fun, x0, args, method, jac, bounds, callback, options):
     opt, x, o, limits = prepare(method, x0, bounds, options)
     search = None
     if auto and min(limits) > 0:            # (a run that takes no step needs no rate)
-        search = _search_rate(fun, x0, args, method, jac, bounds, options, opt)
+        search, ceiling = _search_rate(fun, x0, args, method, jac, bounds, options, opt)
         opt.learning_rate = search["learning_rate"]
-    objective = Objective(fun, jac, o["eps"], opt.l1_strength(0) if opt.uses_l1 else None,
-                          box_of(opt))
-    loop = Loop(opt, objective, x, args, wrap_callback(callback), o, *limits)
-    if o["batch_size"] is not None:
-        res = loop.minibatch(o["batch_size"], o["epochs"], o["shuffle"], o["seed"])
-    else:
-        res = loop.full_batch()
+    while True:
+        objective = Objective(fun, jac, o["eps"],
+                              opt.l1_strength(0) if opt.uses_l1 else None, box_of(opt))
+        loop = Loop(opt, objective, x, args, wrap_callback(callback), o, *limits)
+        if o["batch_size"] is not None:
+            res = loop.minibatch(o["batch_size"], o["epochs"], o["shuffle"], o["seed"])
+        else:
+            res = loop.full_batch()
+        if search is None or search["restarts"] == AUTO_RESTARTS or res.nit == 0 or not (
+                res.status == Status.NAN
+                or res.status != Status.INTERRUPTED and not res.fun <= ceiling):
+            break
+        # the searched rate diverged: again from x0 at half the rate (the abandoned run's
+        # cost counts in the search's)
+        for k in ("nit", "nfev", "njev"):
+            search[k] += int(res[k])
+        search["restarts"] += 1
+        search["learning_rate"] /= 2.0
+        opt, x, o, limits = prepare(method, x0, bounds, options)
+        opt.learning_rate = search["learning_rate"]
     if search is not None:
         res.lr_search = search
     return res
@@ -358,10 +376,19 @@ def _search_rate(fun, x0, args, method, jac, bounds, options, opt):
     """learning_rate="auto": the rate of a short exponential sweep from x0 with the method
     itself (AUTO_SWEEP: 100 updates from 1e-6 to 10; fastopt._sweep), on minibatches when
     the run has them.  Full batch, the rate at which the loss first rose above 4 times its
-    start, / 10 (the minimum's rate / 10 when it never did); minibatches, the rate at the
-    minimum of the smoothed loss / 10, as find_learning_rate suggests.  The method's
-    default rate if the sweep recorded nothing.  Returns minimize's ``lr_search``: the rate,
-    the sweep's nit, nfev and njev (not counted in the run's), its stop_reason."""
+    start, / 10 (/ AUTO_MOMENTUM_DIVISOR with momentum: its divergence shows within its
+    1/(1 - momentum) memory, close to the stability limit, and its best rate is near half
+    that limit), or the minimum's rate / 10 when it never did; minibatches, the rate at the
+    minimum of the smoothed loss / 10, as find_learning_rate suggests.  Nadam's rate is at
+    most AUTO_NADAM_MAX (above it, it circles the minimum of the sweep's problems without
+    reaching it, while the sweep's loss stays low).  The method's default rate if the sweep
+    recorded nothing.
+
+    Returns (minimize's ``lr_search``: the rate, the sweep's nit, nfev and njev (not counted
+    in the run's), its stop_reason, restarts 0; the ceiling): _run starts again from x0 at
+    half the rate, at most AUTO_RESTARTS times, when the run's loss ends above the ceiling
+    (4 times the sweep's first loss) or non-finite, and adds the abandoned run's counts to
+    the search's."""
     cls = METHODS[method_name(method)][0]
     known = _hyper_names(cls) | set(COMMON_OPTIONS) | set(LOOP_OPTIONS)
     kept = {k: v for k, v in options.items() if k in known and k not in NOT_IN_SWEEP}
@@ -372,6 +399,7 @@ def _search_rate(fun, x0, args, method, jac, bounds, options, opt):
                     {**kept, "learning_rate": rates, "maxiter": maxiter, "epochs": maxiter,
                      "gtol": 0.0, "polish": False})
 
+    factor = AUTO_SWEEP["diverge_factor"]
     with np.errstate(all="ignore"):         # the sweep ends by overshooting on purpose
         found = sweep(run, minibatch, **AUTO_SWEEP,
                       smoothing=AUTO_SMOOTHING if minibatch else 0.0,
@@ -379,8 +407,14 @@ def _search_rate(fun, x0, args, method, jac, bounds, options, opt):
     lr = found.suggestion
     if not lr > 0:                          # (NaN: nothing recorded)
         lr = cls.defaults[opt.convention]["learning_rate"]
-    return {"learning_rate": lr, "nit": found.nit, "nfev": found.nfev, "njev": found.njev,
-            "stop_reason": found.stop_reason}
+    elif found.stop_reason == "diverged" and not minibatch and opt.hyper.get("momentum"):
+        lr = lr * 10.0 / AUTO_MOMENTUM_DIVISOR
+    if cls is Nadam:
+        lr = min(lr, AUTO_NADAM_MAX)
+    start = found.smoothed_losses[0] if len(found.smoothed_losses) else math.inf
+    return ({"learning_rate": lr, "nit": found.nit, "nfev": found.nfev, "njev": found.njev,
+             "stop_reason": found.stop_reason, "restarts": 0},
+            start + (factor - 1.0) * abs(start))
 
 
 def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bounds=None,
@@ -444,10 +478,14 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         them, with the run's bounds, l1 and jac) picks the rate, then the run starts from
         x0 (full batch: the rate at which the loss first rose above 4 times its start, /
         10, or the rate at its minimum / 10 if it never did; minibatches: the rate at the
-        minimum of the smoothed loss / 10, as ``find_learning_rate`` suggests).  The
-        sweep's cost is reported apart, in ``res.lr_search``, not in nit, nfev or njev, and
-        not bound by maxiter, maxfev or max_time (a run they allow no step does not
-        sweep, and keeps the method's default rate); a schedule is used as given
+        minimum of the smoothed loss / 10, as ``find_learning_rate`` suggests; with
+        momentum, full batch, the divergence rate / 4; Nadam's at most 0.3).  A run whose
+        loss ends non-finite or above 4 times the sweep's first loss starts again from x0
+        at half the rate (at most 4 times; the callback sees the abandoned runs too).  The
+        sweep's cost, and the abandoned runs', is reported apart, in ``res.lr_search``, not
+        in nit, nfev or njev, and not bound by maxiter, maxfev or max_time (a run they
+        allow no step does not sweep, and keeps the method's default rate); a schedule is
+        used as given
         (ReduceLROnPlateau() without a base takes the method's default rate).
         ``polish`` (default True): a minibatch run with ``l1`` that completed its epochs
         (or met ftol or maxiter) ends with full-batch proximal-gradient steps (ISTA with
@@ -479,7 +517,8 @@ def minimize(fun, x0, args=(), method=None, jac=None, hess=None, hessp=None, bou
         minibatches, nnz and sparsity with l1 or pruning.  With ``l1``, fun (here, in
         callbacks and for ftol) is the whole objective, fun's value plus the l1 penalty;
         jac is the gradient of fun's part.  With learning_rate "auto", ``lr_search``:
-        learning_rate (the rate used), nit, nfev and njev (the sweep's), stop_reason.
+        learning_rate (the rate used), nit, nfev and njev (the sweep's and the abandoned
+        runs'), stop_reason (the sweep's), restarts (the abandoned runs).
         After a polish, ``polish``: nit (its steps, not in the run's nit), nfev (its
         evaluations, also counted in nfev and njev), success (the l1 test met) and
         stationarity (the measure gtol tests); fun and jac are then the full objective's at

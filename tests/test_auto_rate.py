@@ -44,6 +44,25 @@ def test_auto_reaches_every_compare_problems_tolerance(name, kw):
     assert run["lr_search"]["nit"] <= 101
 
 
+@pytest.mark.parametrize("method", compare.METHODS)
+def test_every_method_reaches_the_bowls_tolerance_with_the_searched_rate(method):
+    run = compare.run(get_problem("bowl-100", dim=6), method)
+    assert run["steps_to_tol"] is not None, run["message"]
+    assert run["lr_search"]["restarts"] == 0
+
+
+@pytest.mark.parametrize("method", ["momentum", "nesterov"])
+def test_a_diverging_searched_rate_restarts_from_x0_at_half_the_rate(method):
+    # the momentum methods' rate (the divergence rate / 4) is too large for Rosenbrock's
+    # valley: the run diverges, is abandoned and starts again at half the rate
+    run = compare.run(get_problem("rosen-2", tol=1e-4), method, budget=3000)
+    search = run["lr_search"]
+    assert run["steps_to_tol"] is not None, run["message"]
+    assert search["restarts"] >= 1 and search["stop_reason"] == "diverged"
+    # the sweep and the abandoned runs: each evaluates its start once more than it steps
+    assert search["nfev"] == search["nit"] + 1 + search["restarts"]
+
+
 def test_auto_solves_l1_logistic_regression_to_the_reference():
     ref = lbfgsb_reference()
     res = fastopt.minimize(_logistic, np.zeros(X.shape[1] + 1), args=(X, Y), jac=True,
@@ -56,7 +75,7 @@ def test_the_sweep_is_reported_apart_and_the_run_is_the_run_at_its_rate():
     opts = {"l1": L1, "maxiter": 300}
     auto = fastopt.minimize(_logistic, np.zeros(31), args=(X, Y), jac=True, options=opts)
     search = auto.lr_search
-    assert set(search) == {"learning_rate", "nit", "nfev", "njev", "stop_reason"}
+    assert set(search) == {"learning_rate", "nit", "nfev", "njev", "stop_reason", "restarts"}
     assert 0 < search["nit"] <= 100 and search["nfev"] == search["njev"] == search["nit"] + 1
     assert auto.opt_state["learning_rate"] == search["learning_rate"]
     given = fastopt.minimize(_logistic, np.zeros(31), args=(X, Y), jac=True,
