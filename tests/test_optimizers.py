@@ -252,26 +252,28 @@ def test_per_coordinate_l1_matches_oracle():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sparse", ["l1", "mask", "l1+mask", "l1 per coordinate",
-                                    "l1 per coordinate+mask"])
+                                    "l1 per coordinate+mask", "l1+mask+weight_decay"])
 def test_sparse_steps_match_oracle_across_blocks(config, sparse, dtype):
-    """The l1 step with one strength per array (a loop per chunk of blocks, like a plain
-    step) and the steps with a mask or per-coordinate strengths (block by block, the mask
-    read as numbers of the parameter's type), over an array that straddles blocks and
-    chunks (2048, 8192 elements): the oracle's result, pruned elements and their state
-    exactly 0, l1 zeros +0.0, the same bits on one thread and on two."""
+    """Each kind of sparse step: the l1 step with one strength per array (a loop per chunk
+    of blocks, like a plain step), the steps with a mask (by runs of elements, the mask read
+    as numbers of the parameter's type), and the full step that per-coordinate strengths or
+    another option (weight decay) take; over an array that straddles blocks and chunks
+    (2048, 8192 elements): the oracle's result, pruned elements and their state exactly 0,
+    l1 zeros +0.0, the same bits on one thread and on two."""
     rule, hyper = config
     n = 2 * 8192 + 2048 + 5
     theta, grads = make_problem(n, 12, 9, dtype)
     rng = np.random.default_rng(9)
     mask = (rng.random(n) > 0.4).astype(np.uint8) if "mask" in sparse else None
     l1 = [np.linspace(0.0, 1.0, n).astype(dtype)] if "per coordinate" in sparse else 0.5
+    decay = {"weight_decay": 0.1} if "weight_decay" in sparse else {}
     old = _dispatch.set_parallel_threshold(0)
     try:
-        w1, o1, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, mask, l1=l1)
-        w2, o2, _ = run_fastopt(rule, hyper, theta, grads, "torch", 2, mask, l1=l1)
+        w1, o1, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, mask, l1=l1, **decay)
+        w2, o2, _ = run_fastopt(rule, hyper, theta, grads, "torch", 2, mask, l1=l1, **decay)
     finally:
         _dispatch.set_parallel_threshold(old)
-    oracle = {"l1": l1[0].astype(np.float64) if isinstance(l1, list) else l1}
+    oracle = {"l1": l1[0].astype(np.float64) if isinstance(l1, list) else l1, **decay}
     if mask is not None:
         oracle["mask"] = mask
     T, S, _ = ref.trajectory(rule, theta.astype(np.float64),
