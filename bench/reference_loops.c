@@ -1,102 +1,71 @@
-/* The reference loops for bench/vs_torch.py: the simplest C loops that do the work of
- * fastopt's plain float32 step for the three rules torch has fused CPU kernels for, and a
- * loop that moves the same bytes and does nothing else.  bench/reference_loops.py compiles
- * this file with the flags of fastopt's kernel build and calls it with ctypes on the
- * optimizer's own arrays.
+/* The reference loops for the benchmarks: the simplest C loops that do the work of fastopt's
+ * step for the three rules torch has fused CPU kernels for (SGD with momentum, AdaGrad,
+ * Adam), in float32 and float64, plain or with a pruning mask and/or the l1 proximal step,
+ * and a loop that moves the same bytes as a plain float32 step and does nothing else.
+ * bench/reference_loops.py compiles this file with the flags of fastopt's kernel build and
+ * calls it with ctypes on the optimizer's own arrays.
  *
- * The rule loops follow the plain loops of fastopt's kernels operation for operation (torch
- * convention, no options, the numbers from fastopt._dispatch.step_numbers), so they compute
- * the same bits; what they leave out is fastopt's machinery around the loop (blocks, the
- * Python call, option handling).  Each takes `count` arrays: parameters p, gradients g,
- * state arrays s1 and s2 (s2 unused by one-state rules), their lengths n, and x, the step
- * numbers in step_numbers' order.  Each returns the number of non-finite gradients. */
+ * The rule loops follow fastopt's loops operation for operation (torch convention, no other
+ * option, the numbers from fastopt._dispatch.step_numbers), so they compute the same bits;
+ * what they leave out is fastopt's machinery around the loop (blocks, the Python call,
+ * option handling).  A mask is read as bytes (nonzero = keep) and pruned elements and their
+ * state are written as 0; the l1 step is the soft threshold at tau / D (tau: the kernel's
+ * learning rate times the l1 strength, D the rule's denominator, 1 for SGD).
+ *
+ * The file is its own template: it includes itself once with T = float (functions ending in
+ * _f32) and once with T = double (_f64).  Each step function takes `count` arrays:
+ * parameters p, gradients g, state arrays s1 and s2 (s2 unused by one-state rules), masks
+ * (NULL: no mask), their lengths n, x, the step numbers in step_numbers' order, tau (0: no
+ * l1 step) and the number of OpenMP threads, which split each array into equal contiguous
+ * parts.  Each returns the number of non-finite gradients (pruned ones excluded). */
+
+#ifndef T
 
 #include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef long long i64;
 
-static inline int nonfinite(float g) { return (float)(g * 0.0f) != 0.0f; }
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Counts are int per array, as the kernels' are per block (an i64 sum would widen every
- * vector lane); the benchmark's arrays are far below 2**31 elements. */
-
-/* torch SGD with momentum after its first step: b = mu b + g;  p -= lr b */
-i64 sgd_momentum(float **p, float **g, float **s1, float **s2, const i64 *n, int count,
-                 const double *x)
+/* This thread's part [lo, hi) of n elements: equal contiguous parts, whole vectors. */
+static void share(i64 n, i64 *lo, i64 *hi)
 {
-    float lr = (float)x[0], mu = (float)x[1];
-    i64 bad = 0;
-    (void)s2;
-    for (int a = 0; a < count; a++) {
-        float *restrict pa = p[a], *restrict b = s1[a];
-        const float *restrict ga = g[a];
-        int nbad = 0;
-        for (i64 i = 0; i < n[a]; i++) {
-            float gi = ga[i], bi;
-            nbad += nonfinite(gi);
-            bi = mu * b[i] + gi;
-            pa[i] = pa[i] - lr * bi;
-            b[i] = bi;
-        }
-        bad += nbad;
-    }
-    return bad;
+#ifdef _OPENMP
+    i64 t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+    i64 t = 0, nt = 1;
+#endif
+    i64 part = ((n + nt - 1) / nt + 63) / 64 * 64;
+    *lo = t * part < n ? t * part : n;
+    *hi = *lo + part < n ? *lo + part : n;
 }
 
-/* torch AdaGrad: s += g^2;  p -= lr g / (sqrt(s + eps_in) + eps_out) */
-i64 adagrad(float **p, float **g, float **s1, float **s2, const i64 *n, int count,
-            const double *x)
-{
-    float lr = (float)x[0], ein = (float)x[1], eout = (float)x[2], one = 1;
-    i64 bad = 0;
-    (void)s2;
-    for (int a = 0; a < count; a++) {
-        float *restrict pa = p[a], *restrict acc = s1[a];
-        const float *restrict ga = g[a];
-        int nbad = 0;
-        for (i64 i = 0; i < n[a]; i++) {
-            float gi = ga[i], s, r;
-            nbad += nonfinite(gi);
-            s = acc[i] + gi * gi;
-            r = one / (sqrtf(s + ein) + eout);
-            pa[i] = pa[i] - lr * gi * r;
-            acc[i] = s;
-        }
-        bad += nbad;
-    }
-    return bad;
-}
+#define T float
+#define SUFFIX(name) name##_f32
+#define SQRT sqrtf
+#define FABS fabsf
+#define COPYSIGN copysignf
+#include "reference_loops.c"
+#undef T
+#undef SUFFIX
+#undef SQRT
+#undef FABS
+#undef COPYSIGN
 
-/* torch Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
- * p -= step m / (sqrt(v) sqrt_scale + eps) */
-i64 adam(float **p, float **g, float **s1, float **s2, const i64 *n, int count,
-         const double *x)
-{
-    float b1 = (float)x[0], b2 = (float)x[1], ss = (float)x[2], eps = (float)x[3];
-    float step = (float)x[4], one = 1, c1 = (float)x[6], c2 = (float)x[7];
-    i64 bad = 0;
-    for (int a = 0; a < count; a++) {
-        float *restrict pa = p[a], *restrict m = s1[a], *restrict v = s2[a];
-        const float *restrict ga = g[a];
-        int nbad = 0;
-        for (i64 i = 0; i < n[a]; i++) {
-            float gi = ga[i], mi, vi, r;
-            nbad += nonfinite(gi);
-            mi = b1 * m[i] + c1 * gi;
-            vi = b2 * v[i] + c2 * gi * gi;
-            r = one / (sqrtf(vi) * ss + eps);
-            pa[i] = pa[i] - step * mi * r;
-            m[i] = mi;
-            v[i] = vi;
-        }
-        bad += nbad;
-    }
-    return bad;
-}
+#define T double
+#define SUFFIX(name) name##_f64
+#define SQRT sqrt
+#define FABS fabs
+#define COPYSIGN copysign
+#include "reference_loops.c"
 
-/* The same loads and stores as a rule with `states` state arrays (1 or 2), and no other
- * work: every array read and written gets zero * g added (zero is 0 at run time, so the
- * values stay as they are, but the compiler cannot drop the loads or stores). */
+/* The same loads and stores as a plain float32 step of a rule with `states` state arrays
+ * (1 or 2), and no other work: every array read and written gets zero * g added (zero is 0
+ * at run time, so the values stay as they are, but the compiler cannot drop the loads or
+ * stores). */
 i64 traffic(float **p, float **g, float **s1, float **s2, const i64 *n, int count,
             int states, float zero)
 {
@@ -120,3 +89,144 @@ i64 traffic(float **p, float **g, float **s1, float **s2, const i64 *n, int coun
     }
     return 0;
 }
+
+#else   /* the loops for one element type T */
+
+/* The l1 proximal step: soft threshold at t (a zero it makes is +0.0). */
+ALWAYS_INLINE T SUFFIX(soft)(T x, T t)
+{
+    T r = FABS(x) - t;
+    r = r < 0 ? 0 : r;
+    return COPYSIGN(r, x) + 0;
+}
+
+/* Counts are int per part, as the kernels' are per block (an i64 sum would widen every
+ * vector lane); the benchmark's arrays are far below 2**31 elements.  `masked` and `prox`
+ * are constants at every call, so each variant is a loop of its own. */
+
+/* torch SGD with momentum after its first step: b = mu b + g;  p -= lr b;  D = 1 */
+ALWAYS_INLINE int SUFFIX(sgd_momentum)(T *restrict p, const T *restrict g, T *restrict b,
+                                       T *restrict unused, const unsigned char *restrict mask,
+                                       i64 lo, i64 hi, const double *x, T tau, int masked,
+                                       int prox)
+{
+    T lr = (T)x[0], mu = (T)x[1];
+    int bad = 0;
+    (void)unused;
+    for (i64 i = lo; i < hi; i++) {
+        int keep = !masked || mask[i] != 0;
+        T gi = g[i], xi = p[i], bi;
+        bad += keep & ((float)(gi * 0) != 0);
+        bi = mu * b[i] + gi;
+        xi = xi - lr * bi;
+        if (prox)
+            xi = SUFFIX(soft)(xi, tau);
+        b[i] = keep ? bi : 0;
+        p[i] = keep ? xi : 0;
+    }
+    return bad;
+}
+
+/* torch AdaGrad: s += g^2;  D = sqrt(s + eps_in) + eps_out;  p -= lr g / D */
+ALWAYS_INLINE int SUFFIX(adagrad)(T *restrict p, const T *restrict g, T *restrict acc,
+                                  T *restrict unused, const unsigned char *restrict mask,
+                                  i64 lo, i64 hi, const double *x, T tau, int masked,
+                                  int prox)
+{
+    T lr = (T)x[0], ein = (T)x[1], eout = (T)x[2], one = 1;
+    int bad = 0;
+    (void)unused;
+    for (i64 i = lo; i < hi; i++) {
+        int keep = !masked || mask[i] != 0;
+        T gi = g[i], xi = p[i], s, r;
+        bad += keep & ((float)(gi * 0) != 0);
+        s = acc[i] + gi * gi;
+        r = one / (SQRT(s + ein) + eout);
+        xi = xi - lr * gi * r;
+        if (prox)
+            xi = SUFFIX(soft)(xi, tau * r);
+        acc[i] = keep ? s : 0;
+        p[i] = keep ? xi : 0;
+    }
+    return bad;
+}
+
+/* torch Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+ * D = sqrt(v) sqrt_scale + eps;  p -= step m / D */
+ALWAYS_INLINE int SUFFIX(adam)(T *restrict p, const T *restrict g, T *restrict m,
+                               T *restrict v, const unsigned char *restrict mask, i64 lo,
+                               i64 hi, const double *x, T tau, int masked, int prox)
+{
+    T b1 = (T)x[0], b2 = (T)x[1], ss = (T)x[2], eps = (T)x[3], step = (T)x[4], one = 1;
+    T c1 = (T)x[6], c2 = (T)x[7];   /* 1 - b1 and 1 - b2, computed in double */
+    int bad = 0;
+    for (i64 i = lo; i < hi; i++) {
+        int keep = !masked || mask[i] != 0;
+        T gi = g[i], xi = p[i], mi, vi, r;
+        bad += keep & ((float)(gi * 0) != 0);
+        mi = b1 * m[i] + c1 * gi;
+        vi = b2 * v[i] + c2 * gi * gi;
+        r = one / (SQRT(vi) * ss + eps);
+        xi = xi - step * mi * r;
+        if (prox)
+            xi = SUFFIX(soft)(xi, tau * r);
+        m[i] = keep ? mi : 0;
+        v[i] = keep ? vi : 0;
+        p[i] = keep ? xi : 0;
+    }
+    return bad;
+}
+
+/* Rule 0 (SGD with momentum), 1 (AdaGrad) or 2 (Adam) on elements [lo, hi). */
+ALWAYS_INLINE int SUFFIX(part)(int rule, T *p, const T *g, T *s1, T *s2,
+                               const unsigned char *mask, i64 lo, i64 hi, const double *x,
+                               T tau, int masked, int prox)
+{
+    if (rule == 0)
+        return SUFFIX(sgd_momentum)(p, g, s1, s2, mask, lo, hi, x, tau, masked, prox);
+    if (rule == 1)
+        return SUFFIX(adagrad)(p, g, s1, s2, mask, lo, hi, x, tau, masked, prox);
+    return SUFFIX(adam)(p, g, s1, s2, mask, lo, hi, x, tau, masked, prox);
+}
+
+/* part with the variant (a mask or not, an l1 step or not) as constants. */
+ALWAYS_INLINE int SUFFIX(variant)(int rule, T *p, const T *g, T *s1, T *s2,
+                                  const unsigned char *mask, i64 lo, i64 hi,
+                                  const double *x, T tau)
+{
+    if (mask && tau != 0)
+        return SUFFIX(part)(rule, p, g, s1, s2, mask, lo, hi, x, tau, 1, 1);
+    if (mask)
+        return SUFFIX(part)(rule, p, g, s1, s2, mask, lo, hi, x, tau, 1, 0);
+    if (tau != 0)
+        return SUFFIX(part)(rule, p, g, s1, s2, mask, lo, hi, x, tau, 0, 1);
+    return SUFFIX(part)(rule, p, g, s1, s2, mask, lo, hi, x, tau, 0, 0);
+}
+
+/* One step of rule 0, 1 or 2 (see part) over `count` arrays; on one thread, no OpenMP
+ * region is entered. */
+i64 SUFFIX(step)(int rule, T **p, T **g, T **s1, T **s2, const unsigned char **mask,
+                 const i64 *n, int count, const double *x, double tau, int threads)
+{
+    i64 bad = 0;
+    T t = (T)tau;
+    for (int a = 0; a < count; a++) {
+        T *pa = p[a], *u = s1[a], *w = s2[a];
+        const T *ga = g[a];
+        const unsigned char *ma = mask ? mask[a] : 0;
+        i64 na = n[a];
+        if (threads <= 1) {
+            bad += SUFFIX(variant)(rule, pa, ga, u, w, ma, 0, na, x, t);
+            continue;
+        }
+#pragma omp parallel num_threads(threads) reduction(+:bad)
+        {
+            i64 lo, hi;
+            share(na, &lo, &hi);
+            bad += SUFFIX(variant)(rule, pa, ga, u, w, ma, lo, hi, x, t);
+        }
+    }
+    return bad;
+}
+
+#endif

@@ -326,11 +326,7 @@ def targets(res):
                      f"{w['us']:.2f} us)")
     prox = (res.get("sparse") or {}).get("prox")
     if prox:
-        w = max((r for r in prox if r["variant"] != "plain"), key=lambda r: r["x_plain"])
-        lines.append(f"[{verdict(w['x_plain'] <= sparse.TARGET_RATIO)}] fused l1 / mask <= "
-                     f"{sparse.TARGET_RATIO}x the plain step at "
-                     f"{harness.size_label(w['n'])} (worst: {w['rule']} {w['dtype']} "
-                     f"{w['variant']} {w['x_plain']:.2f}x)")
+        lines += sparse.target_lines(prox, verdict)
     mrows = res.get("minimize")
     if mrows:
         w = max((r for r in mrows if r["loop"].startswith("minimize")),
@@ -406,8 +402,7 @@ def run(args, log):
         log.section("sparse (a): fused l1 step and pruning mask vs plain step "
                     "(bench/sparse.py)")
         n = sparse.PROX_N_QUICK if args.quick else sparse.PROX_N
-        log.out(f"l1={sparse.PROX_L1:g}, mask with ~50% zeros, 1 thread; x plain: time / "
-                f"plain step's (target <= {sparse.TARGET_RATIO})")
+        log.out(sparse.prox_header())
         res["sparse"] = {"prox": sparse.prox_mask_cost(n, quick=args.quick)}
         log.out(sparse.format_prox(res["sparse"]["prox"]))
         log.section("sparse (b): l1-logistic regression end to end (bench/sparse.py)")

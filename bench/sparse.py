@@ -2,15 +2,20 @@
 regression end to end against scikit-learn.
 
 (a) Cost of the fused extras
-    One ``opt.step(grad)`` at 10^7 elements (``--quick``: 10^6), float32 and float64, one
-    thread, for Adam, plain SGD and SGD with momentum 0.9, in four variants: plain; with the
-    l1 proximal step (``l1=1e-4``); with a pruning mask (``opt.set_masks``, a fixed random
-    mask with ~50% zeros); and with both.  The four optimizers (each on its own copy of the
-    same parameters) are timed in interleaved rounds with bench/harness.py's
-    ``median_seconds`` (23 rounds at 10^7, twice its ``repetition_plan``'s, as the ratios
-    of interest are close to 1); "x plain" is the variant's median time over the plain step's.
-    The l1 step adds arithmetic only and the mask one byte read per element (versus 12 to
-    28 bytes per element moved by the plain step), so the target is x plain <= 1.1.
+    One ``opt.step(grad)`` at 10^7 elements (``--quick``: 10^6), float32 and float64, on 1
+    and 2 threads, for Adam, AdaGrad, plain SGD and SGD with momentum 0.9, in four
+    variants: plain; with the l1 proximal step (``l1=1e-4``); with a pruning mask
+    (``opt.set_masks``, a fixed random mask with ~50% zeros); and with both.  Beside each
+    (Adam, AdaGrad, SGD-momentum), bench/reference_loops.c's plain C loop of the same
+    variant steps the same optimizer's arrays, and a copy (``np.copyto``, 1 thread) gives
+    the memory bandwidth.  The four optimizers (each on its own copy of the same
+    parameters), the C loops and the copy are timed in interleaved rounds with
+    bench/harness.py's ``median_seconds`` (23 rounds at 10^7, twice its
+    ``repetition_plan``'s, as the ratios of interest are close to 1); "x plain" is the
+    variant's median time over the plain step's, "x C" over the C loop's of the same
+    variant.  The l1 step adds arithmetic only and the mask one byte read per element
+    (versus 12 to 28 bytes per element moved by the plain step), so the targets are x plain
+    <= 1.1 for l1 and for the mask, <= 1.15 for both, and x C <= 1.05.
 
 (b) l1-regularized logistic regression, end to end
     A synthetic problem generated with a fixed seed: X is CSR, 200,000 x 100,000 with
@@ -62,8 +67,9 @@ import fastopt
 
 try:
     import harness                   # bench/harness.py: machine, timing, tables
+    import reference_loops           # bench/reference_loops.py: the rules as plain C loops
 except ImportError:                  # imported as bench.sparse
-    from bench import harness
+    from bench import harness, reference_loops
 
 # ---------------------------------------------------------------------------------------
 # (a) The cost of the fused l1 step and of a pruning mask.
@@ -71,53 +77,114 @@ except ImportError:                  # imported as bench.sparse
 PROX_N, PROX_N_QUICK = 10**7, 10**6
 PROX_L1 = 1e-4
 PROX_RULES = {
-    "adam": lambda p, **kw: fastopt.Adam(p, num_threads=1, **kw),
-    "sgd": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, num_threads=1, **kw),
-    "sgd_momentum": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9,
-                                                num_threads=1, **kw),
+    "adam": lambda p, **kw: fastopt.Adam(p, **kw),
+    "adagrad": lambda p, **kw: fastopt.Adagrad(p, **kw),
+    "sgd": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, **kw),
+    "sgd_momentum": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9, **kw),
 }
+PROX_THREADS = (1, 2)
 VARIANTS = ("plain", "l1", "mask", "l1+mask")
-TARGET_RATIO = 1.1
+# the most a variant may cost over the plain step, and fastopt over the C loop
+TARGET_RATIO = {"l1": 1.10, "mask": 1.10, "l1+mask": 1.15}
+TARGET_OF_C = 1.05
 
 
-def prox_mask_cost(n=PROX_N, dtypes=harness.DTYPES, rules=None, quick=False, report=None):
-    """Rows {rule, n, dtype, variant, ms, x_plain}, one per rule x dtype x variant."""
+def prox_mask_cost(n=PROX_N, dtypes=harness.DTYPES, rules=None, quick=False, report=None,
+                   threads=PROX_THREADS):
+    """Rows {rule, n, dtype, threads, variant, ms, x_plain, c_ms, c_x_plain, x_c, gbs,
+    of_copy}, one per rule x dtype x thread count x variant (c_*, x_c None where the rule has
+    no C loop)."""
     rows = []
     for dtype in dtypes:
         rng = np.random.default_rng(n)
         p0 = rng.standard_normal(n).astype(dtype)
         g = (rng.standard_normal(n) * 1e-3).astype(dtype)
         mask = rng.random(n) >= 0.5
+        copy, copy_bytes = harness.bandwidth_callables(n, dtype, rng)["copy"]
         # ratios near 1 are the point here: twice the usual rounds at large sizes
         repeats, min_batch_s = harness.repetition_plan(n, quick)
         plan = (repeats if quick else 2 * repeats + 1, min_batch_s)
         for rule in (list(PROX_RULES) if rules is None else rules):
-            make = PROX_RULES[rule]
-            opts = {}
-            for variant in VARIANTS:
-                opt = make(p0.copy(), l1=PROX_L1 if "l1" in variant else 0.0)
-                if "mask" in variant:
-                    opt.set_masks([mask])
-                opts[variant] = opt
-            t = harness.median_seconds({v: (lambda o=o: o.step(g)) for v, o in opts.items()},
-                                       plan)
-            del opts
-            for variant in VARIANTS:
-                row = {"rule": rule, "n": n, "dtype": np.dtype(dtype).name,
-                       "variant": variant, "ms": t[variant] * 1e3,
-                       "x_plain": t[variant] / t["plain"]}
-                if report is not None:
-                    report(row)
-                rows.append(row)
+            for num_threads in threads:
+                rows += _variants(rule, num_threads, p0, g, mask, (copy, copy_bytes), plan,
+                                  report)
     return rows
 
 
+def _variants(rule, num_threads, p0, g, mask, copy, plan, report):
+    """The rows of one rule at one thread count: its four variants, each beside its C loop,
+    and the copy, timed in the same rounds."""
+    fns, opts = {"copy": copy[0]}, {}
+    for variant in VARIANTS:
+        opt = PROX_RULES[rule](p0.copy(), l1=PROX_L1 if "l1" in variant else 0.0,
+                               num_threads=num_threads)
+        if "mask" in variant:
+            opt.set_masks([mask])
+        opts[variant] = opt
+        fns[variant] = lambda o=opt: o.step(g)
+        c_loop = reference_loops.loops(rule, opt, [g], num_threads).get("C loop")
+        if c_loop is not None:
+            fns["C " + variant] = c_loop
+    t = harness.median_seconds(fns, plan)
+    copy_gbs = copy[1] / t["copy"] / 1e9
+    rows = []
+    for variant in VARIANTS:
+        nbytes = harness.bytes_per_step(opts[variant]) + ("mask" in variant) * mask.size
+        c_s = t.get("C " + variant)
+        row = {"rule": rule, "n": p0.size, "dtype": p0.dtype.name, "threads": num_threads,
+               "variant": variant, "ms": t[variant] * 1e3,
+               "x_plain": t[variant] / t["plain"],
+               "c_ms": None if c_s is None else c_s * 1e3,
+               "c_x_plain": None if c_s is None else c_s / t["C plain"],
+               "x_c": None if c_s is None else t[variant] / c_s,
+               "gbs": nbytes / t[variant] / 1e9, "copy_gbs": copy_gbs,
+               "of_copy": nbytes / t[variant] / 1e9 / copy_gbs}
+        if report is not None:
+            report(row)
+        rows.append(row)
+    return rows
+
+
+def target_lines(rows, verdict):
+    """The targets of (a): each variant's worst x plain, and the worst x C."""
+    lines = []
+    for variant, limit in TARGET_RATIO.items():
+        w = max((r for r in rows if r["variant"] == variant), key=lambda r: r["x_plain"])
+        lines.append(f"[{verdict(w['x_plain'] <= limit)}] {variant} <= {limit:.2f}x the plain "
+                     f"step at {harness.size_label(w['n'])} (worst: {w['rule']} {w['dtype']} "
+                     f"{w['threads']}T {w['x_plain']:.2f}x)")
+    with_c = [r for r in rows if r["x_c"] is not None]
+    if with_c:
+        w = max(with_c, key=lambda r: r["x_c"])
+        lines.append(f"[{verdict(w['x_c'] <= TARGET_OF_C)}] every variant <= {TARGET_OF_C:.2f}x "
+                     f"the C loop of the same arithmetic (worst: {w['rule']} {w['dtype']} "
+                     f"{w['threads']}T {w['variant']} {w['x_c']:.2f}x)")
+    return lines
+
+
+def prox_header():
+    return (f"(a) cost of the fused l1 step (l1={PROX_L1:g}) and of a ~50% pruning mask, "
+            f"median ms per step, beside the C loops and a copy; targets: x plain <= "
+            f"{', '.join(f'{v} {x:.2f}' for v, x in TARGET_RATIO.items())}, x C <= "
+            f"{TARGET_OF_C:.2f}\n{reference_loops.describe()}")
+
+
 def format_prox(rows):
-    lines = [f"{'rule':<13}{'n':>5}{'dtype':>9}{'variant':>10}{'ms/step':>10}{'x plain':>9}",
-             "-" * 56]
+    def opt(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    lines = [f"{'rule':<13}{'n':>5}{'dtype':>9}{'thr':>4}{'variant':>9}{'ms/step':>9}"
+             f"{'x plain':>9}{'C ms':>8}{'C x plain':>10}{'x C':>6}{'GB/s':>7}{'of copy':>8}",
+             "-" * 97]
     for r in rows:
         lines.append(f"{r['rule']:<13}{harness.size_label(r['n']):>5}{r['dtype']:>9}"
-                     f"{r['variant']:>10}{harness.fmt_ms(r['ms']):>10}{r['x_plain']:>9.2f}")
+                     f"{r['threads']:>4}{r['variant']:>9}{harness.fmt_ms(r['ms']):>9}"
+                     f"{r['x_plain']:>9.2f}{opt(r['c_ms'], '.4g'):>8}"
+                     f"{opt(r['c_x_plain'], '.2f'):>10}{opt(r['x_c'], '.2f'):>6}"
+                     f"{r['gbs']:>7.1f}{r['of_copy']:>8.2f}")
+    lines.append("x plain: time / the plain step's (same implementation); x C: fastopt / the "
+                 "C loop of the same variant;\nGB/s: bytes moved (parameters, state, gradient, "
+                 "mask) per second; of copy: GB/s / the 1-thread copy's, timed alongside")
     return "\n".join(lines)
 
 
@@ -352,11 +419,11 @@ def main(argv=None):
     out = {}
     if a.part in ("prox", "all"):
         n = PROX_N_QUICK if a.quick else PROX_N
-        print(f"(a) cost of the fused l1 step (l1={PROX_L1:g}) and of a ~50% pruning mask, "
-              f"1 thread, median ms per step; x plain: time / plain step's (target <= "
-              f"{TARGET_RATIO})")
+        print(prox_header())
         out["prox"] = prox_mask_cost(n, quick=a.quick)
-        print(format_prox(out["prox"]) + "\n")
+        print(format_prox(out["prox"]))
+        print("\n".join(target_lines(out["prox"], lambda ok: "PASS" if ok else "MISS")))
+        print()
     if a.part in ("e2e", "all"):
         print("(b) l1-logistic regression, end to end")
         out["e2e"] = end_to_end(a.rows, a.features, a.density, a.quick)

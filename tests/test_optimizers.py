@@ -320,6 +320,49 @@ def test_per_coordinate_l1_matches_oracle():
     assert w[0] != 0 and np.count_nonzero(w == 0) > 10
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", ["l1", "mask", "l1+mask", "l1 per coordinate",
+                                    "l1 per coordinate+mask", "l1+mask+weight_decay"])
+def test_sparse_steps_match_oracle_across_blocks(config, sparse, dtype):
+    """Each kind of sparse step: the l1 step with one strength per array (a loop per chunk
+    of blocks, like a plain step), the steps with a mask (by runs of elements, the mask read
+    as numbers of the parameter's type), and the full step that per-coordinate strengths or
+    another option (weight decay) take; over an array that straddles blocks and chunks
+    (2048, 8192 elements): the oracle's result, pruned elements and their state exactly 0,
+    l1 zeros +0.0, the same bits on one thread and on two."""
+    rule, hyper = config
+    n = 2 * 8192 + 2048 + 5
+    theta, grads = make_problem(n, 12, 9, dtype)
+    rng = np.random.default_rng(9)
+    mask = (rng.random(n) > 0.4).astype(np.uint8) if "mask" in sparse else None
+    l1 = [np.linspace(0.0, 1.0, n).astype(dtype)] if "per coordinate" in sparse else 0.5
+    decay = {"weight_decay": 0.1} if "weight_decay" in sparse else {}
+    old = _dispatch.set_parallel_threshold(0)
+    try:
+        w1, o1, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, mask, l1=l1, **decay)
+        w2, o2, _ = run_fastopt(rule, hyper, theta, grads, "torch", 2, mask, l1=l1, **decay)
+    finally:
+        _dispatch.set_parallel_threshold(old)
+    oracle = {"l1": l1[0].astype(np.float64) if isinstance(l1, list) else l1, **decay}
+    if mask is not None:
+        oracle["mask"] = mask
+    T, S, _ = ref.trajectory(rule, theta.astype(np.float64),
+                             [g.astype(np.float64) for g in grads], learning_rate=LR,
+                             **hyper, **oracle)
+    # float32: strengths up to 1 make thresholds lr * l1 / D of up to ~2 where D ~ |g| is
+    # small (Adam's first step), and their float32 rounding moves a result by ~1e-5
+    rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-5, 1e-4)
+    np.testing.assert_allclose(w1, T, rtol=rtol, atol=atol)
+    assert_state_close(o1, S, rtol, atol)
+    assert np.count_nonzero(w1 == 0) > 0 and not np.any(np.signbit(w1[w1 == 0]))
+    if mask is not None:
+        assert np.all(w1[mask == 0] == 0)
+        assert all(np.all(s[mask == 0] == 0) for s in o1.state[0].values())
+    np.testing.assert_array_equal(w1, w2)
+    for k in o1.state[0]:
+        np.testing.assert_array_equal(o1.state[0][k], o2.state[0][k])
+
+
 # ---------------------------------------------------------------- identities
 
 def test_sgd_momentum_zero_is_plain_sgd():
