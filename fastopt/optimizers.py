@@ -404,6 +404,7 @@ class Optimizer:
             self._build_plan(l1=l1_strengths(settings.l1, self.params))
         elif name == "bounds":
             self._build_plan(bounds=box_bounds(settings.bounds, self.params))
+        self._plan.set_options(self._slot_options(settings, self._l1))
         self._settings = settings
 
     def _prune(self, step: int) -> None:
@@ -511,8 +512,14 @@ class Optimizer:
             slots.append(_dispatch.Slot(self.rule, p, s1, s2, s3,
                                         EMPTY_MASK if mask is None else mask, l1w, lo, hi,
                                         **flags))
-        plan = _dispatch.Plan(slots, [p.shape for p in self.params])
+        plan = _dispatch.Plan(slots, [p.shape for p in self.params], [self._hyper])
+        plan.set_options(self._slot_options(self._settings, l1))
         self._flat, self._l1, self._bounds, self._plan = flats, l1, bounds, plan
+
+    @staticmethod
+    def _slot_options(s: Settings, l1: list[tuple[float, Array]]) -> list[tuple[float, ...]]:
+        """Per parameter array, the kernel's (sign, clip, l2, weight_decay, l1)."""
+        return [s.extras + (strength,) for strength, _ in l1]
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -613,18 +620,14 @@ class Optimizer:
                 lr = self.learning_rate_at(step)
                 if self._cycles_momentum:
                     self._cycle_momentum(step)
-            scale_l1 = None                 # per array (norm-clipping scale, l1): 1 and 0
+            scales = None                   # per array, the norm-clipping scale: 1
             if not plain:
                 if s.pruning is not None:
                     self._prune(step)
-                clipping = s.clipnorm or s.global_clipnorm
-                if clipping or s.uses_l1:
-                    prox = self._prox_scale()
-                    scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
-                    scale_l1 = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
+                if s.clipnorm or s.global_clipnorm:
+                    scales = self._grad_scales(grads)
             # advances step_count (and the carried number) right after the kernels
-            bad = self._plan.step(grads, lr, self._hyper, s.extras, scale_l1, s.num_threads,
-                                  progress)
+            bad = self._plan.step(grads, lr, scales, s.num_threads, progress)
         finally:
             progress.leave()
         self.last_nonfinite = bad
