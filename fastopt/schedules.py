@@ -693,7 +693,13 @@ class ReduceLROnPlateau(Schedule):
             raise RuntimeError("ReduceLROnPlateau has no base learning rate: pass "
                                "learning_rate, or give it to an optimizer (which binds its "
                                "default)")
-        lr = self.scale * self.learning_rate(step)
+        return self.scaled(self.learning_rate(step))
+
+    def scaled(self, base: float) -> float:
+        """The rate over the base rate ``base``: k * base, and at least min_lr once
+        reduced (how one schedule without a base of its own scales each of an optimizer's
+        parameter groups' base rates)."""
+        lr = self.scale * base
         return max(lr, self.min_lr) if self.num_reductions else lr
 
     def _improves(self, value: float) -> bool:
