@@ -236,7 +236,7 @@ def collapse(name: str, entries: Sequence[Any]) -> Any:
     scalar = first is None or isinstance(first, (numbers.Real, np.bool_))
     same = all(e is first or (scalar and type(e) is type(first) and e == first)
                for e in entries)
-    if same and (name != "bounds" or len(entries) == 1):
+    if same and (name != "bounds" or len(entries) == 1 or first is None):
         return first
     return list(entries)
 

@@ -301,6 +301,8 @@ class Optimizer:
             else:
                 group_rate = self._check_rate(group_rate)
                 group_base = group_rate if not callable(group_rate) else base
+                if not callable(group_rate) and callable(rate) and _without_base(rate):
+                    group_rate = rate   # it scales the group's rate, as torch's schedulers
             self._groups.append(_Group(indices, hyper_g, group_rate, group_base))
             rates.append(group_rate)
         for group, value in zip(self._groups, rates):
