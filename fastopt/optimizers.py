@@ -257,6 +257,9 @@ class Optimizer:
     # or empty), (lower, upper) or empty arrays
     _l1: list[tuple[float, Array]]
     _bounds: list[tuple[Array, Array]]
+    # per parameter array, the kernel's fused options (kernel_options); the kernel plan
+    _options: list[tuple[float, float, float, float, float]]
+    _plan: _dispatch.Plan
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -442,7 +445,7 @@ class Optimizer:
         default their own, for the momentum-cycling checks, made first)."""
         cyclers = momentum_cyclers(value) if callable(value) else []
         if cyclers:
-            for g, h in zip(groups, hypers or [g.hyper for g in groups]):
+            for h in hypers or [g.hyper for g in groups]:
                 self._check_momentum_cycling(value, cyclers, h)
         schedule: Any = value
         free = callable(value) and _without_base(value)
@@ -650,13 +653,13 @@ class Optimizer:
         arrays sharing a schedule are pruned together, arrays without one never."""
         s, params = self._settings, self.params
         entries = per_array("pruning", s.pruning, len(params))
-        masks = list(self._masks)
+        masks: list[Array | None] = list(self._masks)
         pruned = False
         for schedule in {id(e): e for e in entries if e is not None}.values():
             if not schedule.should_prune(step):
                 continue
             idx = [i for i, e in enumerate(entries) if e is schedule]
-            current = [None if masks[i] is None else masks[i].reshape(params[i].shape)
+            current = [None if (m := masks[i]) is None else m.reshape(params[i].shape)
                        for i in idx]
             new = _sparsity.prune_magnitude([params[i] for i in idx],
                                             schedule.sparsity_at(step),
@@ -753,7 +756,7 @@ class Optimizer:
         self._apply(saved.settings, rebuild=True)   # the plan, with the new state and masks
         self.step_count, self.skipped_steps = saved.step, saved.skipped_steps
         if saved.carries is not None:
-            self._progress.carries = saved.carries
+            self._progress.carries = tuple(saved.carries)
         for g, lr in zip(self._groups, saved.rates):
             if lr is not None:
                 self._set_rate([g], lr)

@@ -812,7 +812,8 @@ GROUP_ERRORS = [
         [{"params": np.zeros(3), "momentum": 0.9}, {"params": np.zeros(2)}],
         lr=fastopt.OneCycle(0.1, 10)), ValueError, r"has momentum=0"),
     ("set_hyper-group-range", on_optimizer(two_groups, lambda opt: opt.set_hyper(
-        group=2, beta_1=0.5)), ValueError, r"Invalid group: 2 \(expected None or an int from 0 to 1"),
+        group=2, beta_1=0.5)), ValueError,
+     r"Invalid group: 2 \(expected None or an int from 0 to 1"),
     ("set_hyper-group-bool", on_optimizer(two_groups, lambda opt: opt.set_hyper(
         group=True, beta_1=0.5)), ValueError, r"Invalid group: True"),
     ("set_hyper-group-beta", on_optimizer(two_groups, lambda opt: opt.set_hyper(

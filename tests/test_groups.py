@@ -236,7 +236,7 @@ def test_set_hyper_group_changes_that_group_only():
     assert g1["params"][0] is arrays[1][0]
     assert opt.weight_decay == [0.0, 0.0, 0.1]
     with pytest.raises(ValueError, match="different learning rates"):
-        opt.learning_rate
+        _ = opt.learning_rate
     opt.learning_rate = 0.2
     assert opt.learning_rate == 0.2 and opt.param_groups[1]["learning_rate"] == 0.2
     opt.weight_decay = 0.3
