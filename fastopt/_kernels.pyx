@@ -22,8 +22,8 @@
 # The loops know nothing about Python objects: arrays in, doubles in, a count out (the entry
 # points read the arrays through NumPy's C API and check them first).  Numbers that
 # depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
-# are computed once per step by compute_step_numbers, from the hyperparameters that the optimizer
-# objects validate.  Convention differences between torch and Keras are folded into those
+# are computed once per step and parameter group by compute_step_numbers, from the
+# hyperparameters that the optimizer objects validate.  Convention differences between torch and Keras are folded into those
 # numbers (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon); only structural options
 # (momentum, nesterov, centered, amsgrad) select a code path, and they do so per loop call, so
 # each path is a branch-free loop the compiler vectorizes.  A step with no mask, l1, bounds
@@ -769,7 +769,9 @@ cdef class Plan:
       every slot in group 0.  Each group has its own learning rate, hyperparameters, step
       number t and carried number (``Progress(len(hypers))``); the rule's numbers are
       computed once per group per step.  Slots keep their own structural options (momentum,
-      amsgrad, ...: see ``Slot``), so groups may differ in them.
+      amsgrad, ...: see ``Slot``), so groups may differ in them.  Several groups may share
+      one dict: arrays with the same hyperparameters but their own step counts (torch's
+      per-parameter ``step``) are each a group of their own.
     - ``set_options(options)``: per slot (sign, clip, l2, weight_decay, l1), the fused
       per-element options (1, inf, 0, 0, 0 until set): kept in the plan, so a step unpacks
       nothing from Python for them.  The step's decay is lr * weight_decay and its l1

@@ -645,6 +645,7 @@ class Optimizer:
             self._build_plan(l1, bounds, options)
         else:
             self._plan.set_options(options)
+            self._options = options     # what a rebuilt plan takes (masks, pickles)
         self._settings = settings
 
     def _prune(self, step: int) -> None:

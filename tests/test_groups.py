@@ -354,3 +354,15 @@ def test_one_cycle_cycles_the_momentum_of_its_groups_only():
         opt.set_hyper(group=0, momentum=0.8)
     opt.set_hyper(group=1, momentum=0.8)
     assert opt.param_groups[1]["momentum"] == 0.8
+
+
+def test_an_option_set_between_steps_survives_a_rebuilt_plan():
+    """Options set through the attribute reach the kernel plan, and the plan rebuilt for new
+    masks keeps them."""
+    w = np.ones(4)
+    opt = fastopt.SGD(w, learning_rate=0.1)
+    opt.maximize = True
+    opt.weight_decay = [0.5]
+    opt.set_masks([np.array([1, 1, 1, 0])])
+    opt.step(np.ones(4))
+    np.testing.assert_array_equal(w, [1.0 - 0.05 + 0.1] * 3 + [0.0])
