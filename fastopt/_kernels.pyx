@@ -23,9 +23,10 @@
 # points read the arrays through NumPy's C API and check them first).  Numbers that
 # depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
 # are computed once per step and parameter group by compute_step_numbers, from the
-# hyperparameters that the optimizer objects validate.  Convention differences between torch and Keras are folded into those
-# numbers (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon); only structural options
-# (momentum, nesterov, centered, amsgrad) select a code path, and they do so per loop call, so
+# hyperparameters that the optimizer objects validate.  Convention differences between torch
+# and Keras are folded into those numbers (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon);
+# only structural options (momentum, nesterov, centered, amsgrad) select a code path, and
+# they do so per loop call, so
 # each path is a branch-free loop the compiler vectorizes.  A step with no mask, l1, bounds
 # or clipvalue (the common case) runs a "plain" copy of its loop that leaves those
 # operations out, and one with a mask or l1 but no bounds or clipvalue a
