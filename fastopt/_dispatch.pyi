@@ -58,6 +58,11 @@ class Slot:
 class Progress:
     step: int
     carry: float
+    steps: tuple[int, ...]
+    carries: tuple[float, ...]
+    @property
+    def n_groups(self) -> int: ...
+    def __init__(self, n_groups: int = 1) -> None: ...
     def enter(self) -> int: ...
     def leave(self) -> None: ...
 
@@ -70,15 +75,22 @@ class Snapshot:
 class Plan:
     @property
     def size(self) -> int: ...
-    def __init__(self, slots: Sequence[Slot], shapes: Sequence[tuple[int, ...]]) -> None: ...
+    @property
+    def n_groups(self) -> int: ...
+    def __init__(
+        self,
+        slots: Sequence[Slot],
+        shapes: Sequence[tuple[int, ...]],
+        hypers: Sequence[dict[str, Any]],
+        groups: Sequence[int] | None = None,
+    ) -> None: ...
+    def set_options(self, options: Sequence[tuple[float, float, float, float, float]]) -> None: ...
     def fits(self, grads: object) -> bool: ...
     def step(
         self,
         grads: Sequence[_FloatArray],
-        lr: float,
-        hyper: dict[str, Any],
-        common: tuple[float, float, float, float],
-        per_array: Sequence[tuple[float, float]] | None,
+        lr: float | Sequence[float],
+        scales: Sequence[float] | None,
         threads: int | None,
         progress: Progress,
     ) -> int: ...

@@ -22,10 +22,11 @@
 # The loops know nothing about Python objects: arrays in, doubles in, a count out (the entry
 # points read the arrays through NumPy's C API and check them first).  Numbers that
 # depend on the step (bias corrections, Nadam's momentum products, the effective learning rate)
-# are computed once per step by compute_step_numbers, from the hyperparameters that the optimizer
-# objects validate.  Convention differences between torch and Keras are folded into those
-# numbers (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon); only structural options
-# (momentum, nesterov, centered, amsgrad) select a code path, and they do so per loop call, so
+# are computed once per step and parameter group by compute_step_numbers, from the
+# hyperparameters that the optimizer objects validate.  Convention differences between torch
+# and Keras are folded into those numbers (e.g. Adam's D = sqrt(v) * sqrt_scale + epsilon);
+# only structural options (momentum, nesterov, centered, amsgrad) select a code path, and
+# they do so per loop call, so
 # each path is a branch-free loop the compiler vectorizes.  A step with no mask, l1, bounds
 # or clipvalue (the common case) runs a "plain" copy of its loop that leaves those
 # operations out, and one with a mask or l1 but no bounds or clipvalue a
@@ -559,19 +560,24 @@ cdef union StepNumbers:
 
 
 cdef struct Work:
-    # one array of a step: its rule's flags, operands, dtype, fused options, loop kind and
-    # the numbers of its first block and first chunk in the step's numberings
+    # one array of a step: its rule's flags, operands, dtype, group, fused options (the
+    # plan's, set by set_options, completed per step), its group's numbers for the step,
+    # loop kind and the numbers of its first block and first chunk in the step's numberings
     Flags f
     Arrays a
     bint single
+    Py_ssize_t group
     Extras e
+    double weight_decay     # e.decay = lr * weight_decay at each step
+    double l1               # e.l1 = l1 * the group's prox scale at each step
+    StepNumbers c
     StepKind kind
     Py_ssize_t first_block
     Py_ssize_t first_chunk
 
 
 cdef enum:
-    # arrays per step described without a heap allocation
+    # arrays (and groups) per step described without a heap allocation
     STACK_WORK = 8
     # elements from which a kernel releases the GIL (other Python threads run meanwhile);
     # below, releasing and retaking it costs more than the work
@@ -579,9 +585,11 @@ cdef enum:
 
 
 cdef class Progress:
-    """An optimizer's count of steps taken (``step``) and the number its rule carries from
-    step to step (``carry``: Nadam's product of momenta, 1.0 before the first step).
-    ``Plan.step`` advances both in the call that runs the kernels, right after them, with no
+    """An optimizer's counts of steps taken and the numbers its rule carries from step to
+    step, one of each per group of the plan (``Progress(n_groups)``): ``steps[g]`` and
+    ``carries[g]`` (Nadam's product of momenta, 1.0 before the first step).  ``step`` and
+    ``carry`` read group 0's and set every group's (an optimizer's groups step together).
+    ``Plan.step`` advances them in the call that runs the kernels, right after them, with no
     Python code in between: an exception that Python raises between two bytecodes
     (KeyboardInterrupt) finds the arrays and the counters at the same step.
 
@@ -592,12 +600,76 @@ cdef class Progress:
     never clears the running step's mark; and ``enter()`` is inside the ``try``, so that an
     interrupt raised as it returns still reaches the ``leave()``.
     """
-    cdef public long long step
-    cdef public double carry
+    cdef long long* s
+    cdef double* c
+    cdef readonly Py_ssize_t n_groups
     cdef int depth
 
-    def __cinit__(self):
-        self.carry = 1.0
+    def __cinit__(self, Py_ssize_t n_groups=1):
+        if n_groups < 1:
+            raise ValueError(f"a Progress needs at least one group, got {n_groups}")
+        self.n_groups = n_groups
+        self.s = <long long*>calloc(n_groups, sizeof(long long))
+        self.c = <double*>malloc(n_groups * sizeof(double))
+        if self.s == NULL or self.c == NULL:
+            raise MemoryError()
+        cdef Py_ssize_t g
+        for g in range(n_groups):
+            self.c[g] = 1.0
+
+    def __dealloc__(self):
+        free(self.s)
+        free(self.c)
+
+    @property
+    def step(self):
+        """Group 0's steps taken; setting it sets every group's."""
+        return self.s[0]
+
+    @step.setter
+    def step(self, long long value):
+        cdef Py_ssize_t g
+        for g in range(self.n_groups):
+            self.s[g] = value
+
+    @property
+    def carry(self):
+        """Group 0's carried number; setting it sets every group's."""
+        return self.c[0]
+
+    @carry.setter
+    def carry(self, double value):
+        cdef Py_ssize_t g
+        for g in range(self.n_groups):
+            self.c[g] = value
+
+    @property
+    def steps(self):
+        """Per group, the steps taken (a tuple; set it with one int per group)."""
+        return tuple(self.s[g] for g in range(self.n_groups))
+
+    @steps.setter
+    def steps(self, values):
+        cdef list v = [int(x) for x in values]
+        if len(v) != self.n_groups:
+            raise ValueError(f"{len(v)} step counts for {self.n_groups} groups")
+        cdef Py_ssize_t g
+        for g in range(self.n_groups):
+            self.s[g] = v[g]
+
+    @property
+    def carries(self):
+        """Per group, the carried number (a tuple; set it with one float per group)."""
+        return tuple(self.c[g] for g in range(self.n_groups))
+
+    @carries.setter
+    def carries(self, values):
+        cdef list v = [float(x) for x in values]
+        if len(v) != self.n_groups:
+            raise ValueError(f"{len(v)} carried numbers for {self.n_groups} groups")
+        cdef Py_ssize_t g
+        for g in range(self.n_groups):
+            self.c[g] = v[g]
 
     def enter(self):
         """Mark a step as running and return ``step``; RuntimeError if one is running."""
@@ -606,7 +678,7 @@ cdef class Progress:
             raise RuntimeError("this optimizer is already taking a step, in another thread: "
                                "step an optimizer from one thread at a time (different "
                                "optimizers in different threads are fine)")
-        return self.step
+        return self.s[0]
 
     def leave(self):
         """End what ``enter()`` began (whether it raised or not)."""
@@ -719,32 +791,60 @@ cdef bint readable(object g, bint single, Py_ssize_t n, const void** data) noexc
 cdef class Plan:
     """An optimizer's parameter arrays (its slots: one rule and convention, float32 and/or
     float64) laid out once for the kernel loop, so that a step passes only the gradients,
-    the learning rate, the step number and the hyperparameters.  The blocks of all the
-    arrays form one loop (on one thread, their chunks), split over the threads as a whole:
-    many small arrays cost one call and still use every thread.
+    the learning rates and the counters.  The blocks of all the arrays form one loop (on one
+    thread, their chunks), split over the threads as a whole: many small arrays cost one
+    call and still use every thread.
 
-    ``shapes`` are the parameters' shapes, for ``fits``.  The plan keeps its slots, which
-    keep their arrays, so its pointers stay valid while it lives.  It also keeps where the
-    arrays it writes lie in memory, so that a step finds, in one place, the gradients that
-    overlap any of them (see ``step``).
+    ``Plan(slots, shapes, hypers, groups=None)``
+
+    - ``shapes``: the parameters' shapes, for ``fits``.
+    - ``hypers``: one dict of the rule's hyperparameters per group (checked by the caller;
+      ``compute_step_numbers`` reads them at every step, so the plan keeps the dicts
+      themselves: change them in place between steps, e.g. a cycled momentum).
+    - ``groups``: per slot, the index of its group (0 <= index < len(hypers)); None puts
+      every slot in group 0.  Each group has its own learning rate, hyperparameters, step
+      number t and carried number (``Progress(len(hypers))``); the rule's numbers are
+      computed once per group per step.  Slots keep their own structural options (momentum,
+      amsgrad, ...: see ``Slot``), so groups may differ in them.  Several groups may share
+      one dict: arrays with the same hyperparameters but their own step counts (torch's
+      per-parameter ``step``) are each a group of their own.
+    - ``set_options(options)``: per slot (sign, clip, l2, weight_decay, l1), the fused
+      per-element options (1, inf, 0, 0, 0 until set): kept in the plan, so a step unpacks
+      nothing from Python for them.  The step's decay is lr * weight_decay and its l1
+      strength l1 * prox, prox the group's 1 / (1 - momentum) for SGD's and RMSprop's
+      heavy-ball momentum (0 < momentum < 1; else 1).
+    - ``step(grads, lr, scales, threads, progress)``: see its docstring.
+
+    The plan keeps its slots, which keep their arrays, so its pointers stay valid while it
+    lives.  It also keeps where the arrays it writes lie in memory, so that a step finds, in
+    one place, the gradients that overlap any of them (see ``step``).
     """
-    cdef Work* w                # the arrays' descriptions, gradient and options unset
-    cdef Py_ssize_t nw, nb, nc, total
+    cdef Work* w                # the arrays' descriptions and options, gradient unset
+    cdef Py_ssize_t nw, nb, nc, total, ng
     cdef int rule
     cdef bint keras
     cdef tuple slots
+    cdef tuple hypers
     cdef Span* spans            # the arrays the plan writes (see overlaps_any)
     cdef Py_ssize_t nspans
     cdef Py_ssize_t* dims       # every parameter's shape, one after the other
     cdef int* ndims
 
-    def __cinit__(self, slots, shapes):
+    def __cinit__(self, slots, shapes, hypers, groups=None):
         self.slots = tuple(slots)
         shapes = [tuple(shape) for shape in shapes]
         self.nw = len(self.slots)
         if self.nw == 0 or len(shapes) != self.nw:
             raise ValueError(f"a plan needs one shape per slot and at least one slot, got "
                              f"{self.nw} slots and {len(shapes)} shapes")
+        self.hypers = tuple(hypers)
+        self.ng = len(self.hypers)
+        if self.ng == 0 or not all(type(h) is dict for h in self.hypers):
+            raise TypeError("'hypers' must be a list of one dict of hyperparameters per group")
+        groups = [0] * self.nw if groups is None else [int(g) for g in groups]
+        if len(groups) != self.nw or not all(0 <= g < self.ng for g in groups):
+            raise ValueError(f"'groups' must give each of the {self.nw} slots a group index "
+                             f"from 0 to {self.ng - 1}")
         self.w = <Work*>calloc(self.nw, sizeof(Work))
         self.ndims = <int*>calloc(self.nw, sizeof(int))
         self.dims = <Py_ssize_t*>calloc(sum(map(len, shapes)) + 1, sizeof(Py_ssize_t))
@@ -772,6 +872,8 @@ cdef class Plan:
                 raise ValueError(f"shape {shapes[i]} does not have the {s.a.n} elements "
                                  f"of slot {i}")
             self.w[i].f, self.w[i].a, self.w[i].single = s.f, s.a, s.single
+            self.w[i].group = groups[i]
+            self.w[i].e.sign, self.w[i].e.clip = 1.0, INFINITY
             self.w[i].first_block, self.w[i].first_chunk = self.nb, self.nc
             self.nb += n_blocks(s.a.n)
             self.nc += n_chunks(s.a.n)
@@ -800,6 +902,29 @@ cdef class Plan:
         """Elements over all arrays."""
         return self.total
 
+    @property
+    def n_groups(self):
+        """The number of groups (of hyperparameter dicts)."""
+        return self.ng
+
+    def set_options(self, options):
+        """Per slot, its fused options (sign, clip, l2, weight_decay, l1): sign +-1
+        (maximize), clip the clipvalue (+inf: none), l2 the coupled L2, weight_decay the
+        decoupled decay (times the group's rate at each step), l1 the scalar l1 strength
+        (times the group's prox scale).  All are checked before any is set."""
+        options = [tuple(o) for o in options]
+        if len(options) != self.nw:
+            raise ValueError(f"{len(options)} options for {self.nw} parameter arrays")
+        cdef list values = []
+        for o in options:
+            if len(o) != 5:
+                raise ValueError("each slot's options are (sign, clip, l2, weight_decay, l1)")
+            values.append([float(v) for v in o])
+        cdef Py_ssize_t i
+        for i in range(self.nw):
+            self.w[i].e.sign, self.w[i].e.clip, self.w[i].e.l2 = values[i][:3]
+            self.w[i].weight_decay, self.w[i].l1 = values[i][3:]
+
     def fits(self, grads):
         """Whether ``grads`` (one array when the plan has one slot, else a list or tuple
         with one per slot) can go to ``step`` as they are: exactly numpy.ndarray, of each
@@ -825,50 +950,71 @@ cdef class Plan:
             nd += self.ndims[i]
         return True
 
-    def step(self, grads, double lr, dict hyper not None, tuple common, per_array,
-             object threads, Progress progress not None):
-        """Step number t = progress.step + 1 (counting from 1) at learning rate lr: slot i is
-        updated with ``grads[i]`` (C-contiguous, aligned, of its parameter's dtype and
+    def step(self, grads, lr, scales, object threads, Progress progress not None):
+        """Step number t_g = progress.steps[g] + 1 of every group g (counting from 1): slot i
+        is updated with ``grads[i]`` (C-contiguous, aligned, of its parameter's dtype and
         element count, any shape; copied first if it shares memory with any parameter or
         state array of the plan, so that it is read as it was passed although the loop
         writes those arrays in any order).
 
-        ``hyper`` holds the rule's hyperparameters, checked by the optimizer object (the
-        step's numbers are computed from them by compute_step_numbers).  ``common`` = (sign, clip,
-        l2, weight_decay) for every array; ``per_array`` is None (scale 1, l1 0) or one
-        (scale, l1) per array; ``threads`` a validated thread count or None (threads_for).
-        ``progress`` holds the steps taken and the number the rule carries from the
-        previous step (Nadam's product of momenta); right after the kernels, before this
-        call returns, it holds t and the number for the next step.
+        ``lr`` is one learning rate for every group (a float) or a list or tuple of one per
+        group; ``scales`` None (1 for every slot) or one norm-clipping scale per slot;
+        ``threads`` a validated thread count or None (threads_for).  Each group's numbers
+        are computed once, from its hyperparameters (the dicts given to the plan), its rate,
+        t_g and its carried number (Nadam's product of momenta).  ``progress`` has one step
+        count and carried number per group; right after the kernels, before this call
+        returns, they hold every t_g and the numbers for the next step.
 
         Returns the number of non-finite gradient entries (pruned ones excluded).
         """
-        cdef Py_ssize_t nw = self.nw, i, b
+        cdef Py_ssize_t nw = self.nw, ng = self.ng, i, g, b
         cdef int num_threads = threads_for(threads)
         if type(grads) is not tuple:
             grads = tuple(grads)    # its references keep the arrays alive until the end
         if len(grads) != nw:
             raise ValueError(f"{len(grads)} gradients for {nw} parameter arrays")
-        if per_array is not None and len(per_array) != nw:
-            raise ValueError(f"{len(per_array)} (scale, l1) pairs for {nw} parameter arrays")
-        if not 0 <= progress.step < LLONG_MAX:
-            raise ValueError(f"step count {progress.step} out of range")
-        cdef long long t = progress.step + 1
-        cdef double carry = progress.carry
-        cdef StepNumbers c = compute_step_numbers(self.rule, self.keras, hyper, lr, t, &carry)
-        cdef Extras e
-        e.sign, e.clip, e.l2, e.decay = common
-        e.decay *= lr
-        e.scale, e.l1 = 1.0, 0.0
+        if scales is not None and len(scales) != nw:
+            raise ValueError(f"{len(scales)} scales for {nw} parameter arrays")
+        if progress.n_groups != ng:
+            raise ValueError(f"'progress' counts {progress.n_groups} groups, the plan has {ng}")
+        cdef bint one_rate = type(lr) is not tuple and type(lr) is not list
+        if not one_rate:
+            lr = tuple(lr)
+            if len(lr) != ng:
+                raise ValueError(f"{len(lr)} learning rates for {ng} groups")
+        for g in range(ng):
+            if not 0 <= progress.s[g] < LLONG_MAX:
+                raise ValueError(f"step count {progress.s[g]} out of range")
+        cdef StepNumbers nstack[STACK_WORK]
+        cdef double lstack[3 * STACK_WORK]
+        cdef StepNumbers* nums = &nstack[0]
+        cdef double* rates = &lstack[0]        # per group: lr, prox scale, carry
         cdef Work stack[STACK_WORK]
         cdef Work* w = &stack[0]
         cdef list copies = None     # gradients copied because they alias a written array
         cdef long long bad = 0
+        cdef double mu, damped
+        if ng > STACK_WORK:
+            nums = <StepNumbers*>malloc(ng * sizeof(StepNumbers))
+            rates = <double*>malloc(3 * ng * sizeof(double))
         if nw > STACK_WORK:
             w = <Work*>malloc(nw * sizeof(Work))
-            if w == NULL:
-                raise MemoryError()
         try:
+            if nums == NULL or rates == NULL or w == NULL:
+                raise MemoryError()
+            for g in range(ng):
+                rates[3 * g] = lr if one_rate else lr[g]
+                rates[3 * g + 2] = progress.c[g]
+                nums[g] = compute_step_numbers(self.rule, self.keras, self.hypers[g],
+                                               rates[3 * g], progress.s[g] + 1,
+                                               &rates[3 * g + 2])
+                # heavy-ball momentum's steps are (1 - dampening) / (1 - momentum) longer
+                # at a fixed point: the l1 threshold follows, so fixed points solve the l1
+                # problem
+                mu = (nums[g].sgd.momentum if self.rule == SGD else
+                      nums[g].rmsprop.momentum if self.rule == RMSPROP else 0.0)
+                damped = nums[g].sgd.grad_weight if self.rule == SGD else 1.0
+                rates[3 * g + 1] = damped / (1.0 - mu) if 0.0 < mu < 1.0 else 1.0
             # a copy per call: the gradients and options of a step are its own
             memcpy(w, self.w, nw * sizeof(Work))
             for i in range(nw):
@@ -879,30 +1025,37 @@ cdef class Plan:
                         f"{w[i].a.n} elements")
                 if w[i].a.n and overlaps_any(self.spans, self.nspans, w[i].a.grad,
                                              w[i].a.n * (4 if w[i].single else 8)):
-                    g = _np.array(grads[i])
-                    copies = [g] if copies is None else copies + [g]
-                    readable(g, w[i].single, w[i].a.n, &w[i].a.grad)
-                if per_array is not None:
-                    e.scale, e.l1 = per_array[i]
-                w[i].e = e
-                w[i].e.prox = w[i].a.l1w != NULL or e.l1 != 0
+                    grad = _np.array(grads[i])
+                    copies = [grad] if copies is None else copies + [grad]
+                    readable(grad, w[i].single, w[i].a.n, &w[i].a.grad)
+                g = w[i].group
+                w[i].c = nums[g]
+                w[i].e.decay = rates[3 * g] * w[i].weight_decay
+                w[i].e.l1 = w[i].l1 * rates[3 * g + 1]
+                w[i].e.scale = 1.0 if scales is None else scales[i]
+                w[i].e.prox = w[i].a.l1w != NULL or w[i].e.l1 != 0
                 w[i].kind = step_kind(&w[i].a, &w[i].e)
             if not serial(self.total, num_threads):
                 for b in prange(self.nb, nogil=True, schedule='static',
                                 num_threads=num_threads):
-                    bad += work_unit(w, nw, b, False, c)
+                    bad += work_unit(w, nw, b, False)
             elif self.total < GIL_FREE_FROM:
                 for b in range(self.nc):
-                    bad += work_unit(w, nw, b, True, c)
+                    bad += work_unit(w, nw, b, True)
             else:
                 with nogil:
                     for b in range(self.nc):
-                        bad += work_unit(w, nw, b, True, c)
-            progress.step = t
-            progress.carry = carry
+                        bad += work_unit(w, nw, b, True)
+            for g in range(ng):
+                progress.s[g] += 1
+                progress.c[g] = rates[3 * g + 2]
         finally:
             if w != &stack[0]:
                 free(w)
+            if nums != &nstack[0]:
+                free(nums)
+            if rates != &lstack[0]:
+                free(rates)
         return bad
 
 
@@ -919,8 +1072,7 @@ cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
     return MASK_PROX_STEP if e.prox else MASK_STEP
 
 
-cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks,
-                          StepNumbers c) noexcept nogil:
+cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks) noexcept nogil:
     """Unit u of a step's numbering by chunks or by blocks: found by bisection among the
     arrays, then run by the float32 or float64 copy of the rule's loop for its kind of
     step."""
@@ -935,23 +1087,23 @@ cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks,
     b = (u - w.first_chunk) * CHUNK_BLOCKS if chunks else u - w.first_block
     if w.single:
         if w.kind == PLAIN_STEP:
-            return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, PLAIN)
+            return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, PLAIN)
         if w.kind == PROX_STEP:
-            return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, PROX)
+            return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, PROX)
         if w.kind == MASK_STEP:
-            return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, MASK)
+            return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, MASK)
         if w.kind == MASK_PROX_STEP:
-            return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, MASK_PROX)
-        return blocks_step(w.f, &w.a, b, count, w.e, c, <float>0, FULL)
+            return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, MASK_PROX)
+        return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, FULL)
     if w.kind == PLAIN_STEP:
-        return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, PLAIN)
+        return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, PLAIN)
     if w.kind == PROX_STEP:
-        return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, PROX)
+        return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, PROX)
     if w.kind == MASK_STEP:
-        return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, MASK)
+        return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, MASK)
     if w.kind == MASK_PROX_STEP:
-        return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, MASK_PROX)
-    return blocks_step(w.f, &w.a, b, count, w.e, c, <double>0, FULL)
+        return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, MASK_PROX)
+    return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, FULL)
 
 
 cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, Extras e,

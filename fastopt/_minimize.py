@@ -18,6 +18,7 @@ import numpy as np
 from scipy.optimize import Bounds, OptimizeWarning
 
 from fastopt._loop import Loop, Objective, Status, box_of, wrap_callback
+from fastopt._settings import PER_ARRAY
 from fastopt._sweep import sweep
 from fastopt._validation import check_bool
 from fastopt.optimizers import SGD, Adagrad, Adam, Adamax, Nadam, RMSprop
@@ -141,6 +142,10 @@ def _split_options(method, options, stacklevel=4):
 
 
 def _as_x0(x0):
+    if isinstance(x0, (list, tuple)) and any(isinstance(v, dict) for v in x0):
+        raise TypeError("'x0' is a list of dicts: parameter groups are for the optimizer "
+                        "classes (fastopt.Adam([{'params': ...}, ...])); minimize optimizes "
+                        "one flat x0")
     x = np.atleast_1d(np.asarray(x0))
     if x.ndim != 1:
         raise ValueError("'x0' must only have one dimension.")
@@ -260,6 +265,10 @@ def prepare(method, x0, bounds, options, stacklevel=5):
     max_time).  Shared by _run and fastopt.distributed."""
     method = method_name(method)
     cls, hyper, o = _split_options(method, dict(options or {}), stacklevel)
+    for name in PER_ARRAY:
+        if name not in ("l1", "bounds") and isinstance(hyper.get(name), (list, tuple)):
+            raise ValueError(f"'{name}' is a list, one entry per parameter array: minimize "
+                             "optimizes one flat x, give it one value")
     check_loop_options(o)
     if o["tol"] is not None:
         o["gtol"] = o["tol"]

@@ -36,8 +36,9 @@ import numpy as np
 
 from fastopt import _dispatch
 from fastopt import sparsity as _sparsity
-from fastopt._settings import (OPTIONS, Settings, box_bounds, check_masks, l1_strengths,
-                               option_doc)
+from fastopt._settings import (OPTIONS, PER_ARRAY, Settings, box_bounds, check_masks,
+                               collapse, kernel_options, l1_strengths, option_doc, per_array,
+                               with_entries)
 from fastopt._validation import (EMPTY, EMPTY_MASK, Array, as_grad, as_param_list,
                                  check_bool, check_grads, check_nonnegative, check_range, flat)
 from fastopt.schedules import momentum_cyclers
@@ -50,6 +51,8 @@ CONVENTIONS = ("torch", "keras")
 Arrays = Array | Sequence[Array]
 # A constant learning rate, or a schedule: a callable of the step (fastopt.schedules).
 LearningRate = float | Callable[[int], float]
+# A group key or set_hyper change that was not given.
+_UNSET: Any = object()
 # Steps are counted in Python ints and reach the kernel as the 64-bit step number t = step + 1:
 # a state dict's step is at most this, so that its next step's number fits.
 MAX_STEP = 2**63 - 2
@@ -106,28 +109,88 @@ def _with_fragments(doc: str | None) -> str | None:
     return _PLACEHOLDER.sub(lambda m: textwrap.indent(_FRAGMENTS[m[2]], m[1]), doc)
 
 
+class _Group:
+    """One parameter group: its arrays (indices into ``params``), its hyperparameters (the
+    dict the kernel plan reads), its learning rate (a float or a schedule), its base rate
+    (its last float rate: what a schedule without a base of its own scales), whether its
+    schedule is such a schedule evaluated over the base (``free``, with several groups),
+    and whether its schedule cycles the momentum."""
+
+    __slots__ = ("indices", "hyper", "rate", "base", "free", "cycles")
+
+    def __init__(self, indices: tuple[int, ...], hyper: dict[str, Any], rate: LearningRate,
+                 base: float) -> None:
+        self.indices, self.hyper, self.rate, self.base = indices, hyper, rate, base
+        self.free = self.cycles = False
+
+    def copy(self) -> _Group:
+        g = _Group(self.indices, dict(self.hyper), self.rate, self.base)
+        g.free, g.cycles = self.free, self.cycles
+        return g
+
+
+def _without_base(schedule: Any) -> bool:
+    """Whether ``schedule`` has no base rate of its own (``ReduceLROnPlateau()``): it
+    scales the rate of the optimizer that uses it (``bind_default``, or ``scaled(base)``
+    for each of several groups)."""
+    return hasattr(schedule, "bind_default") and getattr(schedule, "learning_rate", 0) is None
+
+
+def _split_groups(params: Any) -> tuple[list[Any], list[tuple[tuple[int, ...], dict[str, Any]]]]:
+    """``params`` as (every array, in order; per group (its arrays' indices, its other
+    keys)): one group for arrays, one per dict for a list of ``{"params": ..., **keys}``."""
+    if not (isinstance(params, (list, tuple)) and any(isinstance(p, dict) for p in params)):
+        return params, [(tuple(range(len(as_param_list(params)))), {})]
+    arrays: list[Any] = []
+    specs = []
+    for g, group in enumerate(params):
+        if not isinstance(group, dict):
+            raise TypeError(f"'params' mixes parameter groups (dicts) and arrays: params[{g}] "
+                            f"is a {type(group).__name__}; give every group as a dict "
+                            "{'params': ..., ...}")
+        if "params" not in group:
+            raise ValueError(f"param_groups[{g}] lacks 'params' (its arrays)")
+        given = as_param_list(group["params"], f"param_groups[{g}]['params']")
+        specs.append((tuple(range(len(arrays), len(arrays) + len(given))),
+                      {k: v for k, v in group.items() if k != "params"}))
+        arrays += given
+    return arrays, specs
+
+
 class Optimizer:
     """Base class: owns the parameter arrays, their state and the counters, and takes the
     step (one kernel call; the kernel computes the rule's numbers of the step).
 
     Subclasses define ``rule`` (the kernel's, which also computes the step's numbers from
     ``hyper``), ``defaults`` (per convention), ``_state_names(h)``, ``_check_hyper(h)``,
-    ``state_slots`` (state names in the kernel's order), ``_slot_flags()`` and, for
+    ``state_slots`` (state names in the kernel's order), ``_slot_flags(h)`` and, for
     torch's hyperparameters that Keras lacks, ``torch_only``; their
     docstrings take the shared fragments (``{params}``, ``{common}``, ``{raises}`` alone
     on a line).
 
     Parameters
     ----------
-    params : numpy.ndarray or list of numpy.ndarray
+    params : numpy.ndarray, list of numpy.ndarray, or list of dict
         The arrays to update in place: float32 or float64, writable and C-contiguous (any
         other array is a ValueError or TypeError, never a silent copy). Each keeps its dtype.
+        Parameter groups (torch's shape): a list of dicts ``{"params": array or arrays,
+        **overrides}``, where an override is a learning rate (``learning_rate`` or ``lr``,
+        a float or a schedule), a hyperparameter of the rule or a per-array option
+        (``weight_decay``, ``l2``, ``l1``, ``clipvalue``, ``clipnorm``, ``maximize``,
+        ``bounds``, ``pruning``); a key a group leaves out takes the constructor's value.
+        Groups may differ in every hyperparameter, also those that shape the state
+        (``amsgrad``, ``centered``, momentum 0 or not).  ``param_groups`` shows them;
+        ``set_hyper(group=i, ...)`` changes one.
     learning_rate : float or callable
         A constant, or a callable ``schedule(step) -> float`` called once per step with the
         number of steps already taken (0 at the first update).  ``lr`` is an alias.  A
         schedule with ``momentum_at(step)`` (``OneCycle``) also sets the momentum (SGD,
-        RMSprop) or ``beta_1`` (Adam, Adamax, Nadam) of each step; one with ``update(value)``
-        (``ReduceLROnPlateau``) is told the monitored loss through ``report(value)``.
+        RMSprop) or ``beta_1`` (Adam, Adamax, Nadam) of each step of the groups it drives;
+        one with ``update(value)`` (``ReduceLROnPlateau``) is told the monitored loss
+        through ``report(value)``.  With groups, it is the rate of the groups that set none;
+        a schedule with no base rate of its own (``ReduceLROnPlateau()``) scales each
+        group's base rate (the group's float rate, or the convention's default), as
+        torch's schedulers scale each group's ``lr``.
     {options}
     convention : {"torch", "keras"}
         Whose formulas and defaults to follow (see the rule's class).
@@ -147,10 +210,24 @@ class Optimizer:
     >>> opt.step([np.ones(3), np.ones(2)]), opt.step_count
     (0, 1)
 
+    Weights and biases in two groups: decay and prune the weights only, and give the biases
+    a smaller rate:
+
+    >>> W, b = np.ones((4, 3)), np.zeros(3)
+    >>> prune = fastopt.sparsity.ConstantSparsity(0.5, begin_step=0, frequency=1)
+    >>> opt = Adam([{"params": W, "weight_decay": 0.01, "pruning": prune},
+    ...             {"params": b, "lr": 1e-3}], learning_rate=0.1)
+    >>> opt.step([np.ones((4, 3)), np.ones(3)])
+    0
+    >>> int((W == 0).sum()), int((b == 0).sum()), opt.param_groups[1]["learning_rate"]
+    (6, 0, 0.001)
+
     Every parameter after ``learning_rate`` (which is one too) except ``lr``,
     ``convention`` and the hyperparameters is also an attribute that can be set between
     steps (``set_hyper`` changes hyperparameters); it is checked as here (an invalid value
-    raises and changes nothing) and used from the next step on:
+    raises and changes nothing) and used from the next step on; a per-array option set so
+    is set for every array, and reads back as one value when every array has the same,
+    else as the list of them:
 
     >>> opt.clipnorm = None; opt.global_clipnorm = 1.0
 
@@ -179,16 +256,23 @@ class Optimizer:
     state_slots: ClassVar[tuple[str, ...]] = ()
     # the state arrays that are >= 0 by construction (second moments, accumulators, norms)
     nonnegative_state: ClassVar[tuple[str, ...]] = ()
+    # the state dict's name of the number the rule carries from step to step (Nadam's
+    # product of momenta), if it has one
+    carry_name: ClassVar[str | None] = None
     # per parameter array, as the plan binds them: (l1 strength, per-coordinate strengths
     # or empty), (lower, upper) or empty arrays
     _l1: list[tuple[float, Array]]
     _bounds: list[tuple[Array, Array]]
+    # per parameter array, the kernel's fused options (kernel_options); the kernel plan
+    _options: list[tuple[float, float, float, float, float]]
+    _plan: _dispatch.Plan
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls.__doc__ = _with_fragments(cls.__doc__)
 
-    def __init__(self, params: Arrays, learning_rate: LearningRate | None = None, *,
+    def __init__(self, params: Arrays | Sequence[dict[str, Any]],
+                 learning_rate: LearningRate | None = None, *,
                  convention: str = "torch", lr: LearningRate | None = None,
                  **hyper: Any) -> None:
         if lr is not None:
@@ -197,32 +281,98 @@ class Optimizer:
             learning_rate = lr
         if convention not in CONVENTIONS:
             raise ValueError(f"Invalid convention: {convention!r} (expected 'torch' or 'keras')")
-        self._params = tuple(as_param_list(params))
-        self._progress = _dispatch.Progress()    # step_count, and Nadam's product of momenta
         self._convention = convention
+        arrays, specs = _split_groups(params)
+        self._params = tuple(as_param_list(arrays))
+        n = len(self._params)
         # the options come as keywords too: those named as a Settings field
-        self._settings = Settings(**{f.name: hyper.pop(f.name) for f in OPTIONS
-                                     if f.name in hyper})
-        l1 = l1_strengths(self._settings.l1, self._params)
-        bounds = box_bounds(self._settings.bounds, self._params)
+        settings = Settings(**{f.name: hyper.pop(f.name) for f in OPTIONS if f.name in hyper})
         h = {k: v for k, v in self.defaults[convention].items() if k != "learning_rate"}
         unknown = sorted(set(hyper) - set(h))
         if unknown:
             raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
                             f"{unknown[0]!r} (its hyperparameters: {', '.join(h)})")
         h.update({k: v for k, v in hyper.items() if v is not None})
-        self._hyper = self._checked_hyper(h)
-        self.learning_rate = learning_rate
+        default = self.defaults[convention]["learning_rate"]
+        rate = self._check_rate(learning_rate)
+        base = rate if not callable(rate) else default
+        self._groups: list[_Group] = []
+        rates = []
+        for g, (indices, keys) in enumerate(specs):
+            where = f"param_groups[{g}]"
+            changes, group_rate, options = self._sort_keys(where, keys)
+            hyper_g = self._group_hyper(where if len(specs) > 1 else "", h, changes)
+            for name, value in options.items():
+                settings = replace(settings, **{name: with_entries(
+                    name, getattr(settings, name), n, indices, value, f"{where}[{name!r}]")})
+            if group_rate is _UNSET:
+                group_rate, group_base = rate, base
+            else:
+                group_rate = self._check_rate(group_rate)
+                group_base = group_rate if not callable(group_rate) else base
+                if not callable(group_rate) and callable(rate) and _without_base(rate):
+                    group_rate = rate   # it scales the group's rate, as torch's schedulers
+            self._groups.append(_Group(indices, hyper_g, group_rate, group_base))
+            rates.append(group_rate)
+        for group, value in zip(self._groups, rates):
+            self._set_rate([group], value)
+        self._progress = _dispatch.Progress(len(self._groups))  # step_count, carried numbers
         self.skipped_steps = 0
         self.last_nonfinite = 0
-        self._masks: tuple[Array | None, ...] = (None,) * len(self._params)
-        self._state = tuple(MappingProxyType(self._fresh_state(p)) for p in self._params)
-        self._build_plan(l1, bounds)
+        self._masks: tuple[Array | None, ...] = (None,) * n
+        self._state = tuple(MappingProxyType(self._fresh_state(p, self._group_of(i).hyper))
+                            for i, p in enumerate(self._params))
+        self._apply(settings, rebuild=True)
+
+    def _group_of(self, i: int) -> _Group:
+        """The group of parameter array i."""
+        return next(g for g in self._groups if i in g.indices)
+
+    def _sort_keys(self, where: str, keys: Mapping[str, Any]
+                   ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
+        """A group's keys (or set_hyper's) sorted into (hyperparameters, learning rate or
+        _UNSET, per-array options); an optimizer-wide option or an unknown key raises,
+        naming ``where`` and the key."""
+        hyper, options, rate = {}, {}, _UNSET
+        if "lr" in keys and "learning_rate" in keys:
+            raise TypeError(f"{where}: give either 'learning_rate' or its alias 'lr', not both")
+        names = [k for k in self.defaults[self.convention] if k != "learning_rate"]
+        for key, value in keys.items():
+            if key in ("lr", "learning_rate"):
+                rate = value
+            elif key in names:
+                hyper[key] = value
+            elif key in PER_ARRAY:
+                options[key] = value
+            elif key == "convention" or any(f.name == key for f in OPTIONS):
+                raise ValueError(f"{where}: {key!r} is an optimizer-wide option, the same for "
+                                 "every parameter group: give it to the constructor (or set "
+                                 "the attribute)")
+            else:
+                what = "keyword argument" if where.endswith(")") else "key"
+                raise TypeError(f"{where} got an unexpected {what} {key!r} (it takes "
+                                f"'learning_rate' or 'lr', the hyperparameters "
+                                f"{', '.join(names)}, and the per-array options "
+                                f"{', '.join(PER_ARRAY)})")
+        return hyper, rate, options
+
+    def _group_hyper(self, where: str, h: dict[str, Any], changes: dict[str, Any]
+                     ) -> dict[str, Any]:
+        """``h`` with ``changes`` (None: the default), checked; errors name ``where``."""
+        defaults = self.defaults[self.convention]
+        try:
+            return self._checked_hyper({**h, **{k: defaults[k] if v is None else v
+                                              for k, v in changes.items()}})
+        except (TypeError, ValueError) as e:
+            if not where:
+                raise
+            raise type(e)(f"{where}: {e}") from None
 
     # ---------------------------------------------------------------- arrays and counters
     @property
     def params(self) -> tuple[Array, ...]:
-        """The parameter arrays, updated in place (the caller's own arrays)."""
+        """The parameter arrays, updated in place (the caller's own arrays), the groups'
+        one after the other."""
         return self._params
 
     @property
@@ -251,40 +401,77 @@ class Optimizer:
                              "< 2**63 - 1)")
         self._progress.step = int(value)
 
+    @property
+    def param_groups(self) -> tuple[Mapping[str, Any], ...]:
+        """Per parameter group, a read-only mapping of its ``params`` (its arrays) and every
+        value it uses: ``learning_rate``, the hyperparameters and the per-array options (one
+        value, or a list with one per array of the group).  A snapshot: change them with
+        ``set_hyper(group=i, ...)``."""
+        s = self._settings
+        n = len(self._params)
+        out = []
+        for g in self._groups:
+            options = {name: collapse(name, [per_array(name, getattr(s, name), n)[i]
+                                             for i in g.indices]) for name in PER_ARRAY}
+            out.append(MappingProxyType({"params": [self._params[i] for i in g.indices],
+                                         "learning_rate": g.rate, **g.hyper, **options}))
+        return tuple(out)
+
     # ---------------------------------------------------------------- learning rate
     @property
     def learning_rate(self) -> LearningRate:
-        """The learning rate: a float or a schedule (callable of the step)."""
-        return self._learning_rate
+        """The learning rate: a float or a schedule (callable of the step).  Setting it sets
+        every group's; with groups whose rates differ, reading it is a ValueError (see
+        ``param_groups``)."""
+        rates = [g.rate for g in self._groups]
+        if any(r is not rates[0] and (callable(r) or callable(rates[0]) or r != rates[0])
+               for r in rates):
+            raise ValueError("the parameter groups have different learning rates: read "
+                             "each group's from param_groups")
+        return rates[0]
 
     @learning_rate.setter
     def learning_rate(self, value: LearningRate | None) -> None:
-        default = self.defaults[self.convention]["learning_rate"]
+        self._set_rate(self._groups, self._check_rate(value))
+
+    def _check_rate(self, value: LearningRate | None) -> LearningRate:
+        """A learning rate: None (the convention's default), a float >= 0 or a schedule."""
         if value is None:
-            value = default
+            value = self.defaults[self.convention]["learning_rate"]
         if isinstance(value, type):
             raise TypeError(f"Invalid learning_rate: the class {value.__name__}; pass a float "
                             f"or a schedule (an instance, e.g. {value.__name__}(...))")
         if not callable(value):
             value = check_nonnegative(value, "learning_rate", label="learning rate")
-        cycles = False
-        if callable(value):
-            schedule: Any = value
-            if hasattr(schedule, "bind_default"):
-                schedule.bind_default(default)  # e.g. ReduceLROnPlateau() scales the default
-            cyclers = momentum_cyclers(value)  # OneCycle, also when wrapped
-            cycles = bool(cyclers)
-            if cycles:
-                self._check_momentum_cycling(value, cyclers)
-        self._learning_rate: LearningRate = value
-        self._cycles_momentum = cycles
+        return value
 
-    def _check_momentum_cycling(self, schedule: object, cyclers: list[object]) -> None:
+    def _set_rate(self, groups: Sequence[_Group], value: LearningRate,
+                  hypers: Sequence[dict[str, Any]] | None = None) -> None:
+        """Give ``groups`` the checked rate ``value`` (their hyperparameters ``hypers``,
+        default their own, for the momentum-cycling checks, made first)."""
+        cyclers = momentum_cyclers(value) if callable(value) else []
+        if cyclers:
+            for h in hypers or [g.hyper for g in groups]:
+                self._check_momentum_cycling(value, cyclers, h)
+        schedule: Any = value
+        free = callable(value) and _without_base(value)
+        for g in groups:
+            if not callable(value):
+                g.base = value
+            elif free and len(self._groups) == 1:
+                schedule.bind_default(g.base)   # e.g. ReduceLROnPlateau() scales the base
+            g.rate, g.free, g.cycles = value, free and len(self._groups) > 1, bool(cyclers)
+        # the one group's rate and cycling, as the step reads them (None: several groups)
+        self._learning_rate = self._groups[0].rate if len(self._groups) == 1 else None
+        self._cycles_momentum = any(g.cycles for g in self._groups)
+
+    def _check_momentum_cycling(self, schedule: object, cyclers: list[object],
+                                h: Mapping[str, Any]) -> None:
         name = self.momentum_name
         if name is None:
             raise ValueError(f"{schedule!r} cycles momentum, but {type(self).__name__} has no "
                              "momentum: pass cycle_momentum=False")
-        if name == "momentum" and self._hyper["momentum"] == 0:
+        if name == "momentum" and h["momentum"] == 0:
             raise ValueError(f"{schedule!r} cycles momentum, but this {type(self).__name__} "
                              "has momentum=0: give it momentum > 0 (e.g. 0.9) or pass "
                              "cycle_momentum=False")
@@ -294,12 +481,12 @@ class Optimizer:
                              f"{type(self).__name__}'s momentum buffer needs momentum > 0: "
                              "give it base_momentum > 0 or pass cycle_momentum=False")
 
-    def _cycle_momentum(self, step: int) -> None:
-        """Set this step's momentum / beta_1 from the schedule (OneCycle), if it cycles it
-        (checked like the hyperparameter itself, before anything changes).  SGD's and
-        RMSprop's momentum must stay > 0: their momentum buffer exists, and momentum 0 would
-        mean no buffer to a state dict or to the kernel's loop choice."""
-        schedule: Any = self._learning_rate
+    def _cycle_momentum(self, group: _Group, step: int) -> None:
+        """Set this step's momentum / beta_1 of ``group`` from its schedule (OneCycle), if it
+        cycles it (checked like the hyperparameter itself, before anything changes).  SGD's
+        and RMSprop's momentum must stay > 0: their momentum buffer exists, and momentum 0
+        would mean no buffer to a state dict or to the kernel's loop choice."""
+        schedule: Any = group.rate
         value = schedule.momentum_at(step)
         name = self.momentum_name
         if value is not None and name is not None:
@@ -311,28 +498,39 @@ class Optimizer:
                 raise ValueError(f"the learning-rate schedule {schedule!r} returned {name} "
                                  f"{value!r} at step {step}; expected a finite number "
                                  + (">= 0 and < 1" if beta else "> 0")) from None
-            self._hyper[name] = v
+            group.hyper[name] = v
 
     def report(self, value: float) -> bool:
         """Tell a performance schedule (``ReduceLROnPlateau``) the monitored value, e.g. a
-        validation loss once per epoch; returns True when it lowered the learning rate."""
-        update = getattr(self._learning_rate, "update", None)
-        if update is None:
-            raise TypeError(f"the learning rate {self._learning_rate!r} does not monitor a "
+        validation loss once per epoch; returns True when it lowered the learning rate.
+        Each schedule hears it once, however many groups share it."""
+        updates = list({id(g.rate): u for g in self._groups
+                        if (u := getattr(g.rate, "update", None)) is not None}.values())
+        if not updates:
+            raise TypeError(f"the learning rate {self._groups[0].rate!r} does not monitor a "
                             "value; report() is for ReduceLROnPlateau")
-        return bool(update(value))
+        return any([bool(update(value)) for update in updates])
 
-    def learning_rate_at(self, step: int) -> float:
-        """The learning rate used by update number ``step`` (counting from 0)."""
-        lr = self._learning_rate
+    def _rate_at(self, group: _Group, step: int) -> float:
+        """The learning rate of ``group`` at update number ``step``, checked."""
+        lr: Any = group.rate
         if not callable(lr):
-            return lr
-        value = lr(step)
+            return float(lr)
+        value = lr.scaled(group.base) if group.free else lr(step)
         try:
             return check_nonnegative(value, "learning_rate", label="learning rate")
         except (TypeError, ValueError):
             raise ValueError(f"the learning-rate schedule {lr!r} returned {value!r} at step "
                              f"{step}; expected a finite number >= 0") from None
+
+    def learning_rate_at(self, step: int) -> float:
+        """The learning rate used by update number ``step`` (counting from 0); with groups
+        whose rates differ there, a ValueError (see ``param_groups``)."""
+        rates = [self._rate_at(g, step) for g in self._groups]
+        if any(r != rates[0] for r in rates):
+            raise ValueError(f"the parameter groups' learning rates differ at step {step}: "
+                             "read each group's schedule from param_groups")
+        return rates[0]
 
     @property
     def learning_rate_now(self) -> float:
@@ -342,12 +540,20 @@ class Optimizer:
     # ---------------------------------------------------------------- hyperparameters
     @property
     def hyper(self) -> Mapping[str, Any]:
-        """The rule's hyperparameters, read-only (``set_hyper`` changes them)."""
-        return MappingProxyType(self._hyper)
+        """The rule's hyperparameters, read-only (``set_hyper`` changes them); with groups
+        whose hyperparameters differ, a ValueError (see ``param_groups``)."""
+        h = self._groups[0].hyper
+        if any(g.hyper != h for g in self._groups):
+            raise ValueError("the parameter groups have different hyperparameters: read "
+                             "each group's from param_groups")
+        return MappingProxyType(h)
 
-    def set_hyper(self, **changes: Any) -> None:
+    def set_hyper(self, group: int | None = None, **changes: Any) -> None:
         """Change hyperparameters between steps, e.g. ``opt.set_hyper(beta_1=0.8)``.
 
+        ``group``: None changes every parameter group, ``i`` group i only; besides the
+        hyperparameters, the learning rate (``learning_rate`` or ``lr``) and the per-array
+        options (``weight_decay``, ``l1``, ...) can be changed so, for the group's arrays.
         They are checked as the constructor checks them (None takes the default); an
         unknown name or an invalid value raises and changes nothing.  The new values are
         used from the next step on.  A change that the state arrays depend on (``amsgrad``,
@@ -355,33 +561,52 @@ class Optimizer:
         ``initial_accumulator_value``) is refused, and so is the momentum or beta_1 that a
         schedule cycles (``OneCycle``).
         """
-        unknown = sorted(set(changes) - set(self._hyper))
-        if unknown:
-            raise TypeError(f"{type(self).__name__}.set_hyper() got an unexpected keyword "
-                            f"argument {unknown[0]!r} (its hyperparameters: "
-                            f"{', '.join(self._hyper)}; the learning rate is the attribute "
-                            "learning_rate)")
-        if self._cycles_momentum and self.momentum_name in changes:
+        if group is None:
+            groups, where = self._groups, f"{type(self).__name__}.set_hyper()"
+        else:
+            if isinstance(group, bool) or not isinstance(group, numbers.Integral) or not (
+                    0 <= group < len(self._groups)):
+                raise ValueError(f"Invalid group: {group!r} (expected None or an int from 0 "
+                                 f"to {len(self._groups) - 1}, an index of param_groups)")
+            groups, where = [self._groups[group]], f"set_hyper(group={group})"
+        hyper, rate, options = self._sort_keys(where, changes)
+        if rate is not _UNSET:
+            rate = self._check_rate(rate)
+        cycles = [(g.cycles if rate is _UNSET else bool(
+            callable(rate) and momentum_cyclers(rate))) for g in groups]
+        if self.momentum_name in hyper and any(cycles):
             raise ValueError(f"{self.momentum_name} is cycled by the learning-rate schedule "
-                             f"{self._learning_rate!r}; pass cycle_momentum=False to it to "
-                             "set it yourself")
-        defaults = self.defaults[self.convention]
-        old = dict(self._hyper)
-        h = self._checked_hyper({**old, **{k: defaults[k] if v is None else v
-                                           for k, v in changes.items()}})
-        if (set(self._state_names(h)) != set(self.state[0])
-                or any(h[k] != old[k] for k in self.state_hyper)):
-            raise ValueError(f"set_hyper({', '.join(f'{k}={v!r}' for k, v in changes.items())}) "
-                             "would change the optimizer's state arrays; build a new optimizer "
-                             "with it")
-        flags = self._slot_flags()
-        self._hyper.update(h)           # in place: views from opt.hyper stay current
-        if self._slot_flags() != flags:
-            try:
-                self._build_plan()      # e.g. nesterov: another loop for the same state
-            except BaseException:
-                self._hyper.update(old)
-                raise
+                             f"{next(g.rate for g in groups if g.cycles)!r}; pass "
+                             "cycle_momentum=False to it to set it yourself")
+        hypers = [self._group_hyper(where if len(self._groups) > 1 else "", g.hyper, hyper)
+                  for g in groups]
+        for g, h in zip(groups, hypers):
+            if (set(self._state_names(h)) != set(self.state[g.indices[0]])
+                    or any(h[k] != g.hyper[k] for k in self.state_hyper)):
+                raise ValueError(f"set_hyper({', '.join(f'{k}={v!r}' for k, v in hyper.items())}) "
+                                 "would change the optimizer's state arrays; build a new "
+                                 "optimizer with it")
+        settings, n = self._settings, len(self._params)
+        indices = [i for g in groups for i in g.indices]
+        for name, value in options.items():
+            settings = replace(settings, **{name: with_entries(
+                name, getattr(settings, name), n, indices, value, f"{where}[{name!r}]")})
+        derived = self._derived(settings) if options else None
+        if rate is not _UNSET:
+            self._set_rate(groups, rate, hypers)    # checks first, then sets the rate
+        # everything is valid: commit
+        flags = [self._slot_flags(g.hyper) for g in groups]
+        old = [dict(g.hyper) for g in groups]
+        for g, h in zip(groups, hypers):
+            g.hyper.update(h)           # in place: the plan and opt.hyper read these dicts
+        rebuild = flags != [self._slot_flags(g.hyper) for g in groups]
+        try:
+            if options or rebuild:      # e.g. nesterov: another loop for the same state
+                self._apply(settings, rebuild, derived)
+        except BaseException:
+            for g, h in zip(groups, old):
+                g.hyper.update(h)
+            raise
 
     # ---------------------------------------------------------------- options
     @property
@@ -404,26 +629,54 @@ class Optimizer:
     num_threads = _setting("num_threads")
 
     def _set_option(self, name: str, value: Any) -> None:
-        """Set one option: everything is checked before anything changes."""
-        settings = replace(self._settings, **{name: value})
-        if name == "l1":
-            self._build_plan(l1=l1_strengths(settings.l1, self.params))
-        elif name == "bounds":
-            self._build_plan(bounds=box_bounds(settings.bounds, self.params))
+        """Set one option (for every array): everything is checked before anything
+        changes."""
+        self._apply(replace(self._settings, **{name: value}), name in ("l1", "bounds"))
+
+    def _derived(self, settings: Settings) -> tuple[Any, Any, Any]:
+        """What the arrays take from ``settings``, checked against them: (l1 strengths,
+        bounds, the kernel's per-array options); every per-array option's length too."""
+        n = len(self._params)
+        for name in PER_ARRAY:
+            per_array(name, getattr(settings, name), n)
+        l1 = l1_strengths(settings.l1, self._params)
+        return l1, box_bounds(settings.bounds, self._params), kernel_options(settings, l1)
+
+    def _apply(self, settings: Settings, rebuild: bool = False,
+               derived: tuple[Any, Any, Any] | None = None) -> None:
+        """Make ``settings`` the optimizer's options, rebuilding the plan when ``rebuild``
+        (per-coordinate l1 strengths or bounds, structural options); checked first."""
+        l1, bounds, options = self._derived(settings) if derived is None else derived
+        if rebuild:
+            self._build_plan(l1, bounds, options)
+        else:
+            self._plan.set_options(options)
+            self._options = options     # what a rebuilt plan takes (masks, pickles)
         self._settings = settings
 
     def _prune(self, step: int) -> None:
-        """Recompute the masks from the current magnitudes when the pruning schedule says so
-        (already-pruned entries stay pruned, so the masks are nested)."""
-        s = self._settings
-        if not s.pruning.should_prune(step):
-            return
-        current = [None if m is None else m.reshape(p.shape)
-                   for m, p in zip(self.masks, self.params)]
-        masks = _sparsity.prune_magnitude(self.params, s.pruning.sparsity_at(step),
-                                          scope=s.pruning_scope, masks=current)
-        self._masks = tuple(np.ascontiguousarray(m, dtype=np.uint8).reshape(-1) for m in masks)
-        self._build_plan()
+        """Recompute the masks from the current magnitudes of the arrays whose pruning
+        schedule says so (already-pruned entries stay pruned, so the masks are nested); the
+        arrays sharing a schedule are pruned together, arrays without one never."""
+        s, params = self._settings, self.params
+        entries = per_array("pruning", s.pruning, len(params))
+        masks: list[Array | None] = list(self._masks)
+        pruned = False
+        for schedule in {id(e): e for e in entries if e is not None}.values():
+            if not schedule.should_prune(step):
+                continue
+            idx = [i for i, e in enumerate(entries) if e is schedule]
+            current = [None if (m := masks[i]) is None else m.reshape(params[i].shape)
+                       for i in idx]
+            new = _sparsity.prune_magnitude([params[i] for i in idx],
+                                            schedule.sparsity_at(step),
+                                            scope=s.pruning_scope, masks=current)
+            for i, m in zip(idx, new):
+                masks[i] = np.ascontiguousarray(m, dtype=np.uint8).reshape(-1)
+            pruned = True
+        if pruned:
+            self._masks = tuple(masks)
+            self._build_plan()
 
     def project(self) -> None:
         """Clip every parameter array into its bounds, in place (steps do this themselves;
@@ -444,8 +697,8 @@ class Optimizer:
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         raise NotImplementedError
 
-    def _fresh_state(self, p: Array) -> dict[str, Array]:
-        return {name: np.zeros_like(p) for name in self._state_names(self._hyper)}
+    def _fresh_state(self, p: Array, h: dict[str, Any]) -> dict[str, Array]:
+        return {name: np.zeros_like(p) for name in self._state_names(h)}
 
     def _check_hyper(self, h: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
@@ -465,101 +718,131 @@ class Optimizer:
         return h
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to resume, as plain Python/NumPy data (arrays are copies)."""
-        lr: Any = self._learning_rate
+        """Everything needed to resume, as plain Python/NumPy data (arrays are copies).
+        With several parameter groups, ``param_groups`` holds each group's arrays (their
+        indices), hyperparameters, learning rate (or schedule state) and per-array options
+        (all but ``pruning``) in place of the one ``hyper`` and learning rate."""
         sd: dict[str, Any] = {
             "rule": self.rule,
             "convention": self.convention,
             "step": self.step_count,
             "skipped_steps": self.skipped_steps,
-            "hyper": dict(self._hyper),
-            "learning_rate": lr if not callable(lr) else None,
             "state": [{k: v.copy() for k, v in st.items()} for st in self.state],
             "masks": [None if m is None else m.reshape(p.shape).copy()
                       for m, p in zip(self.masks, self.params)],
         }
+        carries = self._progress.carries
+        if len(self._groups) == 1:
+            sd.update(self._group_state(self._groups[0], carries[0]))
+            return sd
+        groups = self.param_groups
+        sd["param_groups"] = [
+            {"params": list(g.indices), **self._group_state(g, carry),
+             "options": {name: groups[k][name] for name in PER_ARRAY if name != "pruning"}}
+            for k, (g, carry) in enumerate(zip(self._groups, carries))]
+        return sd
+
+    def _group_state(self, g: _Group, carry: float) -> dict[str, Any]:
+        """A group's hyperparameters, learning rate or schedule state, carried number."""
+        lr: Any = g.rate
+        sd: dict[str, Any] = {"hyper": dict(g.hyper),
+                              "learning_rate": lr if not callable(lr) else None}
         if callable(lr):
             sd["schedule_kind"] = type(lr).__name__
             if hasattr(lr, "state_dict"):
                 sd["schedule"] = lr.state_dict()
-        sd.update(self._extra_state())
+        if self.carry_name is not None:
+            sd[self.carry_name] = carry
         return sd
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         """Restore a ``state_dict()`` exactly; validates all of it before changing anything
         (a bad state dict raises and leaves the optimizer as it was) and never mutates it.
+        Its parameter groups must be this optimizer's (the same arrays in each).
 
         The learning rate: a state dict saved with a constant rate restores that rate (onto
         an optimizer with a constant rate); one saved with a schedule restores the
         schedule's position onto the optimizer's own schedule, which must be of the same
         type (build the optimizer with it).  A mismatch is a ValueError."""
         saved = _check_state_dict(self, state_dict)
-        schedule: Any = self._learning_rate
-        if "schedule" in state_dict and hasattr(schedule, "load_state_dict"):
-            schedule.load_state_dict(state_dict["schedule"])    # validates before it changes
+        entries = state_dict.get("param_groups", [state_dict])
+        for g, entry in zip(self._groups, entries):
+            schedule: Any = g.rate
+            if "schedule" in entry and hasattr(schedule, "load_state_dict"):
+                schedule.load_state_dict(entry["schedule"])  # validates before it changes
         # everything is valid: commit
-        for k, v in saved.extra.items():
-            setattr(self, k, v)
-        self._hyper.update(saved.hyper)     # in place: views from opt.hyper stay current
+        for g, h in zip(self._groups, saved.hypers):
+            g.hyper.update(h)           # in place: the plan and opt.hyper read these dicts
         self._state, self._masks = saved.state, saved.masks
-        self._build_plan()                  # the kernel plan, with the new state and masks
+        self._apply(saved.settings, rebuild=True)   # the plan, with the new state and masks
         self.step_count, self.skipped_steps = saved.step, saved.skipped_steps
-        if saved.learning_rate is not None:
-            self.learning_rate = saved.learning_rate
-
-    def _load_extra_state(self, sd: dict[str, Any]) -> dict[str, Any]:
-        """A subclass's own entries of a state dict, validated: attribute -> value."""
-        return {}
+        if saved.carries is not None:
+            self._progress.carries = tuple(saved.carries)
+        for g, lr in zip(self._groups, saved.rates):
+            if lr is not None:
+                self._set_rate([g], lr)
 
     def _build_plan(self, l1: list[tuple[float, Array]] | None = None,
-                    bounds: list[tuple[Array, Array]] | None = None) -> None:
+                    bounds: list[tuple[Array, Array]] | None = None,
+                    options: list[tuple[float, float, float, float, float]] | None = None
+                    ) -> None:
         """Build the kernel plan: every parameter array bound with its state, mask, l1
         strengths and bounds into a kernel slot (checked once, so a step passes only the
-        gradient).  Rebuilt whenever the masks, the state arrays, or (given here) the l1
-        strengths or bounds change; nothing is changed if building it fails."""
+        gradient), tagged with its group, whose hyperparameters the plan reads.  Rebuilt
+        whenever the masks, the state arrays, or (given here) the l1 strengths or bounds
+        change; nothing is changed if building it fails."""
         l1 = self._l1 if l1 is None else l1
         bounds = self._bounds if bounds is None else bounds
+        options = self._options if options is None else options
         flats = [flat(p) for p in self.params]
-        flags = {"keras": self.convention == "keras", **self._slot_flags()}
+        keras = self.convention == "keras"
+        group_of = [0] * len(flats)
+        for k, g in enumerate(self._groups):
+            for i in g.indices:
+                group_of[i] = k
         slots = []
-        for p, st, mask, (_, l1w), (lo, hi) in zip(flats, self.state, self.masks, l1, bounds):
+        for p, st, mask, (_, l1w), (lo, hi), k in zip(flats, self.state, self.masks, l1,
+                                                      bounds, group_of):
             arrays = [flat(st[k]) if k in st else EMPTY[p.dtype] for k in self.state_slots]
             s1, s2, s3 = arrays + [EMPTY[p.dtype]] * (3 - len(arrays))
             slots.append(_dispatch.Slot(self.rule, p, s1, s2, s3,
                                         EMPTY_MASK if mask is None else mask, l1w, lo, hi,
-                                        **flags))
-        plan = _dispatch.Plan(slots, [p.shape for p in self.params])
-        self._flat, self._l1, self._bounds, self._plan = flats, l1, bounds, plan
+                                        keras=keras, **self._slot_flags(self._groups[k].hyper)))
+        plan = _dispatch.Plan(slots, [p.shape for p in self.params],
+                              [g.hyper for g in self._groups], group_of)
+        plan.set_options(options)
+        self._flat, self._l1, self._bounds, self._options = flats, l1, bounds, options
+        self._plan = plan
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
         del d["_flat"], d["_plan"], d["_progress"]  # views and pointers: rebuilt on unpickling
-        d["_hyper"] = dict(self._hyper)             # a copy's own (schedules change it)
+        d["_groups"] = [g.copy() for g in self._groups]     # a copy's own hyperparameters
         # plain containers (a mapping proxy does not pickle) and the counters' values
         d["params"], d["masks"] = list(d.pop("_params")), list(d.pop("_masks"))
         d["state"] = [dict(st) for st in d.pop("_state")]
         # (the number the rule carries from step to step is Nadam's product of momenta)
-        d["step_count"], d["mu_product"] = self._progress.step, self._progress.carry
+        d["step_count"], d["carries"] = self._progress.step, self._progress.carries
         return d
 
     def __setstate__(self, d: dict[str, Any]) -> None:
         d = dict(d)
         self._params, self._masks = tuple(d.pop("params")), tuple(d.pop("masks"))
         self._state = tuple(MappingProxyType(dict(st)) for st in d.pop("state"))
-        self._progress = _dispatch.Progress()
-        self._progress.step, self._progress.carry = d.pop("step_count"), d.pop("mu_product")
+        carries = d.pop("carries")
+        self._progress = _dispatch.Progress(len(carries))
+        self._progress.step, self._progress.carries = d.pop("step_count"), carries
         self.__dict__.update(d)
         self._build_plan()
 
     def __repr__(self) -> str:
-        """The rule, its learning rate and hyperparameters, the convention, and the options
-        that differ from their defaults."""
-        lr = self._learning_rate
-        parts = [f"learning_rate={lr!r}"]
-        parts += [f"{k}={v!r}" for k, v in self.hyper.items()]
+        """The rule, its learning rate and hyperparameters (or the number of groups), the
+        convention, and the options that differ from their defaults."""
+        if len(self._groups) == 1:
+            parts = [f"learning_rate={self._groups[0].rate!r}"]
+            parts += [f"{k}={v!r}" for k, v in self._groups[0].hyper.items()]
+        else:
+            parts = [f"<{len(self._groups)} parameter groups>"]
         parts.append(f"convention={self.convention!r}")
         for f in OPTIONS:
             value = getattr(self._settings, f.name)
@@ -572,16 +855,19 @@ class Optimizer:
     def _grad_scales(self, grads: Sequence[Array]) -> list[float]:
         """Norm-clipping factors per array, from deterministic reductions."""
         s = self._settings
-        c = s.clipnorm if s.clipnorm is not None else s.global_clipnorm
-        assert c is not None
+        n = len(grads)
+        limits = ([s.global_clipnorm] * n if s.global_clipnorm is not None
+                  else per_array("clipnorm", s.clipnorm, n))
         threads = _dispatch.resolve_threads(s.num_threads)
         sq = [_dispatch.sum_squares(flat(g), m if m is not None else EMPTY_MASK, threads)
-              for g, m in zip(grads, self.masks)]
+              if c is not None else 0.0 for g, m, c in zip(grads, self.masks, limits)]
         # c / max(norm, c), written so that c = inf (no clipping) gives 1, not inf / inf
-        if s.clipnorm is not None:
-            return [1.0 if math.sqrt(q) <= c else c / math.sqrt(q) for q in sq]
+        if s.global_clipnorm is None:
+            return [1.0 if c is None or math.sqrt(q) <= c else c / math.sqrt(q)
+                    for q, c in zip(sq, limits)]
+        c = s.global_clipnorm
         norm = math.sqrt(math.fsum(sq))
-        return [1.0 if norm <= c else c / norm] * len(grads)
+        return [1.0 if norm <= c else c / norm] * n
 
     def step(self, grads: Any) -> int:
         """Apply one update to every parameter array, in place.
@@ -628,23 +914,24 @@ class Optimizer:
             plain = s.plain
             if not plain and s.nan_policy != "propagate" and self._skips(grads):
                 return self.last_nonfinite
-            lr = self._learning_rate
-            if callable(lr):
-                lr = self.learning_rate_at(step)
+            lr: Any = self._learning_rate   # the one group's rate (None: several groups)
+            if lr is None:
+                lr = [self._rate_at(g, step) for g in self._groups]
+                for g in self._groups:
+                    if g.cycles:
+                        self._cycle_momentum(g, step)
+            elif callable(lr):
+                lr = self._rate_at(self._groups[0], step)
                 if self._cycles_momentum:
-                    self._cycle_momentum(step)
-            scale_l1 = None                 # per array (norm-clipping scale, l1): 1 and 0
+                    self._cycle_momentum(self._groups[0], step)
+            scales = None                   # per array, the norm-clipping scale: 1
             if not plain:
-                if s.pruning is not None:
+                if s.prunes:
                     self._prune(step)
-                clipping = s.clipnorm or s.global_clipnorm
-                if clipping or s.uses_l1:
-                    prox = self._prox_scale()
-                    scales = self._grad_scales(grads) if clipping else [1.0] * len(grads)
-                    scale_l1 = [(scale, l1 * prox) for scale, (l1, _) in zip(scales, self._l1)]
-            # advances step_count (and the carried number) right after the kernels
-            bad = self._plan.step(grads, lr, self._hyper, s.extras, scale_l1, s.num_threads,
-                                  progress)
+                if s.clips_norm:
+                    scales = self._grad_scales(grads)
+            # advances step_count (and the carried numbers) right after the kernels
+            bad = self._plan.step(grads, lr, scales, s.num_threads, progress)
         finally:
             progress.leave()
         self.last_nonfinite = bad
@@ -669,18 +956,21 @@ class Optimizer:
         self.skipped_steps += 1
         return True
 
-    def _slot_flags(self) -> dict[str, bool]:
-        """The rule's structural options, fixed for the kernel slot (see _dispatch.Slot)."""
+    def _slot_flags(self, h: Mapping[str, Any]) -> dict[str, bool]:
+        """The rule's structural options for hyperparameters ``h``, fixed for the kernel
+        slot (see _dispatch.Slot)."""
         return {}
 
     def _prox_scale(self) -> float:
-        """Factor on the l1 threshold lr * l1 / D: 1, or 1 / (1 - momentum) for heavy-ball
-        momentum, whose steps are that much longer at a fixed point; so that fixed points
-        solve the l1-penalized problem with the l1 given, momentum or not."""
-        mu: float = self._hyper.get("momentum", 0.0)
+        """Factor on the l1 threshold lr * l1 / D (the kernel plan's, for the first group):
+        1, or (1 - dampening) / (1 - momentum) for heavy-ball momentum, whose steps are that
+        much longer at a fixed point; so that fixed points solve the l1-penalized problem with
+        the l1 given, momentum or not."""
+        h = self._groups[0].hyper
+        mu: float = h.get("momentum", 0.0)
         if not 0.0 < mu < 1.0:
             return 1.0
-        damp: float = self._hyper.get("dampening", 0.0)
+        damp: float = h.get("dampening", 0.0)
         return (1.0 - damp) / (1.0 - mu)
 
     # ---------------------------------------------------------------- reporting
@@ -710,22 +1000,31 @@ Optimizer.__doc__ = _with_fragments(Optimizer.__doc__)
 # ---------------------------------------------------------------- state dicts
 class _Saved(NamedTuple):
     """A state dict's contents, checked against an optimizer (load_state_dict commits them)."""
-    hyper: dict[str, Any]
+    hypers: list[dict[str, Any]]    # per group
     state: tuple[MappingProxyType[str, Array], ...]
     masks: tuple[Array | None, ...]
     step: int
     skipped_steps: int
-    learning_rate: float | None     # a constant rate to restore, or None (a schedule's)
-    extra: dict[str, Any]           # the rule's own entries (_load_extra_state)
+    rates: list[float | None]       # per group, a constant rate to restore, or None
+    carries: list[float] | None     # per group, the rule's carried number (carry_name)
+    settings: Settings              # the options (a group layout's per-array options)
 
 
 def _check_state_dict(opt: Optimizer, sd: Any) -> _Saved:
-    """``load_state_dict``'s checks: ``sd`` against ``opt`` (its rule, convention,
-    hyperparameters, state arrays, masks, counters and learning rate), without changing
+    """``load_state_dict``'s checks: ``sd`` against ``opt`` (its rule, convention, groups,
+    hyperparameters, state arrays, masks, counters and learning rates), without changing
     either; its state arrays are copied."""
     if not isinstance(sd, dict):
         raise TypeError(f"'state_dict' must be a dict, got {type(sd).__name__}")
-    missing = {"rule", "convention", "step", "hyper", "state", "masks"} - set(sd)
+    groups = opt._groups
+    layout = "hyper" if len(groups) == 1 else "param_groups"
+    missing = {"rule", "convention", "step", layout, "state", "masks"} - set(sd)
+    if len(groups) == 1 and "param_groups" in sd:
+        raise ValueError(f"'state_dict' holds {len(sd['param_groups'])} parameter groups, "
+                         "this optimizer has 1")
+    if layout in missing and {"hyper", "param_groups"} & set(sd):
+        raise ValueError(f"'state_dict' holds one parameter group, this optimizer has "
+                         f"{len(groups)}")
     if missing:
         raise ValueError(f"'state_dict' lacks {sorted(missing)}")
     if sd["rule"] != opt.rule:
@@ -733,14 +1032,38 @@ def _check_state_dict(opt: Optimizer, sd: Any) -> _Saved:
     if sd["convention"] != opt.convention:
         raise ValueError(f"'state_dict' uses convention {sd['convention']!r}, this optimizer "
                          f"{opt.convention!r}")
-    if not isinstance(sd["hyper"], dict):
-        raise TypeError(f"'state_dict' hyper must be a dict, got {type(sd['hyper']).__name__}")
+    entries = [sd] if len(groups) == 1 else sd["param_groups"]
+    if len(groups) > 1 and (not isinstance(entries, (list, tuple)) or len(entries) != len(
+            groups) or any(not isinstance(e, dict) or e.get("params") != list(g.indices)
+                           for e, g in zip(entries, groups))):
+        raise ValueError(f"'state_dict' param_groups must be this optimizer's groups: "
+                         f"{len(groups)} dicts whose 'params' are "
+                         f"{[list(g.indices) for g in groups]}")
     expected = [k for k in opt.defaults[opt.convention] if k != "learning_rate"]
-    if set(sd["hyper"]) != set(expected):
-        raise ValueError(f"'state_dict' hyper has {sorted(sd['hyper'])}, expected "
-                         f"{sorted(expected)}")
-    hyper = opt._checked_hyper(dict(sd["hyper"]))
-    names = opt._state_names(hyper)
+    hypers, rates, carries = [], [], []
+    settings, n = opt._settings, len(opt.params)
+    for k, (e, g) in enumerate(zip(entries, groups)):
+        where = "'state_dict'" if len(groups) == 1 else f"'state_dict' param_groups[{k}]"
+        if not isinstance(e.get("hyper"), dict):
+            raise TypeError(f"{where} hyper must be a dict, got {type(e.get('hyper')).__name__}")
+        if set(e["hyper"]) != set(expected):
+            raise ValueError(f"{where} hyper has {sorted(e['hyper'])}, expected "
+                             f"{sorted(expected)}")
+        hypers.append(opt._checked_hyper(dict(e["hyper"])))
+        rates.append(_saved_learning_rate(e, g.rate))
+        if opt.carry_name is not None:
+            if opt.carry_name not in e:
+                raise ValueError(f"{where} lacks {opt.carry_name!r}")
+            carries.append(check_range(e[opt.carry_name], opt.carry_name, high=1.0))
+        if len(groups) > 1:
+            options = e.get("options")
+            names = [name for name in PER_ARRAY if name != "pruning"]
+            if not isinstance(options, dict) or set(options) != set(names):
+                raise ValueError(f"{where} options must be a dict of {names}")
+            for name in names:
+                settings = replace(settings, **{name: with_entries(
+                    name, getattr(settings, name), n, g.indices, options[name],
+                    f"{where}['options'][{name!r}]")})
     params = opt.params
     for key in ("state", "masks"):
         if not isinstance(sd[key], (list, tuple)):
@@ -750,6 +1073,7 @@ def _check_state_dict(opt: Optimizer, sd: Any) -> _Saved:
             raise ValueError(f"'state_dict' holds {key} for {len(sd[key])} arrays, this "
                              f"optimizer has {len(params)}")
     for i, (st, p) in enumerate(zip(sd["state"], params)):
+        names = opt._state_names(next(h for h, g in zip(hypers, groups) if i in g.indices))
         if not isinstance(st, dict):
             raise TypeError(f"'state_dict' state[{i}] must be a dict of arrays, got "
                             f"{type(st).__name__}")
@@ -771,17 +1095,17 @@ def _check_state_dict(opt: Optimizer, sd: Any) -> _Saved:
                 raise ValueError(f"'state_dict' state[{i}][{k!r}] contains NaN")
     counts = []
     for key in ("step", "skipped_steps"):
-        n = sd.get(key, 0)
-        if not _is_count(n):
+        count = sd.get(key, 0)
+        if not _is_count(count):
             raise ValueError(f"'state_dict' {key} must be an int >= 0 (and < 2**63 - 1), "
-                             f"got {n!r}")
-        counts.append(int(n))
+                             f"got {count!r}")
+        counts.append(int(count))
     masks = check_masks(sd["masks"], params)
-    lr = _saved_learning_rate(sd, opt.learning_rate)
-    extra = opt._load_extra_state(sd)
+    opt._derived(settings)              # the options fit the arrays
     state = tuple(MappingProxyType({k: np.array(v, copy=True, order="C") for k, v in st.items()})
                   for st in sd["state"])
-    return _Saved(hyper, state, masks, counts[0], counts[1], lr, extra)
+    return _Saved(hypers, state, masks, counts[0], counts[1], rates,
+                  carries if opt.carry_name is not None else None, settings)
 
 
 def _saved_learning_rate(sd: dict[str, Any], current: LearningRate) -> float | None:
@@ -870,8 +1194,7 @@ class SGD(Optimizer):
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["momentum_buffer"] if h["momentum"] != 0 else []
 
-    def _slot_flags(self) -> dict[str, bool]:
-        h = self.hyper
+    def _slot_flags(self, h: Mapping[str, Any]) -> dict[str, bool]:
         return {"momentum": h["momentum"] != 0, "nesterov": h["nesterov"]}
 
 
@@ -937,8 +1260,8 @@ class Adagrad(Optimizer):
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["sum"]
 
-    def _fresh_state(self, p: Array) -> dict[str, Array]:
-        return {"sum": np.full_like(p, self.hyper["initial_accumulator_value"])}
+    def _fresh_state(self, p: Array, h: dict[str, Any]) -> dict[str, Array]:
+        return {"sum": np.full_like(p, h["initial_accumulator_value"])}
 
 
 class RMSprop(Optimizer):
@@ -1007,8 +1330,8 @@ class RMSprop(Optimizer):
         return (["square_avg"] + (["grad_avg"] if h["centered"] else [])
                 + (["momentum_buffer"] if h["momentum"] != 0 else []))
 
-    def _slot_flags(self) -> dict[str, bool]:
-        return {"centered": self.hyper["centered"], "momentum": self.hyper["momentum"] != 0}
+    def _slot_flags(self, h: Mapping[str, Any]) -> dict[str, bool]:
+        return {"centered": h["centered"], "momentum": h["momentum"] != 0}
 
 
 def _check_betas(h: dict[str, Any]) -> dict[str, Any]:
@@ -1082,8 +1405,8 @@ class Adam(Optimizer):
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if h["amsgrad"] else [])
 
-    def _slot_flags(self) -> dict[str, bool]:
-        return {"amsgrad": self.hyper["amsgrad"]}
+    def _slot_flags(self, h: Mapping[str, Any]) -> dict[str, bool]:
+        return {"amsgrad": h["amsgrad"]}
 
 
 class Adamax(Optimizer):
@@ -1192,11 +1515,16 @@ class Nadam(Optimizer):
         super().__init__(params, learning_rate, beta_1=beta_1, beta_2=beta_2,
                          epsilon=epsilon, momentum_decay=momentum_decay, **common)
 
+    carry_name = "mu_product"
+
     @property
-    def mu_product(self) -> float:
+    def mu_product(self) -> float | tuple[float, ...]:
         """The product of the momenta mu_1 ... mu_t of the steps taken (1.0 before the
-        first); it advances with ``step_count``."""
-        return self._progress.carry
+        first); it advances with ``step_count``.  Each parameter group has its own (it
+        depends on beta_1 and momentum_decay): with several, a tuple of one per group
+        unless they are equal.  Setting it (a float) sets every group's."""
+        carries = self._progress.carries
+        return carries[0] if len(set(carries)) == 1 else carries
 
     @mu_product.setter
     def mu_product(self, value: float) -> None:
@@ -1209,11 +1537,3 @@ class Nadam(Optimizer):
 
     def _state_names(self, h: dict[str, Any]) -> list[str]:
         return ["exp_avg", "exp_avg_sq"]
-
-    def _extra_state(self) -> dict[str, Any]:
-        return {"mu_product": self.mu_product}
-
-    def _load_extra_state(self, sd: dict[str, Any]) -> dict[str, Any]:
-        if "mu_product" not in sd:
-            raise ValueError("'state_dict' lacks 'mu_product'")
-        return {"mu_product": check_range(sd["mu_product"], "mu_product", high=1.0)}

@@ -715,7 +715,13 @@ class ReduceLROnPlateau(Schedule):
             raise RuntimeError("ReduceLROnPlateau has no base learning rate: pass "
                                "learning_rate, or give it to an optimizer (which binds its "
                                "default)")
-        base, n = self.learning_rate(step), self.num_reductions
+        return self.scaled(self.learning_rate(step))
+
+    def scaled(self, base: float) -> float:
+        """The rate over the base rate ``base`` after this schedule's reductions (how one
+        schedule without a base of its own scales each of an optimizer's parameter groups'
+        base rates)."""
+        n = self.num_reductions
         if not n:
             return base
         last = self._last

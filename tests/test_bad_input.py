@@ -807,8 +807,123 @@ err("pickle-empty", lambda: pickle.loads(b""), PICKLE_ERRORS, r"Ran out of input
 err("unpickle-state-mismatching-params", tampered_pickle, ValueError,
     r"'state' has 3 elements, expected 5")
 
+# ---------------------------------------------------------------- parameter groups
+def two_groups(cls=fastopt.Adam, **kw):
+    """A stepped optimizer with two parameter groups (the same rate and hyperparameters,
+    so that the snapshot can read them)."""
+    w, b = np.linspace(-1.0, 1.0, 6).reshape(2, 3), np.linspace(0.0, 1.0, 3)
+    opt = cls([{"params": w, "weight_decay": 0.1}, {"params": [b]}], **kw)
+    for k in range(2):
+        opt.step([np.cos(w + k), np.cos(b + k)])
+    return opt
+
+
+GROUP_ERRORS = [
+    ("mixed", lambda: fastopt.Adam([{"params": np.zeros(3)}, np.zeros(2)]), TypeError,
+     r"'params' mixes parameter groups \(dicts\) and arrays: params\[1\] is a ndarray"),
+    ("no-params", lambda: fastopt.Adam([{"params": np.zeros(3)}, {"lr": 0.1}]), ValueError,
+     r"param_groups\[1\] lacks 'params'"),
+    ("params-empty", lambda: fastopt.Adam([{"params": []}]), ValueError,
+     r"'param_groups\[0\]\['params'\]' is an empty list"),
+    ("params-shared", lambda: (lambda a: fastopt.Adam([{"params": a}, {"params": a[:2]}]))(
+        np.zeros(3)), ValueError, r"'params\[0\]' and 'params\[1\]' share memory"),
+    ("unknown-key", lambda: fastopt.Adam([{"params": np.zeros(3), "momentum": 0.9}]),
+     TypeError, r"param_groups\[0\] got an unexpected key 'momentum'"),
+    ("optimizer-wide", lambda: fastopt.Adam([{"params": np.zeros(3), "nan_policy": "skip"}]),
+     ValueError, r"param_groups\[0\]: 'nan_policy' is an optimizer-wide option"),
+    ("global_clipnorm", lambda: fastopt.Adam([{"params": np.zeros(3)},
+                                              {"params": np.zeros(2), "global_clipnorm": 1}]),
+     ValueError, r"param_groups\[1\]: 'global_clipnorm' is an optimizer-wide option"),
+    ("convention", lambda: fastopt.Adam([{"params": np.zeros(3), "convention": "keras"}]),
+     ValueError, r"param_groups\[0\]: 'convention' is an optimizer-wide option"),
+    ("lr-and-learning_rate", lambda: fastopt.Adam([{"params": np.zeros(3), "lr": 0.1,
+                                                    "learning_rate": 0.1}]),
+     TypeError, r"param_groups\[0\]: give either 'learning_rate' or its alias 'lr'"),
+    ("lr-negative", lambda: fastopt.Adam([{"params": np.zeros(3)},
+                                          {"params": np.zeros(2), "lr": -1.0}]),
+     ValueError, r"Invalid learning rate: -1.0"),
+    ("beta_1", lambda: fastopt.Adam([{"params": np.zeros(3)},
+                                     {"params": np.zeros(2), "beta_1": 1.0}]),
+     ValueError, r"param_groups\[1\]: Invalid beta parameter at index 0: 1.0"),
+    ("weight_decay-negative", lambda: fastopt.Adam([{"params": np.zeros(3)},
+                                                    {"params": np.zeros(2),
+                                                     "weight_decay": -1}]),
+     ValueError, r"Invalid param_groups\[1\]\['weight_decay'\] value: -1"),
+    ("weight_decay-length", lambda: fastopt.Adam([{"params": [np.zeros(3), np.zeros(2)],
+                                                   "weight_decay": [0.1]}]),
+     ValueError, r"'param_groups\[0\]\['weight_decay'\]' has 1 entries, expected 2"),
+    ("onecycle-momentum-0", lambda: fastopt.SGD(
+        [{"params": np.zeros(3), "momentum": 0.9}, {"params": np.zeros(2)}],
+        lr=fastopt.OneCycle(0.1, 10)), ValueError, r"has momentum=0"),
+    ("set_hyper-group-range", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=2, beta_1=0.5)), ValueError,
+     r"Invalid group: 2 \(expected None or an int from 0 to 1"),
+    ("set_hyper-group-bool", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=True, beta_1=0.5)), ValueError, r"Invalid group: True"),
+    ("set_hyper-group-beta", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=1, beta_1=1.5)), ValueError, r"set_hyper\(group=1\): Invalid beta parameter"),
+    ("set_hyper-group-wide", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=0, num_threads=1)), ValueError,
+     r"set_hyper\(group=0\): 'num_threads' is an optimizer-wide option"),
+    ("set_hyper-group-unknown", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=0, rho=0.5)), TypeError,
+     r"set_hyper\(group=0\) got an unexpected keyword argument 'rho'"),
+    ("set_hyper-group-amsgrad", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=0, amsgrad=True)), ValueError, r"would change the optimizer's state arrays"),
+    ("set_hyper-group-l2-then-bad-lr", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=0, l2=0.1, lr=math.nan)), ValueError, r"Invalid learning rate: nan"),
+    ("set_hyper-group-length", on_optimizer(two_groups, lambda opt: opt.set_hyper(
+        group=0, l1=[0.1, 0.2])), ValueError,
+     r"'set_hyper\(group=0\)\['l1'\]' has 2 entries, expected 1"),
+    ("setter-per-array-length", on_optimizer(lambda: stepped(arrays=2),
+                                             lambda opt: setattr(opt, "l2", [0.1] * 3)),
+     ValueError, r"'l2' has 3 entries, expected 2 \(one per parameter array\)"),
+    ("per-array-entry", lambda: fastopt.Adam([np.zeros(3), np.zeros(2)],
+                                             clipvalue=[1.0, -1.0]),
+     ValueError, r"Invalid clipvalue\[1\] value: -1.0"),
+    ("per-array-maximize", lambda: fastopt.Adam([np.zeros(3), np.zeros(2)],
+                                                maximize=[True, "no"]),
+     TypeError, r"Invalid maximize\[1\]: 'no'"),
+    ("per-array-pruning", lambda: fastopt.Adam([np.zeros(3), np.zeros(2)],
+                                               pruning=[None, 0.5]),
+     TypeError, r"'pruning\[1\]' must be a pruning schedule"),
+    ("per-array-pruning-length", lambda: fastopt.Adam(
+        [np.zeros(3), np.zeros(2)], pruning=[sp.ConstantSparsity(0.5, 0)]),
+     ValueError, r"'pruning' has 1 entries, expected 2"),
+    ("clipvalue-and-clipnorm-entries", lambda: fastopt.Adam(
+        [np.zeros(3), np.zeros(2)], clipvalue=[1.0, None], clipnorm=[None, 1.0]),
+     ValueError, r"Only one of clipvalue, clipnorm and global_clipnorm"),
+    ("read-learning_rate", lambda: fastopt.Adam(
+        [{"params": np.zeros(3)}, {"params": np.zeros(2), "lr": 0.1}]).learning_rate,
+     ValueError, r"different learning rates: read each "
+     r"group's from param_groups"),
+    ("load-other-layout", on_optimizer(two_groups, lambda opt: opt.load_state_dict(
+        state_of())), ValueError, r"'state_dict' holds one parameter group, this optimizer "
+     r"has 2"),
+    ("load-grouped-onto-one", on_optimizer(lambda: stepped(arrays=2), lambda opt: (
+        opt.load_state_dict(two_groups().state_dict()))), ValueError,
+     r"'state_dict' holds 2 parameter groups, this optimizer has 1"),
+    ("load-other-groups", on_optimizer(two_groups, lambda opt: opt.load_state_dict(
+        {**opt.state_dict(), "param_groups": opt.state_dict()["param_groups"][::-1]})),
+     ValueError, r"param_groups must be this optimizer's groups: 2 dicts whose 'params' are "
+     r"\[\[0\], \[1\]\]"),
+    ("load-group-options", on_optimizer(two_groups, lambda opt: opt.load_state_dict(
+        {**opt.state_dict(), "param_groups": [
+            {**e, "options": {**e["options"], "l2": -1.0}}
+            for e in opt.state_dict()["param_groups"]]})),
+     ValueError, r"Invalid 'state_dict' param_groups\[0\]\['options'\]\['l2'\] value: -1.0"),
+]
+for id_, call, exc, match in GROUP_ERRORS:
+    err(f"groups-{id_}", call, exc, match)
+
 # ---------------------------------------------------------------- minimize
 MIN_ERRORS = [
+    ("groups-x0", dict(x0=[{"params": np.ones(2)}]), TypeError,
+     r"'x0' is a list of dicts: parameter groups are for the optimizer classes"),
+    ("weight_decay-list", dict(options={"weight_decay": [0.1]}), ValueError,
+     r"'weight_decay' is a list, one entry per parameter array: minimize optimizes one flat x"),
+    ("pruning-list", dict(options={"pruning": [None]}), ValueError,
+     r"'pruning' is a list, one entry per parameter array"),
     ("x0-2d", dict(x0=np.ones((2, 2))), ValueError, r"'x0' must only have one dimension"),
     ("x0-complex", dict(x0=np.ones(2) * 1j), TypeError, r"'x0' has dtype complex128"),
     ("x0-object", dict(x0=np.array([1.0, None])), TypeError, r"'x0' has dtype object"),
@@ -939,7 +1054,7 @@ for id_, kw, exc, match in MIN_ERRORS:
     if id_.startswith(("x0", "bounds", "Bounds", "learning_rate", "opt_state-other-size",
                        "fun-vector", "fun-str", "fun-complex", "jac-shape", "fun-None",
                        "constraints", "shuffle", "disp", "return_best", "maximize",
-                       "nesterov", "lr-str", "polish")):
+                       "nesterov", "lr-str", "polish", "weight_decay-list")):
         err(f"scipy-method-{id_}", lambda kw=kw: call_minimize(kw, so.minimize), exc, match)
 for m in METHODS:
     err(f"scipy-method-{m}-lr-nan",

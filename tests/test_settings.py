@@ -61,10 +61,12 @@ def test_uses_l1_agrees_with_the_strengths_the_plan_binds(l1):
 
 def test_plain_means_nothing_for_python_to_do():
     assert Settings().plain
-    for change in (dict(l1=0.1), dict(nan_policy="skip"), dict(nan_policy="raise"),
-                   dict(clipnorm=1.0), dict(global_clipnorm=1.0),
-                   dict(pruning=fastopt.sparsity.ConstantSparsity(0.5, 0))):
+    prune = fastopt.sparsity.ConstantSparsity(0.5, 0)
+    for change in (dict(nan_policy="skip"), dict(nan_policy="raise"),
+                   dict(clipnorm=1.0), dict(clipnorm=[None, 1.0]), dict(global_clipnorm=1.0),
+                   dict(pruning=prune), dict(pruning=[None, prune])):
         assert not Settings(**change).plain, change
     for change in (dict(clipvalue=1.0), dict(maximize=True), dict(weight_decay=0.1),
-                   dict(l2=0.1), dict(bounds=(0, 1)), dict(num_threads=1)):
+                   dict(l2=0.1), dict(bounds=(0, 1)), dict(num_threads=1), dict(l1=0.1),
+                   dict(clipnorm=[None, None]), dict(pruning=[None])):
         assert Settings(**change).plain, change       # the kernel's, or the plan's

@@ -187,44 +187,54 @@ def test_kernel_slot_checks():
     with pytest.raises(ValueError, match="unknown rule 'lbfgs'"):
         _dispatch.Slot("lbfgs", p, e, e, e, m, e, e, e)
     slot = _dispatch.Slot("adam", p, z, z.copy(), e, m, e, e, e)
-    plan = _dispatch.Plan([slot], [(2, 5)])
-    common = (1.0, np.inf, 0.0, 0.0)
     hyper = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
+    plan = _dispatch.Plan([slot], [(2, 5)], [hyper])
     progress = _dispatch.Progress()
     for bad in (np.zeros(5), np.zeros(10, np.float32), np.zeros(20)[::2], [0.0] * 10,
                 np.zeros(10).astype(">f8")):
         with pytest.raises(TypeError, match=r"'grads\[0\]' must be a C-contiguous, aligned "
                            r"float64 numpy array of 10 elements"):
-            plan.step([bad], 1e-3, hyper, common, None, 1, progress)
-    with pytest.raises(KeyError, match="beta_2"):
-        plan.step([z], 1e-3, {"beta_1": 0.9, "epsilon": 1e-8}, common, None, 1, progress)
-    with pytest.raises(TypeError, match="must be real number, not str"):
-        plan.step([z], 1e-3, dict(hyper, epsilon="x"), common, None, 1, progress)
-    with pytest.raises(ValueError, match="need more than|too many|not enough"):
-        plan.step([z], 1e-3, hyper, common[:3], None, 1, progress)
+            plan.step([bad], 1e-3, None, 1, progress)
+    for hypers, error, match in [([{"beta_1": 0.9, "epsilon": 1e-8}], KeyError, "beta_2"),
+                                 ([dict(hyper, epsilon="x")], TypeError,
+                                  "must be real number, not str")]:
+        with pytest.raises(error, match=match):
+            _dispatch.Plan([slot], [(10,)], hypers).step([z], 1e-3, None, 1, progress)
     with pytest.raises(ValueError, match="2 gradients for 1 parameter arrays"):
-        plan.step([z, z], 1e-3, hyper, common, None, 1, progress)
-    with pytest.raises(ValueError, match=r"2 \(scale, l1\) pairs for 1 parameter arrays"):
-        plan.step([z], 1e-3, hyper, common, [(1.0, 0.0)] * 2, 1, progress)
+        plan.step([z, z], 1e-3, None, 1, progress)
+    with pytest.raises(ValueError, match=r"2 scales for 1 parameter arrays"):
+        plan.step([z], 1e-3, [1.0] * 2, 1, progress)
+    with pytest.raises(ValueError, match=r"2 learning rates for 1 groups"):
+        plan.step([z], [1e-3] * 2, None, 1, progress)
     with pytest.raises(TypeError, match="'progress' has incorrect type"):
-        plan.step([z], 1e-3, hyper, common, None, 1, None)
+        plan.step([z], 1e-3, None, 1, None)
+    with pytest.raises(ValueError, match="'progress' counts 2 groups, the plan has 1"):
+        plan.step([z], 1e-3, None, 1, _dispatch.Progress(2))
+    with pytest.raises(ValueError, match=r"3 options for 1 parameter arrays"):
+        plan.set_options([(1.0, np.inf, 0.0, 0.0, 0.0)] * 3)
+    with pytest.raises(ValueError, match=r"\(sign, clip, l2, weight_decay, l1\)"):
+        plan.set_options([(1.0, np.inf, 0.0, 0.0)])
+    with pytest.raises(ValueError, match="give each of the 1 slots a group index from 0 to 0"):
+        _dispatch.Plan([slot], [(10,)], [hyper], groups=[1])
+    with pytest.raises(TypeError, match="one dict of hyperparameters per group"):
+        _dispatch.Plan([slot], [(10,)], [])
     progress.step = 2**63 - 1                           # its step number would not fit
     with pytest.raises(ValueError, match=r"step count 9223372036854775807 out of range"):
-        plan.step([z], 1e-3, hyper, common, None, 1, progress)
+        plan.step([z], 1e-3, None, 1, progress)
     assert p.tolist() == [0.0] * 10                     # nothing ran
     assert (progress.step, progress.carry) == (2**63 - 1, 1.0)
     sgd = _dispatch.Slot("sgd", np.zeros(10), e, e, e, m, e, e, e)
     with pytest.raises(ValueError, match="same rule and convention"):
-        _dispatch.Plan([slot, sgd], [(10,), (10,)])
+        _dispatch.Plan([slot, sgd], [(10,), (10,)], [hyper])
     keras = _dispatch.Slot("adam", np.zeros(10), z.copy(), z.copy(), e, m, e, e, e, keras=True)
     with pytest.raises(ValueError, match="same rule and convention"):
-        _dispatch.Plan([slot, keras], [(10,), (10,)])
+        _dispatch.Plan([slot, keras], [(10,), (10,)], [hyper])
     with pytest.raises(ValueError, match=r"shape \(3, 3\) does not have the 10 elements"):
-        _dispatch.Plan([slot], [(3, 3)])
+        _dispatch.Plan([slot], [(3, 3)], [hyper])
     with pytest.raises(ValueError, match="one shape per slot and at least one slot"):
-        _dispatch.Plan([], [])
+        _dispatch.Plan([], [], [hyper])
     with pytest.raises(TypeError, match="slot 0 is a NoneType, not a Slot"):
-        _dispatch.Plan([None], [(10,)])
+        _dispatch.Plan([None], [(10,)], [hyper])
 
 
 @pytest.mark.parametrize("cls, hyper", [
@@ -251,7 +261,8 @@ def test_plan_fits_only_arrays_usable_as_they_are():
     e, m = np.empty(0, np.float32), np.empty(0, np.uint8)
     p, q = np.zeros((2, 3), np.float32), np.zeros(4, np.float32)
     slots = [_dispatch.Slot("sgd", a.reshape(-1), e, e, e, m, e, e, e) for a in (p, q)]
-    two, one = _dispatch.Plan(slots, [p.shape, q.shape]), _dispatch.Plan(slots[:1], [p.shape])
+    two = _dispatch.Plan(slots, [p.shape, q.shape], [{"momentum": 0.0}])
+    one = _dispatch.Plan(slots[:1], [p.shape], [{"momentum": 0.0}])
     g, h = np.ones((2, 3), np.float32), np.ones(4, np.float32)
     assert one.fits(g) and one.fits([g]) and one.fits((g,))
     assert two.fits([g, h]) and two.fits((g, h))
