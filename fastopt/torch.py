@@ -60,10 +60,10 @@ except ImportError as error:  # pragma: no cover - exercised where torch is abse
 
 from fastopt import _dispatch
 from fastopt import sparsity as _sparsity
-from fastopt._settings import (PRUNING_SCOPES, _check_clip, _check_nan_policy,
-                               _check_pruning)
+from fastopt._settings import _check_clip, _check_nan_policy, _check_pruning
 from fastopt._threads import check_num_threads
 from fastopt._validation import EMPTY, EMPTY_MASK, check_nonnegative
+from fastopt.sparsity import SCOPES as PRUNING_SCOPES
 
 __all__ = ["SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "to_csr"]
 
@@ -267,7 +267,7 @@ class _Optimizer(torch.optim.Optimizer):
         bound, unbound, slots, shapes, options = [], [], [], [], []
         members: list[tuple[int, int, int]] = []       # per slot: bucket, group, index
         buckets: dict[tuple[int, int, float], int] = {}
-        counters: list[tuple[torch.Tensor, ...]] = []  # per slot: its state's counters
+        counters: list[tuple[np.ndarray, ...]] = []    # per slot: its state's counters
         self._pending: dict[torch.Tensor, torch.Tensor] = {}
         self._structures = []
         for gi, group in enumerate(self.param_groups):
@@ -313,8 +313,9 @@ class _Optimizer(torch.optim.Optimizer):
                 counters.append(tuple(_view_scalar(state[k]) for k in self.counters
                                       if k in state))
         self._bound, self._unbound, self._members = bound, unbound, members
-        self._masks = [None if "mask" not in self.state.get(p, {})
-                       else _view(self.state[p]["mask"]) for p in bound]
+        # per slot, its mask (EMPTY_MASK: none)
+        self._masks = [_view(self.state[p]["mask"]) if "mask" in self.state.get(p, {})
+                       else EMPTY_MASK for p in bound]
         self._n_groups = len(self.param_groups)
         self._plan = None
         if not bound:
@@ -333,8 +334,8 @@ class _Optimizer(torch.optim.Optimizer):
         plan = _dispatch.Plan(slots, shapes, self._bucket_hypers, [m[0] for m in members])
         plan.set_options(options)
         self._progress = _dispatch.Progress(len(keys))
-        self._progress.steps = [k[1] for k in keys]
-        self._progress.carries = [k[2] for k in keys]
+        self._progress.steps = tuple(k[1] for k in keys)
+        self._progress.carries = tuple(k[2] for k in keys)
         self._plan = plan
 
     def _stale(self) -> bool:
@@ -348,7 +349,7 @@ class _Optimizer(torch.optim.Optimizer):
 
     # ---------------------------------------------------------------- the step
     @torch.no_grad()
-    def step(self, closure: Callable[[], Any] | None = None) -> Any:  # type: ignore[override]
+    def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient (the others are skipped, as
         torch skips them), in one call of the kernels; returns ``closure()``'s loss when a
         closure is given (called with gradients enabled, before the update)."""
@@ -361,7 +362,7 @@ class _Optimizer(torch.optim.Optimizer):
             if self._plan is None:
                 return loss
         try:
-            grads = [p.grad.numpy() for p in self._bound]   # type: ignore[union-attr]
+            grads = [p.grad.numpy() for p in self._bound]
         except (AttributeError, RuntimeError, TypeError):
             grads = None
         if grads is None or not self._plan.fits(grads):
@@ -424,14 +425,14 @@ class _Optimizer(torch.optim.Optimizer):
         plan.set_options([self._structures[self._members[i][1]][1] for i in keep])
         progress = _dispatch.Progress(len(used))
         steps, carries = list(self._progress.steps), list(self._progress.carries)
-        progress.steps = [steps[b] for b in used]
-        progress.carries = [carries[b] for b in used]
+        progress.steps = tuple(steps[b] for b in used)
+        progress.carries = tuple(carries[b] for b in used)
         plan.step([grads[i] for i in keep], [rates[b] for b in used],
                   None if scales is None else [scales[i] for i in keep],
                   self.num_threads, progress)
         for k, b in enumerate(used):
             steps[b], carries[b] = progress.steps[k], progress.carries[k]
-        self._progress.steps, self._progress.carries = steps, carries
+        self._progress.steps, self._progress.carries = tuple(steps), tuple(carries)
 
     def _options(self, grads: list[np.ndarray]) -> tuple[set[int], list[float] | None]:
         """The per-group options that act before the kernels: nan_policy (the groups to
@@ -442,9 +443,7 @@ class _Optimizer(torch.optim.Optimizer):
             policy = self.param_groups[gi]["nan_policy"]
             if policy == "propagate" or gi in skip:
                 continue
-            mask = self._masks[i]
-            bad = _dispatch.count_nonfinite(grads[i].reshape(-1),
-                                            EMPTY_MASK if mask is None else mask, threads)
+            bad = _dispatch.count_nonfinite(grads[i].reshape(-1), self._masks[i], threads)
             if bad and policy == "raise":
                 raise FloatingPointError(
                     f"non-finite gradient: {bad} entries of the gradient of parameter "
@@ -460,8 +459,7 @@ class _Optimizer(torch.optim.Optimizer):
                 continue
             scales = [1.0] * len(grads) if scales is None else scales
             mine = [i for i, m in enumerate(self._members) if m[1] == gi]
-            sq = [_dispatch.sum_squares(grads[i].reshape(-1), EMPTY_MASK
-                                        if self._masks[i] is None else self._masks[i], threads)
+            sq = [_dispatch.sum_squares(grads[i].reshape(-1), self._masks[i], threads)
                   for i in mine]
             if group["clipnorm"] is not None:
                 for i, q in zip(mine, sq):
@@ -486,7 +484,7 @@ class _Optimizer(torch.optim.Optimizer):
             step = steps[self._members[mine[0][0]][0]]
             if not schedule.should_prune(step):
                 continue
-            current = [None if self._masks[i] is None else self._masks[i].reshape(p.shape)
+            current = [self._masks[i].reshape(p.shape) if self._masks[i].size else None
                        for i, p in mine]
             masks = _sparsity.prune_magnitude([p.detach().numpy() for _, p in mine],
                                               schedule.sparsity_at(step),
@@ -825,5 +823,5 @@ class NAdam(_Optimizer):
             product = previous * previous.dtype.type(mu)
             products.append(product)
             carries.append(float(product) / mu if mu else 1.0)
-        self._progress.carries = carries
+        self._progress.carries = tuple(carries)
         return products
