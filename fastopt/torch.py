@@ -285,6 +285,9 @@ class _Optimizer(torch.optim.Optimizer):
                     state = self._fresh_state(p, group)
                     if state:
                         self.state[p] = state
+                elif "step" not in state and group["pruning"] is not None:   # SGD's
+                    state["step"] = torch.tensor(float(self._bucket_key(state)[0]),
+                                                 dtype=_scalar_dtype())
                 key = (gi, *self._bucket_key(state))
                 tensors = {}
                 for k in names:
@@ -561,13 +564,14 @@ _THREADS_DOC = """
 
 class SGD(_Optimizer):
     """torch.optim.SGD on fastopt's kernels: (Nesterov) momentum, coupled weight decay.
-    ``dampening`` must be 0 (other values are refused).
+    ``dampening`` must be 0 (other values are refused).  The state is torch's (the
+    momentum buffer), with a ``step`` tensor in a group that prunes (its schedule counts
+    steps).
     """ + _THREADS_DOC
 
     rule = "sgd"
     state_slots = ("momentum_buffer",)
     counts_steps = False    # its momentum buffer's presence tells the first step
-    counters = ()
 
     def __init__(self, params: Any, lr: float = 1e-3, momentum: float = 0,
                  dampening: float = 0, weight_decay: float = 0, nesterov: bool = False, *,
@@ -594,10 +598,18 @@ class SGD(_Optimizer):
         return ["momentum_buffer"] if group["momentum"] != 0 else []
 
     def _fresh_state(self, p: torch.Tensor, group: dict[str, Any]) -> dict[str, torch.Tensor]:
-        return {}          # torch's SGD keeps only the momentum buffer, from its first step
+        # torch's SGD keeps only the momentum buffer, from its first step; a pruning
+        # schedule needs the step count too
+        if group["pruning"] is None:
+            return {}
+        return {"step": torch.tensor(0.0, dtype=_scalar_dtype())}
 
     def _bucket_key(self, state: dict[str, Any]) -> tuple[int, float]:
-        return int("momentum_buffer" in state), 1.0   # the first step starts the buffer
+        # the kernel starts the buffer at the first step, t = 1 (a fresh buffer is 0,
+        # so a later first step starts it as well)
+        if "step" in state:
+            return int(state["step"]), 1.0
+        return int("momentum_buffer" in state), 1.0
 
     def _flags(self, group: dict[str, Any]) -> dict[str, bool]:
         return {"momentum": group["momentum"] != 0, "nesterov": bool(group["nesterov"])}

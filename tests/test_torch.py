@@ -226,6 +226,20 @@ def test_pruning_weights_only_and_momentum_does_not_revive():
         assert torch.all(opt.state[p]["momentum_buffer"][mask == 0] == 0)
     for p in biases["params"]:
         assert "mask" not in opt.state[p] and torch.all(p != 0)
+    # the masks and the schedule go through torch.save / torch.load(weights_only=True),
+    # and the run resumes exactly
+    buffer = io.BytesIO()
+    torch.save(opt.state_dict(), buffer)
+    buffer.seek(0)
+    copy = make_model(torch.float64)
+    copy.load_state_dict(model.state_dict())
+    w2, b2 = groups(copy, {})
+    opt2 = ft.SGD([w2, b2], lr=0.05, momentum=0.9)
+    opt2.load_state_dict(torch.load(buffer, weights_only=True))
+    assert opt2.param_groups[0]["pruning"] == schedule
+    for m, o in ((model, opt), (copy, opt2)):
+        train(ft, "SGD", {}, {}, torch.float64, steps=3, model=m, opt=o, start=14)
+    assert all(torch.equal(p, q) for p, q in zip(params(model), params(copy)))
     sparse = ft.to_csr(model)
     assert set(sparse) == {"0.weight", "2.weight"}
     assert sparse["0.weight"].nnz == int((model[0].weight != 0).sum())
