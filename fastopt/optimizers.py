@@ -455,6 +455,10 @@ class Optimizer:
                 self._check_momentum_cycling(value, cyclers, h)
         schedule: Any = value
         free = callable(value) and _without_base(value)
+        floors = getattr(value, "min_lr", None)
+        if free and isinstance(floors, tuple) and len(floors) != len(self._groups):
+            raise ValueError(f"{value!r} has {len(floors)} min_lr entries for "
+                             f"{len(self._groups)} parameter groups")
         for g in groups:
             if not callable(value):
                 g.base = value
@@ -516,16 +520,23 @@ class Optimizer:
         lr: Any = group.rate
         if not callable(lr):
             return float(lr)
-        value = lr.scaled(group.base) if group.free else lr(step)
+        value = (lr.scaled(group.base, self._groups.index(group)) if group.free
+                 else lr(step))
         try:
             return check_nonnegative(value, "learning_rate", label="learning rate")
         except (TypeError, ValueError):
             raise ValueError(f"the learning-rate schedule {lr!r} returned {value!r} at step "
                              f"{step}; expected a finite number >= 0") from None
 
-    def learning_rate_at(self, step: int) -> float:
-        """The learning rate used by update number ``step`` (counting from 0); with groups
-        whose rates differ there, a ValueError (see ``param_groups``)."""
+    def learning_rate_at(self, step: int, group: int | None = None) -> float:
+        """The learning rate used by update number ``step`` (counting from 0): that of
+        parameter group ``group``, or with None the one of every group (a ValueError when
+        the groups' rates differ there)."""
+        if group is not None:
+            if not (isinstance(group, numbers.Integral) and 0 <= group < len(self._groups)):
+                raise ValueError(f"'group' must be an index from 0 to {len(self._groups) - 1}, "
+                                 f"got {group!r}")
+            return self._rate_at(self._groups[group], step)
         rates = [self._rate_at(g, step) for g in self._groups]
         if any(r != rates[0] for r in rates):
             raise ValueError(f"the parameter groups' learning rates differ at step {step}: "

@@ -656,8 +656,10 @@ class ReduceLROnPlateau(Schedule):
         Whether ``min_delta`` is relative to the best value or absolute.
     cooldown : int
         Evaluations after a reduction during which bad evaluations are not counted.
-    min_lr : float
-        The floor of a reduction.
+    min_lr : float or sequence of float
+        The floor of a reduction; or one floor per parameter group of the optimizer whose
+        groups' rates this schedule scales (a schedule without a base rate of its own, as
+        torch's ``min_lr`` list).
     eps : float
         The smallest change of the rate a reduction makes (torch's default 1e-8).
 
@@ -696,14 +698,17 @@ class ReduceLROnPlateau(Schedule):
         self.patience = check_int(patience, "patience", 0)
         self.min_delta = check_range(min_delta, "min_delta", high_open=True)
         self.cooldown = check_int(cooldown, "cooldown", 0)
-        self.min_lr = _rate(min_lr, "min_lr")
+        self.min_lr = (tuple(_rate(v, f"min_lr[{i}]") for i, v in enumerate(min_lr))
+                       if isinstance(min_lr, (list, tuple)) else _rate(min_lr, "min_lr"))
+        if isinstance(self.min_lr, tuple) and not self.min_lr:
+            raise ValueError("'min_lr' must be a rate or one rate per parameter group, got []")
         self.eps = check_range(eps, "eps", high_open=True)
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_evaluations = 0
         self.cooldown_counter = 0
         self.num_reductions = 0
         # (base rate, reductions, rate): the last rate computed, for the next step's base
-        self._last = (math.nan, 0, math.nan)
+        self._last = (math.nan, 0, 0, math.nan)
 
     def bind_default(self, learning_rate: ScheduleLike | float) -> None:
         """Use ``learning_rate`` (float or schedule) as the base if none was given."""
@@ -717,25 +722,34 @@ class ReduceLROnPlateau(Schedule):
                                "default)")
         return self.scaled(self.learning_rate(step))
 
-    def scaled(self, base: float) -> float:
-        """The rate over the base rate ``base`` after this schedule's reductions (how one
-        schedule without a base of its own scales each of an optimizer's parameter groups'
-        base rates)."""
+    def scaled(self, base: float, group: int = 0) -> float:
+        """The rate over the base rate ``base`` after this schedule's reductions, with the
+        floor of parameter group ``group`` (how one schedule without a base of its own
+        scales each of an optimizer's parameter groups' base rates)."""
         n = self.num_reductions
         if not n:
             return base
         last = self._last
-        if last[0] == base and last[1] == n:
-            return last[2]
-        rate = self._reduce(base, n)
-        self._last = (base, n, rate)
+        if last[0] == base and last[1] == n and last[2] == group:
+            return last[3]
+        rate = self._reduce(base, n, self.floor(group))
+        self._last = (base, n, group, rate)
         return rate
 
-    def _reduce(self, rate: float, n: int) -> float:
+    def floor(self, group: int = 0) -> float:
+        """``min_lr`` of parameter group ``group`` (the one ``min_lr`` when it is a float)."""
+        if not isinstance(self.min_lr, tuple):
+            return self.min_lr
+        if not 0 <= group < len(self.min_lr):
+            raise ValueError(f"ReduceLROnPlateau's min_lr has {len(self.min_lr)} entries, one "
+                             f"per parameter group: none for group {group}")
+        return self.min_lr[group]
+
+    def _reduce(self, rate: float, n: int, floor: float) -> float:
         """``rate`` after n reductions, one after the other as torch makes them: each takes
         r to max(r * factor, min_lr) unless that lowers r by eps or less (then neither
         that reduction nor any after it changes r)."""
-        factor, floor, eps = self.factor, self.min_lr, self.eps
+        factor, eps = self.factor, self.eps
         for _ in range(n):
             new = rate * factor
             if new < floor:
@@ -756,8 +770,9 @@ class ReduceLROnPlateau(Schedule):
         base = self.learning_rate
         if not isinstance(base, Constant):
             return True
-        rate = self._reduce(base.learning_rate, self.num_reductions)
-        return self._reduce(rate, 1) < rate
+        floor = self.floor()
+        rate = self._reduce(base.learning_rate, self.num_reductions, floor)
+        return self._reduce(rate, 1, floor) < rate
 
     def update(self, value: float) -> bool:
         """Record one evaluation of the monitored value; True if the rate was reduced."""

@@ -341,6 +341,50 @@ def test_shared_schedule_without_base_scales_each_groups_base():
     np.testing.assert_array_equal(p[1], -0.01 - 0.005)
 
 
+def _plateau_values():
+    """Monitored values with plateaus, enough to drive the rates down to their floors."""
+    return [1.0, 0.9, 0.9, 0.95, 0.9, 0.5, 0.5, 0.6, 0.7] + [0.5] * 20
+
+
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_shared_plateau_with_a_floor_per_group_matches_torch(mode):
+    """ReduceLROnPlateau() shared by two groups, with min_lr one per group: each group's
+    rate follows torch's scheduler over the same optimizer's groups, exactly."""
+    torch = pytest.importorskip("torch")
+    values = _plateau_values() if mode == "min" else [2.0 - v for v in _plateau_values()]
+    kw = dict(factor=0.5, patience=1, mode=mode, cooldown=1, min_lr=[0.3, 0.004])
+    p = [np.zeros(2), np.zeros(2)]
+    opt = fastopt.SGD([{"params": p[0], "lr": 1.0}, {"params": p[1], "lr": 0.1}],
+                      lr=fastopt.ReduceLROnPlateau(**kw))
+    t = [torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)]
+    topt = torch.optim.SGD([{"params": [t[0]], "lr": 1.0}, {"params": [t[1]], "lr": 0.1}])
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(topt, **kw)
+    for v in values:
+        opt.report(v)
+        sched.step(v)
+        assert [opt.learning_rate_at(0, group=i) for i in range(2)] == \
+            [g["lr"] for g in topt.param_groups]
+    assert [opt.learning_rate_at(0, group=i) for i in range(2)] == [0.3, 0.004]   # floors
+
+
+def test_plateau_floor_per_group():
+    """min_lr as one floor per group: each group's rate stops at its own; a list of the
+    wrong length for the optimizer's groups is refused."""
+    plateau = fastopt.ReduceLROnPlateau(factor=0.1, patience=0, min_lr=[0.05, 0.0])
+    p = [np.zeros(2), np.zeros(2)]
+    opt = fastopt.Adam([{"params": p[0], "lr": 1.0}, {"params": p[1], "lr": 1.0}],
+                       lr=plateau)
+    for v in [1.0, 1.0, 1.0, 1.0]:
+        opt.report(v)
+    assert opt.learning_rate_at(0, group=0) == 0.05
+    assert opt.learning_rate_at(0, group=1) == pytest.approx(1e-3, rel=1e-12)
+    with pytest.raises(ValueError, match="2 min_lr entries for 3 parameter groups"):
+        fastopt.Adam([{"params": np.zeros(1)}, {"params": np.zeros(1)},
+                      {"params": np.zeros(1)}], lr=fastopt.ReduceLROnPlateau(min_lr=[0, 0]))
+    with pytest.raises(ValueError, match="'group' must be an index from 0 to 1"):
+        opt.learning_rate_at(0, group=2)
+
+
 def test_one_cycle_cycles_the_momentum_of_its_groups_only():
     cycle = fastopt.OneCycle(0.1, total_steps=10)
     p = [np.zeros(2), np.zeros(2)]
