@@ -154,7 +154,7 @@ def test_polish_gives_the_full_batch_support():
                                     rel=1e-12)
     assert res.fun == pytest.approx(full.fun, rel=1e-6)
     assert res.nfev == res.nit + res.polish["nfev"]          # (the sweep apart)
-    sk = LogisticRegression(penalty="l1", C=1 / (LAM * len(Y)), solver="liblinear",
+    sk = LogisticRegression(l1_ratio=1.0, C=1 / (LAM * len(Y)), solver="liblinear",
                             intercept_scaling=1e4, tol=1e-10, max_iter=10000).fit(X, Y)
     np.testing.assert_array_equal(support(res.x), np.flatnonzero(sk.coef_[0]))
 
