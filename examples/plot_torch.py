@@ -10,15 +10,19 @@ example trains a 64-64-10 network on the digits data that ships with fastopt wit
 in a param group of their own, stay dense. The same network trained densely by
 ``torch.optim.NAdam`` is the baseline.
 
-This example needs PyTorch (``pip install "fastopt[torch]"``); where torch is not
-installed, the documentation shows it without its output.
+This example needs PyTorch (``pip install "fastopt[torch]"``); without it, it stops at
+once with a message saying so, and the documentation shows it without its output.
 """
 
 import copy
 
 import matplotlib.pyplot as plt
 import numpy as np
-import torch
+
+try:
+    import torch
+except ImportError:
+    raise SystemExit("This example needs PyTorch: pip install 'fastopt[torch]'") from None
 
 import fastopt
 import fastopt.torch
