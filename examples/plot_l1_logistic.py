@@ -2,98 +2,78 @@
 Sparse logistic regression: an l1 regularization path
 =====================================================
 
-The ``l1`` option adds the proximal soft-threshold to every update, so coefficients
-become exactly zero. This example fits l1-penalized logistic regression on scikit-learn's
-breast-cancer data (569 tumours, 30 features) for a sequence of penalties, each fit started
-from the previous solution (a warm start), and checks one point of the path against
-scikit-learn's own solver: the same objective and the same selected features.
-
-The objective is the mean log-loss plus ``lam * ||w||_1``; the intercept is not
-penalized (its ``l1`` strength is 0).
+:class:`fastopt.linear_model.LogisticRegression` is a scikit-learn estimator over
+fastopt's proximal steps: it minimizes scikit-learn's objective, here the l1-penalized
+``C * sum(log-loss) + ||w||_1`` (``l1_ratio=1``), whose l1 part is the kernel's exact
+proximal step, so coefficients become exactly zero. This example follows the
+regularization path on scikit-learn's breast-cancer data (569 tumours, 30 features) with
+:func:`~fastopt.linear_model.l1_path`, which fits a sequence of ``C`` values each from the
+previous solution (a warm start), and checks one point of the path against scikit-learn's
+own solver: the same objective and the same selected features.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn import linear_model as sklearn_linear_model
 from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
-import fastopt
+from fastopt.linear_model import LogisticRegression, l1_min_c, l1_path
 
 data = load_breast_cancer()
 X = StandardScaler().fit_transform(data.data)
-y = data.target.astype(float)
-n, d = X.shape
+y = data.target
+d = X.shape[1]
 
 
-def logloss(theta, X, y):
-    """Mean log-loss of the coefficients theta[:-1] and intercept theta[-1], and its
-    gradient."""
-    z = X @ theta[:-1] + theta[-1]
-    residual = 0.5 * (1.0 + np.tanh(z / 2)) - y            # sigmoid(z) - y, overflow-free
-    return (np.mean(np.logaddexp(0.0, z) - y * z),
-            np.append(X.T @ residual, residual.sum()) / n)
-
-
-def objective(theta, lam):
-    return logloss(theta, X, y)[0] + lam * np.abs(theta[:-1]).sum()
+def objective(coef, intercept, C):
+    """scikit-learn's objective: C * the summed log-loss + the l1 norm of coef."""
+    z = X @ coef + intercept
+    return C * np.sum(np.logaddexp(0.0, z) - y * z) + np.abs(coef).sum()
 
 
 # %%
 # The path
 # --------
-# Above ``lam_max`` every coefficient is zero. Each fit is a full-batch proximal gradient
-# method with momentum, stopped when the minimum-norm subgradient is below ``gtol``; the
-# learning rate is 1 / L, L the gradient's Lipschitz bound ``||X||^2 / (4 n)``.
+# At ``C <= l1_min_c(X, y)`` every coefficient is zero; the path starts there and relaxes
+# the penalty 100-fold. Each fit runs the estimator's default solver (full-batch heavy-ball
+# momentum with the proximal step, its step size from a bound on the loss's curvature,
+# ``learning_rate="auto"``) until the minimum-norm subgradient is below ``tol``.
 
-lam_max = np.abs(X.T @ (y - y.mean())).max() / n
-lams = lam_max * np.geomspace(1.0, 0.01, 20)
-lr = 4.0 * n / np.linalg.norm(np.column_stack([X, np.ones(n)]), 2) ** 2
-
-theta = np.zeros(d + 1)
-path, iterations = [], []
-for lam in lams:
-    res = fastopt.minimize(logloss, theta, args=(X, y), method="momentum", jac=True,
-                           options={"learning_rate": lr, "l1": np.append(np.full(d, lam), 0.0),
-                                    "gtol": 1e-6, "maxiter": 20000})
-    theta = res.x                                           # warm start for the next lam
-    path.append(theta.copy())
-    iterations.append(res.nit)
-path = np.array(path)                                       # one row per lam
-print(f"{sum(iterations)} iterations for {len(lams)} penalties; "
-      f"features kept: {[int(np.count_nonzero(p[:-1])) for p in path[::4]]} ...")
+Cs = l1_min_c(X, y) * np.geomspace(1.0, 100.0, 20)
+clf = LogisticRegression(l1_ratio=1.0, tol=1e-6, max_iter=20000)
+coefs, intercepts, n_iter = l1_path(clf, X, y, Cs)
+coefs = coefs[:, 0, :]                                      # one row of coef_ per C
+print(f"{n_iter.sum()} iterations for {len(Cs)} values of C; "
+      f"features kept: {[int(np.count_nonzero(c)) for c in coefs[::4]]} ...")
 
 fig, ax = plt.subplots(figsize=(7, 4))
-ax.plot(lams, path[:, :-1])
-ax.set(xscale="log", xlabel="lam (l1 strength)", ylabel="coefficient",
+ax.plot(Cs, coefs)
+ax.set(xscale="log", xlabel="C (inverse l1 strength)", ylabel="coefficient",
        title="l1 logistic regression path, breast-cancer data")
-ax.invert_xaxis()
 plt.show()
 
 # %%
 # Against scikit-learn
 # --------------------
-# scikit-learn's ``LogisticRegression`` minimizes ``C * sum(log-loss) + ||w||_1``, the same
-# problem scaled by ``C * n`` when ``C = 1 / (n * lam)``. Its saga solver, run to a tight
-# tolerance, gives the reference solution at one penalty of the path, to compare with the
-# warm-started fit there.
+# scikit-learn's saga solver, run to a tight tolerance, gives the reference solution at
+# one ``C`` of the path, to compare with the warm-started fit there.
 
 k = 10
-lam = lams[k]
-sk = LogisticRegression(C=1.0 / (n * lam), l1_ratio=1.0, solver="saga", tol=1e-10,
-                        max_iter=20000).fit(X, y)
-theta_sk = np.append(sk.coef_.ravel(), sk.intercept_)
-theta_fo = path[k]                                          # the warm-started fit
-print(f"lam = {lam:.4g}")
-print(f"objective  fastopt {objective(theta_fo, lam):.10f}  scikit-learn "
-      f"{objective(theta_sk, lam):.10f}")
-print(f"support    fastopt {np.flatnonzero(theta_fo[:-1]).tolist()}")
+C = Cs[k]
+sk = sklearn_linear_model.LogisticRegression(C=C, l1_ratio=1.0, solver="saga", tol=1e-10,
+                                             max_iter=20000).fit(X, y)
+coef_fo, intercept_fo = coefs[k], intercepts[k, 0]
+print(f"C = {C:.4g}")
+print(f"objective  fastopt {objective(coef_fo, intercept_fo, C):.10f}  scikit-learn "
+      f"{objective(sk.coef_.ravel(), sk.intercept_[0], C):.10f}")
+print(f"support    fastopt {np.flatnonzero(coef_fo).tolist()}")
 print(f"           sklearn {np.flatnonzero(sk.coef_.ravel()).tolist()}")
-print(f"largest coefficient difference {np.abs(theta_fo - theta_sk).max():.2e}")
+print(f"largest coefficient difference {np.abs(coef_fo - sk.coef_.ravel()).max():.2e}")
 
 fig, ax = plt.subplots(figsize=(7, 3.5))
 ax.bar(np.arange(d) - 0.2, sk.coef_.ravel(), width=0.4, label="scikit-learn (saga)")
-ax.bar(np.arange(d) + 0.2, theta_fo[:-1], width=0.4, label="fastopt (momentum + l1 prox)")
-ax.set(xlabel="feature", ylabel="coefficient", title=f"Solutions at lam = {lam:.3g}")
+ax.bar(np.arange(d) + 0.2, coef_fo, width=0.4, label="fastopt (momentum + l1 prox)")
+ax.set(xlabel="feature", ylabel="coefficient", title=f"Solutions at C = {C:.3g}")
 ax.legend()
 plt.show()

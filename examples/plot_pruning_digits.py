@@ -6,7 +6,10 @@ Gradual magnitude pruning of a small network
 largest-magnitude parameters and pins the others to exactly zero, with their gradients and
 optimizer state, so they cannot grow back. This example trains a 64-64-10 network on
 scikit-learn's digits data while pruning its weight matrices gradually to a target
-sparsity, and plots the test accuracy reached at each target. Biases are not pruned.
+sparsity, and plots the test accuracy reached at each target. One optimizer steps the
+four arrays; ``pruning`` takes one entry per array (the rule of every per-array option:
+one value for all, or one entry per array, None meaning off), so the weight matrices are
+pruned and the biases stay dense.
 """
 
 import matplotlib.pyplot as plt
@@ -48,20 +51,18 @@ def train(final_sparsity, seed=0):
     total = epochs * steps_per_epoch
     schedule = fastopt.PolynomialDecay(0.0, final_sparsity, begin_step=total // 10,
                                        end_step=total * 2 // 3, frequency=steps_per_epoch)
-    # The weights are pruned; the biases stay dense in an optimizer of their own.
-    weights = fastopt.Adam([W1, W2], learning_rate=0.01, pruning=schedule)
-    biases = fastopt.Adam([b1, b2], learning_rate=0.01)
+    # The weights are pruned (one schedule prunes both); the biases stay dense (None).
+    opt = fastopt.Adam([W1, b1, W2, b2], learning_rate=0.01,
+                       pruning=[schedule, None, schedule, None])
     history = []
     for _ in range(epochs):
         order = rng.permutation(len(y_train))
         for start in range(0, steps_per_epoch * batch, batch):
             rows = order[start:start + batch]
-            gW1, gb1, gW2, gb2 = gradients(W1, b1, W2, b2, X_train[rows], y_train[rows])
-            weights.step([gW1, gW2])
-            biases.step([gb1, gb2])
-        history.append(weights.sparsity())
+            opt.step(gradients(W1, b1, W2, b2, X_train[rows], y_train[rows]))
+        history.append(fastopt.sparsity.sparsity([W1, W2]))
     accuracy = np.mean(forward(W1, b1, W2, b2, X_test)[1].argmax(1) == y_test)
-    return accuracy, weights.sparsity(), history, (W1, b1, W2, b2)
+    return accuracy, history[-1], history, (W1, b1, W2, b2)
 
 
 targets = [0.0, 0.5, 0.75, 0.9, 0.95, 0.98]

@@ -313,7 +313,7 @@ _SOLVER_DOC = """
         Stop when the largest entry of the minimum-norm subgradient of the (scaled)
         objective, over the coefficients and the intercept, is <= tol.
     warm_start : bool, default=False
-        Start from the last fit's coef_ and intercept_ (when their shapes fit).
+        Start from the last fit's ``coef_`` and ``intercept_`` (when their shapes fit).
     random_state : int, RandomState or None, default=None
         The shuffling of the minibatches (``batch_size``); full-batch fits do not use it.
     n_jobs : int or None, default=None
@@ -325,7 +325,7 @@ _ATTRIBUTES_DOC = """
         The iterations (full-batch steps, plus minibatch epochs) of the last fit.
     n_features_in_ : int
         Number of features seen in fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of the features seen in fit, when X has string column names."""
 
 
@@ -464,7 +464,7 @@ class LogisticRegression(ClassifierMixin, _Linear):
         return self
 
     def decision_function(self, X):
-        """Confidence scores: X coef_.T + intercept_.
+        """Confidence scores: ``X @ coef_.T + intercept_``.
 
         Parameters
         ----------
@@ -615,7 +615,7 @@ class ElasticNet(RegressorMixin, _Linear):
         return self
 
     def predict(self, X):
-        """Predictions X coef_ + intercept_.
+        """Predictions ``X @ coef_ + intercept_``.
 
         Parameters
         ----------
@@ -704,8 +704,8 @@ def l1_path(estimator, X, y, values, *, sample_weight=None):
 
     Returns
     -------
-    coefs : ndarray of shape (len(values), *coef_.shape)
-    intercepts : ndarray of shape (len(values), *intercept_.shape)
+    coefs : ndarray of shape ``(len(values), *coef_.shape)``
+    intercepts : ndarray of shape ``(len(values), *intercept_.shape)``
     n_iter : ndarray of shape (len(values),)
         The iterations of each fit.
 
@@ -749,7 +749,7 @@ def _weights_and_X(X, y, sample_weight):
 def l1_min_c(X, y, *, fit_intercept=True, sample_weight=None):
     """The smallest C at which l1-penalized LogisticRegression leaves the empty model.
 
-    For C <= l1_min_c(X, y) the solution has coef_ == 0 (with fit_intercept, only the
+    For C <= l1_min_c(X, y) the solution has ``coef_ == 0`` (with fit_intercept, only the
     unpenalized intercept is fitted); above it, some coefficient is nonzero.  Without an
     intercept it is scikit-learn's ``sklearn.svm.l1_min_c(X, y, loss="log",
     fit_intercept=False)``; with one, the intercept is unpenalized here (scikit-learn's
@@ -766,7 +766,7 @@ def l1_min_c(X, y, *, fit_intercept=True, sample_weight=None):
     Returns
     -------
     float
-        1 / max |X^T diag(s) (P0 - T)|, T the one-hot labels (the positive class's column
+        ``1 / max |X^T diag(s) (P0 - T)|``, T the one-hot labels (the positive class's column
         for two classes) and P0 the null model's probabilities.
 
     Examples
@@ -791,7 +791,7 @@ def l1_min_c(X, y, *, fit_intercept=True, sample_weight=None):
 
 
 def alpha_max(X, y, *, l1_ratio=1.0, fit_intercept=True, sample_weight=None):
-    """The smallest alpha at which Lasso (or ElasticNet with ``l1_ratio``) has coef_ == 0.
+    """The smallest alpha at which Lasso (or ElasticNet with ``l1_ratio``) has ``coef_ == 0``.
 
     Parameters
     ----------
@@ -805,7 +805,7 @@ def alpha_max(X, y, *, l1_ratio=1.0, fit_intercept=True, sample_weight=None):
     Returns
     -------
     float
-        max |X^T diag(s) (y - y0)| / (S l1_ratio), y0 the weighted mean of y with
+        ``max |X^T diag(s) (y - y0)| / (S l1_ratio)``, y0 the weighted mean of y with
         fit_intercept (else 0) and S the sum of the weights (n without them), as the top
         of scikit-learn's alpha grid for ``lasso_path`` and ``enet_path``.
 
