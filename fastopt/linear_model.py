@@ -97,20 +97,23 @@ def _fista(fun, x0, l1, step, tol, max_iter, backtrack):
     strengths (None: no l1 part).  Each step is the proximal-gradient step from the
     extrapolated point y, z = prox(y - t grad f(y)), then y = z + beta (z - x) with
     Nesterov's beta; the momentum restarts (beta = 0) when the step turns against the last
-    one, (y - z).(z - x) > 0, or, with ``backtrack``, when f(z) rises above f(x).  With
+    one, (y - z).(z - x) > 0, or, with ``backtrack``, when the objective rises.  With
     ``backtrack`` each step is halved until the quadratic upper bound at y holds at z
     (a non-finite f(z) fails it) and then grows by STEP_GROWTH, the stopping measure is
     the largest entry of the minimum-norm subgradient at z (as for fastopt.minimize's gtol)
     and a step costs two evaluations of fun (one after a restart); without it the step
     stays ``step``, the measure is that of the proximal-gradient mapping (y - z) / t at y
-    and a step costs one evaluation.  Returns (x, f(x), steps, Status)."""
+    and a step costs one evaluation.  Returns (x, the objective at x, steps, Status)."""
+    def objective(f, p):
+        return f if l1 is None else f + float(np.abs(p) @ l1)
+
     x = x0.copy()
     y = x0.copy()
     z, d, g, gz = (np.empty_like(x) for _ in range(4))
     shrink, tau = (None, None) if l1 is None else (np.empty_like(x), np.empty_like(x))
     t = step
-    fy = fun(y, g)
-    fx = fz = fy
+    fy = fz = fun(y, g)
+    Fx = Fz = objective(fy, y)                     # the objective at x and at z
     theta = 1.0
     if not math.isfinite(fy):
         return x, fy, 0, Status.NAN
@@ -132,20 +135,21 @@ def _fista(fun, x0, l1, step, tol, max_iter, backtrack):
                 break
             t *= 0.5
         else:
-            return x, fx, it - 1, Status.NAN
+            return x, Fx, it - 1, Status.NAN
         if backtrack:
             measure = _stationarity(z, gz, l1, None, None)
+            Fz = objective(fz, z)
         else:
             measure = float(np.abs(d).max()) / t if d.size else 0.0
-        restart = float(d @ z) - float(d @ x) < 0 or (backtrack and fz > fx)
+        restart = float(d @ z) - float(d @ x) < 0 or (backtrack and Fz > Fx)
         x, z = z, x                                # x: the new point, z: the last one
         if measure <= tol:
-            return x, fz if backtrack else fun(x, gz), it, Status.SUCCESS
+            return x, Fz if backtrack else objective(fun(x, gz), x), it, Status.SUCCESS
         theta_next = 1.0 if restart else (1 + math.sqrt(1 + 4 * theta * theta)) / 2
         beta = (theta - 1) / theta_next if not restart else 0.0
         theta = theta_next
         if backtrack:
-            fx = fz
+            Fx = Fz
             t *= STEP_GROWTH
         if beta == 0.0 and backtrack:
             y[:] = x
@@ -157,8 +161,8 @@ def _fista(fun, x0, l1, step, tol, max_iter, backtrack):
             y += x
             fy = fun(y, g)
             if not math.isfinite(fy):
-                return z, fx, it, Status.NAN
-    return x, fx if backtrack else fun(x, gz), max_iter, Status.MAXITER
+                return z, Fx, it, Status.NAN
+    return x, Fx if backtrack else objective(fun(x, gz), x), max_iter, Status.MAXITER
 
 
 def _check_number(name, value, low, high=math.inf, low_open=False, inf_ok=False):
@@ -257,14 +261,14 @@ class _Linear(BaseEstimator):
         num_threads = self._num_threads()
         loss_threads = num_threads
 
+        sw_S = sw / S
+
         def fun(x, g=None):
             g = np.empty_like(x) if g is None else g
             coef = x[:m].reshape(shape)
             b, gb = (x[m:], g[m:]) if fit_intercept else (zero_intercept, spare)
-            v = _losses.value_and_grad(loss, X, y, sw, coef, b, g[:m].reshape(shape), gb,
+            v = _losses.value_and_grad(loss, X, y, sw_S, coef, b, g[:m].reshape(shape), gb,
                                        num_threads=loss_threads)
-            g /= S
-            v /= S
             if l2:
                 c = x[:m]
                 g[:m] += l2 * c
