@@ -49,7 +49,7 @@ __all__ = ["LogisticRegression", "Lasso", "ElasticNet", "l1_path", "l1_min_c", "
 # the curvature, and the steps stay 1 / L (one loss evaluation per step).
 DEFAULT_SOLVER = "fista"
 SOLVERS = ("fista", *METHODS)
-STEP_GROWTH = 1.1
+STEP_GROWTH = 1.25
 # The settings of learning_rate="auto" for fastopt.minimize's methods: heavy-ball momentum
 # 0.95 with the step 3 / L, L the Lipschitz bound of the smooth part's gradient (stable
 # below 2 (1 + momentum) / L = 3.9 / L).
@@ -62,6 +62,7 @@ POWER_ITERATIONS = 15        # for a fixed step; a backtracking FISTA needs only
 START_ITERATIONS = 3
 RETRIES = 4                  # "auto": a run that diverges is retried with a quarter the step
 HALVINGS = 60                # backtracking: most halvings of the step at one point
+EXACT_CHANGE = 1e-10         # relative changes of f below this are tested by its gradient
 
 
 # --------------------------------------------------------------------------------------
@@ -99,7 +100,9 @@ def _fista(fun, x0, l1, step, tol, max_iter, backtrack):
     Nesterov's beta; the momentum restarts (beta = 0) when the step turns against the last
     one, (y - z).(z - x) > 0, or, with ``backtrack``, when the objective rises.  With
     ``backtrack`` each step is halved until the quadratic upper bound at y holds at z
-    (a non-finite f(z) fails it) and then grows by STEP_GROWTH, the stopping measure is
+    (a non-finite f(z) fails it; where f changes by less than EXACT_CHANGE relatively, the
+    curvature test (grad f(z) - grad f(y)).(z - y) <= |z - y|^2 / t, which rounding does
+    not swamp) and then grows by STEP_GROWTH, the stopping measure is
     the largest entry of the minimum-norm subgradient at z (as for fastopt.minimize's gtol)
     and a step costs two evaluations of fun (one after a restart); without it the step
     stays ``step``, the measure is that of the proximal-gradient mapping (y - z) / t at y
@@ -131,7 +134,12 @@ def _fista(fun, x0, l1, step, tol, max_iter, backtrack):
             if not backtrack:
                 break
             fz = fun(z, gz)
-            if fz <= fy + float(g @ d) + float(d @ d) / (2 * t) + 1e-12 * abs(fy):
+            dd, gd = float(d @ d), float(g @ d)
+            if abs(fz - fy) > EXACT_CHANGE * max(abs(fz), abs(fy)):
+                accept = fz <= fy + gd + dd / (2 * t)
+            else:                                   # f's change is rounding: curvature
+                accept = float(gz @ d) - gd <= dd / t
+            if accept:
                 break
             t *= 0.5
         else:
