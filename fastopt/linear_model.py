@@ -10,8 +10,9 @@ does not move the optimum (the sum of the sample weights S, and C for the logist
     ElasticNet, Lasso:  sum_i s_i (y_i - x_i w - b)^2 / (2 S)
                         + alpha (l1_ratio ||w||_1 + (1 - l1_ratio) / 2 ||w||^2)
 
-with ``fastopt.minimize`` (full-batch steps of the chosen method, the l1 part as the
-kernel's exact proximal step, the intercept never penalized) on the loss kernels of
+by accelerated proximal gradient (FISTA with adaptive restarts, the default solver) or
+``fastopt.minimize`` (full-batch steps of the chosen method), the l1 part as an exact
+proximal step and the intercept never penalized, on the loss kernels of
 ``fastopt._losses``.  Needs scikit-learn (``pip install "fastopt[sklearn]"``); ``import
 fastopt`` never imports it.
 """
@@ -405,26 +406,37 @@ def _validate_X_y(est, X, y, **kwargs):
 
 
 _SOLVER_DOC = """
-    solver : str, default="momentum"
-        The fastopt method (any of ``fastopt.minimize``'s: "sgd", "momentum", "nesterov",
-        "adagrad", "rmsprop", "adam", "amsgrad", "adamax", "nadam"), run on full batches
-        with the l1 part as its exact proximal step.  The default, heavy-ball momentum,
-        reached a 1e-6 relative objective gap in the fewest steps of every method in
-        bench/linear_model.py.
+    solver : str, default="fista"
+        "fista": accelerated proximal gradient (FISTA) with adaptive restarts of its
+        momentum (when the step turns back or the objective rises); in LogisticRegression
+        it backtracks on the step (halving it until the quadratic upper bound holds) and
+        lets it grow by 1.25 after each step, two loss evaluations a step.  Or any of
+        ``fastopt.minimize``'s methods ("sgd", "momentum", "nesterov", "adagrad",
+        "rmsprop", "adam", "amsgrad", "adamax", "nadam"), run on full batches with the l1
+        part as the kernel's exact proximal step.  "fista" reached a 1e-6 relative
+        objective gap in the least time on every problem of bench/linear_model.py (see
+        bench/RESULTS.md), heavy-ball "momentum" in the fewest steps of the others.
     learning_rate : "auto" or float, default="auto"
-        The step.  "auto": for "momentum" and "nesterov" 3 / L with momentum 0.95, for
-        "sgd" 1 / L (proximal gradient descent), where L is the Lipschitz constant of the
-        smooth part's gradient bounded from the data (the loss's curvature bound times
-        ||[X, 1]||_2^2 by 15 power iterations, plus the l2 strength); 0.1 for the adaptive
-        methods; a run that diverges is repeated with a quarter of the step (at most 4
-        times).
+        The step.  With L the Lipschitz constant of the smooth part's gradient bounded
+        from the data (the loss's curvature bound times ||[X, 1]||_2^2 by power
+        iterations, plus the l2 strength), "auto" is: for "fista" 1 / L, the first step of
+        the backtracking (3 power iterations) in LogisticRegression, the fixed step (15
+        power iterations) in Lasso and ElasticNet, whose curvature bound is exact; for
+        "momentum" and "nesterov" 3 / L with momentum 0.95; for "sgd" 1 / L (proximal
+        gradient descent); 0.1 for the adaptive methods.  A run that diverges is repeated
+        with a quarter of the step (at most 4 times).  A float: "fista" starts its
+        backtracking from it (in Lasso and ElasticNet too).
     batch_size : int or None, default=None
         With an int, first epochs of shuffled minibatches of that many rows (until the
         epoch-mean objective decreases by less than ``tol``, relatively, or ``max_iter``
-        epochs), then full-batch steps to ``tol``; ``n_iter_`` counts both.
+        epochs; for "fista" Adam's steps at learning rate 0.1, for the other methods
+        their own), then full-batch steps to ``tol``; ``n_iter_`` counts both.
     tol : float, default=1e-4
         Stop when the largest entry of the minimum-norm subgradient of the (scaled)
-        objective, over the coefficients and the intercept, is <= tol.
+        objective, over the coefficients and the intercept, is <= tol (for "fista" in Lasso
+        and ElasticNet with learning_rate="auto": that of the proximal-gradient mapping
+        (y - prox(y - grad / L)) L at the extrapolated point y, equal to it where the
+        step does not cross zero).
     warm_start : bool, default=False
         Start from the last fit's coef_ and intercept_ (when their shapes fit).
     random_state : int, RandomState or None, default=None
