@@ -414,8 +414,8 @@ _SOLVER_DOC = """
         ``fastopt.minimize``'s methods ("sgd", "momentum", "nesterov", "adagrad",
         "rmsprop", "adam", "amsgrad", "adamax", "nadam"), run on full batches with the l1
         part as the kernel's exact proximal step.  "fista" reached a 1e-6 relative
-        objective gap in the least time on every problem of bench/linear_model.py (see
-        bench/RESULTS.md), heavy-ball "momentum" in the fewest steps of the others.
+        objective gap sooner than "momentum" (of the others, the one that needs the
+        fewest steps) on every problem of bench/linear_model.py (see bench/RESULTS.md).
     learning_rate : "auto" or float, default="auto"
         The step.  With L the Lipschitz constant of the smooth part's gradient bounded
         from the data (the loss's curvature bound times ||[X, 1]||_2^2 by power
