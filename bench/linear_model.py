@@ -15,10 +15,12 @@ Each solver is run along a ladder of tolerances (tol 1e-2 ... 1e-9; SGDClassifie
 100 epochs), each fit timed once, until a fit reaches a 1e-6 gap; "t 1e-4" / "t 1e-6" is
 the time of the first fit of the ladder within that gap of F*, the lowest objective any fit
 found ("-": none did).  "nnz" and "supp" are the nonzeros of that 1e-6 fit (else the
-ladder's last) and whether its support is the best fit's.  fastopt runs with n_jobs=1 and
-2; BLAS is limited to one thread (scikit-learn's solvers here are single-threaded).
+ladder's last) and whether its support is the best fit's.  fastopt runs its default solver
+with n_jobs=1 and 2, and solver="momentum" (heavy-ball, the other full-batch choice) with
+n_jobs=1; BLAS is limited to one thread (scikit-learn's solvers here are single-threaded).
+A solver's ladder stops early once its fits together took ``--budget`` seconds.
 
-Usage: python bench/linear_model.py [--quick] [--problems a,b] [--json FILE]
+Usage: python bench/linear_model.py [--quick] [--problems a,b] [--budget S] [--json FILE]
 """
 
 import argparse
@@ -91,12 +93,18 @@ def solvers(kind, params, fit_intercept, binary):
         for jobs in (1, 2):
             out[f"fastopt Lasso n_jobs={jobs}"] = (TOLS, lambda t, j=jobs: flm.Lasso(
                 tol=t, max_iter=100000, n_jobs=j, fit_intercept=fit_intercept, **params))
+        out["fastopt Lasso momentum"] = (TOLS, lambda t: flm.Lasso(
+            tol=t, max_iter=100000, n_jobs=1, solver="momentum", fit_intercept=fit_intercept,
+            **params))
         out["sklearn Lasso (cd)"] = (TOLS, lambda t: skl.Lasso(
             tol=t, max_iter=100000, fit_intercept=fit_intercept, **params))
         return out
     for jobs in (1, 2):
         out[f"fastopt n_jobs={jobs}"] = (TOLS, lambda t, j=jobs: flm.LogisticRegression(
             tol=t, max_iter=100000, n_jobs=j, fit_intercept=fit_intercept, **params))
+    out["fastopt momentum n_jobs=1"] = (TOLS, lambda t: flm.LogisticRegression(
+        tol=t, max_iter=100000, n_jobs=1, solver="momentum", fit_intercept=fit_intercept,
+        **params))
     out["sklearn saga"] = (TOLS, lambda t: skl.LogisticRegression(
         solver="saga", tol=t, max_iter=100000, fit_intercept=fit_intercept, **params))
     if binary:
@@ -117,7 +125,7 @@ def solvers(kind, params, fit_intercept, binary):
 n_rows = [0]
 
 
-def run_problem(name, quick, report):
+def run_problem(name, quick, report, budget=float("inf")):
     X, y, kind, params, fit_intercept = load(name, quick)
     n_rows[0] = X.shape[0]
     binary = kind == "logistic" and np.unique(y).size == 2
@@ -140,6 +148,8 @@ def run_problem(name, quick, report):
             if len(rows) >= 3 and all(abs(r["F"] - best_here) <= 1e-9 * abs(best_here)
                                       for r in rows[-2:]):
                 break                               # converged: tighter fits add nothing
+            if sum(r["seconds"] for r in rows) > budget:
+                break
         fits[solver] = rows
     F_star = min(r["F"] for rows in fits.values() for r in rows)
     best = min((r for rows in fits.values() for r in rows), key=lambda r: r["F"])
@@ -176,6 +186,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true", help="the 20,000 x 10,000 sparse problem")
     ap.add_argument("--problems", type=harness.name_list, default=list(PROBLEMS))
+    ap.add_argument("--budget", type=float, default=float("inf"),
+                    help="seconds of fits after which a solver's ladder stops")
     ap.add_argument("--json", metavar="FILE")
     a = ap.parse_args(argv)
     m = harness.machine()
@@ -184,7 +196,8 @@ def main(argv=None):
     results = []
     with threadpool_limits(1, user_api="blas"):
         for name in a.problems:
-            results.append(run_problem(name, a.quick, lambda s: print(s, flush=True)))
+            results.append(run_problem(name, a.quick, lambda s: print(s, flush=True),
+                                       a.budget))
     print(format_table(results))
     harness.write_json(a.json, results)
     return 0

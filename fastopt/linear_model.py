@@ -10,8 +10,9 @@ does not move the optimum (the sum of the sample weights S, and C for the logist
     ElasticNet, Lasso:  sum_i s_i (y_i - x_i w - b)^2 / (2 S)
                         + alpha (l1_ratio ||w||_1 + (1 - l1_ratio) / 2 ||w||^2)
 
-with ``fastopt.minimize`` (full-batch steps of the chosen method, the l1 part as the
-kernel's exact proximal step, the intercept never penalized) on the loss kernels of
+by accelerated proximal gradient (FISTA with adaptive restarts, the default solver) or
+``fastopt.minimize`` (full-batch steps of the chosen method), the l1 part as an exact
+proximal step and the intercept never penalized, on the loss kernels of
 ``fastopt._losses``.  Needs scikit-learn (``pip install "fastopt[sklearn]"``); ``import
 fastopt`` never imports it.
 """
@@ -23,6 +24,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.optimize import OptimizeResult
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
@@ -35,37 +37,48 @@ except ImportError as e:                      # pragma: no cover - depends on th
                       "pip install \"fastopt[sklearn]\"") from e
 
 from fastopt import _losses
-from fastopt._loop import Status
+from fastopt._loop import Status, _stationarity
 from fastopt._minimize import METHODS, minimize
 
 __all__ = ["LogisticRegression", "Lasso", "ElasticNet", "l1_path", "l1_min_c", "alpha_max"]
 
-# The method and settings of learning_rate="auto" (bench/linear_model.py measured them; see
-# bench/RESULTS.md): heavy-ball momentum 0.95 with the step 3 / L, L the Lipschitz bound of
-# the smooth part's gradient (stable below 2 (1 + momentum) / L = 3.9 / L).
-DEFAULT_SOLVER = "momentum"
+# The default solver (bench/linear_model.py measured the choices; see bench/RESULTS.md):
+# accelerated proximal gradient (FISTA) with adaptive restarts, its own loop over the loss
+# kernel (_fista).  For the logistic and softmax losses it backtracks on the step and lets
+# it grow by STEP_GROWTH after each accepted step: their curvature bound overstates the
+# curvature near the optimum, often several times.  For the squared loss the bound is
+# the curvature, and the steps stay 1 / L (one loss evaluation per step).
+DEFAULT_SOLVER = "fista"
+SOLVERS = ("fista", *METHODS)
+STEP_GROWTH = 1.25
+# The settings of learning_rate="auto" for fastopt.minimize's methods: heavy-ball momentum
+# 0.95 with the step 3 / L, L the Lipschitz bound of the smooth part's gradient (stable
+# below 2 (1 + momentum) / L = 3.9 / L).
 AUTO_MOMENTUM = 0.95
 AUTO_STEP = 3.0
 MOMENTUM_SOLVERS = ("momentum", "nesterov")
 # curvature bounds of the losses: the largest second derivative in z
 CURVATURE = {"logistic": 0.25, "softmax": 0.5, "squared": 1.0}
-POWER_ITERATIONS = 15
+POWER_ITERATIONS = 15        # for a fixed step; a backtracking FISTA needs only a start
+START_ITERATIONS = 3
 RETRIES = 4                  # "auto": a run that diverges is retried with a quarter the step
+HALVINGS = 60                # backtracking: most halvings of the step at one point
+EXACT_CHANGE = 1e-10         # relative changes of f below this are tested by its gradient
 
 
 # --------------------------------------------------------------------------------------
 # The solver.
 
-def _lipschitz(X, sw, scale, fit_intercept, seed=0):
-    """||diag(sqrt(sw)) [X, 1]||_2^2 / scale (the column of ones with fit_intercept), by a
-    few power iterations from a seeded start."""
+def _lipschitz(X, sw, scale, fit_intercept, iterations=POWER_ITERATIONS, seed=0):
+    """||diag(sqrt(sw)) [X, 1]||_2^2 / scale (the column of ones with fit_intercept), by
+    ``iterations`` power iterations from a seeded start (a lower bound that rises to it)."""
     n, d = X.shape
     rng = np.random.default_rng(seed)
     v = rng.standard_normal(d + 1)
     if not fit_intercept:
         v[d] = 0.0
     value = 0.0
-    for _ in range(POWER_ITERATIONS):
+    for _ in range(iterations):
         norm = np.linalg.norm(v)
         if norm == 0:
             break
@@ -77,6 +90,88 @@ def _lipschitz(X, sw, scale, fit_intercept, seed=0):
         value = float(v @ w)
         v = w
     return value / scale
+
+
+def _fista(fun, x0, l1, step, tol, max_iter, backtrack):
+    """Accelerated proximal gradient (FISTA) on f(x) + sum_i l1_i |x_i| from x0.
+
+    ``fun(x, g)`` returns f(x) and writes its gradient into g; ``l1`` holds the per-entry
+    strengths (None: no l1 part).  Each step is the proximal-gradient step from the
+    extrapolated point y, z = prox(y - t grad f(y)), then y = z + beta (z - x) with
+    Nesterov's beta; the momentum restarts (beta = 0) when the step turns against the last
+    one, (y - z).(z - x) > 0, or, with ``backtrack``, when the objective rises.  With
+    ``backtrack`` each step is halved until the quadratic upper bound at y holds at z
+    (a non-finite f(z) fails it; where f changes by less than EXACT_CHANGE relatively, the
+    curvature test (grad f(z) - grad f(y)).(z - y) <= |z - y|^2 / t, which rounding does
+    not swamp) and then grows by STEP_GROWTH, the stopping measure is
+    the largest entry of the minimum-norm subgradient at z (as for fastopt.minimize's gtol)
+    and a step costs two evaluations of fun (one after a restart); without it the step
+    stays ``step``, the measure is that of the proximal-gradient mapping (y - z) / t at y
+    and a step costs one evaluation.  Returns (x, the objective at x, steps, Status)."""
+    def objective(f, p):
+        return f if l1 is None else f + float(np.abs(p) @ l1)
+
+    x = x0.copy()
+    y = x0.copy()
+    z, d, g, gz = (np.empty_like(x) for _ in range(4))
+    shrink, tau = (None, None) if l1 is None else (np.empty_like(x), np.empty_like(x))
+    t = step
+    fy = fz = fun(y, g)
+    Fx = Fz = objective(fy, y)                     # the objective at x and at z
+    theta = 1.0
+    if not math.isfinite(fy):
+        return x, fy, 0, Status.NAN
+    for it in range(1, max_iter + 1):
+        for _ in range(HALVINGS):
+            np.multiply(g, -t, out=z)
+            z += y
+            if shrink is not None:               # z -= clip(z, -t l1, t l1): exact +0.0
+                np.multiply(l1, t, out=tau)
+                np.minimum(z, tau, out=shrink)
+                np.negative(tau, out=tau)
+                np.maximum(shrink, tau, out=shrink)
+                z -= shrink
+            np.subtract(z, y, out=d)
+            if not backtrack:
+                break
+            fz = fun(z, gz)
+            dd, gd = float(d @ d), float(g @ d)
+            if abs(fz - fy) > EXACT_CHANGE * max(abs(fz), abs(fy)):
+                accept = fz <= fy + gd + dd / (2 * t)
+            else:                                   # f's change is rounding: curvature
+                accept = float(gz @ d) - gd <= dd / t
+            if accept:
+                break
+            t *= 0.5
+        else:
+            return x, Fx, it - 1, Status.NAN
+        if backtrack:
+            measure = _stationarity(z, gz, l1, None, None)
+            Fz = objective(fz, z)
+        else:
+            measure = float(np.abs(d).max()) / t if d.size else 0.0
+        restart = float(d @ z) - float(d @ x) < 0 or (backtrack and Fz > Fx)
+        x, z = z, x                                # x: the new point, z: the last one
+        if measure <= tol:
+            return x, Fz if backtrack else objective(fun(x, gz), x), it, Status.SUCCESS
+        theta_next = 1.0 if restart else (1 + math.sqrt(1 + 4 * theta * theta)) / 2
+        beta = (theta - 1) / theta_next if not restart else 0.0
+        theta = theta_next
+        if backtrack:
+            Fx = Fz
+            t *= STEP_GROWTH
+        if beta == 0.0 and backtrack:
+            y[:] = x
+            fy = fz
+            g, gz = gz, g
+        else:
+            np.subtract(x, z, out=d)
+            np.multiply(d, beta, out=y)
+            y += x
+            fy = fun(y, g)
+            if not math.isfinite(fy):
+                return z, Fx, it, Status.NAN
+    return x, Fx if backtrack else objective(fun(x, gz), x), max_iter, Status.MAXITER
 
 
 def _check_number(name, value, low, high=math.inf, low_open=False, inf_ok=False):
@@ -135,8 +230,8 @@ class _Linear(BaseEstimator):
         self._max_iter = _check_int("max_iter", self.max_iter, 0)
         _check_bool("fit_intercept", self.fit_intercept)
         _check_bool("warm_start", self.warm_start)
-        if not (isinstance(self.solver, str) and self.solver.lower() in METHODS):
-            raise ValueError(f"The 'solver' parameter must be one of {sorted(METHODS)}; got "
+        if not (isinstance(self.solver, str) and self.solver.lower() in SOLVERS):
+            raise ValueError(f"The 'solver' parameter must be one of {sorted(SOLVERS)}; got "
                              f"{self.solver!r}")
         _check_int("batch_size", self.batch_size, 1, none_ok=True)
         if not (isinstance(self.learning_rate, str) and self.learning_rate == "auto"):
@@ -175,14 +270,14 @@ class _Linear(BaseEstimator):
         num_threads = self._num_threads()
         loss_threads = num_threads
 
-        def fun(x):
-            g = np.empty_like(x)
+        sw_S = sw / S
+
+        def fun(x, g=None):
+            g = np.empty_like(x) if g is None else g
             coef = x[:m].reshape(shape)
             b, gb = (x[m:], g[m:]) if fit_intercept else (zero_intercept, spare)
-            v = _losses.value_and_grad(loss, X, y, sw, coef, b, g[:m].reshape(shape), gb,
+            v = _losses.value_and_grad(loss, X, y, sw_S, coef, b, g[:m].reshape(shape), gb,
                                        num_threads=loss_threads)
-            g /= S
-            v /= S
             if l2:
                 c = x[:m]
                 g[:m] += l2 * c
@@ -192,11 +287,20 @@ class _Linear(BaseEstimator):
         method = self.solver.lower()
         auto = isinstance(self.learning_rate, str)
         options = {"gtol": self._tol, "maxiter": self._max_iter, "num_threads": num_threads}
+        l1v = None
         if l1:
             l1v = np.zeros(size, dtype)
             l1v[:m] = l1
             options["l1"] = l1v
-        if auto:
+        if method == "fista":
+            backtrack = loss != "squared" or not auto
+            if auto:
+                iterations = START_ITERATIONS if backtrack else POWER_ITERATIONS
+                lr = 1.0 / (CURVATURE[loss] * _lipschitz(X, sw, S, fit_intercept, iterations)
+                            + l2)
+            else:
+                lr = float(self.learning_rate)
+        elif auto:
             lipschitz = CURVATURE[loss] * _lipschitz(X, sw, S, fit_intercept) + l2
             if method in MOMENTUM_SOLVERS:
                 options["momentum"] = AUTO_MOMENTUM
@@ -207,21 +311,31 @@ class _Linear(BaseEstimator):
                 lr = 0.1
         else:
             lr = float(self.learning_rate)
+        batch_method, batch_lr = ("adam", 0.1) if method == "fista" else (method, None)
+
+        def value(x, g):
+            return fun(x, g)[0]
+
         for _ in range(RETRIES if auto else 1):
             options["learning_rate"] = lr
+            x1, nit_batches = x0, 0
             if self.batch_size is not None:
                 res = minimize(_fun_rows(loss, m, shape, k, fit_intercept, l2, dtype,
                                         loss_threads), x0, args=(X, y, sw * (X.shape[0] / S)),
-                               method=method, jac=True,
-                               options={**options, "batch_size": self.batch_size,
+                               method=batch_method, jac=True,
+                               options={**options, "learning_rate": batch_lr or lr,
+                                        "batch_size": self.batch_size,
                                         "epochs": max(self._max_iter, 1), "maxiter": None,
                                         "ftol": self._tol, "seed": _seed(self.random_state)})
                 x1 = res.x if np.all(np.isfinite(res.x)) else x0
                 nit_batches = res.get("nepochs", 0)
-                res = minimize(fun, x1, method=method, jac=True, options=options)
-                res.nit += nit_batches
+            if method == "fista":
+                x, f, nit, status = _fista(value, x1, l1v, lr, self._tol, self._max_iter,
+                                           backtrack)
+                res = OptimizeResult(x=x, fun=f, nit=nit, status=status)
             else:
-                res = minimize(fun, x0, method=method, jac=True, options=options)
+                res = minimize(fun, x1, method=method, jac=True, options=options)
+            res.nit += nit_batches
             if res.status != Status.NAN and np.isfinite(res.fun) and np.all(np.isfinite(res.x)):
                 break
             lr /= 4
@@ -230,7 +344,7 @@ class _Linear(BaseEstimator):
                                      "non-finite objective); give a smaller learning_rate")
         if res.status == Status.MAXITER:
             warnings.warn(f"{type(self).__name__}: {method} did not converge within max_iter="
-                          f"{self._max_iter} iterations (the l1 optimality measure is above "
+                          f"{self._max_iter} iterations (the optimality measure is above "
                           "tol); increase max_iter or tol", ConvergenceWarning, stacklevel=3)
         x = res.x
         coef = x[:m].reshape(shape).copy()
@@ -292,26 +406,37 @@ def _validate_X_y(est, X, y, **kwargs):
 
 
 _SOLVER_DOC = """
-    solver : str, default="momentum"
-        The fastopt method (any of ``fastopt.minimize``'s: "sgd", "momentum", "nesterov",
-        "adagrad", "rmsprop", "adam", "amsgrad", "adamax", "nadam"), run on full batches
-        with the l1 part as its exact proximal step.  The default, heavy-ball momentum,
-        reached a 1e-6 relative objective gap in the fewest steps of every method in
-        bench/linear_model.py.
+    solver : str, default="fista"
+        "fista": accelerated proximal gradient (FISTA) with adaptive restarts of its
+        momentum (when the step turns back or the objective rises); in LogisticRegression
+        it backtracks on the step (halving it until the quadratic upper bound holds) and
+        lets it grow by 1.25 after each step, two loss evaluations a step.  Or any of
+        ``fastopt.minimize``'s methods ("sgd", "momentum", "nesterov", "adagrad",
+        "rmsprop", "adam", "amsgrad", "adamax", "nadam"), run on full batches with the l1
+        part as the kernel's exact proximal step.  "fista" reached a 1e-6 relative
+        objective gap sooner than "momentum" (of the others, the one that needs the
+        fewest steps) on every problem of bench/linear_model.py (see bench/RESULTS.md).
     learning_rate : "auto" or float, default="auto"
-        The step.  "auto": for "momentum" and "nesterov" 3 / L with momentum 0.95, for
-        "sgd" 1 / L (proximal gradient descent), where L is the Lipschitz constant of the
-        smooth part's gradient bounded from the data (the loss's curvature bound times
-        ||[X, 1]||_2^2 by 15 power iterations, plus the l2 strength); 0.1 for the adaptive
-        methods; a run that diverges is repeated with a quarter of the step (at most 4
-        times).
+        The step.  With L the Lipschitz constant of the smooth part's gradient bounded
+        from the data (the loss's curvature bound times ||[X, 1]||_2^2 by power
+        iterations, plus the l2 strength), "auto" is: for "fista" 1 / L, the first step of
+        the backtracking (3 power iterations) in LogisticRegression, the fixed step (15
+        power iterations) in Lasso and ElasticNet, whose curvature bound is exact; for
+        "momentum" and "nesterov" 3 / L with momentum 0.95; for "sgd" 1 / L (proximal
+        gradient descent); 0.1 for the adaptive methods.  A run that diverges is repeated
+        with a quarter of the step (at most 4 times).  A float: "fista" starts its
+        backtracking from it (in Lasso and ElasticNet too).
     batch_size : int or None, default=None
         With an int, first epochs of shuffled minibatches of that many rows (until the
         epoch-mean objective decreases by less than ``tol``, relatively, or ``max_iter``
-        epochs), then full-batch steps to ``tol``; ``n_iter_`` counts both.
+        epochs; for "fista" Adam's steps at learning rate 0.1, for the other methods
+        their own), then full-batch steps to ``tol``; ``n_iter_`` counts both.
     tol : float, default=1e-4
         Stop when the largest entry of the minimum-norm subgradient of the (scaled)
-        objective, over the coefficients and the intercept, is <= tol.
+        objective, over the coefficients and the intercept, is <= tol (for "fista" in Lasso
+        and ElasticNet with learning_rate="auto": that of the proximal-gradient mapping
+        (y - prox(y - grad / L)) L at the extrapolated point y, equal to it where the
+        step does not cross zero).
     warm_start : bool, default=False
         Start from the last fit's ``coef_`` and ``intercept_`` (when their shapes fit).
     random_state : int, RandomState or None, default=None

@@ -20,6 +20,7 @@ from sklearn.svm import l1_min_c as sk_l1_min_c                        # noqa: E
 from sklearn.utils.estimator_checks import parametrize_with_checks     # noqa: E402
 from threadpoolctl import threadpool_limits                            # noqa: E402
 
+from fastopt import linear_model                                       # noqa: E402
 from fastopt.linear_model import (ElasticNet, Lasso, LogisticRegression,  # noqa: E402
                                   alpha_max, l1_min_c, l1_path)
 
@@ -225,6 +226,35 @@ def test_other_solvers_reach_the_optimum(cancer, solver):
                              solver=solver).fit(X, y)
     f, f_ref = (logistic_objective(e, X, y, 0.1, 1.0) for e in (est, ref))
     assert abs(f - f_ref) <= 1e-6 * f_ref
+
+
+@pytest.mark.parametrize("solver", ["fista", "momentum"])
+def test_lasso_solvers_recover_from_too_large_a_step(cancer, solver):
+    """A step a million times too large: FISTA backtracks from it, minimize's methods
+    diverge and are refused with a clear error."""
+    X, y = cancer
+    y = y.astype(float)
+    ref = Lasso(alpha=0.01, tol=1e-8, max_iter=50000).fit(X, y)
+    est = Lasso(alpha=0.01, tol=1e-8, max_iter=50000, solver=solver, learning_rate=1e6)
+    if solver == "momentum":
+        with pytest.raises(FloatingPointError, match="learning_rate"):
+            est.fit(X, y)
+        return
+    est.fit(X, y)
+    f, f_ref = (enet_objective(e, X, y, 0.01, 1.0) for e in (est, ref))
+    assert abs(f - f_ref) <= 1e-9 * f_ref
+    np.testing.assert_array_equal(est.coef_ != 0, ref.coef_ != 0)
+
+
+def test_fista_reaches_a_tight_tol_where_f_changes_are_rounding(digits, monkeypatch):
+    """Near the optimum f's changes are rounding: the step test must not accept steps
+    that only look fine within it (they grow without bound and the run never stops)."""
+    monkeypatch.setattr(linear_model, "STEP_GROWTH", 2.0)
+    X, y = digits
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        est = LogisticRegression(C=0.1, tol=1e-8, max_iter=3000).fit(X, y)
+    assert est.n_iter_[0] < 1000
 
 
 def test_minibatches_then_full_batch_steps(cancer):
