@@ -27,8 +27,8 @@ from fastopt.linear_model import (ElasticNet, Lasso, LogisticRegression,  # noqa
 
 @pytest.fixture(autouse=True, scope="module")
 def one_blas_thread():
-    """The NumPy stand-in of the loss kernels and scikit-learn's solvers call BLAS on
-    small matrices: threads only oversubscribe a shared machine there (x20 slower)."""
+    """scikit-learn's solvers call BLAS on small matrices: threads only oversubscribe a
+    shared machine there (x20 slower)."""
     with threadpool_limits(1, user_api="blas"):
         yield
 
