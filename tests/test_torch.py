@@ -98,18 +98,7 @@ def test_float64_trajectory_is_torchs(name, kwargs, own):
         torch.float64))))
 
 
-# The float32 loops round the step's numbers to float32 and form 1 - beta in float32 (Adam's
-# sqrt_scale, 1 - beta_1, 1 - beta_2; RMSprop's 1 - alpha; NAdam's factors): their float32
-# trajectories stray 3 to 9 times as far from float64 as torch's float32 does (12 steps).
-_FLOAT32_ROUNDING = pytest.mark.xfail(
-    strict=True, reason="float32 step numbers rounded before the loop (the kernels' float32 "
-    "rounding)")
-FLOAT32_CASES = [pytest.param(*case, id=i, marks=_FLOAT32_ROUNDING
-                              if case[0] in ("RMSprop", "Adam", "AdamW", "NAdam") else ())
-                 for case, i in zip(CASES, IDS)]
-
-
-@pytest.mark.parametrize("name, kwargs, own", FLOAT32_CASES)
+@pytest.mark.parametrize("name, kwargs, own", CASES, ids=IDS)
 def test_float32_trajectory_is_torchs(name, kwargs, own):
     """float32 within 1e-5 relative of torch's float32, and as close to the float64
     trajectory as torch's own float32 is (within a factor 2: the rounding errors of two
