@@ -536,8 +536,11 @@ cdef class Slot:
 # rounding at a's scale is the final sum's, the others are of the small increment.  beta a
 # + (1 - beta) y rounds twice at a's scale, and a float32 run strays 1.2-1.6x as far from
 # the float64 one as torch's float32 does (bench/float32_accuracy.py).  SGD's buffer b = mu
-# b + w g is b + (w g - (1 - mu) b) for the same reason.  The update divides by the
-# denominator D, as torch and Keras do (a multiply by 1 / D rounds once more).
+# b + w g is b + (w g - (1 - mu) b) for the same reason.  An average of squares that has
+# overflowed to +inf would give inf - inf = NaN in that form (beta a + ... keeps inf): where
+# the form gives NaN, the loops take a + g^2 instead (inf, or NaN from a NaN gradient or
+# state).  The update divides by the denominator D, as torch and Keras do (a multiply by
+# 1 / D rounds once more).
 
 cdef struct SgdNumbers:
     double lr, momentum
@@ -1298,7 +1301,7 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
     cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
     cdef floating fin = nums.lr_in, fout = nums.lr_out, fmu = nums.momentum
     cdef floating tau = nums.lr * e.l1, crho = nums.one_minus_rho
-    cdef floating gi, x, s, a, w, d, bb
+    cdef floating gi, x, s, a, w, d, bb, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1310,7 +1313,8 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         s = sq[i]
-        s = s + crho * (gi * gi - s)
+        q = s + crho * (gi * gi - s)
+        s = q if q == q else s + gi * gi        # an infinite average stays inf (MOVING AVERAGES)
         w = s
         if centered:
             a = avg[i]
@@ -1346,7 +1350,7 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
     cdef floating ss = nums.sqrt_scale, feps = nums.eps
     cdef floating fstep = nums.step, tau = nums.prox_lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
-    cdef floating gi, x, mi, vi, w, d
+    cdef floating gi, x, mi, vi, w, d, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1360,7 +1364,8 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
         mi = m[i]
         mi = mi + c1 * (gi - mi)
         vi = v[i]
-        vi = vi + c2 * (gi * gi - vi)
+        q = vi + c2 * (gi * gi - vi)
+        vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
         w = vi
         if amsgrad:
             w = f_max(vmax[i], vi)
@@ -1424,7 +1429,7 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
     cdef floating vs = nums.v_scale, feps = nums.eps
     cdef floating cg = nums.c_grad, cm = nums.c_mom, tau = nums.lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
-    cdef floating gi, x, mi, vi, d
+    cdef floating gi, x, mi, vi, d, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1438,7 +1443,8 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
         mi = m[i]
         mi = mi + c1 * (gi - mi)
         vi = v[i]
-        vi = vi + c2 * (gi * gi - vi)
+        q = vi + c2 * (gi * gi - vi)
+        vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
         d = f_sqrt(vi * vs) + feps
         x = x - (cg * gi + cm * mi) / d
         if Kind is not PlainStep:
