@@ -275,14 +275,14 @@ cdef inline floating prepare(floating g, floating x, floating sign, floating cli
 
 cdef inline floating finish(floating x, floating tau, floating d, Block k, Py_ssize_t i,
                             bint prox, Kind kind) noexcept nogil:
-    """Element i of block k: the l1 proximal step at threshold t = tau * l1_i * d (l1_i = 1
+    """Element i of block k: the l1 proximal step at threshold t = tau * l1_i / d (l1_i = 1
     except in a full step, the only one that reads per-coordinate strengths), then box
     bounds (full steps only).  The soft threshold sign(x) max(|x| - t, 0) is computed as x
     minus x clamped to [-t, t], the same number (x - t or x + t rounded, or x - x = +0.0
     for |x| <= t; NaN stays NaN) in fewer operations."""
     cdef floating t, c, lo, hi
     if Kind is not MaskStep:
-        t = tau * (<const floating*>k.l1w)[i] * d if Kind is FullStep else tau * d
+        t = tau * (<const floating*>k.l1w)[i] / d if Kind is FullStep else tau / d
         c = -t if x < -t else x
         c = t if c > t else c
         x = x - c if prox else x
@@ -529,11 +529,24 @@ cdef class Slot:
 # loop (as torch and Keras round the Python float 1 - beta): 1 - float(beta) in float32 is
 # off by up to 2**-24 / (1 - beta) relative (1.3e-5 for beta = 0.999), a bias that every
 # step of a moving average repeats.
+#
+# MOVING AVERAGES.  The loops update a moving average a = beta a + (1 - beta) y as
+# a + (1 - beta) (y - a), Keras's form and torch's lerp_ for 1 - beta < 0.5 (torch's
+# squared-gradient averages and SGD's buffer are written beta a + ... in torch): the one
+# rounding at a's scale is the final sum's, the others are of the small increment.  beta a
+# + (1 - beta) y rounds twice at a's scale, and a float32 run strays 1.2-1.6x as far from
+# the float64 one as torch's float32 does (bench/float32_accuracy.py).  SGD's buffer b = mu
+# b + w g is b + (w g - (1 - mu) b) for the same reason.  An average of squares that has
+# overflowed to +inf would give inf - inf = NaN in that form (beta a + ... keeps inf): where
+# the form gives NaN, the loops take a + g^2 instead (inf, or NaN from a NaN gradient or
+# state).  The update divides by the denominator D, as torch and Keras do (a multiply by
+# 1 / D rounds once more).
 
 cdef struct SgdNumbers:
     double lr, momentum
     bint first              # the first step (torch's momentum buffer starts at g)
     double grad_weight      # 1 - dampening (torch; 1 for keras)
+    double one_minus_momentum
 
 cdef struct AdagradNumbers:
     double lr, eps_in, eps_out
@@ -701,6 +714,7 @@ cdef StepNumbers compute_step_numbers(int rule, bint keras, dict h, double lr, l
     if rule == SGD:
         c.sgd.lr, c.sgd.momentum, c.sgd.first = lr, h["momentum"], t == 1
         c.sgd.grad_weight = 1 - <double>h["dampening"]
+        c.sgd.one_minus_momentum = 1 - c.sgd.momentum
     elif rule == ADAGRAD:
         if keras:
             c.adagrad.lr, c.adagrad.eps_in, c.adagrad.eps_out = lr, h["epsilon"], 0.0
@@ -1208,7 +1222,7 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
     cdef const floating* kept = <const floating*>k.keep
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, fmu = nums.momentum, tau = nums.lr * e.l1
-    cdef floating fw = nums.grad_weight
+    cdef floating fw = nums.grad_weight, cmu = nums.one_minus_momentum
     cdef floating gi, x, b
     cdef bint keep, prox = e.prox, first = nums.first
     cdef int bad = 0
@@ -1227,8 +1241,10 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
             x = x + (fmu * b - flr * gi if nesterov else b)
             buf[i] = b if keep else 0
         else:
-            # fw != 1 is loop-invariant: without dampening the loop has no multiply by fw
-            b = gi if first else fmu * buf[i] + (fw * gi if fw != 1 else gi)
+            # mu b + w g as b + (w g - (1 - mu) b) (see MOVING AVERAGES); fw != 1 is
+            # loop-invariant: without dampening the loop has no multiply by fw
+            b = buf[i]
+            b = gi if first else b + ((fw * gi if fw != 1 else gi) - cmu * b)
             x = x - flr * (gi + fmu * b if nesterov else b)
             buf[i] = b if keep else 0
         if Kind is not PlainStep:
@@ -1246,8 +1262,8 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
     cdef const floating* kept = <const floating*>k.keep
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
-    cdef floating tau = nums.lr * e.l1, one = 1
-    cdef floating gi, x, s, r
+    cdef floating tau = nums.lr * e.l1
+    cdef floating gi, x, s, d
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1259,10 +1275,10 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
         s = acc[i] + gi * gi
-        r = one / (f_sqrt(s + ein) + eout)
-        x = x - flr * gi * r
+        d = f_sqrt(s + ein) + eout
+        x = x - flr * gi / d
         if Kind is not PlainStep:
-            x = finish(x, tau, r, k, i, prox, kind)
+            x = finish(x, tau, d, k, i, prox, kind)
         acc[i] = s if keep else 0
         p[i] = x if keep else 0
     return bad
@@ -1282,10 +1298,10 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
                               Kind kind) noexcept nogil:
     cdef const floating* kept = <const floating*>k.keep
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating flr = nums.lr, frho = nums.rho, ein = nums.eps_in, eout = nums.eps_out
+    cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
     cdef floating fin = nums.lr_in, fout = nums.lr_out, fmu = nums.momentum
-    cdef floating tau = nums.lr * e.l1, one = 1, crho = nums.one_minus_rho
-    cdef floating gi, x, s, a, w, r, bb
+    cdef floating tau = nums.lr * e.l1, crho = nums.one_minus_rho
+    cdef floating gi, x, s, a, w, d, bb, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1296,21 +1312,24 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        s = frho * sq[i] + crho * gi * gi
+        s = sq[i]
+        q = s + crho * (gi * gi - s)
+        s = q if q == q else s + gi * gi        # an infinite average stays inf (MOVING AVERAGES)
         w = s
         if centered:
-            a = frho * avg[i] + crho * gi
+            a = avg[i]
+            a = a + crho * (gi - a)
             w = s - a * a
             avg[i] = a if keep else 0
-        r = one / (f_sqrt(w + ein) + eout)
+        d = f_sqrt(w + ein) + eout
         if momentum:
-            bb = fmu * buf[i] + fin * gi * r
+            bb = fmu * buf[i] + fin * gi / d
             x = x - fout * bb
             buf[i] = bb if keep else 0
         else:
-            x = x - flr * gi * r
+            x = x - flr * gi / d
         if Kind is not PlainStep:
-            x = finish(x, tau, r, k, i, prox, kind)
+            x = finish(x, tau, d, k, i, prox, kind)
         sq[i] = s if keep else 0
         p[i] = x if keep else 0
     return bad
@@ -1328,10 +1347,10 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
                            bint amsgrad, Kind kind) noexcept nogil:
     cdef const floating* kept = <const floating*>k.keep
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating b1 = nums.beta_1, b2 = nums.beta_2, ss = nums.sqrt_scale, feps = nums.eps
-    cdef floating fstep = nums.step, tau = nums.prox_lr * e.l1, one = 1
+    cdef floating ss = nums.sqrt_scale, feps = nums.eps
+    cdef floating fstep = nums.step, tau = nums.prox_lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
-    cdef floating gi, x, mi, vi, w, r
+    cdef floating gi, x, mi, vi, w, d, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1342,16 +1361,19 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        mi = b1 * m[i] + c1 * gi
-        vi = b2 * v[i] + c2 * gi * gi
+        mi = m[i]
+        mi = mi + c1 * (gi - mi)
+        vi = v[i]
+        q = vi + c2 * (gi * gi - vi)
+        vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
         w = vi
         if amsgrad:
             w = f_max(vmax[i], vi)
             vmax[i] = w if keep else 0
-        r = one / (f_sqrt(w) * ss + feps)
-        x = x - fstep * mi * r
+        d = f_sqrt(w) * ss + feps
+        x = x - fstep * mi / d
         if Kind is not PlainStep:
-            x = finish(x, tau, r, k, i, prox, kind)
+            x = finish(x, tau, d, k, i, prox, kind)
         m[i] = mi if keep else 0
         v[i] = vi if keep else 0
         p[i] = x if keep else 0
@@ -1367,10 +1389,10 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
                              Block k, Extras e, AdamaxNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* kept = <const floating*>k.keep
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating b1 = nums.beta_1, b2 = nums.beta_2, ein = nums.eps_in
-    cdef floating eout = nums.eps_out, fstep = nums.step, tau = nums.lr * e.l1, one = 1
+    cdef floating b2 = nums.beta_2, ein = nums.eps_in
+    cdef floating eout = nums.eps_out, fstep = nums.step, tau = nums.lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1
-    cdef floating gi, x, mi, ui, r
+    cdef floating gi, x, mi, ui, d
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1381,12 +1403,13 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        mi = b1 * m[i] + c1 * gi
+        mi = m[i]
+        mi = mi + c1 * (gi - mi)
         ui = f_max(b2 * u[i], f_abs(gi) + ein)
-        r = one / (ui + eout)
-        x = x - fstep * mi * r
+        d = ui + eout
+        x = x - fstep * mi / d
         if Kind is not PlainStep:
-            x = finish(x, tau, r, k, i, prox, kind)
+            x = finish(x, tau, d, k, i, prox, kind)
         m[i] = mi if keep else 0
         u[i] = ui if keep else 0
         p[i] = x if keep else 0
@@ -1403,10 +1426,10 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
                             Block k, Extras e, NadamNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* kept = <const floating*>k.keep
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
-    cdef floating b1 = nums.beta_1, b2 = nums.beta_2, vs = nums.v_scale, feps = nums.eps
-    cdef floating cg = nums.c_grad, cm = nums.c_mom, tau = nums.lr * e.l1, one = 1
+    cdef floating vs = nums.v_scale, feps = nums.eps
+    cdef floating cg = nums.c_grad, cm = nums.c_mom, tau = nums.lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
-    cdef floating gi, x, mi, vi, r
+    cdef floating gi, x, mi, vi, d, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
     cdef Py_ssize_t i
@@ -1417,12 +1440,15 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
         x = p[i]
         gi = prepare(gi, x, sign, clip, scale, l2, kind)
         x = x - decay * x if decay != 0 else x
-        mi = b1 * m[i] + c1 * gi
-        vi = b2 * v[i] + c2 * gi * gi
-        r = one / (f_sqrt(vi * vs) + feps)
-        x = x - (cg * gi + cm * mi) * r
+        mi = m[i]
+        mi = mi + c1 * (gi - mi)
+        vi = v[i]
+        q = vi + c2 * (gi * gi - vi)
+        vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
+        d = f_sqrt(vi * vs) + feps
+        x = x - (cg * gi + cm * mi) / d
         if Kind is not PlainStep:
-            x = finish(x, tau, r, k, i, prox, kind)
+            x = finish(x, tau, d, k, i, prox, kind)
         m[i] = mi if keep else 0
         v[i] = vi if keep else 0
         p[i] = x if keep else 0

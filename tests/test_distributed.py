@@ -114,7 +114,10 @@ def test_one_chunk_minibatches_are_minimize(client, cancer):
         np.testing.assert_allclose(res.opt_state["state"][0][k], v, rtol=0, atol=1e-12)
     # communication: x once per task (one worker), one gradient + 3 scalars per chunk;
     # a task per step and per evaluation of the polish (full batch, on the workers)
-    assert res.polish["success"] and res.polish == ref.polish
+    # the polish's full-batch gradients are sums on the workers (their BLAS may split them
+    # otherwise than the driver's): its stationarity agrees to rounding, not bit for bit
+    assert res.polish["success"] and res.polish == {
+        **ref.polish, "stationarity": pytest.approx(ref.polish["stationarity"], rel=1e-9)}
     tasks = res.nit + res.polish["nfev"]
     assert res.comm["bytes_sent"] == tasks * x0.nbytes
     assert res.comm["bytes_received"] == tasks * (x0.nbytes + 5 * 8)

@@ -82,16 +82,18 @@ def test_sklearn_estimator_checks(estimator, check):
         check(estimator)
 
 
+# (the subprocesses run from "/", so that they import the package the tests import, never
+# the uncompiled source folder of the current directory)
 def test_import_fastopt_does_not_import_sklearn():
     code = "import sys, fastopt; assert 'sklearn' not in sys.modules, 'sklearn imported'"
-    subprocess.run([sys.executable, "-c", code], check=True)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd="/")
 
 
 def test_without_sklearn_the_import_names_the_extra():
     code = ("import sys; sys.modules['sklearn'] = None\n"
             "try:\n    import fastopt.linear_model\nexcept ImportError as e:\n"
             "    print(e)\nelse:\n    print('imported')")
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, cwd="/",
                          text=True).stdout
     assert 'pip install "fastopt[sklearn]"' in out
 

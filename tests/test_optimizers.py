@@ -161,7 +161,9 @@ def test_float32_steps_compute_in_float32():
     double literal such as ``1 - beta`` inside the loop once promoted every float32 element
     to float64 and back: 2.4x slower, and not what torch computes.)  Each constant is
     computed in double and rounded once, as torch and Keras round their Python floats:
-    1 - beta_2 is float32(1 - 0.999), not 1 - float32(0.999)."""
+    1 - beta_2 is float32(1 - 0.999), not 1 - float32(0.999).  The moving averages are
+    m + (1 - beta) (g - m) and the step divides by the denominator, as torch and Keras
+    do."""
     f = np.float32
     rng = np.random.default_rng(11)
     theta = rng.standard_normal(1000).astype(f)
@@ -173,9 +175,9 @@ def test_float32_steps_compute_in_float32():
     for t, g in enumerate(grads, 1):
         opt.step(g)
         ss, step = f(1 / (1 - b2 ** t) ** 0.5), f(lr / (1 - b1 ** t))
-        m = f(b1) * m + f(1 - b1) * g
-        v = f(b2) * v + f(1 - b2) * g * g
-        x = x - step * m * (f(1) / (np.sqrt(v) * ss + f(eps)))
+        m = m + f(1 - b1) * (g - m)
+        v = v + f(1 - b2) * (g * g - v)
+        x = x - step * m / (np.sqrt(v) * ss + f(eps))
         assert x.dtype == m.dtype == v.dtype == f
     np.testing.assert_array_equal(opt.state[0]["exp_avg"], m)
     np.testing.assert_array_equal(opt.state[0]["exp_avg_sq"], v)
@@ -209,14 +211,13 @@ def test_float32_decay_complements_are_rounded_once_from_double(rule, hyper, wei
     opt.step(g)
     for name, (beta, power) in weights.items():
         assert f(1 - beta) != f(1) - f(beta)            # the two roundings differ here
-        expect = f(1 - beta) * g
-        if power == 2:                                  # ((1 - beta) g) g, torch's order
-            expect = expect * g
+        expect = f(1 - beta) * (g * g if power == 2 else g)
         np.testing.assert_array_equal(opt.state[0][name], expect, err_msg=name)
 
 
 def test_float32_sgd_dampening_weight_is_rounded_once_from_double():
-    """torch's buffer b = mu b + (1 - dampening) g: the weight is float32(1 - dampening)."""
+    """torch's buffer b = mu b + (1 - dampening) g, computed as b + ((1 - dampening) g -
+    (1 - mu) b): both weights are float32 of the complement computed in double."""
     f = np.float32
     rng = np.random.default_rng(13)
     g1, g2 = (rng.standard_normal(1000).astype(f) for _ in range(2))
@@ -226,7 +227,7 @@ def test_float32_sgd_dampening_weight_is_rounded_once_from_double():
     opt.step(g2)
     assert f(1 - 0.9) != f(1) - f(0.9)                  # the two roundings differ here
     np.testing.assert_array_equal(opt.state[0]["momentum_buffer"],
-                                  f(0.5) * g1 + f(1 - 0.9) * g2)
+                                  g1 + (f(1 - 0.9) * g2 - f(1 - 0.5) * g1))
 
 
 @pytest.mark.parametrize("option", list(OPTIONS))
@@ -662,7 +663,8 @@ def _published_numbers(rule, keras, h, lr, t, carry):
     comments in fastopt/_kernels.pyx) from the published formulas, in Python floats."""
     if rule == "sgd":
         return {"lr": lr, "momentum": h["momentum"], "first": t == 1,
-                "grad_weight": 1 - h["dampening"]}, carry
+                "grad_weight": 1 - h["dampening"],
+                "one_minus_momentum": 1 - h["momentum"]}, carry
     if rule == "adagrad":
         if keras:
             return {"lr": lr, "eps_in": h["epsilon"], "eps_out": 0.0}, carry

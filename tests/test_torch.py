@@ -98,17 +98,7 @@ def test_float64_trajectory_is_torchs(name, kwargs, own):
         torch.float64))))
 
 
-# Centered RMSprop's float32 loop rounds each element once more than torch's (it multiplies
-# by the reciprocal of its denominator where torch divides): its float32 trajectory strays
-# further from float64 than torch's float32 does (12 steps).
-_FLOAT32_ROUNDING = pytest.mark.xfail(
-    strict=True, reason="centered RMSprop's float32 rounding (a reciprocal where torch divides)")
-FLOAT32_CASES = [pytest.param(*case, id=i, marks=_FLOAT32_ROUNDING
-                              if i == "RMSprop-5" else ())
-                 for case, i in zip(CASES, IDS)]
-
-
-@pytest.mark.parametrize("name, kwargs, own", FLOAT32_CASES)
+@pytest.mark.parametrize("name, kwargs, own", CASES, ids=IDS)
 def test_float32_trajectory_is_torchs(name, kwargs, own):
     """float32 within 1e-5 relative of torch's float32, and as close to the float64
     trajectory as torch's own float32 is (within a factor 2: the rounding errors of two
@@ -292,7 +282,8 @@ def test_import_fastopt_does_not_import_torch_and_missing_torch_is_named():
     code = ("import sys, fastopt; assert 'torch' not in sys.modules; "
             "sys.modules['torch'] = None\n"
             "try:\n    import fastopt.torch\nexcept ImportError as e:\n    print(e)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+    # (from "/": the package the tests import, never the uncompiled source folder)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/",
                          check=True).stdout
     assert "fastopt[torch]" in out
 
