@@ -320,13 +320,13 @@ class Optimizer:
         self.skipped_steps = 0
         self.last_nonfinite = 0
         self._masks: tuple[Array | None, ...] = (None,) * n
-        self._state = tuple(MappingProxyType(self._fresh_state(p, self._group_of(i).hyper))
-                            for i, p in enumerate(self._params))
+        hyper_of = [self._groups[0].hyper] * n          # each array's group's
+        for g in self._groups:
+            for i in g.indices:
+                hyper_of[i] = g.hyper
+        self._state = tuple(MappingProxyType(self._fresh_state(p, h))
+                            for p, h in zip(self._params, hyper_of))
         self._apply(settings, rebuild=True)
-
-    def _group_of(self, i: int) -> _Group:
-        """The group of parameter array i."""
-        return next(g for g in self._groups if i in g.indices)
 
     def _sort_keys(self, where: str, keys: Mapping[str, Any]
                    ) -> tuple[dict[str, Any], Any, dict[str, Any]]:
