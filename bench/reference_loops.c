@@ -104,20 +104,22 @@ ALWAYS_INLINE T SUFFIX(soft)(T x, T t)
  * vector lane); the benchmark's arrays are far below 2**31 elements.  `masked` and `prox`
  * are constants at every call, so each variant is a loop of its own. */
 
-/* torch SGD with momentum after its first step: b = mu b + g;  p -= lr b;  D = 1 */
+/* torch SGD with momentum after its first step: b = mu b + g, computed as
+ * b + (g - (1 - mu) b);  p -= lr b;  D = 1 */
 ALWAYS_INLINE int SUFFIX(sgd_momentum)(T *restrict p, const T *restrict g, T *restrict b,
                                        T *restrict unused, const unsigned char *restrict mask,
                                        i64 lo, i64 hi, const double *x, T tau, int masked,
                                        int prox)
 {
-    T lr = (T)x[0], mu = (T)x[1];
+    T lr = (T)x[0], cmu = (T)x[4];   /* 1 - mu, computed in double */
     int bad = 0;
     (void)unused;
     for (i64 i = lo; i < hi; i++) {
         int keep = !masked || mask[i] != 0;
         T gi = g[i], xi = p[i], bi;
         bad += keep & ((float)(gi * 0) != 0);
-        bi = mu * b[i] + gi;
+        bi = b[i];
+        bi = bi + (gi - cmu * bi);
         xi = xi - lr * bi;
         if (prox)
             xi = SUFFIX(soft)(xi, tau);
@@ -133,43 +135,47 @@ ALWAYS_INLINE int SUFFIX(adagrad)(T *restrict p, const T *restrict g, T *restric
                                   i64 lo, i64 hi, const double *x, T tau, int masked,
                                   int prox)
 {
-    T lr = (T)x[0], ein = (T)x[1], eout = (T)x[2], one = 1;
+    T lr = (T)x[0], ein = (T)x[1], eout = (T)x[2];
     int bad = 0;
     (void)unused;
     for (i64 i = lo; i < hi; i++) {
         int keep = !masked || mask[i] != 0;
-        T gi = g[i], xi = p[i], s, r;
+        T gi = g[i], xi = p[i], s, d;
         bad += keep & ((float)(gi * 0) != 0);
         s = acc[i] + gi * gi;
-        r = one / (SQRT(s + ein) + eout);
-        xi = xi - lr * gi * r;
+        d = SQRT(s + ein) + eout;
+        xi = xi - lr * gi / d;
         if (prox)
-            xi = SUFFIX(soft)(xi, tau * r);
+            xi = SUFFIX(soft)(xi, tau / d);
         acc[i] = keep ? s : 0;
         p[i] = keep ? xi : 0;
     }
     return bad;
 }
 
-/* torch Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
- * D = sqrt(v) sqrt_scale + eps;  p -= step m / D */
+/* torch Adam: m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2, each computed as
+ * a + (1 - b)(y - a) (an overflowed v stays inf);  D = sqrt(v) sqrt_scale + eps;
+ * p -= step m / D */
 ALWAYS_INLINE int SUFFIX(adam)(T *restrict p, const T *restrict g, T *restrict m,
                                T *restrict v, const unsigned char *restrict mask, i64 lo,
                                i64 hi, const double *x, T tau, int masked, int prox)
 {
-    T b1 = (T)x[0], b2 = (T)x[1], ss = (T)x[2], eps = (T)x[3], step = (T)x[4], one = 1;
+    T ss = (T)x[2], eps = (T)x[3], step = (T)x[4];
     T c1 = (T)x[6], c2 = (T)x[7];   /* 1 - b1 and 1 - b2, computed in double */
     int bad = 0;
     for (i64 i = lo; i < hi; i++) {
         int keep = !masked || mask[i] != 0;
-        T gi = g[i], xi = p[i], mi, vi, r;
+        T gi = g[i], xi = p[i], mi, vi, q, d;
         bad += keep & ((float)(gi * 0) != 0);
-        mi = b1 * m[i] + c1 * gi;
-        vi = b2 * v[i] + c2 * gi * gi;
-        r = one / (SQRT(vi) * ss + eps);
-        xi = xi - step * mi * r;
+        mi = m[i];
+        mi = mi + c1 * (gi - mi);
+        vi = v[i];
+        q = vi + c2 * (gi * gi - vi);
+        vi = q == q ? q : vi + gi * gi;
+        d = SQRT(vi) * ss + eps;
+        xi = xi - step * mi / d;
         if (prox)
-            xi = SUFFIX(soft)(xi, tau * r);
+            xi = SUFFIX(soft)(xi, tau / d);
         m[i] = keep ? mi : 0;
         v[i] = keep ? vi : 0;
         p[i] = keep ? xi : 0;
