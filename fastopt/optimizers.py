@@ -321,9 +321,9 @@ class Optimizer:
         self.last_nonfinite = 0
         self._masks: tuple[Array | None, ...] = (None,) * n
         hyper_of = [self._groups[0].hyper] * n          # each array's group's
-        for g in self._groups:
-            for i in g.indices:
-                hyper_of[i] = g.hyper
+        for group in self._groups:
+            for i in group.indices:
+                hyper_of[i] = group.hyper
         self._state = tuple(MappingProxyType(self._fresh_state(p, h))
                             for p, h in zip(self._params, hyper_of))
         self._apply(settings, rebuild=True)
