@@ -10,7 +10,9 @@
  * what they leave out is fastopt's machinery around the loop (blocks, the Python call,
  * option handling).  A mask is read as bytes (nonzero = keep) and pruned elements and their
  * state are written as 0; the l1 step is the soft threshold at tau / D (tau: the kernel's
- * learning rate times the l1 strength, D the rule's denominator, 1 for SGD).
+ * learning rate times the l1 strength, D the rule's denominator, 1 for SGD), and with it
+ * the update and the threshold multiply by r = 1 / D instead of dividing, as the kernels'
+ * l1 steps do.
  *
  * The file is its own template: it includes itself once with T = float (functions ending in
  * _f32) and once with T = double (_f64).  Each step function takes `count` arrays:
@@ -144,9 +146,12 @@ ALWAYS_INLINE int SUFFIX(adagrad)(T *restrict p, const T *restrict g, T *restric
         bad += keep & ((float)(gi * 0) != 0);
         s = acc[i] + gi * gi;
         d = SQRT(s + ein) + eout;
-        xi = xi - lr * gi / d;
-        if (prox)
-            xi = SUFFIX(soft)(xi, tau / d);
+        if (prox) {
+            T r = 1 / d;
+            xi = SUFFIX(soft)(xi - lr * gi * r, tau * r);
+        } else {
+            xi = xi - lr * gi / d;
+        }
         acc[i] = keep ? s : 0;
         p[i] = keep ? xi : 0;
     }
@@ -173,9 +178,12 @@ ALWAYS_INLINE int SUFFIX(adam)(T *restrict p, const T *restrict g, T *restrict m
         q = vi + c2 * (gi * gi - vi);
         vi = q == q ? q : vi + gi * gi;
         d = SQRT(vi) * ss + eps;
-        xi = xi - step * mi / d;
-        if (prox)
-            xi = SUFFIX(soft)(xi, tau / d);
+        if (prox) {
+            T r = 1 / d;
+            xi = SUFFIX(soft)(xi - step * mi * r, tau * r);
+        } else {
+            xi = xi - step * mi / d;
+        }
         m[i] = keep ? mi : 0;
         v[i] = keep ? vi : 0;
         p[i] = keep ? xi : 0;

@@ -116,12 +116,16 @@ def _variants(rule, num_threads, p0, g, mask, copy, plan, report):
     and the copy, timed in the same rounds."""
     fns, opts = {"copy": copy[0]}, {}
     for variant in VARIANTS:
-        opt = PROX_RULES[rule](p0.copy(), l1=PROX_L1 if "l1" in variant else 0.0,
-                               num_threads=num_threads)
+        l1 = PROX_L1 if "l1" in variant else 0.0
+        opt = PROX_RULES[rule](p0.copy(), l1=l1, num_threads=num_threads)
         if "mask" in variant:
             opt.set_masks([mask])
         opts[variant] = opt
         fns[variant] = lambda o=opt: o.step(g)
+        # the C loop must compute this variant's step bit for bit (SystemExit otherwise)
+        reference_loops.check(rule, lambda p, l1=l1: PROX_RULES[rule](
+            p, l1=l1, num_threads=num_threads), dtype=p0.dtype, masked="mask" in variant,
+            threads=num_threads)
         c_loop = reference_loops.loops(rule, opt, [g], num_threads).get("C loop")
         if c_loop is not None:
             fns["C " + variant] = c_loop

@@ -35,12 +35,12 @@
 # Arrays are processed in blocks of BLOCK elements.  Absent optional arrays (mask, per-
 # coordinate l1, bounds) are replaced by constant blocks that live in cache, so one loop serves
 # every combination without extra memory traffic.  A step on one thread goes by chunks of
-# CHUNK_BLOCKS blocks, and a plain or prox step, which reads no optional array, runs a chunk
-# as one loop (each call of a loop costs its set-up: alias checks, constants, the count's
-# reduction); a step with a mask runs by MASK_RUN elements, each run's mask first copied as
-# numbers (mask_run); threads split a step by blocks, the finer unit.  Elements are independent, so
-# results are bit-identical for any number of threads; reductions sum fixed-size blocks in
-# block order.
+# CHUNK_BLOCKS blocks, and every step but a full one, which reads the one-block stand-ins, runs
+# a chunk as one loop call (each call of a loop costs its set-up: alias checks, constants, the
+# count's reduction); inside it, a step with a mask goes by runs of MASK_RUN elements, each
+# run's mask first copied as numbers (run_end); threads split a step by blocks, the finer
+# unit.  Elements are independent, so results are bit-identical for any number of threads;
+# reductions sum fixed-size blocks in block order.
 #
 # Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
 # entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
@@ -87,9 +87,9 @@ cdef enum:
     # 8192 elements: one-thread plain steps measured 3-5% faster than with one loop call
     # per block (1e5..1e6 elements, and 20 arrays of 1e3..1e5)
     CHUNK_BLOCKS = 4
-    # elements of a masked step's loop call (a divisor of BLOCK): its mask's copy (2 KiB of
-    # float64) stays in the first-level cache while the loop reads it; with whole blocks
-    # (16 KiB), the streams evicted it, measured 1.3x the plain step against 1.1x
+    # elements of a masked step's run (run_end): its mask's copy (2 KiB of float64) stays in
+    # the first-level cache while the loop reads it; with whole blocks (16 KiB), the streams
+    # evicted it, measured 1.3x the plain step against 1.1x
     MASK_RUN = 256
 
 # The kinds of step, as types so that Cython writes a separate copy of every loop for each
@@ -273,16 +273,31 @@ cdef inline floating prepare(floating g, floating x, floating sign, floating cli
     return g + l2 * x if l2 != 0 else g
 
 
-cdef inline floating finish(floating x, floating tau, floating d, Block k, Py_ssize_t i,
-                            bint prox, Kind kind) noexcept nogil:
-    """Element i of block k: the l1 proximal step at threshold t = tau * l1_i / d (l1_i = 1
-    except in a full step, the only one that reads per-coordinate strengths), then box
-    bounds (full steps only).  The soft threshold sign(x) max(|x| - t, 0) is computed as x
-    minus x clamped to [-t, t], the same number (x - t or x + t rounded, or x - x = +0.0
-    for |x| <= t; NaN stays NaN) in fewer operations."""
+cdef inline floating reciprocal(floating d, Kind kind) noexcept nogil:
+    """1 / D in the l1 kinds (prox and mask-prox steps), whose update and threshold both
+    divide by D: one division and two products instead of two divisions (the divider
+    bounds a one-thread float64 step: measured 1.18-1.28x the plain step with two).  The
+    other kinds divide by D once or not at all; they get D back, unused."""
+    return 1 / d if Kind is ProxStep or Kind is MaskProxStep else d
+
+
+cdef inline floating over(floating num, floating d, floating r, Kind kind) noexcept nogil:
+    """num / D, as num times r = reciprocal(D) in the l1 kinds (within an ulp of the
+    quotient)."""
+    return num * r if Kind is ProxStep or Kind is MaskProxStep else num / d
+
+
+cdef inline floating finish(floating x, floating tau, floating d, floating r, Block k,
+                            Py_ssize_t i, bint prox, Kind kind) noexcept nogil:
+    """Element i of block k: the l1 proximal step at threshold t = tau * l1_i / D (l1_i = 1
+    except in a full step, the only one that reads per-coordinate strengths; the l1 kinds
+    multiply by r = reciprocal(D)), then box bounds (full steps only).  The soft threshold
+    sign(x) max(|x| - t, 0) is computed as x minus x clamped to [-t, t], the same number
+    (x - t or x + t rounded, or x - x = +0.0 for |x| <= t; NaN stays NaN) in fewer
+    operations."""
     cdef floating t, c, lo, hi
     if Kind is not MaskStep:
-        t = tau * (<const floating*>k.l1w)[i] / d if Kind is FullStep else tau / d
+        t = tau * (<const floating*>k.l1w)[i] / d if Kind is FullStep else tau * r
         c = -t if x < -t else x
         c = t if c > t else c
         x = x - c if prox else x
@@ -362,12 +377,12 @@ cdef Arrays gather(floating[::1] param, floating[::1] s1, bint need1, floating[:
 
 
 cdef struct Block:
-    # one block, a plain or prox step's run of blocks, or a masked step's run of MASK_RUN
-    # elements of a kernel call: typed pointers are taken from these by the rule; keep is
-    # the mask as numbers of the parameter's type (mask_run)
+    # one block, or (in a step that reads no per-coordinate l1 or bounds) a run of blocks, of
+    # a kernel call: typed pointers are taken from these by the rule; mask is NULL without one
     Py_ssize_t n
     Py_ssize_t start
-    const void* keep
+    const unsigned char* mask
+    void* run                   # MASK_RUN numbers of the parameter's type (run_end)
     const void* l1w
     const void* lower
     const void* upper
@@ -375,14 +390,14 @@ cdef struct Block:
 
 cdef inline Block block_at(Arrays* a, Py_ssize_t b, Py_ssize_t count,
                            Py_ssize_t itemsize) noexcept nogil:
-    """Blocks b to b + count - 1 of the call as one; absent optional arrays point at their
-    constant stand-ins, which are one block long (so count > 1 only where none is read).
-    keep points at the stand-in of an absent mask, ones (see run_of for a mask)."""
+    """Blocks b to b + count - 1 of the call as one; absent optional arrays other than the
+    mask point at their constant stand-ins, which are one block long (so count > 1 only
+    where none is read)."""
     cdef Block k
     cdef bint single = itemsize == 4
     k.start = b * BLOCK
     k.n = min(count * BLOCK, a.n - k.start)
-    k.keep = <const void*>ONES_F if single else <const void*>ONES_D
+    k.mask = a.mask + k.start if a.mask != NULL else NULL
     k.l1w = <const char*>a.l1w + k.start * itemsize if a.l1w != NULL else (
         <const void*>ONES_F if single else <const void*>ONES_D)
     k.lower = <const char*>a.lower + k.start * itemsize if a.lower != NULL else (
@@ -1122,53 +1137,54 @@ cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks) noe
 
 cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, Extras e,
                             StepNumbers c, floating z, Kind kind) noexcept nogil:
-    """Blocks b to b + count - 1 of one array's step (those that exist): one loop in a plain
-    or prox step (it reads no optional array, so the one-block constant stand-ins do not
-    limit it), block by block in a full step without a mask, and by runs of MASK_RUN
-    elements with one (mask_run).  The sparse kinds get the options they leave out
-    (step_kind) as constants, so that the compiler drops them from their loops."""
-    cdef Py_ssize_t end = min(b + count, n_blocks(a.n)), start
-    cdef floating keep[MASK_RUN]
+    """Blocks b to b + count - 1 of one array's step (those that exist): one loop call for
+    every kind but the full step, which reads the one-block constant stand-ins of absent
+    per-coordinate arrays and so goes block by block.  The sparse kinds get the options
+    they leave out (step_kind) as constants, so that the compiler drops them from their
+    loops."""
+    cdef Py_ssize_t end = min(b + count, n_blocks(a.n))
+    cdef floating run[MASK_RUN]
     cdef Block k
     cdef int bad = 0
     if Kind is ProxStep or Kind is MaskStep or Kind is MaskProxStep:
         e.sign, e.scale, e.l2, e.decay = 1, 1, 0, 0
         e.prox = Kind is not MaskStep
-    if Kind is PlainStep or Kind is ProxStep:
-        bad = block_step(f, a, block_at(a, b, end - b, sizeof(floating)), e, c, z, kind)
-    else:
-        while b < end:
-            k = block_at(a, b, 1, sizeof(floating))
-            if a.mask == NULL:
-                bad += block_step(f, a, k, e, c, z, kind)
-            else:
-                start = 0
-                while start < k.n:
-                    bad += block_step(f, a, mask_run(a, k, start, keep, sizeof(floating)),
-                                      e, c, z, kind)
-                    start += MASK_RUN
-            b += 1
+    while b < end:
+        # a full step block by block, every other kind in one call
+        k = block_at(a, b, 1 if Kind is FullStep else end - b, sizeof(floating))
+        k.run = run
+        bad += block_step(f, a, k, e, c, z, kind)
+        b += 1 if Kind is FullStep else end - b
     return bad
 
 
-cdef inline Block mask_run(Arrays* a, Block k, Py_ssize_t start, floating* keep,
-                           Py_ssize_t itemsize) noexcept nogil:
-    """Elements start to start + MASK_RUN - 1 of block k (those that exist), with keep[i] =
-    1 where the mask is nonzero, else 0: the rule loops read the mask as numbers of their
-    own width.  A byte-wide array in a loop of 4- or 8-byte numbers makes the compiler
-    vectorize it by 32 elements (a vector of bytes), 4 or 8 vectors of each number, more
-    than the registers hold (measured 1.4-1.8x the plain step)."""
-    cdef Py_ssize_t i
-    cdef const unsigned char* mask = a.mask + k.start + start
-    k.n = min(MASK_RUN, k.n - start)
-    for i in range(k.n):
-        keep[i] = 1 if mask[i] != 0 else 0
-    k.start += start
-    k.keep = keep
-    k.l1w = <const char*>k.l1w + start * itemsize
-    k.lower = <const char*>k.lower + start * itemsize
-    k.upper = <const char*>k.upper + start * itemsize
-    return k
+cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
+                               Kind kind) noexcept nogil:
+    """Where the rule loop's run of elements that starts at lo ends: block k's end without a
+    mask, else MASK_RUN elements later, their mask first copied into k.run as numbers of the
+    parameter's width (1 where it is nonzero, else 0).  *kept is then the run's mask, or
+    the stand-in of ones in a full step without one (a plain or prox step reads none).
+
+    A mask read as bytes inside the rule loop would make the compiler vectorize by 32
+    elements (a vector of bytes), 4 or 8 vectors of each number, more than the registers
+    hold (measured 1.4-1.8x the plain step); read in runs, it stays in the first-level
+    cache, and the run's loop starts inside the rule function (a function call per run
+    cost masked float32 SGD a fifth of its step).  The run's buffer belongs to the caller
+    (blocks_step): an array of the rule function's own would keep the compiler from
+    inlining it where its structural options are constants (a 2 KiB stack frame), and a
+    loop with a runtime amsgrad writes vmax through masked stores, even to NULL (25x)."""
+    cdef Py_ssize_t i, hi = k.n
+    cdef const unsigned char* mask = k.mask
+    cdef floating* run = <floating*>k.run
+    if (Kind is MaskStep or Kind is MaskProxStep or Kind is FullStep) and mask != NULL:
+        hi = min(lo + MASK_RUN, k.n)
+        for i in range(hi - lo):
+            run[i] = 1 if mask[lo + i] != 0 else 0
+        kept[0] = run
+    elif Kind is FullStep:
+        kept[0] = <const floating*>(<const void*>ONES_F if floating is float
+                                    else <const void*>ONES_D)
+    return hi
 
 
 cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, StepNumbers c,
@@ -1219,37 +1235,40 @@ cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, StepNumbers c,
 cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k,
                           Extras e, SgdNumbers nums, bint momentum, bint nesterov,
                           bint keras, Kind kind) noexcept nogil:
-    cdef const floating* kept = <const floating*>k.keep
+    cdef const floating* kept = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, fmu = nums.momentum, tau = nums.lr * e.l1
     cdef floating fw = nums.grad_weight, cmu = nums.one_minus_momentum
     cdef floating gi, x, b
     cdef bint keep, prox = e.prox, first = nums.first
     cdef int bad = 0
-    cdef Py_ssize_t i
-    for i in range(k.n):
-        keep = Kind is PlainStep or Kind is ProxStep or kept[i] != 0
-        gi = g[i]
-        bad += keep & nonfinite(gi)
-        x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2, kind)
-        x = x - decay * x if decay != 0 else x
-        if not momentum:
-            x = x - flr * gi
-        elif keras:
-            b = fmu * buf[i] - flr * gi
-            x = x + (fmu * b - flr * gi if nesterov else b)
-            buf[i] = b if keep else 0
-        else:
-            # mu b + w g as b + (w g - (1 - mu) b) (see MOVING AVERAGES); fw != 1 is
-            # loop-invariant: without dampening the loop has no multiply by fw
-            b = buf[i]
-            b = gi if first else b + ((fw * gi if fw != 1 else gi) - cmu * b)
-            x = x - flr * (gi + fmu * b if nesterov else b)
-            buf[i] = b if keep else 0
-        if Kind is not PlainStep:
-            x = finish(x, tau, 1, k, i, prox, kind)
-        p[i] = x if keep else 0
+    cdef Py_ssize_t i, lo = 0, hi
+    while lo < k.n:
+        hi = run_end(&k, lo, &kept, kind)
+        for i in range(lo, hi):
+            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            gi = g[i]
+            bad += keep & nonfinite(gi)
+            x = p[i]
+            gi = prepare(gi, x, sign, clip, scale, l2, kind)
+            x = x - decay * x if decay != 0 else x
+            if not momentum:
+                x = x - flr * gi
+            elif keras:
+                b = fmu * buf[i] - flr * gi
+                x = x + (fmu * b - flr * gi if nesterov else b)
+                buf[i] = b if keep else 0
+            else:
+                # mu b + w g as b + (w g - (1 - mu) b) (see MOVING AVERAGES); fw != 1 is
+                # loop-invariant: without dampening the loop has no multiply by fw
+                b = buf[i]
+                b = gi if first else b + ((fw * gi if fw != 1 else gi) - cmu * b)
+                x = x - flr * (gi + fmu * b if nesterov else b)
+                buf[i] = b if keep else 0
+            if Kind is not PlainStep:
+                x = finish(x, tau, 1, 1, k, i, prox, kind)
+            p[i] = x if keep else 0
+        lo = hi
     return bad
 
 
@@ -1259,28 +1278,32 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
 
 cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Block k,
                               Extras e, AdagradNumbers nums, Kind kind) noexcept nogil:
-    cdef const floating* kept = <const floating*>k.keep
+    cdef const floating* kept = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
     cdef floating tau = nums.lr * e.l1
-    cdef floating gi, x, s, d
+    cdef floating gi, x, s, d, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
-    cdef Py_ssize_t i
-    for i in range(k.n):
-        keep = Kind is PlainStep or Kind is ProxStep or kept[i] != 0
-        gi = g[i]
-        bad += keep & nonfinite(gi)
-        x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2, kind)
-        x = x - decay * x if decay != 0 else x
-        s = acc[i] + gi * gi
-        d = f_sqrt(s + ein) + eout
-        x = x - flr * gi / d
-        if Kind is not PlainStep:
-            x = finish(x, tau, d, k, i, prox, kind)
-        acc[i] = s if keep else 0
-        p[i] = x if keep else 0
+    cdef Py_ssize_t i, lo = 0, hi
+    while lo < k.n:
+        hi = run_end(&k, lo, &kept, kind)
+        for i in range(lo, hi):
+            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            gi = g[i]
+            bad += keep & nonfinite(gi)
+            x = p[i]
+            gi = prepare(gi, x, sign, clip, scale, l2, kind)
+            x = x - decay * x if decay != 0 else x
+            s = acc[i] + gi * gi
+            d = f_sqrt(s + ein) + eout
+            r = reciprocal(d, kind)
+            x = x - over(flr * gi, d, r, kind)
+            if Kind is not PlainStep:
+                x = finish(x, tau, d, r, k, i, prox, kind)
+            acc[i] = s if keep else 0
+            p[i] = x if keep else 0
+        lo = hi
     return bad
 
 
@@ -1296,42 +1319,46 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
                               floating* avg, floating* buf, Block k, Extras e,
                               RmspropNumbers nums, bint centered, bint momentum,
                               Kind kind) noexcept nogil:
-    cdef const floating* kept = <const floating*>k.keep
+    cdef const floating* kept = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
     cdef floating fin = nums.lr_in, fout = nums.lr_out, fmu = nums.momentum
     cdef floating tau = nums.lr * e.l1, crho = nums.one_minus_rho
-    cdef floating gi, x, s, a, w, d, bb, q
+    cdef floating gi, x, s, a, w, d, r, bb, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
-    cdef Py_ssize_t i
-    for i in range(k.n):
-        keep = Kind is PlainStep or Kind is ProxStep or kept[i] != 0
-        gi = g[i]
-        bad += keep & nonfinite(gi)
-        x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2, kind)
-        x = x - decay * x if decay != 0 else x
-        s = sq[i]
-        q = s + crho * (gi * gi - s)
-        s = q if q == q else s + gi * gi        # an infinite average stays inf (MOVING AVERAGES)
-        w = s
-        if centered:
-            a = avg[i]
-            a = a + crho * (gi - a)
-            w = s - a * a
-            avg[i] = a if keep else 0
-        d = f_sqrt(w + ein) + eout
-        if momentum:
-            bb = fmu * buf[i] + fin * gi / d
-            x = x - fout * bb
-            buf[i] = bb if keep else 0
-        else:
-            x = x - flr * gi / d
-        if Kind is not PlainStep:
-            x = finish(x, tau, d, k, i, prox, kind)
-        sq[i] = s if keep else 0
-        p[i] = x if keep else 0
+    cdef Py_ssize_t i, lo = 0, hi
+    while lo < k.n:
+        hi = run_end(&k, lo, &kept, kind)
+        for i in range(lo, hi):
+            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            gi = g[i]
+            bad += keep & nonfinite(gi)
+            x = p[i]
+            gi = prepare(gi, x, sign, clip, scale, l2, kind)
+            x = x - decay * x if decay != 0 else x
+            s = sq[i]
+            q = s + crho * (gi * gi - s)
+            s = q if q == q else s + gi * gi        # an infinite average stays inf (MOVING AVERAGES)
+            w = s
+            if centered:
+                a = avg[i]
+                a = a + crho * (gi - a)
+                w = s - a * a
+                avg[i] = a if keep else 0
+            d = f_sqrt(w + ein) + eout
+            r = reciprocal(d, kind)
+            if momentum:
+                bb = fmu * buf[i] + over(fin * gi, d, r, kind)
+                x = x - fout * bb
+                buf[i] = bb if keep else 0
+            else:
+                x = x - over(flr * gi, d, r, kind)
+            if Kind is not PlainStep:
+                x = finish(x, tau, d, r, k, i, prox, kind)
+            sq[i] = s if keep else 0
+            p[i] = x if keep else 0
+        lo = hi
     return bad
 
 
@@ -1345,38 +1372,42 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
 cdef inline int adam_block(floating* p, const floating* g, floating* m, floating* v,
                            floating* vmax, Block k, Extras e, AdamNumbers nums,
                            bint amsgrad, Kind kind) noexcept nogil:
-    cdef const floating* kept = <const floating*>k.keep
+    cdef const floating* kept = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating ss = nums.sqrt_scale, feps = nums.eps
     cdef floating fstep = nums.step, tau = nums.prox_lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
-    cdef floating gi, x, mi, vi, w, d, q
+    cdef floating gi, x, mi, vi, w, d, r, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
-    cdef Py_ssize_t i
-    for i in range(k.n):
-        keep = Kind is PlainStep or Kind is ProxStep or kept[i] != 0
-        gi = g[i]
-        bad += keep & nonfinite(gi)
-        x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2, kind)
-        x = x - decay * x if decay != 0 else x
-        mi = m[i]
-        mi = mi + c1 * (gi - mi)
-        vi = v[i]
-        q = vi + c2 * (gi * gi - vi)
-        vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
-        w = vi
-        if amsgrad:
-            w = f_max(vmax[i], vi)
-            vmax[i] = w if keep else 0
-        d = f_sqrt(w) * ss + feps
-        x = x - fstep * mi / d
-        if Kind is not PlainStep:
-            x = finish(x, tau, d, k, i, prox, kind)
-        m[i] = mi if keep else 0
-        v[i] = vi if keep else 0
-        p[i] = x if keep else 0
+    cdef Py_ssize_t i, lo = 0, hi
+    while lo < k.n:
+        hi = run_end(&k, lo, &kept, kind)
+        for i in range(lo, hi):
+            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            gi = g[i]
+            bad += keep & nonfinite(gi)
+            x = p[i]
+            gi = prepare(gi, x, sign, clip, scale, l2, kind)
+            x = x - decay * x if decay != 0 else x
+            mi = m[i]
+            mi = mi + c1 * (gi - mi)
+            vi = v[i]
+            q = vi + c2 * (gi * gi - vi)
+            vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
+            w = vi
+            if amsgrad:
+                w = f_max(vmax[i], vi)
+                vmax[i] = w if keep else 0
+            d = f_sqrt(w) * ss + feps
+            r = reciprocal(d, kind)
+            x = x - over(fstep * mi, d, r, kind)
+            if Kind is not PlainStep:
+                x = finish(x, tau, d, r, k, i, prox, kind)
+            m[i] = mi if keep else 0
+            v[i] = vi if keep else 0
+            p[i] = x if keep else 0
+        lo = hi
     return bad
 
 
@@ -1387,32 +1418,36 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
 
 cdef inline int adamax_block(floating* p, const floating* g, floating* m, floating* u,
                              Block k, Extras e, AdamaxNumbers nums, Kind kind) noexcept nogil:
-    cdef const floating* kept = <const floating*>k.keep
+    cdef const floating* kept = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b2 = nums.beta_2, ein = nums.eps_in
     cdef floating eout = nums.eps_out, fstep = nums.step, tau = nums.lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1
-    cdef floating gi, x, mi, ui, d
+    cdef floating gi, x, mi, ui, d, r
     cdef bint keep, prox = e.prox
     cdef int bad = 0
-    cdef Py_ssize_t i
-    for i in range(k.n):
-        keep = Kind is PlainStep or Kind is ProxStep or kept[i] != 0
-        gi = g[i]
-        bad += keep & nonfinite(gi)
-        x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2, kind)
-        x = x - decay * x if decay != 0 else x
-        mi = m[i]
-        mi = mi + c1 * (gi - mi)
-        ui = f_max(b2 * u[i], f_abs(gi) + ein)
-        d = ui + eout
-        x = x - fstep * mi / d
-        if Kind is not PlainStep:
-            x = finish(x, tau, d, k, i, prox, kind)
-        m[i] = mi if keep else 0
-        u[i] = ui if keep else 0
-        p[i] = x if keep else 0
+    cdef Py_ssize_t i, lo = 0, hi
+    while lo < k.n:
+        hi = run_end(&k, lo, &kept, kind)
+        for i in range(lo, hi):
+            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            gi = g[i]
+            bad += keep & nonfinite(gi)
+            x = p[i]
+            gi = prepare(gi, x, sign, clip, scale, l2, kind)
+            x = x - decay * x if decay != 0 else x
+            mi = m[i]
+            mi = mi + c1 * (gi - mi)
+            ui = f_max(b2 * u[i], f_abs(gi) + ein)
+            d = ui + eout
+            r = reciprocal(d, kind)
+            x = x - over(fstep * mi, d, r, kind)
+            if Kind is not PlainStep:
+                x = finish(x, tau, d, r, k, i, prox, kind)
+            m[i] = mi if keep else 0
+            u[i] = ui if keep else 0
+            p[i] = x if keep else 0
+        lo = hi
     return bad
 
 
@@ -1424,34 +1459,38 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
 
 cdef inline int nadam_block(floating* p, const floating* g, floating* m, floating* v,
                             Block k, Extras e, NadamNumbers nums, Kind kind) noexcept nogil:
-    cdef const floating* kept = <const floating*>k.keep
+    cdef const floating* kept = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating vs = nums.v_scale, feps = nums.eps
     cdef floating cg = nums.c_grad, cm = nums.c_mom, tau = nums.lr * e.l1
     cdef floating c1 = nums.one_minus_beta_1, c2 = nums.one_minus_beta_2
-    cdef floating gi, x, mi, vi, d, q
+    cdef floating gi, x, mi, vi, d, r, q
     cdef bint keep, prox = e.prox
     cdef int bad = 0
-    cdef Py_ssize_t i
-    for i in range(k.n):
-        keep = Kind is PlainStep or Kind is ProxStep or kept[i] != 0
-        gi = g[i]
-        bad += keep & nonfinite(gi)
-        x = p[i]
-        gi = prepare(gi, x, sign, clip, scale, l2, kind)
-        x = x - decay * x if decay != 0 else x
-        mi = m[i]
-        mi = mi + c1 * (gi - mi)
-        vi = v[i]
-        q = vi + c2 * (gi * gi - vi)
-        vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
-        d = f_sqrt(vi * vs) + feps
-        x = x - (cg * gi + cm * mi) / d
-        if Kind is not PlainStep:
-            x = finish(x, tau, d, k, i, prox, kind)
-        m[i] = mi if keep else 0
-        v[i] = vi if keep else 0
-        p[i] = x if keep else 0
+    cdef Py_ssize_t i, lo = 0, hi
+    while lo < k.n:
+        hi = run_end(&k, lo, &kept, kind)
+        for i in range(lo, hi):
+            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            gi = g[i]
+            bad += keep & nonfinite(gi)
+            x = p[i]
+            gi = prepare(gi, x, sign, clip, scale, l2, kind)
+            x = x - decay * x if decay != 0 else x
+            mi = m[i]
+            mi = mi + c1 * (gi - mi)
+            vi = v[i]
+            q = vi + c2 * (gi * gi - vi)
+            vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
+            d = f_sqrt(vi * vs) + feps
+            r = reciprocal(d, kind)
+            x = x - over(cg * gi + cm * mi, d, r, kind)
+            if Kind is not PlainStep:
+                x = finish(x, tau, d, r, k, i, prox, kind)
+            m[i] = mi if keep else 0
+            v[i] = vi if keep else 0
+            p[i] = x if keep else 0
+        lo = hi
     return bad
 
 
