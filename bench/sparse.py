@@ -3,12 +3,14 @@ regression end to end against scikit-learn.
 
 (a) Cost of the fused extras
     One ``opt.step(grad)`` at 10^7 elements (``--quick``: 10^6), float32 and float64, on 1
-    and 2 threads, for Adam, AdaGrad, plain SGD and SGD with momentum 0.9, in four
+    and 2 threads, for Adam, AdaGrad, plain SGD and SGD with momentum 0.9, in five
     variants: plain; with the l1 proximal step (``l1=1e-4``); with a pruning mask
-    (``opt.set_masks``, a fixed random mask with ~50% zeros); and with both.  Beside each
-    (Adam, AdaGrad, SGD-momentum), bench/reference_loops.c's plain C loop of the same
-    variant steps the same optimizer's arrays, and a copy (``np.copyto``, 1 thread) gives
-    the memory bandwidth.  The four optimizers (each on its own copy of the same
+    (``opt.set_masks``, a fixed random mask with ~50% zeros); with both; and with both and
+    ``weight_decay=1e-2``, which the kernels' sparse loops leave out (the full loop, shown
+    without a target).  Beside each of the first four (Adam, AdaGrad, SGD-momentum),
+    bench/reference_loops.c's plain C loop of the same variant steps the same optimizer's
+    arrays, after a check that it computes the same bits, and a copy (``np.copyto``, 1
+    thread) gives the memory bandwidth.  The optimizers (each on its own copy of the same
     parameters), the C loops and the copy are timed in interleaved rounds with
     bench/harness.py's ``median_seconds`` (23 rounds at 10^7, twice its
     ``repetition_plan``'s, as the ratios of interest are close to 1); "x plain" is the
@@ -76,6 +78,7 @@ except ImportError:                  # imported as bench.sparse
 
 PROX_N, PROX_N_QUICK = 10**7, 10**6
 PROX_L1 = 1e-4
+PROX_WEIGHT_DECAY = 1e-2
 PROX_RULES = {
     "adam": lambda p, **kw: fastopt.Adam(p, **kw),
     "adagrad": lambda p, **kw: fastopt.Adagrad(p, **kw),
@@ -83,7 +86,9 @@ PROX_RULES = {
     "sgd_momentum": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9, **kw),
 }
 PROX_THREADS = (1, 2)
-VARIANTS = ("plain", "l1", "mask", "l1+mask")
+# "+wd" adds weight decay, which the sparse loops leave out: the full loop (no target, no C
+# loop; it shows what a step pays beyond the sparse kinds)
+VARIANTS = ("plain", "l1", "mask", "l1+mask", "l1+mask+wd")
 # the most a variant may cost over the plain step, and fastopt over the C loop
 TARGET_RATIO = {"l1": 1.10, "mask": 1.10, "l1+mask": 1.15}
 TARGET_OF_C = 1.05
@@ -117,11 +122,14 @@ def _variants(rule, num_threads, p0, g, mask, copy, plan, report):
     fns, opts = {"copy": copy[0]}, {}
     for variant in VARIANTS:
         l1 = PROX_L1 if "l1" in variant else 0.0
-        opt = PROX_RULES[rule](p0.copy(), l1=l1, num_threads=num_threads)
+        wd = PROX_WEIGHT_DECAY if "wd" in variant else 0.0
+        opt = PROX_RULES[rule](p0.copy(), l1=l1, weight_decay=wd, num_threads=num_threads)
         if "mask" in variant:
             opt.set_masks([mask])
         opts[variant] = opt
         fns[variant] = lambda o=opt: o.step(g)
+        if wd:
+            continue
         # the C loop must compute this variant's step bit for bit (SystemExit otherwise)
         reference_loops.check(rule, lambda p, l1=l1: PROX_RULES[rule](
             p, l1=l1, num_threads=num_threads), dtype=p0.dtype, masked="mask" in variant,
@@ -177,12 +185,12 @@ def format_prox(rows):
     def opt(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    lines = [f"{'rule':<13}{'n':>5}{'dtype':>9}{'thr':>4}{'variant':>9}{'ms/step':>9}"
+    lines = [f"{'rule':<13}{'n':>5}{'dtype':>9}{'thr':>4}{'variant':>11}{'ms/step':>9}"
              f"{'x plain':>9}{'C ms':>8}{'C x plain':>10}{'x C':>6}{'GB/s':>7}{'of copy':>8}",
-             "-" * 97]
+             "-" * 99]
     for r in rows:
         lines.append(f"{r['rule']:<13}{harness.size_label(r['n']):>5}{r['dtype']:>9}"
-                     f"{r['threads']:>4}{r['variant']:>9}{harness.fmt_ms(r['ms']):>9}"
+                     f"{r['threads']:>4}{r['variant']:>11}{harness.fmt_ms(r['ms']):>9}"
                      f"{r['x_plain']:>9.2f}{opt(r['c_ms'], '.4g'):>8}"
                      f"{opt(r['c_x_plain'], '.2f'):>10}{opt(r['x_c'], '.2f'):>6}"
                      f"{r['gbs']:>7.1f}{r['of_copy']:>8.2f}")
