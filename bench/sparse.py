@@ -96,7 +96,7 @@ TARGET_OF_C = 1.05
 
 def prox_mask_cost(n=PROX_N, dtypes=harness.DTYPES, rules=None, quick=False, report=None,
                    threads=PROX_THREADS):
-    """Rows {rule, n, dtype, threads, variant, ms, x_plain, c_ms, c_x_plain, x_c, gbs,
+    """Rows {rule, n, dtype, threads, variant, kind, ms, x_plain, c_ms, c_x_plain, x_c, gbs,
     of_copy}, one per rule x dtype x thread count x variant (c_*, x_c None where the rule has
     no C loop)."""
     rows = []
@@ -144,7 +144,8 @@ def _variants(rule, num_threads, p0, g, mask, copy, plan, report):
         nbytes = harness.bytes_per_step(opts[variant]) + ("mask" in variant) * mask.size
         c_s = t.get("C " + variant)
         row = {"rule": rule, "n": p0.size, "dtype": p0.dtype.name, "threads": num_threads,
-               "variant": variant, "ms": t[variant] * 1e3,
+               "variant": variant, "kind": opts[variant]._plan.step_kinds()[0],
+               "ms": t[variant] * 1e3,
                "x_plain": t[variant] / t["plain"],
                "c_ms": None if c_s is None else c_s * 1e3,
                "c_x_plain": None if c_s is None else c_s / t["C plain"],
@@ -185,16 +186,19 @@ def format_prox(rows):
     def opt(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    lines = [f"{'rule':<13}{'n':>5}{'dtype':>9}{'thr':>4}{'variant':>11}{'ms/step':>9}"
+    lines = [f"{'rule':<13}{'n':>5}{'dtype':>9}{'thr':>4}{'variant':>11}{'loop':>10}"
+             f"{'ms/step':>9}"
              f"{'x plain':>9}{'C ms':>8}{'C x plain':>10}{'x C':>6}{'GB/s':>7}{'of copy':>8}",
-             "-" * 99]
+             "-" * 109]
     for r in rows:
         lines.append(f"{r['rule']:<13}{harness.size_label(r['n']):>5}{r['dtype']:>9}"
-                     f"{r['threads']:>4}{r['variant']:>11}{harness.fmt_ms(r['ms']):>9}"
+                     f"{r['threads']:>4}{r['variant']:>11}{r['kind']:>10}"
+                     f"{harness.fmt_ms(r['ms']):>9}"
                      f"{r['x_plain']:>9.2f}{opt(r['c_ms'], '.4g'):>8}"
                      f"{opt(r['c_x_plain'], '.2f'):>10}{opt(r['x_c'], '.2f'):>6}"
                      f"{r['gbs']:>7.1f}{r['of_copy']:>8.2f}")
-    lines.append("x plain: time / the plain step's (same implementation); x C: fastopt / the "
+    lines.append("loop: the kernel loop the step ran (Plan.step_kinds); "
+                 "x plain: time / the plain step's (same implementation); x C: fastopt / the "
                  "C loop of the same variant;\nGB/s: bytes moved (parameters, state, gradient, "
                  "mask) per second; of copy: GB/s / the 1-thread copy's, timed alongside")
     return "\n".join(lines)

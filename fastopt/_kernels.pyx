@@ -98,8 +98,10 @@ cdef enum:
 # kinds do the mask and l1 with one strength per array, and nothing else (no maximize,
 # norm clipping, L2 or weight decay: the compiler gives a plain loop a copy without each
 # of those, but not a loop this long, so each kind leaves them out): a prox step (l1) adds
-# the soft threshold to a plain step, a mask step the mask, a mask-prox step both.  A full
-# step does everything (any other combination).
+# the soft threshold to a plain step, a mask step the mask, a mask-prox step both.  A
+# decay step is a sparse step (a mask, l1 or both) with L2 or weight decay besides: the
+# common sparse training step, whose full loop cost about 2x the plain step.  A full step
+# does everything (any other combination).
 cdef struct PlainStep:
     char unused
 cdef struct ProxStep:
@@ -108,6 +110,8 @@ cdef struct MaskStep:
     char unused
 cdef struct MaskProxStep:
     char unused
+cdef struct DecayStep:
+    char unused
 cdef struct FullStep:
     char unused
 ctypedef fused Kind:
@@ -115,16 +119,18 @@ ctypedef fused Kind:
     ProxStep
     MaskStep
     MaskProxStep
+    DecayStep
     FullStep
 cdef PlainStep PLAIN
 cdef ProxStep PROX
 cdef MaskStep MASK
 cdef MaskProxStep MASK_PROX
+cdef DecayStep DECAY
 cdef FullStep FULL
 
 cdef enum StepKind:
     # which of the types above an array's step runs (step_kind)
-    PLAIN_STEP, PROX_STEP, MASK_STEP, MASK_PROX_STEP, FULL_STEP
+    PLAIN_STEP, PROX_STEP, MASK_STEP, MASK_PROX_STEP, DECAY_STEP, FULL_STEP
 
 # The parallel threshold and the after-fork flag, one copy for every build.
 cdef SharedState* shared = shared_state()
@@ -274,17 +280,17 @@ cdef inline floating prepare(floating g, floating x, floating sign, floating cli
 
 
 cdef inline floating reciprocal(floating d, Kind kind) noexcept nogil:
-    """1 / D in the l1 kinds (prox and mask-prox steps), whose update and threshold both
-    divide by D: one division and two products instead of two divisions (the divider
+    """1 / D in the l1 kinds (prox, mask-prox and decay steps), whose update and threshold
+    both divide by D: one division and two products instead of two divisions (the divider
     bounds a one-thread float64 step: measured 1.18-1.28x the plain step with two).  The
     other kinds divide by D once or not at all; they get D back, unused."""
-    return 1 / d if Kind is ProxStep or Kind is MaskProxStep else d
+    return 1 / d if Kind is ProxStep or Kind is MaskProxStep or Kind is DecayStep else d
 
 
 cdef inline floating over(floating num, floating d, floating r, Kind kind) noexcept nogil:
     """num / D, as num times r = reciprocal(D) in the l1 kinds (within an ulp of the
     quotient)."""
-    return num * r if Kind is ProxStep or Kind is MaskProxStep else num / d
+    return num * r if Kind is ProxStep or Kind is MaskProxStep or Kind is DecayStep else num / d
 
 
 cdef inline floating finish(floating x, floating tau, floating d, floating r, Block k,
@@ -936,6 +942,12 @@ cdef class Plan:
         """The number of groups (of hyperparameter dicts)."""
         return self.ng
 
+    def step_kinds(self):
+        """The copy of the loop (Kind) each slot's last step ran, by name: "plain",
+        "prox", "mask", "mask+prox", "decay" or "full" ("plain" before the first step)."""
+        names = ("plain", "prox", "mask", "mask+prox", "decay", "full")
+        return [names[<int>self.w[i].kind] for i in range(self.nw)]
+
     def set_options(self, options):
         """Per slot, its fused options (sign, clip, l2, weight_decay, l1): sign +-1
         (maximize), clip the clipvalue (+inf: none), l2 the coupled L2, weight_decay the
@@ -1064,6 +1076,7 @@ cdef class Plan:
                 w[i].e.scale = 1.0 if scales is None else scales[i]
                 w[i].e.prox = w[i].a.l1w != NULL or w[i].e.l1 != 0
                 w[i].kind = step_kind(&w[i].a, &w[i].e)
+                self.w[i].kind = w[i].kind     # for step_kinds
             if not serial(self.total, num_threads):
                 for b in prange(self.nb, nogil=True, schedule='static',
                                 num_threads=num_threads):
@@ -1094,8 +1107,10 @@ cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
         return FULL_STEP
     if a.mask == NULL and not e.prox:
         return PLAIN_STEP
-    if (a.l1w != NULL or e.sign * e.scale != 1 or e.l2 != 0 or e.decay != 0):
+    if a.l1w != NULL or e.sign * e.scale != 1:
         return FULL_STEP
+    if e.l2 != 0 or e.decay != 0:
+        return DECAY_STEP
     if a.mask == NULL:
         return PROX_STEP
     return MASK_PROX_STEP if e.prox else MASK_STEP
@@ -1123,6 +1138,8 @@ cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks) noe
             return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, MASK)
         if w.kind == MASK_PROX_STEP:
             return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, MASK_PROX)
+        if w.kind == DECAY_STEP:
+            return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, DECAY)
         return blocks_step(w.f, &w.a, b, count, w.e, w.c, <float>0, FULL)
     if w.kind == PLAIN_STEP:
         return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, PLAIN)
@@ -1132,6 +1149,8 @@ cdef inline int work_unit(Work* w, Py_ssize_t nw, Py_ssize_t u, bint chunks) noe
         return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, MASK)
     if w.kind == MASK_PROX_STEP:
         return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, MASK_PROX)
+    if w.kind == DECAY_STEP:
+        return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, DECAY)
     return blocks_step(w.f, &w.a, b, count, w.e, w.c, <double>0, FULL)
 
 
@@ -1139,9 +1158,9 @@ cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, 
                             StepNumbers c, floating z, Kind kind) noexcept nogil:
     """Blocks b to b + count - 1 of one array's step (those that exist): one loop call for
     every kind but the full step, which reads the one-block constant stand-ins of absent
-    per-coordinate arrays and so goes block by block.  The sparse kinds get the options
-    they leave out (step_kind) as constants, so that the compiler drops them from their
-    loops."""
+    per-coordinate arrays and so goes block by block.  The sparse and decay kinds get the
+    options they leave out (step_kind) as constants, so that the compiler drops them from
+    their loops."""
     cdef Py_ssize_t end = min(b + count, n_blocks(a.n))
     cdef floating run[MASK_RUN]
     cdef Block k
@@ -1149,6 +1168,8 @@ cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, 
     if Kind is ProxStep or Kind is MaskStep or Kind is MaskProxStep:
         e.sign, e.scale, e.l2, e.decay = 1, 1, 0, 0
         e.prox = Kind is not MaskStep
+    if Kind is DecayStep:
+        e.sign, e.scale = 1, 1
     while b < end:
         # a full step block by block, every other kind in one call
         k = block_at(a, b, 1 if Kind is FullStep else end - b, sizeof(floating))
@@ -1160,10 +1181,11 @@ cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, 
 
 cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
                                Kind kind) noexcept nogil:
-    """Where the rule loop's run of elements that starts at lo ends: block k's end without a
-    mask, else MASK_RUN elements later, their mask first copied into k.run as numbers of the
-    parameter's width (1 where it is nonzero, else 0).  *kept is then the run's mask, or
-    the stand-in of ones in a full step without one (a plain or prox step reads none).
+    """Where the rule loop's run of elements that starts at lo ends: MASK_RUN elements later
+    with a mask, their mask first copied into k.run as numbers of the parameter's width (1
+    where it is nonzero, else 0); without one, a block later in a decay or full step, whose
+    *kept is then the one-block stand-in of ones, and at k's end in a plain or prox step,
+    which reads none.  *kept is the run's mask.
 
     A mask read as bytes inside the rule loop would make the compiler vectorize by 32
     elements (a vector of bytes), 4 or 8 vectors of each number, more than the registers
@@ -1176,12 +1198,15 @@ cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
     cdef Py_ssize_t i, hi = k.n
     cdef const unsigned char* mask = k.mask
     cdef floating* run = <floating*>k.run
-    if (Kind is MaskStep or Kind is MaskProxStep or Kind is FullStep) and mask != NULL:
+    cdef bint reads_mask = (Kind is MaskStep or Kind is MaskProxStep or Kind is DecayStep
+                            or Kind is FullStep)
+    if reads_mask and mask != NULL:
         hi = min(lo + MASK_RUN, k.n)
         for i in range(hi - lo):
             run[i] = 1 if mask[lo + i] != 0 else 0
         kept[0] = run
-    elif Kind is FullStep:
+    elif Kind is DecayStep or Kind is FullStep:
+        hi = min(lo + BLOCK, k.n)              # the stand-in's length
         kept[0] = <const floating*>(<const void*>ONES_F if floating is float
                                     else <const void*>ONES_D)
     return hi
@@ -1346,7 +1371,8 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
             x = x - decay * x if decay != 0 else x
             s = sq[i]
             q = s + crho * (gi * gi - s)
-            s = q if q == q else s + gi * gi        # an infinite average stays inf (MOVING AVERAGES)
+            # an infinite average stays inf (MOVING AVERAGES)
+            s = q if q == q else s + gi * gi
             w = s
             if centered:
                 a = avg[i]
@@ -1401,7 +1427,8 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
             mi = mi + c1 * (gi - mi)
             vi = v[i]
             q = vi + c2 * (gi * gi - vi)
-            vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
+            # an infinite average stays inf (MOVING AVERAGES)
+            vi = q if q == q else vi + gi * gi
             w = vi
             if amsgrad:
                 w = f_max(vmax[i], vi)
@@ -1488,7 +1515,8 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
             mi = mi + c1 * (gi - mi)
             vi = v[i]
             q = vi + c2 * (gi * gi - vi)
-            vi = q if q == q else vi + gi * gi      # an infinite average stays inf (MOVING AVERAGES)
+            # an infinite average stays inf (MOVING AVERAGES)
+            vi = q if q == q else vi + gi * gi
             d = f_sqrt(vi * vs) + feps
             r = reciprocal(d, kind)
             x = x - over(cg * gi + cm * mi, d, r, kind)

@@ -323,21 +323,24 @@ def test_per_coordinate_l1_matches_oracle():
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sparse", ["l1", "mask", "l1+mask", "l1 per coordinate",
-                                    "l1 per coordinate+mask", "l1+mask+weight_decay"])
+                                    "l1 per coordinate+mask", "l1+mask+weight_decay",
+                                    "l1+weight_decay", "mask+l2"])
 def test_sparse_steps_match_oracle_across_blocks(config, sparse, dtype):
     """Each kind of sparse step: the l1 step with one strength per array (a loop per chunk
     of blocks, like a plain step), the steps with a mask (by runs of elements, the mask read
-    as numbers of the parameter's type), and the full step that per-coordinate strengths or
-    another option (weight decay) take; over an array that straddles blocks and chunks
-    (2048, 8192 elements): the oracle's result, pruned elements and their state exactly 0,
-    l1 zeros +0.0, the same bits on one thread and on two."""
+    as numbers of the parameter's type), the decay step (a mask, l1 or both with weight
+    decay or L2), and the full step that per-coordinate strengths take; over an array that
+    straddles blocks and chunks (2048, 8192 elements): the oracle's result, pruned elements
+    and their state exactly 0, l1 zeros +0.0, the same bits on one thread and on two."""
     rule, hyper = config
     n = 2 * 8192 + 2048 + 5
     theta, grads = make_problem(n, 12, 9, dtype)
     rng = np.random.default_rng(9)
     mask = (rng.random(n) > 0.4).astype(np.uint8) if "mask" in sparse else None
-    l1 = [np.linspace(0.0, 1.0, n).astype(dtype)] if "per coordinate" in sparse else 0.5
-    decay = {"weight_decay": 0.1} if "weight_decay" in sparse else {}
+    l1 = ([np.linspace(0.0, 1.0, n).astype(dtype)] if "per coordinate" in sparse
+          else 0.5 if "l1" in sparse else 0.0)
+    decay = ({"weight_decay": 0.1} if "weight_decay" in sparse
+             else {"l2": 0.05} if "l2" in sparse else {})
     old = _dispatch.set_parallel_threshold(0)
     try:
         w1, o1, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, mask, l1=l1, **decay)
@@ -356,6 +359,9 @@ def test_sparse_steps_match_oracle_across_blocks(config, sparse, dtype):
     np.testing.assert_allclose(w1, T, rtol=rtol, atol=atol)
     assert_state_close(o1, S, rtol, atol)
     assert np.count_nonzero(w1 == 0) > 0 and not np.any(np.signbit(w1[w1 == 0]))
+    assert o1._plan.step_kinds() == ["full" if "per coordinate" in sparse else "decay"
+                                     if decay else sparse.replace("l1+mask", "mask+prox")
+                                     .replace("l1", "prox")]
     if mask is not None:
         assert np.all(w1[mask == 0] == 0)
         assert all(np.all(s[mask == 0] == 0) for s in o1.state[0].values())
