@@ -515,13 +515,13 @@ class Optimizer:
                             "value; report() is for ReduceLROnPlateau")
         return any([bool(update(value)) for update in updates])
 
-    def _rate_at(self, group: _Group, step: int) -> float:
-        """The learning rate of ``group`` at update number ``step``, checked."""
+    def _rate_at(self, index: int, step: int) -> float:
+        """The learning rate of group number ``index`` at update number ``step``, checked."""
+        group = self._groups[index]
         lr: Any = group.rate
         if not callable(lr):
             return float(lr)
-        value = (lr.scaled(group.base, self._groups.index(group)) if group.free
-                 else lr(step))
+        value = lr.scaled(group.base, index) if group.free else lr(step)
         try:
             return check_nonnegative(value, "learning_rate", label="learning rate")
         except (TypeError, ValueError):
@@ -536,8 +536,8 @@ class Optimizer:
             if not (isinstance(group, numbers.Integral) and 0 <= group < len(self._groups)):
                 raise ValueError(f"'group' must be an index from 0 to {len(self._groups) - 1}, "
                                  f"got {group!r}")
-            return self._rate_at(self._groups[group], step)
-        rates = [self._rate_at(g, step) for g in self._groups]
+            return self._rate_at(int(group), step)
+        rates = [self._rate_at(i, step) for i in range(len(self._groups))]
         if any(r != rates[0] for r in rates):
             raise ValueError(f"the parameter groups' learning rates differ at step {step}: "
                              "read each group's schedule from param_groups")
@@ -927,12 +927,12 @@ class Optimizer:
                 return self.last_nonfinite
             lr: Any = self._learning_rate   # the one group's rate (None: several groups)
             if lr is None:
-                lr = [self._rate_at(g, step) for g in self._groups]
+                lr = [self._rate_at(i, step) for i in range(len(self._groups))]
                 for g in self._groups:
                     if g.cycles:
                         self._cycle_momentum(g, step)
             elif callable(lr):
-                lr = self._rate_at(self._groups[0], step)
+                lr = self._rate_at(0, step)
                 if self._cycles_momentum:
                     self._cycle_momentum(self._groups[0], step)
             scales = None                   # per array, the norm-clipping scale: 1
