@@ -8,8 +8,8 @@ Sections, in the order they run (each its own script, reused here, never duplica
   minimize     per-iteration overhead of fastopt.minimize beyond fun (bench/minimize.py).
   kernels      every rule x size x dtype x 1/2 threads against the copy/triad bandwidth
                measured alongside and against NumPy (bench/kernels.py).
-  sparse       (a) the fused l1 step and a pruning mask vs the plain step; (b) l1-logistic
-               regression against scikit-learn (bench/sparse.py).
+  sparse       (a) the fused l1 step and a pruning mask vs the plain step; (c) every rule's
+               loops; (b) l1-logistic regression against scikit-learn (bench/sparse.py).
   losses       the loss kernels of linear models (value_and_grad) against NumPy/SciPy on a
                dense and a CSR problem, 1 and 2 threads (bench/losses.py).
   torch        the same steps against torch.optim fused / foreach (bench/vs_torch.py);
@@ -405,6 +405,9 @@ def run(args, log):
         log.out(sparse.prox_header())
         res["sparse"] = {"prox": sparse.prox_mask_cost(n, quick=args.quick)}
         log.out(sparse.format_prox(res["sparse"]["prox"]))
+        log.section("sparse (c): every rule's loops, 1 thread (bench/sparse.py)")
+        res["sparse"]["loops"] = sparse.loop_costs(n, quick=args.quick)
+        log.out(sparse.format_loops(res["sparse"]["loops"]))
         log.section("sparse (b): l1-logistic regression end to end (bench/sparse.py)")
         res["sparse"]["e2e"] = sparse.end_to_end(quick=args.quick)
         log.out(sparse.format_e2e(res["sparse"]["e2e"]))

@@ -19,6 +19,15 @@ regression end to end against scikit-learn.
     (versus 12 to 28 bytes per element moved by the plain step), so the targets are x plain
     <= 1.1 for l1 and for the mask, <= 1.15 for both, and x C <= 1.05.
 
+(c) Every rule's loops
+    One step at 10^7 elements on 1 thread, float32 and float64, for every rule and
+    structural variant (SGD plain, momentum, Nesterov; AdaGrad; RMSprop plain and
+    centered with momentum; Adam, AMSGrad, AdaMax, Nadam), in six variants, one for each
+    loop of the kernels (``Plan.step_kinds``): plain, l1, mask, l1 and mask, those with
+    weight decay (the decay loop) and box bounds (the full loop); timed in 7 interleaved
+    rounds against the rule's plain step.  A guard, not a target: no loop may cost more
+    than 3x its rule's plain step (a loop the compiler fails to vectorize costs 7-25x).
+
 (b) l1-regularized logistic regression, end to end
     A synthetic problem generated with a fixed seed: X is CSR, 200,000 x 100,000 with
     density 1e-3 (about 100 N(0, 1) entries per row at uniformly random columns; ``--quick``:
@@ -52,7 +61,7 @@ regression end to end against scikit-learn.
     accuracy, and the extra peak resident memory of the fit (VmHWM reset before each fit
     through /proc/self/clear_refs; "-" where the kernel does not allow it).
 
-Usage: python bench/sparse.py [--quick] [--part prox|e2e|all] [--rows N] [--features D]
+Usage: python bench/sparse.py [--quick] [--part prox|loops|e2e|all] [--rows N] [--features D]
                               [--density P] [--json FILE]
 """
 
@@ -201,6 +210,77 @@ def format_prox(rows):
                  "x plain: time / the plain step's (same implementation); x C: fastopt / the "
                  "C loop of the same variant;\nGB/s: bytes moved (parameters, state, gradient, "
                  "mask) per second; of copy: GB/s / the 1-thread copy's, timed alongside")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------
+# (c) Every rule's loops.
+
+LOOP_RULES = {
+    "sgd": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, **kw),
+    "sgd_momentum": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9, **kw),
+    "sgd_nesterov": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9,
+                                                nesterov=True, **kw),
+    "adagrad": lambda p, **kw: fastopt.Adagrad(p, **kw),
+    "rmsprop": lambda p, **kw: fastopt.RMSprop(p, **kw),
+    "rmsprop_cm": lambda p, **kw: fastopt.RMSprop(p, centered=True, momentum=0.9, **kw),
+    "adam": lambda p, **kw: fastopt.Adam(p, **kw),
+    "amsgrad": lambda p, **kw: fastopt.Adam(p, amsgrad=True, **kw),
+    "adamax": lambda p, **kw: fastopt.Adamax(p, **kw),
+    "nadam": lambda p, **kw: fastopt.Nadam(p, **kw),
+}
+# variant: (options, masked); each reaches one loop of the kernels
+LOOP_VARIANTS = {
+    "plain": ({}, False),
+    "l1": ({"l1": PROX_L1}, False),
+    "mask": ({}, True),
+    "l1+mask": ({"l1": PROX_L1}, True),
+    "l1+mask+wd": ({"l1": PROX_L1, "weight_decay": PROX_WEIGHT_DECAY}, True),
+    "bounds": ({"bounds": (-10.0, 10.0)}, False),
+}
+LOOP_GUARD = 3.0
+
+
+def loop_costs(n=PROX_N, dtypes=harness.DTYPES, quick=False):
+    """Rows {rule, dtype, ms (the plain step's), x {variant: time / the plain step's},
+    kinds {variant: the loop it ran}}, one per rule x dtype, 1 thread."""
+    rows = []
+    rounds = (5 if quick else 7, 0.0)
+    for dtype in dtypes:
+        rng = np.random.default_rng(n)
+        p0 = rng.standard_normal(n).astype(dtype)
+        g = (rng.standard_normal(n) * 1e-3).astype(dtype)
+        mask = rng.random(n) >= 0.5
+        for rule, make in LOOP_RULES.items():
+            fns, kinds = {}, {}
+            for variant, (options, masked) in LOOP_VARIANTS.items():
+                opt = make(p0.copy(), num_threads=1, **options)
+                if masked:
+                    opt.set_masks([mask])
+                opt.step(g)
+                kinds[variant] = opt._plan.step_kinds()[0]
+                fns[variant] = lambda o=opt: o.step(g)
+            t = harness.median_seconds(fns, rounds)
+            rows.append({"rule": rule, "dtype": p0.dtype.name, "ms": t["plain"] * 1e3,
+                         "x": {v: t[v] / t["plain"] for v in LOOP_VARIANTS},
+                         "kinds": kinds})
+    return rows
+
+
+def format_loops(rows):
+    head = "".join(f"{v:>17}" for v in LOOP_VARIANTS if v != "plain")
+    lines = [f"{'rule':<14}{'dtype':>8}{'plain ms':>10}{head}", "-" * (32 + 17 * 5)]
+    for r in rows:
+        cells = "".join(f"{r['x'][v]:>7.2f} {r['kinds'][v]:>9}" for v in LOOP_VARIANTS
+                        if v != "plain")
+        lines.append(f"{r['rule']:<14}{r['dtype']:>8}{harness.fmt_ms(r['ms']):>10}{cells}")
+    lines.append("each variant: its time / the plain step's, 1 thread, and the loop it ran "
+                 "(Plan.step_kinds)")
+    w = max(((r, v) for r in rows for v in LOOP_VARIANTS), key=lambda rv: rv[0]["x"][rv[1]])
+    ok = w[0]["x"][w[1]] <= LOOP_GUARD
+    lines.append(f"[{'PASS' if ok else 'MISS'}] every loop <= {LOOP_GUARD:.1f}x its rule's "
+                 f"plain step (worst: {w[0]['rule']} {w[0]['dtype']} {w[1]} "
+                 f"{w[0]['x'][w[1]]:.2f}x)")
     return "\n".join(lines)
 
 
@@ -426,7 +506,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true",
                     help="10^6 elements for (a), a 20,000 x 10,000 problem for (b)")
-    ap.add_argument("--part", choices=("prox", "e2e", "all"), default="all")
+    ap.add_argument("--part", choices=("prox", "loops", "e2e", "all"), default="all")
     ap.add_argument("--rows", type=int)
     ap.add_argument("--features", type=int)
     ap.add_argument("--density", type=float)
@@ -439,6 +519,11 @@ def main(argv=None):
         out["prox"] = prox_mask_cost(n, quick=a.quick)
         print(format_prox(out["prox"]))
         print("\n".join(target_lines(out["prox"], lambda ok: "PASS" if ok else "MISS")))
+        print()
+    if a.part in ("loops", "all"):
+        print("(c) every rule's loops, 1 thread")
+        out["loops"] = loop_costs(PROX_N_QUICK if a.quick else PROX_N, quick=a.quick)
+        print(format_loops(out["loops"]))
         print()
     if a.part in ("e2e", "all"):
         print("(b) l1-logistic regression, end to end")
