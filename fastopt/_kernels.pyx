@@ -279,18 +279,24 @@ cdef inline floating prepare(floating g, floating x, floating sign, floating cli
     return g + l2 * x if l2 != 0 else g
 
 
+cdef inline bint l1_kind(Kind kind) noexcept nogil:
+    """The kinds whose loops take the l1 step with one strength per array (prox, mask-prox
+    and decay steps): they divide by D once (reciprocal, over)."""
+    return Kind is ProxStep or Kind is MaskProxStep or Kind is DecayStep
+
+
 cdef inline floating reciprocal(floating d, Kind kind) noexcept nogil:
-    """1 / D in the l1 kinds (prox, mask-prox and decay steps), whose update and threshold
-    both divide by D: one division and two products instead of two divisions (the divider
-    bounds a one-thread float64 step: measured 1.18-1.28x the plain step with two).  The
-    other kinds divide by D once or not at all; they get D back, unused."""
-    return 1 / d if Kind is ProxStep or Kind is MaskProxStep or Kind is DecayStep else d
+    """1 / D in the l1 kinds, whose update and threshold both divide by D: one division and
+    two products instead of two divisions (the divider bounds a one-thread float64 step:
+    measured 1.18-1.28x the plain step with two).  The other kinds divide by D once or not
+    at all; they get D back, unused."""
+    return 1 / d if l1_kind(kind) else d
 
 
 cdef inline floating over(floating num, floating d, floating r, Kind kind) noexcept nogil:
     """num / D, as num times r = reciprocal(D) in the l1 kinds (within an ulp of the
     quotient)."""
-    return num * r if Kind is ProxStep or Kind is MaskProxStep or Kind is DecayStep else num / d
+    return num * r if l1_kind(kind) else num / d
 
 
 cdef inline floating finish(floating x, floating tau, floating d, floating r, Block k,
