@@ -6,7 +6,7 @@ regression end to end against scikit-learn.
     and 2 threads, for Adam, AdaGrad, plain SGD and SGD with momentum 0.9, in five
     variants: plain; with the l1 proximal step (``l1=1e-4``); with a pruning mask
     (``opt.set_masks``, a fixed random mask with ~50% zeros); with both; and with both and
-    ``weight_decay=1e-2``, which the kernels' sparse loops leave out (the full loop, shown
+    ``weight_decay=1e-2``, which the kernels' sparse loops leave out (the decay loop, shown
     without a target).  Beside each of the first four (Adam, AdaGrad, SGD-momentum),
     bench/reference_loops.c's plain C loop of the same variant steps the same optimizer's
     arrays, after a check that it computes the same bits, and a copy (``np.copyto``, 1
@@ -88,19 +88,36 @@ except ImportError:                  # imported as bench.sparse
 PROX_N, PROX_N_QUICK = 10**7, 10**6
 PROX_L1 = 1e-4
 PROX_WEIGHT_DECAY = 1e-2
-PROX_RULES = {
-    "adam": lambda p, **kw: fastopt.Adam(p, **kw),
-    "adagrad": lambda p, **kw: fastopt.Adagrad(p, **kw),
+# the rules of part (c), every structural variant; (a) takes four of them
+LOOP_RULES = {
     "sgd": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, **kw),
     "sgd_momentum": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9, **kw),
+    "sgd_nesterov": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9,
+                                                nesterov=True, **kw),
+    "adagrad": lambda p, **kw: fastopt.Adagrad(p, **kw),
+    "rmsprop": lambda p, **kw: fastopt.RMSprop(p, **kw),
+    "rmsprop_cm": lambda p, **kw: fastopt.RMSprop(p, centered=True, momentum=0.9, **kw),
+    "adam": lambda p, **kw: fastopt.Adam(p, **kw),
+    "amsgrad": lambda p, **kw: fastopt.Adam(p, amsgrad=True, **kw),
+    "adamax": lambda p, **kw: fastopt.Adamax(p, **kw),
+    "nadam": lambda p, **kw: fastopt.Nadam(p, **kw),
 }
+PROX_RULES = {rule: LOOP_RULES[rule] for rule in ("adam", "adagrad", "sgd", "sgd_momentum")}
 PROX_THREADS = (1, 2)
-# "+wd" adds weight decay, which the sparse loops leave out: the full loop (no target, no C
+# "+wd" adds weight decay, which the sparse loops leave out: the decay loop (no target, no C
 # loop; it shows what a step pays beyond the sparse kinds)
 VARIANTS = ("plain", "l1", "mask", "l1+mask", "l1+mask+wd")
 # the most a variant may cost over the plain step, and fastopt over the C loop
 TARGET_RATIO = {"l1": 1.10, "mask": 1.10, "l1+mask": 1.15}
 TARGET_OF_C = 1.05
+
+
+def _problem(n, dtype):
+    """(rng, parameters, gradient, a mask with ~50% zeros) of n elements, seeded by n."""
+    rng = np.random.default_rng(n)
+    p0 = rng.standard_normal(n).astype(dtype)
+    g = (rng.standard_normal(n) * 1e-3).astype(dtype)
+    return rng, p0, g, rng.random(n) >= 0.5
 
 
 def prox_mask_cost(n=PROX_N, dtypes=harness.DTYPES, rules=None, quick=False, report=None,
@@ -110,10 +127,7 @@ def prox_mask_cost(n=PROX_N, dtypes=harness.DTYPES, rules=None, quick=False, rep
     no C loop)."""
     rows = []
     for dtype in dtypes:
-        rng = np.random.default_rng(n)
-        p0 = rng.standard_normal(n).astype(dtype)
-        g = (rng.standard_normal(n) * 1e-3).astype(dtype)
-        mask = rng.random(n) >= 0.5
+        rng, p0, g, mask = _problem(n, dtype)
         copy, copy_bytes = harness.bandwidth_callables(n, dtype, rng)["copy"]
         # ratios near 1 are the point here: twice the usual rounds at large sizes
         repeats, min_batch_s = harness.repetition_plan(n, quick)
@@ -216,19 +230,6 @@ def format_prox(rows):
 # ---------------------------------------------------------------------------------------
 # (c) Every rule's loops.
 
-LOOP_RULES = {
-    "sgd": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, **kw),
-    "sgd_momentum": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9, **kw),
-    "sgd_nesterov": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, momentum=0.9,
-                                                nesterov=True, **kw),
-    "adagrad": lambda p, **kw: fastopt.Adagrad(p, **kw),
-    "rmsprop": lambda p, **kw: fastopt.RMSprop(p, **kw),
-    "rmsprop_cm": lambda p, **kw: fastopt.RMSprop(p, centered=True, momentum=0.9, **kw),
-    "adam": lambda p, **kw: fastopt.Adam(p, **kw),
-    "amsgrad": lambda p, **kw: fastopt.Adam(p, amsgrad=True, **kw),
-    "adamax": lambda p, **kw: fastopt.Adamax(p, **kw),
-    "nadam": lambda p, **kw: fastopt.Nadam(p, **kw),
-}
 # variant: (options, masked); each reaches one loop of the kernels
 LOOP_VARIANTS = {
     "plain": ({}, False),
@@ -247,10 +248,7 @@ def loop_costs(n=PROX_N, dtypes=harness.DTYPES, quick=False):
     rows = []
     rounds = (5 if quick else 7, 0.0)
     for dtype in dtypes:
-        rng = np.random.default_rng(n)
-        p0 = rng.standard_normal(n).astype(dtype)
-        g = (rng.standard_normal(n) * 1e-3).astype(dtype)
-        mask = rng.random(n) >= 0.5
+        _, p0, g, mask = _problem(n, dtype)
         for rule, make in LOOP_RULES.items():
             fns, kinds = {}, {}
             for variant, (options, masked) in LOOP_VARIANTS.items():
