@@ -467,13 +467,29 @@ def test_killed_worker_mid_run_gives_the_same_result(client, cancer):
     client.wait_for_workers(2, timeout=60)                 # the nanny restarts it
 
 
+# A step's timeout in the failure tests: long enough that an ordinary step on a loaded
+# machine (a CI runner with the whole suite beside it) never reaches it.
+STEP_TIMEOUT = 2.0
+
+
 def stalls_once(flag):
-    """log_loss, but taking longer than the tests' timeout once the file ``flag`` exists."""
+    """log_loss, but hanging while the file ``flag`` exists (at most a minute): a step made
+    then outlasts any timeout, and ends as soon as the test removes the file."""
     def stalling(x, X, y):
-        if os.path.exists(flag):
-            time.sleep(1.0)
+        deadline = time.monotonic() + 60.0
+        while os.path.exists(flag) and time.monotonic() < deadline:
+            time.sleep(0.02)
         return log_loss(x, X, y)
     return stalling
+
+
+def release(flag):
+    """End the stalled tasks; the file must exist, else the run failed before the stall."""
+    started = os.path.exists(flag)
+    if started:
+        os.remove(flag)
+        time.sleep(0.2)                                   # let the stalled tasks return
+    assert started, "the run ended before the callback started the stall"
 
 
 def test_unrecoverable_failure_returns_the_last_good_point(client, cancer, tmp_path):
@@ -491,15 +507,15 @@ def test_unrecoverable_failure_returns_the_last_good_point(client, cancer, tmp_p
         if len(xs) == 4:
             open(flag, "w").close()
 
-    res = fd.minimize(stalling, x0, jac=True, args=(X, Y), callback=cb, timeout=0.4, retries=1,
-                      options={"learning_rate": 0.05, "maxiter": 20, "gtol": 0})
+    res = fd.minimize(stalling, x0, jac=True, args=(X, Y), callback=cb, timeout=STEP_TIMEOUT,
+                      retries=1, options={"learning_rate": 0.05, "maxiter": 20, "gtol": 0})
+    release(flag)
     assert res.status == 8 and not res.success
     assert res.message.startswith(fastopt._loop.Status.TASK_FAILED.message)
     assert "TimeoutError" in res.message
     assert res.comm["retries"] >= 2 and len(xs) == 4       # >: a slow step may be retried
     np.testing.assert_array_equal(res.x, xs[-1])           # f and g were evaluated there
     assert np.isfinite(res.fun)
-    time.sleep(1.0)                                       # let the stalled tasks finish
 
 
 @pytest.mark.parametrize("minibatch", [False, True], ids=["full-batch", "minibatch"])
@@ -530,9 +546,8 @@ def test_resume_after_a_task_failure_equals_the_uninterrupted_run(client, cancer
         opts.update(batch_size=64, epochs=3, seed=5, maxiter=None, polish=False)
     whole = fd.minimize(log_loss, x0, jac=True, args=(X, Y), method="nadam", options=opts)
     failed = fd.minimize(stalling, x0, jac=True, args=(X, Y), method="nadam", callback=cb,
-                         timeout=0.4, retries=0, options=opts)
-    time.sleep(1.0)                                       # let the stalled tasks finish
-    os.remove(flag)
+                         timeout=STEP_TIMEOUT, retries=0, options=opts)
+    release(flag)
     assert failed.status == 8 and 0 < failed.nit < whole.nit
     assert failed.opt_state["step"] == failed.nit
     rest = {"maxiter": opts["maxiter"] - failed.nit} if not minibatch else {
