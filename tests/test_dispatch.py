@@ -2,6 +2,7 @@
 and against each other bit for bit; the plain, sparse and full loop copies; FASTOPT_ISA."""
 
 import importlib
+import math
 import os
 import platform
 import subprocess
@@ -81,6 +82,40 @@ def test_the_parallel_threshold_reaches_every_build():
         _dispatch.set_parallel_threshold(101)
         assert [build.team_size(100, 2) for build in builds] == [1] * len(builds)
         assert [build.team_size(101, 2) for build in builds] == [team] * len(builds)
+    finally:
+        _dispatch.set_parallel_threshold(old)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_reductions_skip_pruned_entries_and_ignore_the_thread_count(build, dtype):
+    """sum_squares (norm clipping) and count_nonfinite (nan_policy) on every build, over
+    lengths around their runs and blocks: the sum against math.fsum of the kept squares (a
+    different order of additions, so to rounding), the count exactly; a pruned entry counts
+    for nothing even when it is NaN or inf, a kept one makes the sum NaN or inf; 1 and 2
+    threads give the same bits."""
+    rng = np.random.default_rng(3)
+    old = _dispatch.set_parallel_threshold(0)
+    try:
+        for n in (0, 1, 15, 16, 17, 255, 257, 2048, 2049, 3 * 2048 + 300):
+            x = rng.standard_normal(n).astype(dtype)
+            mask = (rng.random(n) > 0.4).astype(np.uint8)
+            if n > 2:                            # non-finite entries that the mask prunes
+                mask[:2] = 0
+                x[:2] = [np.nan, np.inf]
+            for m in (mask, np.ones(n, np.uint8)):
+                kept = x.astype(np.float64)[m != 0]
+                sums = [_dispatch.sum_squares(x, m, t) for t in (1, 2)]
+                np.testing.assert_array_equal(sums[0], sums[1])          # NaN == NaN
+                if np.all(np.isfinite(kept)):
+                    assert sums[0] == pytest.approx(math.fsum(kept ** 2), rel=1e-13, abs=0)
+                else:
+                    assert np.isnan(sums[0])
+                counts = [_dispatch.count_nonfinite(x, m, t) for t in (1, 2)]
+                assert counts == [np.count_nonzero(~np.isfinite(kept))] * 2
+            if n > 2:
+                x[n // 2], mask[n // 2] = np.inf, 1                      # kept
+                assert _dispatch.sum_squares(x, mask, 2) == np.inf
+                assert np.isnan(_dispatch.sum_squares(x, np.zeros(0, np.uint8), 1))
     finally:
         _dispatch.set_parallel_threshold(old)
 
