@@ -127,8 +127,11 @@ def test_plain_sparse_and_full_loops_agree(config, dtype, options):
     """A mask of all ones, infinite bounds and an infinite clipvalue change nothing, but send
     the step through the sparse loop (mask) or the full one (bounds, clipvalue) instead of
     the plain one: results are bit-identical.  With maximize and norm clipping, the plain
-    and sparse loops multiply by sign * scale once where the full loop multiplies by each
-    (clipvalue comes between them): the same bits."""
+    and decay loops (the mask's) multiply by sign * scale once where the full loop
+    multiplies by each (clipvalue comes between them): the same bits from the plain and
+    full loops; the decay loop divides by D through its reciprocal (for its l1 threshold),
+    one rounding more, so it agrees to a few units in the last place of the largest
+    entry (entries near zero, after cancellations, differ more in relative terms)."""
     rule, hyper = config
     n = 1001
     theta, grads = make_problem(n, 10, 2, dtype)
@@ -138,7 +141,11 @@ def test_plain_sparse_and_full_loops_agree(config, dtype, options):
     unclipped = {} if "clipnorm" in options else {"clipvalue": np.inf}  # one clip at a time
     full, _, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, ones,
                              bounds=(-np.inf, np.inf), **unclipped, **options)
-    np.testing.assert_array_equal(plain, sparse)
+    if options:
+        scale = np.abs(plain).max()
+        np.testing.assert_allclose(sparse, plain, rtol=0, atol=8 * np.finfo(dtype).eps * scale)
+    else:
+        np.testing.assert_array_equal(plain, sparse)
     np.testing.assert_array_equal(plain, full)
 
 

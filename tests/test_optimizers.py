@@ -324,14 +324,16 @@ def test_per_coordinate_l1_matches_oracle():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sparse", ["l1", "mask", "l1+mask", "l1 per coordinate",
                                     "l1 per coordinate+mask", "l1+mask+weight_decay",
-                                    "l1+weight_decay", "mask+l2"])
+                                    "l1+weight_decay", "mask+l2", "mask+maximize+clipnorm"])
 def test_sparse_steps_match_oracle_across_blocks(config, sparse, dtype):
     """Each kind of sparse step: the l1 step with one strength per array (a loop per chunk
     of blocks, like a plain step), the steps with a mask (by runs of elements, the mask read
     as numbers of the parameter's type), the decay step (a mask, l1 or both with weight
-    decay or L2), and the full step that per-coordinate strengths take; over an array that
-    straddles blocks and chunks (2048, 8192 elements): the oracle's result, pruned elements
-    and their state exactly 0, l1 zeros +0.0, the same bits on one thread and on two."""
+    decay, L2, maximize or norm clipping: its norm over the unpruned entries, as the oracle's
+    of the masked gradient), and the full step that per-coordinate strengths take; over an
+    array that straddles blocks and chunks (2048, 8192 elements): the oracle's result,
+    pruned elements and their state exactly 0, l1 zeros +0.0, the same bits on one thread
+    and on two."""
     rule, hyper = config
     n = 2 * 8192 + 2048 + 5
     theta, grads = make_problem(n, 12, 9, dtype)
@@ -340,7 +342,8 @@ def test_sparse_steps_match_oracle_across_blocks(config, sparse, dtype):
     l1 = ([np.linspace(0.0, 1.0, n).astype(dtype)] if "per coordinate" in sparse
           else 0.5 if "l1" in sparse else 0.0)
     decay = ({"weight_decay": 0.1} if "weight_decay" in sparse
-             else {"l2": 0.05} if "l2" in sparse else {})
+             else {"l2": 0.05} if "l2" in sparse
+             else {"maximize": True, "clipnorm": 0.05} if "clipnorm" in sparse else {})
     old = _dispatch.set_parallel_threshold(0)
     try:
         w1, o1, _ = run_fastopt(rule, hyper, theta, grads, "torch", 1, mask, l1=l1, **decay)
@@ -348,11 +351,13 @@ def test_sparse_steps_match_oracle_across_blocks(config, sparse, dtype):
     finally:
         _dispatch.set_parallel_threshold(old)
     oracle = {"l1": l1[0].astype(np.float64) if isinstance(l1, list) else l1, **decay}
+    if "clipnorm" in decay:                                      # clipping every step
+        assert max(ref.clip_scale([g * mask], decay["clipnorm"]) for g in grads) < 1
     if mask is not None:
         oracle["mask"] = mask
     T, S, _ = ref.trajectory(rule, theta.astype(np.float64),
-                             [g.astype(np.float64) for g in grads], learning_rate=LR,
-                             **hyper, **oracle)
+                             [g.astype(np.float64) * (1 if mask is None else mask)
+                              for g in grads], learning_rate=LR, **hyper, **oracle)
     # float32: strengths up to 1 make thresholds lr * l1 / D of up to ~2 where D ~ |g| is
     # small (Adam's first step), and their float32 rounding moves a result by ~1e-5
     rtol, atol = (1e-12, 1e-14) if dtype == np.float64 else (1e-5, 1e-4)

@@ -338,14 +338,17 @@ def test_max_abs_reads_only_what_it_can_read_as_it_is():
     caller then converts it)."""
     rng = np.random.default_rng(3)
     for dtype in (np.float32, np.float64):
-        for n in (0, 1, 7, 5000):               # 5000: past the size that releases the GIL
+        # around the 16 lanes it keeps; 5003: past the size that releases the GIL
+        for n in (0, 1, 7, 16, 17, 40, 5003):
             g = rng.standard_normal(n).astype(dtype)
             assert _dispatch.max_abs(g) == (float(np.abs(g).max()) if n else 0.0)
-            if n:
-                g[n // 2] = np.nan
-                assert np.isnan(_dispatch.max_abs(g))
-                g[n // 2] = -np.inf
-                assert _dispatch.max_abs(g) == np.inf
+            for i in {0, n // 2, n - 1} if n else ():
+                h = g.copy()
+                for nan in (np.nan, -np.nan):           # either sign bit
+                    h[i] = nan
+                    assert np.isnan(_dispatch.max_abs(h))
+                h[i] = -np.inf
+                assert _dispatch.max_abs(h) == np.inf
     raw = np.zeros(81, np.uint8)
     for bad in (np.ones((2, 3)), np.ones(10)[::2], np.ones(4, np.int64), [1.0, 2.0],
                 np.ones(4).astype(">f8"), raw[1:81].view(np.float64), np.float64(3.0)):
