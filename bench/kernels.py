@@ -34,6 +34,12 @@ repetitions.
 The last line checks the first target: at 1 thread, 10^7 elements, float32, every rule
 reaches >= 0.80 of the memory limit and Adam is >= 5x faster than NumPy.
 
+A second table times the reductions a step may add over the gradient, at the largest
+size, 1 and 2 threads: ``sum_squares`` (norm clipping; with a random mask of ~50% zeros
+too), ``count_nonfinite`` (``nan_policy`` "skip" and "raise") and ``max_abs``
+(``minimize``'s gradient test, one thread), each as GB/s read and against one read of
+the array by NumPy (``np.sum``, one thread), in interleaved rounds.
+
 Usage: python bench/kernels.py [--quick] [--sizes 10000,1000000] [--threads 1,2]
                                [--rules adam,sgd] [--json FILE]
 """
@@ -374,6 +380,42 @@ def summary_line(target):
 # ---------------------------------------------------------------------------------------
 # Command line.
 
+def reductions(n, threads, quick=False):
+    """Rows {dtype, threads, ms {name: median ms}} of the reductions over one gradient of n
+    elements (see the module docstring)."""
+    rows = []
+    rng = np.random.default_rng(1)
+    keep_all = np.zeros(0, np.uint8)
+    for dtype in harness.DTYPES:
+        g = rng.standard_normal(n).astype(dtype)
+        mask = (rng.random(n) >= 0.5).astype(np.uint8)
+        for t in threads:
+            fns = {"np.sum": g.sum,
+                   "sum_squares": lambda t=t: _dispatch.sum_squares(g, keep_all, t),
+                   "+mask": lambda t=t: _dispatch.sum_squares(g, mask, t),
+                   "count_nonfinite": lambda t=t: _dispatch.count_nonfinite(g, keep_all, t),
+                   "max_abs": lambda: _dispatch.max_abs(g)}
+            ms = harness.median_seconds(fns, (5 if quick else 11, 0.0))
+            rows.append({"dtype": np.dtype(dtype).name, "threads": t, "n": n,
+                         "ms": {k: v * 1e3 for k, v in ms.items()}})
+    return rows
+
+
+def format_reductions(rows):
+    names = ("sum_squares", "+mask", "count_nonfinite", "max_abs")
+    lines = [f"{'dtype':<8}{'thr':>4}{'np.sum ms':>11}"
+             + "".join(f"{k:>17}" for k in names),
+             "-" * (23 + 17 * len(names))]
+    for r in rows:
+        gb = r["n"] * np.dtype(r["dtype"]).itemsize / 1e9
+        cells = "".join(f"{harness.fmt_ms(r['ms'][k]):>7} {gb / r['ms'][k] * 1e3:>5.1f} "
+                        f"{r['ms'][k] / r['ms']['np.sum']:>3.1f}" for k in names)
+        lines.append(f"{r['dtype']:<8}{r['threads']:>4}{harness.fmt_ms(r['ms']['np.sum']):>11}"
+                     f"{cells}")
+    lines.append("each: ms, GB/s read, x np.sum (one thread); max_abs always on one thread")
+    return "\n".join(lines)
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--quick", action="store_true",
@@ -414,7 +456,12 @@ def main(argv=None):
     target = first_target(rows)
     print(f"({time.perf_counter() - started:.0f} s)")
     print(summary_line(target))
-    harness.write_json(args.json, {"machine": info, "rows": rows, "first_target": target})
+    red = reductions(max(args.sizes), args.threads, args.quick)
+    print(f"\nReductions over one gradient of {harness.size_label(max(args.sizes))} "
+          "elements")
+    print(format_reductions(red))
+    harness.write_json(args.json, {"machine": info, "rows": rows, "first_target": target,
+                                   "reductions": red})
 
 
 if __name__ == "__main__":

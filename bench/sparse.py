@@ -22,10 +22,12 @@ regression end to end against scikit-learn.
 (c) Every rule's loops
     One step at 10^7 elements on 1 thread, float32 and float64, for every rule and
     structural variant (SGD plain, momentum, Nesterov; AdaGrad; RMSprop plain and
-    centered with momentum; Adam, AMSGrad, AdaMax, Nadam), in six variants, one for each
+    centered with momentum; Adam, AMSGrad, AdaMax, Nadam), in eight variants: one for each
     loop of the kernels (``Plan.step_kinds``): plain, l1, mask, l1 and mask, those with
-    weight decay (the decay loop) and box bounds (the full loop); timed in 7 interleaved
-    rounds against the rule's plain step.  A guard, not a target: no loop may cost more
+    weight decay (the decay loop) and box bounds (the full loop); and ``global_clipnorm``
+    (1e-3, so every step clips), without a mask (the plain loop after the norm's pass over
+    the gradient) and with one (the decay loop after it); timed in 7 interleaved rounds
+    against the rule's plain step.  A guard, not a target: no loop may cost more
     than 3x its rule's plain step (a loop the compiler fails to vectorize costs 7-25x).
 
 (b) l1-regularized logistic regression, end to end
@@ -88,6 +90,7 @@ except ImportError:                  # imported as bench.sparse
 PROX_N, PROX_N_QUICK = 10**7, 10**6
 PROX_L1 = 1e-4
 PROX_WEIGHT_DECAY = 1e-2
+PROX_CLIPNORM = 1e-3                   # below the gradient's norm: every step is clipped
 # the rules of part (c), every structural variant; (a) takes four of them
 LOOP_RULES = {
     "sgd": lambda p, **kw: fastopt.SGD(p, learning_rate=0.01, **kw),
@@ -238,6 +241,8 @@ LOOP_VARIANTS = {
     "l1+mask": ({"l1": PROX_L1}, True),
     "l1+mask+wd": ({"l1": PROX_L1, "weight_decay": PROX_WEIGHT_DECAY}, True),
     "bounds": ({"bounds": (-10.0, 10.0)}, False),
+    "clipnorm": ({"global_clipnorm": PROX_CLIPNORM}, False),
+    "mask+clipnorm": ({"global_clipnorm": PROX_CLIPNORM}, True),
 }
 LOOP_GUARD = 3.0
 
@@ -267,7 +272,8 @@ def loop_costs(n=PROX_N, dtypes=harness.DTYPES, quick=False):
 
 def format_loops(rows):
     head = "".join(f"{v:>17}" for v in LOOP_VARIANTS if v != "plain")
-    lines = [f"{'rule':<14}{'dtype':>8}{'plain ms':>10}{head}", "-" * (32 + 17 * 5)]
+    lines = [f"{'rule':<14}{'dtype':>8}{'plain ms':>10}{head}",
+             "-" * (32 + 17 * (len(LOOP_VARIANTS) - 1))]
     for r in rows:
         cells = "".join(f"{r['x'][v]:>7.2f} {r['kinds'][v]:>9}" for v in LOOP_VARIANTS
                         if v != "plain")
