@@ -102,10 +102,10 @@ cdef enum:
 # norm clipping, L2 or weight decay: the compiler gives a plain loop a copy without each
 # of those, but not a loop this long, so each kind leaves them out): a prox step (l1) adds
 # the soft threshold to a plain step, a mask step the mask, a mask-prox step both.  A
-# decay step is a sparse step (a mask, l1 or both) with any of L2, weight decay, maximize
-# and norm clipping besides: the common sparse training step (pruning with weight decay or
-# gradient clipping), whose full loop cost 2-3.7x the plain step.  A full step does
-# everything (any other combination: bounds, clipvalue, per-coordinate l1).
+# decay step is a sparse step (a mask, l1 or both) with any of L2, weight decay, maximize,
+# clipvalue and norm clipping besides, or a step with clipvalue: the common sparse
+# training step (pruning with weight decay or gradient clipping), whose full loop cost
+# 2-3.7x the plain step.  A full step does everything (bounds, per-coordinate l1).
 cdef struct PlainStep:
     char unused
 cdef struct ProxStep:
@@ -268,17 +268,15 @@ cdef struct Extras:
 
 cdef inline floating prepare(floating g, floating x, floating sign, floating clip,
                              floating scale, floating l2, Kind kind) noexcept nogil:
-    """maximize, clipvalue (full steps only), norm-clipping scale and coupled L2, in that
-    order."""
-    if Kind is FullStep:
+    """maximize, clipvalue (full and decay steps only), norm-clipping scale and coupled L2,
+    in that order."""
+    if Kind is FullStep or Kind is DecayStep:
+        # the decay loop too does each every time (sign 1, clip inf, scale 1: g exactly),
+        # so that it, long already, gets no more copies
         g = g * sign
         g = clip if g > clip else g
         g = -clip if g < -clip else g
         g = g * scale
-    elif Kind is DecayStep:
-        # always multiplied (by 1 without maximize or clipping: g exactly), so that the
-        # decay loop, long already, gets no second copy
-        g = g * (sign * scale)
     elif sign * scale != 1:
         # without clipping in between, g * (sign * scale) is (g * sign) * scale exactly
         # (sign is +-1); the test is loop-invariant, so the compiler gives the common
@@ -1117,13 +1115,11 @@ cdef class Plan:
 
 cdef StepKind step_kind(Arrays* a, Extras* e) noexcept:
     """Which copy of the loop an array's step needs (see Kind)."""
-    if a.lower != NULL or a.upper != NULL or e.clip != INFINITY:
+    if a.lower != NULL or a.upper != NULL or a.l1w != NULL:
         return FULL_STEP
-    if a.mask == NULL and not e.prox:
+    if a.mask == NULL and not e.prox and e.clip == INFINITY:
         return PLAIN_STEP
-    if a.l1w != NULL:
-        return FULL_STEP
-    if e.l2 != 0 or e.decay != 0 or e.sign * e.scale != 1:
+    if e.l2 != 0 or e.decay != 0 or e.sign * e.scale != 1 or e.clip != INFINITY:
         return DECAY_STEP
     if a.mask == NULL:
         return PROX_STEP
