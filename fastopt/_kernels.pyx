@@ -271,8 +271,9 @@ cdef inline floating prepare(floating g, floating x, floating sign, floating cli
     """maximize, clipvalue (full and decay steps only), norm-clipping scale and coupled L2,
     in that order."""
     if Kind is FullStep or Kind is DecayStep:
-        # the decay loop too does each every time (sign 1, clip inf, scale 1: g exactly),
-        # so that it, long already, gets no more copies
+        # the decay loop does all three at every element, unused ones too (sign 1, clip
+        # inf and scale 1 leave g as it is), rather than get a copy without them: it is
+        # long already
         g = g * sign
         g = clip if g > clip else g
         g = -clip if g < -clip else g

@@ -127,11 +127,11 @@ def test_plain_sparse_and_full_loops_agree(config, dtype, options):
     """A mask of all ones, infinite bounds and an infinite clipvalue change nothing, but send
     the step through the sparse loop (mask) or the full one (bounds, clipvalue) instead of
     the plain one: results are bit-identical.  With maximize and norm clipping, the plain
-    and decay loops (the mask's) multiply by sign * scale once where the full loop
-    multiplies by each (clipvalue comes between them): the same bits from the plain and
-    full loops; the decay loop divides by D through its reciprocal (for its l1 threshold),
-    one rounding more, so it agrees to a few units in the last place of the largest
-    entry (entries near zero, after cancellations, differ more in relative terms)."""
+    loop multiplies by sign * scale once where the full and decay loops (the mask's)
+    multiply by each (clipvalue comes between them; sign is +-1, so the same bits); the
+    decay loop divides by D through its reciprocal (for its l1 threshold), one rounding
+    more, so it agrees to a few units in the last place of the largest entry (entries
+    near zero, after cancellations, differ more in relative terms)."""
     rule, hyper = config
     n = 1001
     theta, grads = make_problem(n, 10, 2, dtype)

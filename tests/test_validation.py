@@ -338,7 +338,8 @@ def test_max_abs_reads_only_what_it_can_read_as_it_is():
     caller then converts it)."""
     rng = np.random.default_rng(3)
     for dtype in (np.float32, np.float64):
-        # around the 16 lanes it keeps; 5003: past the size that releases the GIL
+        # around a vector's width and its remainder; 5003: past the size that releases
+        # the GIL
         for n in (0, 1, 7, 16, 17, 40, 5003):
             g = rng.standard_normal(n).astype(dtype)
             assert _dispatch.max_abs(g) == (float(np.abs(g).max()) if n else 0.0)
