@@ -1,8 +1,9 @@
 """Build fastopt's compiled kernels, with or without OpenMP, once per instruction set.
 
 The kernel source fastopt/_kernels.pyx is compiled into fastopt._kernels_baseline (the
-platform's baseline instruction set) and, where the compiler can target it (x86-64), also
-into fastopt._kernels_avx2 (AVX2); fastopt/_dispatch.py picks one at import from the CPU's
+platform's baseline instruction set) and, where the compiler can target them (x86-64), also
+into fastopt._kernels_avx2 (AVX2) and fastopt._kernels_avx512 (AVX-512 F/CD/BW/DQ/VL, with
+512-bit vectors); fastopt/_dispatch.py picks one at import from the CPU's
 features.  Every build uses the same flags otherwise, -ffp-contract=off included, so they
 agree bit for bit.  What the builds share (the parallel threshold, the after-fork flag) is
 the one module fastopt._kernel_state, compiled once.  The loss kernels of linear models,
@@ -73,6 +74,20 @@ int main(void) {
 }
 """
 
+# An AVX-512 program (F and BW instructions); the build targets F, CD, BW, DQ and VL, the
+# set of every AVX-512 CPU since Skylake-SP (NumPy's AVX512_SKX, which _dispatch asks for),
+# and prefers 512-bit vectors: its masked loops read a mask into mask registers, and on an
+# Intel Xeon (Sapphire Rapids) 512-bit loops beat 256-bit ones (bench/builds.py).
+AVX512_PROBE = """\
+#include <immintrin.h>
+int main(void) {
+    __m512i a = _mm512_set1_epi32(1);
+    __mmask64 k = _mm512_test_epi8_mask(a, a);
+    return _mm512_reduce_add_epi32(_mm512_add_epi32(a, a)) == 32 && k ? 0 : 1;
+}
+"""
+AVX512_FLAGS = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512cd",
+                "-mprefer-vector-width=512"]
 
 # The instruction-set builds: extra flags by compiler kind, and a program that compiles only
 # where the compiler can target the instruction set (None: always; MSVC is not probed).
@@ -80,6 +95,8 @@ ISA_BUILDS = {
     "baseline": ({"msvc": [], "apple-clang": [], "unix": []}, None),
     "avx2": ({"msvc": ["/arch:AVX2"], "apple-clang": ["-mavx2"], "unix": ["-mavx2"]},
              AVX2_PROBE),
+    "avx512": ({"msvc": ["/arch:AVX512"], "apple-clang": AVX512_FLAGS, "unix": AVX512_FLAGS},
+               AVX512_PROBE),
 }
 # Each build's module: the same source under its own name.
 BUILD_MODULES = {f"fastopt._kernels_{isa}": isa for isa in ISA_BUILDS}

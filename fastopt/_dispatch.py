@@ -1,15 +1,17 @@
 """The compiled kernels, in the build this CPU runs fastest (runtime instruction-set dispatch).
 
 The kernel source (_kernels.pyx) is compiled into one extension per instruction set:
-``_kernels_baseline`` (any CPU of the platform) and, on x86-64, ``_kernels_avx2``.  This
+``_kernels_baseline`` (any CPU of the platform) and, on x86-64, ``_kernels_avx2`` and
+``_kernels_avx512`` (AVX-512 F/CD/BW/DQ/VL, NumPy's "AVX512_SKX" feature group).  This
 module imports the best one the CPU supports and re-exports its names, so the rest of
 fastopt sees one module, ``fastopt._dispatch``, whichever build it is.  ``ISA`` names the
 build in use and ``ISAS`` every build this installation can run here.
 
 The builds agree bit for bit (no FMA contraction, no fast-math; tested), so the choice
-changes speed only.  ``FASTOPT_ISA=baseline`` (or ``avx2``) in the environment forces one,
-e.g. to compare them; forcing a build this CPU cannot run, or that was not compiled, is an
-ImportError naming what is available, never an illegal-instruction crash.
+changes speed only.  ``FASTOPT_ISA=baseline`` (or ``avx2``, ``avx512``) in the environment
+forces one, e.g. to compare them (bench/builds.py times them side by side); forcing a
+build this CPU cannot run, or that was not compiled, is an ImportError naming what is
+available, never an illegal-instruction crash.
 """
 
 import importlib
@@ -18,7 +20,7 @@ from pathlib import Path
 from types import ModuleType
 
 # Best first: (build name, the numpy CPU feature it needs, or None for the baseline).
-_BUILDS = (("avx2", "AVX2"), ("baseline", None))
+_BUILDS = (("avx512", "AVX512_SKX"), ("avx2", "AVX2"), ("baseline", None))
 
 
 def _cpu_features() -> dict[str, bool]:

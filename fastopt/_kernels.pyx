@@ -1,9 +1,9 @@
 # The fused one-pass update kernels: the one source of every update rule.  setup.py compiles
 # this file once per instruction set, each build a module of its own: fastopt._kernels_baseline
-# for any CPU of the platform and, on x86-64, fastopt._kernels_avx2 with -mavx2
-# (FASTOPT_ISA, a C macro, names the build); fastopt/_dispatch.py imports the best one this
-# CPU can run.  Every build is compiled with -ffp-contract=off and no fast-math, so they
-# agree bit for bit.
+# for any CPU of the platform and, on x86-64, fastopt._kernels_avx2 (-mavx2) and
+# fastopt._kernels_avx512 (AVX-512 F/CD/BW/DQ/VL, 512-bit vectors); FASTOPT_ISA, a C macro,
+# names the build, and fastopt/_dispatch.py imports the best one this CPU can run.  Every
+# build is compiled with -ffp-contract=off and no fast-math, so they agree bit for bit.
 #
 # Every kernel updates ``param`` and its state arrays in place, in one pass over memory, and
 # returns the number of non-finite gradient entries it saw (pruned coordinates excluded).
@@ -38,9 +38,9 @@
 # CHUNK_BLOCKS blocks, and every step but a full one, which reads the one-block stand-ins, runs
 # a chunk as one loop call (each call of a loop costs its set-up: alias checks, constants, the
 # count's reduction); inside it, a step with a mask goes by runs of MASK_RUN elements, each
-# run's mask first copied as numbers (run_end); threads split a step by blocks, the finer
-# unit.  Elements are independent, so results are bit-identical for any number of threads;
-# reductions sum fixed-size blocks in block order.
+# run's mask first copied as numbers (run_end; the AVX-512 build reads the bytes instead);
+# threads split a step by blocks, the finer unit.  Elements are independent, so results are
+# bit-identical for any number of threads; reductions sum fixed-size blocks in block order.
 #
 # Bounds checks are off: the Python layer validates arrays, and every kernel checks lengths at
 # entry so that a direct call with mismatched arrays raises instead of writing out of bounds.
@@ -75,7 +75,19 @@ cdef extern from *:
     """
     const char* FASTOPT_ISA_NAME
 
-# The instruction set this build is compiled for ("baseline", "avx2").
+cdef extern from *:
+    """
+    #if defined(__AVX512BW__)
+    #define FASTOPT_MASK_BYTES 1
+    #else
+    #define FASTOPT_MASK_BYTES 0
+    #endif
+    """
+    # 1 where the rule loops read a mask's bytes themselves (run_end): with AVX-512BW a
+    # vector of bytes tests into a mask register, which selects among vectors of any width
+    bint MASK_BYTES "FASTOPT_MASK_BYTES"
+
+# The instruction set this build is compiled for ("baseline", "avx2", "avx512").
 ISA = FASTOPT_ISA_NAME.decode("ascii")
 
 
@@ -145,6 +157,7 @@ cdef float ONES_F[BLOCK]
 cdef float NEG_INF_F[BLOCK]
 cdef float POS_INF_F[BLOCK]
 cdef double ONES_D[BLOCK]
+cdef unsigned char ONES_B[BLOCK]
 cdef double NEG_INF_D[BLOCK]
 cdef double POS_INF_D[BLOCK]
 
@@ -152,6 +165,7 @@ cdef Py_ssize_t _k
 for _k in range(BLOCK):
     ONES_F[_k] = 1.0
     ONES_D[_k] = 1.0
+    ONES_B[_k] = 1
     NEG_INF_F[_k] = -INFINITY
     NEG_INF_D[_k] = -INFINITY
     POS_INF_F[_k] = INFINITY
@@ -1189,16 +1203,18 @@ cdef inline int blocks_step(Flags f, Arrays* a, Py_ssize_t b, Py_ssize_t count, 
 
 
 cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
-                               Kind kind) noexcept nogil:
+                               const unsigned char** kept_bytes, Kind kind) noexcept nogil:
     """Where the rule loop's run of elements that starts at lo ends: MASK_RUN elements later
     with a mask, their mask first copied into k.run as numbers of the parameter's width (1
     where it is nonzero, else 0); without one, a block later in a decay or full step, whose
     *kept is then the one-block stand-in of ones, and at k's end in a plain or prox step,
-    which reads none.  *kept is the run's mask.
+    which reads none.  *kept is the run's mask (kept_at reads it).  Builds that read mask
+    bytes in the rule loop (MASK_BYTES) get them in *kept_bytes instead, in one run to k's
+    end (the stand-in: a block of ones as bytes).
 
-    A mask read as bytes inside the rule loop would make the compiler vectorize by 32
-    elements (a vector of bytes), 4 or 8 vectors of each number, more than the registers
-    hold (measured 1.4-1.8x the plain step); read in runs, it stays in the first-level
+    With AVX2 or less, a mask read as bytes inside the rule loop would make the compiler
+    vectorize by 32 elements (a vector of bytes), 4 or 8 vectors of each number, more than
+    the registers hold (measured 1.4-1.8x the plain step); read in runs, it stays in the first-level
     cache, and the run's loop starts inside the rule function (a function call per run
     cost masked float32 SGD a fifth of its step).  The run's buffer belongs to the caller
     (blocks_step): an array of the rule function's own would keep the compiler from
@@ -1209,7 +1225,12 @@ cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
     cdef floating* run = <floating*>k.run
     cdef bint reads_mask = (Kind is MaskStep or Kind is MaskProxStep or Kind is DecayStep
                             or Kind is FullStep)
-    if reads_mask and mask != NULL:
+    if MASK_BYTES and reads_mask and mask != NULL:
+        kept_bytes[0] = mask + lo
+    elif MASK_BYTES and (Kind is DecayStep or Kind is FullStep):
+        hi = min(lo + BLOCK, k.n)
+        kept_bytes[0] = ONES_B
+    elif reads_mask and mask != NULL:
         hi = min(lo + MASK_RUN, k.n)
         for i in range(hi - lo):
             run[i] = 1 if mask[lo + i] != 0 else 0
@@ -1219,6 +1240,13 @@ cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
         kept[0] = <const floating*>(<const void*>ONES_F if floating is float
                                     else <const void*>ONES_D)
     return hi
+
+
+cdef inline bint kept_at(const floating* kept, const unsigned char* kept_bytes,
+                         Py_ssize_t j) noexcept nogil:
+    """Whether element j of a run (run_end) is kept: its mask byte in the builds that read
+    them (MASK_BYTES), else its number in the run's buffer."""
+    return kept_bytes[j] != 0 if MASK_BYTES else kept[j] != 0
 
 
 cdef inline int block_step(Flags f, Arrays* a, Block k, Extras e, StepNumbers c,
@@ -1277,6 +1305,7 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
                           Extras e, SgdNumbers nums, bint momentum, bint nesterov,
                           bint keras, bint first, Kind kind) noexcept nogil:
     cdef const floating* kept = NULL
+    cdef const unsigned char* kept_bytes = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, fmu = nums.momentum, tau = nums.lr * e.l1
     cdef floating fw = nums.grad_weight, cmu = nums.one_minus_momentum
@@ -1285,9 +1314,10 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
     cdef int bad = 0
     cdef Py_ssize_t i, lo = 0, hi
     while lo < k.n:
-        hi = run_end(&k, lo, &kept, kind)
+        hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            keep = (Kind is PlainStep or Kind is ProxStep
+                    or kept_at(kept, kept_bytes, i - lo))
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1320,6 +1350,7 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
 cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Block k,
                               Extras e, AdagradNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* kept = NULL
+    cdef const unsigned char* kept_bytes = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
     cdef floating tau = nums.lr * e.l1
@@ -1328,9 +1359,10 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
     cdef int bad = 0
     cdef Py_ssize_t i, lo = 0, hi
     while lo < k.n:
-        hi = run_end(&k, lo, &kept, kind)
+        hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            keep = (Kind is PlainStep or Kind is ProxStep
+                    or kept_at(kept, kept_bytes, i - lo))
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1361,6 +1393,7 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
                               RmspropNumbers nums, bint centered, bint momentum,
                               Kind kind) noexcept nogil:
     cdef const floating* kept = NULL
+    cdef const unsigned char* kept_bytes = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating flr = nums.lr, ein = nums.eps_in, eout = nums.eps_out
     cdef floating fin = nums.lr_in, fout = nums.lr_out, fmu = nums.momentum
@@ -1370,9 +1403,10 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
     cdef int bad = 0
     cdef Py_ssize_t i, lo = 0, hi
     while lo < k.n:
-        hi = run_end(&k, lo, &kept, kind)
+        hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            keep = (Kind is PlainStep or Kind is ProxStep
+                    or kept_at(kept, kept_bytes, i - lo))
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1415,6 +1449,7 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
                            floating* vmax, Block k, Extras e, AdamNumbers nums,
                            bint amsgrad, Kind kind) noexcept nogil:
     cdef const floating* kept = NULL
+    cdef const unsigned char* kept_bytes = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating ss = nums.sqrt_scale, feps = nums.eps
     cdef floating fstep = nums.step, tau = nums.prox_lr * e.l1
@@ -1424,9 +1459,10 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
     cdef int bad = 0
     cdef Py_ssize_t i, lo = 0, hi
     while lo < k.n:
-        hi = run_end(&k, lo, &kept, kind)
+        hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            keep = (Kind is PlainStep or Kind is ProxStep
+                    or kept_at(kept, kept_bytes, i - lo))
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1462,6 +1498,7 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
 cdef inline int adamax_block(floating* p, const floating* g, floating* m, floating* u,
                              Block k, Extras e, AdamaxNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* kept = NULL
+    cdef const unsigned char* kept_bytes = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating b2 = nums.beta_2, ein = nums.eps_in
     cdef floating eout = nums.eps_out, fstep = nums.step, tau = nums.lr * e.l1
@@ -1471,9 +1508,10 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
     cdef int bad = 0
     cdef Py_ssize_t i, lo = 0, hi
     while lo < k.n:
-        hi = run_end(&k, lo, &kept, kind)
+        hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            keep = (Kind is PlainStep or Kind is ProxStep
+                    or kept_at(kept, kept_bytes, i - lo))
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1503,6 +1541,7 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
 cdef inline int nadam_block(floating* p, const floating* g, floating* m, floating* v,
                             Block k, Extras e, NadamNumbers nums, Kind kind) noexcept nogil:
     cdef const floating* kept = NULL
+    cdef const unsigned char* kept_bytes = NULL
     cdef floating sign = e.sign, clip = e.clip, scale = e.scale, l2 = e.l2, decay = e.decay
     cdef floating vs = nums.v_scale, feps = nums.eps
     cdef floating cg = nums.c_grad, cm = nums.c_mom, tau = nums.lr * e.l1
@@ -1512,9 +1551,10 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
     cdef int bad = 0
     cdef Py_ssize_t i, lo = 0, hi
     while lo < k.n:
-        hi = run_end(&k, lo, &kept, kind)
+        hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = Kind is PlainStep or Kind is ProxStep or kept[i - lo] != 0
+            keep = (Kind is PlainStep or Kind is ProxStep
+                    or kept_at(kept, kept_bytes, i - lo))
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]

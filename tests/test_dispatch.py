@@ -177,10 +177,25 @@ def test_a_cpu_without_avx2_gets_the_baseline(monkeypatch):
     assert list(_dispatch._importable()) == ["baseline"]
 
 
-def test_x86_64_installs_have_the_avx2_build():
-    """On x86-64 with gcc/clang, setup.py builds the AVX2 copy; if the CPU has AVX2 it runs."""
+def test_a_cpu_without_avx512_gets_avx2(monkeypatch):
+    """AVX-512 without all of F/CD/BW/DQ/VL (NumPy's AVX512_SKX), e.g. a Xeon Phi's, is not
+    enough for the AVX-512 build."""
+    if "avx2" not in _dispatch.ISAS:
+        pytest.skip("no AVX2 build here")
+    monkeypatch.setattr(_dispatch, "_cpu_features",
+                        lambda: {"SSE2": True, "AVX2": True, "AVX512F": True,
+                                 "AVX512_SKX": False})
+    assert list(_dispatch._importable()) == ["avx2", "baseline"]
+
+
+@pytest.mark.parametrize("isa, feature", [("avx2", "AVX2"), ("avx512", "AVX512_SKX")])
+def test_x86_64_installs_have_the_vector_builds(isa, feature):
+    """On x86-64 with gcc/clang, setup.py builds the AVX2 and AVX-512 copies; if the CPU has
+    the instructions the build runs, and the best one is the default."""
     if platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("AVX2 build exists only on x86-64")
-    if not _dispatch._cpu_features().get("AVX2"):
-        pytest.skip("this CPU has no AVX2")
-    assert "avx2" in _dispatch.ISAS
+        pytest.skip("the AVX2 and AVX-512 builds exist only on x86-64")
+    if not _dispatch._cpu_features().get(feature):
+        pytest.skip(f"this CPU has no {feature}")
+    assert isa in _dispatch.ISAS
+    if feature == "AVX512_SKX":
+        assert _dispatch.ISA == "avx512" or os.environ.get("FASTOPT_ISA")
