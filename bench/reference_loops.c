@@ -1,6 +1,6 @@
 /* The reference loops for the benchmarks: the simplest C loops that do the work of fastopt's
  * step for the three rules torch has fused CPU kernels for (SGD with momentum, AdaGrad,
- * Adam), in float32 and float64, plain or with a pruning mask and/or the l1 proximal step,
+ * Adam) and for plain SGD (the cheapest step), in float32 and float64, plain or with a pruning mask and/or the l1 proximal step,
  * and a loop that moves the same bytes as a plain float32 step and does nothing else.
  * bench/reference_loops.py compiles this file with the flags of fastopt's kernel build and
  * calls it with ctypes on the optimizer's own arrays.
@@ -16,7 +16,7 @@
  *
  * The file is its own template: it includes itself once with T = float (functions ending in
  * _f32) and once with T = double (_f64).  Each step function takes `count` arrays:
- * parameters p, gradients g, state arrays s1 and s2 (s2 unused by one-state rules), masks
+ * parameters p, gradients g, state arrays s1 and s2 (unused by rules with fewer), masks
  * (NULL: no mask), their lengths n, x, the step numbers in step_numbers' order, tau (0: no
  * l1 step) and the number of OpenMP threads, which split each array into equal contiguous
  * parts.  Each returns the number of non-finite gradients (pruned ones excluded). */
@@ -106,6 +106,27 @@ ALWAYS_INLINE T SUFFIX(soft)(T x, T t)
  * vector lane); the benchmark's arrays are far below 2**31 elements.  `masked` and `prox`
  * are constants at every call, so each variant is a loop of its own. */
 
+/* plain SGD (no momentum):  p -= lr g;  D = 1 */
+ALWAYS_INLINE int SUFFIX(sgd)(T *restrict p, const T *restrict g, T *restrict unused1,
+                              T *restrict unused2, const unsigned char *restrict mask,
+                              i64 lo, i64 hi, const double *x, T tau, int masked, int prox)
+{
+    T lr = (T)x[0];
+    int bad = 0;
+    (void)unused1;
+    (void)unused2;
+    for (i64 i = lo; i < hi; i++) {
+        int keep = !masked || mask[i] != 0;
+        T gi = g[i], xi = p[i];
+        bad += keep & ((float)(gi * 0) != 0);
+        xi = xi - lr * gi;
+        if (prox)
+            xi = SUFFIX(soft)(xi, tau);
+        p[i] = keep ? xi : 0;
+    }
+    return bad;
+}
+
 /* torch SGD with momentum after its first step: b = mu b + g, computed as
  * b + (g - (1 - mu) b);  p -= lr b;  D = 1 */
 ALWAYS_INLINE int SUFFIX(sgd_momentum)(T *restrict p, const T *restrict g, T *restrict b,
@@ -191,7 +212,7 @@ ALWAYS_INLINE int SUFFIX(adam)(T *restrict p, const T *restrict g, T *restrict m
     return bad;
 }
 
-/* Rule 0 (SGD with momentum), 1 (AdaGrad) or 2 (Adam) on elements [lo, hi). */
+/* Rule 0 (SGD with momentum), 1 (AdaGrad), 2 (Adam) or 3 (plain SGD) on elements [lo, hi). */
 ALWAYS_INLINE int SUFFIX(part)(int rule, T *p, const T *g, T *s1, T *s2,
                                const unsigned char *mask, i64 lo, i64 hi, const double *x,
                                T tau, int masked, int prox)
@@ -200,6 +221,8 @@ ALWAYS_INLINE int SUFFIX(part)(int rule, T *p, const T *g, T *s1, T *s2,
         return SUFFIX(sgd_momentum)(p, g, s1, s2, mask, lo, hi, x, tau, masked, prox);
     if (rule == 1)
         return SUFFIX(adagrad)(p, g, s1, s2, mask, lo, hi, x, tau, masked, prox);
+    if (rule == 3)
+        return SUFFIX(sgd)(p, g, s1, s2, mask, lo, hi, x, tau, masked, prox);
     return SUFFIX(adam)(p, g, s1, s2, mask, lo, hi, x, tau, masked, prox);
 }
 
@@ -217,7 +240,7 @@ ALWAYS_INLINE int SUFFIX(variant)(int rule, T *p, const T *g, T *s1, T *s2,
     return SUFFIX(part)(rule, p, g, s1, s2, mask, lo, hi, x, tau, 0, 0);
 }
 
-/* One step of rule 0, 1 or 2 (see part) over `count` arrays; on one thread, no OpenMP
+/* One step of rule 0, 1, 2 or 3 (see part) over `count` arrays; on one thread, no OpenMP
  * region is entered. */
 i64 SUFFIX(step)(int rule, T **p, T **g, T **s1, T **s2, const unsigned char **mask,
                  const i64 *n, int count, const double *x, double tau, int threads)

@@ -16,8 +16,9 @@ reach against torch on this machine and these arrays, and fastopt's own ratio is
 against them.  They are measurements, not bounds: where the arrays partly fit in the
 caches (1e6 elements, the 20 arrays), the traffic the previous callable left moves any of
 the three by 10% or so.  Only Adam, SGD-momentum and AdaGrad (torch convention, default
-options besides a mask and l1) have a C loop; the other rules have no torch fused kernel to
-compare with.  The traffic loop is float32 and unmasked only.
+options besides a mask and l1), the rules with a torch fused kernel, and plain SGD, the
+cheapest step (bench/sparse.py), have a C loop.  The traffic loop is float32, unmasked and
+for rules with state arrays only.
 
 The C file is compiled once per process into a temporary directory with the C compiler
 Python was built with (``CC`` overrides it), with OpenMP where the compiler has it; without
@@ -45,9 +46,14 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_loo
 # AVX2 build adds -mavx2, and -fopenmp is added where it compiles
 FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-shared",
          "-fPIC"]
+# setup.py's flags of each instruction-set build (the baseline adds none)
+ISA_FLAGS = {"avx2": ["-mavx2"],
+             "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq", "-mavx512cd",
+                        "-mprefer-vector-width=512"]}
 # bench rule -> (the kernel's rule, the C loop's rule number, state arrays in the order the
 # C loop takes them)
-STATES = {"sgd_momentum": ("sgd", 0, ("momentum_buffer",)),
+STATES = {"sgd": ("sgd", 3, ()),
+          "sgd_momentum": ("sgd", 0, ("momentum_buffer",)),
           "adagrad": ("adagrad", 1, ("sum",)),
           "adam": ("adam", 2, ("exp_avg", "exp_avg_sq"))}
 CHECK_STEP = 5          # the step number whose numbers the C loops use
@@ -60,7 +66,7 @@ def load():
     global _lib, _flags
     if _lib is None:
         cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
-        isa = ["-mavx2"] if _dispatch.ISA == "avx2" else []
+        isa = ISA_FLAGS.get(_dispatch.ISA, [])
         folder = tempfile.mkdtemp(prefix="fastopt-reference-loops-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         out = os.path.join(folder, "reference_loops"
@@ -110,7 +116,9 @@ def loops(rule, opt, grads, threads=1):
     if len({np.ndim(s) or float(s) for s in map(opt.l1_strength, range(len(params)))}) > 1:
         raise ValueError("the reference loops take one l1 strength for every array")
     ptrs = [_pointers(group) for group in arrays]
-    s2 = ptrs[3] if len(ptrs) > 3 else ptrs[2]
+    # the state arrays a rule does not have: the parameters' pointers, never read
+    s1 = ptrs[2] if len(ptrs) > 2 else ptrs[0]
+    s2 = ptrs[3] if len(ptrs) > 3 else s1
     masks = list(opt.masks)
     if all(m is None for m in masks):
         mask_ptrs = None
@@ -129,15 +137,15 @@ def loops(rule, opt, grads, threads=1):
     keep = (arrays, masks)
 
     def c_loop(_keep=keep):
-        return step_fn(number, ptrs[0], ptrs[1], ptrs[2], s2, mask_ptrs, sizes, count, x,
+        return step_fn(number, ptrs[0], ptrs[1], s1, s2, mask_ptrs, sizes, count, x,
                        tau, threads)
 
     def traffic(_keep=keep):
-        return traffic_fn(ptrs[0], ptrs[1], ptrs[2], s2, sizes, count, states,
+        return traffic_fn(ptrs[0], ptrs[1], s1, s2, sizes, count, states,
                           ctypes.c_float(0.0))
 
     out = {"C loop": c_loop}
-    if single and mask_ptrs is None and threads == 1:
+    if single and mask_ptrs is None and threads == 1 and states:
         out["traffic"] = traffic
     return out
 
