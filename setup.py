@@ -3,8 +3,8 @@
 The kernel source fastopt/_kernels.pyx is compiled into fastopt._kernels_baseline (the
 platform's baseline instruction set) and, where the compiler can target them (x86-64), also
 into fastopt._kernels_avx2 (AVX2) and fastopt._kernels_avx512 (AVX-512 F/CD/BW/DQ/VL, with
-512-bit vectors); fastopt/_dispatch.py picks one at import from the CPU's
-features.  Every build uses the same flags otherwise, -ffp-contract=off included, so they
+512-bit vectors); fastopt/_dispatch.py picks one at import from the CPU's features.  Every
+build uses the same flags otherwise, -ffp-contract=off included, so they
 agree bit for bit.  What the builds share (the parallel threshold, the after-fork flag) is
 the one module fastopt._kernel_state, compiled once.  The loss kernels of linear models,
 fastopt/_losses.pyx, are compiled once too (baseline instruction set, with OpenMP).
@@ -77,7 +77,8 @@ int main(void) {
 # An AVX-512 program (F and BW instructions); the build targets F, CD, BW, DQ and VL, the
 # set of every AVX-512 CPU since Skylake-SP (NumPy's AVX512_SKX, which _dispatch asks for),
 # and prefers 512-bit vectors: its masked loops read a mask into mask registers, and on an
-# Intel Xeon (Sapphire Rapids) 512-bit loops beat 256-bit ones (bench/builds.py).
+# Intel Xeon (Sapphire Rapids) 256-bit ones made the float64 masked and decay loops 1.7-3.6x
+# slower (bench/RESULTS.md, "Kernel builds side by side").
 AVX512_PROBE = """\
 #include <immintrin.h>
 int main(void) {

@@ -42,8 +42,8 @@ from fastopt import _dispatch
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reference_loops.c")
 # setup.py's optimization flags for gcc/clang that matter here (no FMA contraction,
-# vectorizable sqrt; its alias-check budget is moot for loops over restrict pointers); the
-# AVX2 build adds -mavx2, and -fopenmp is added where it compiles
+# vectorizable sqrt; its alias-check budget is moot for loops over restrict pointers), the
+# flags of the build fastopt runs (ISA_FLAGS), and -fopenmp where it compiles
 FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-shared",
          "-fPIC"]
 # setup.py's flags of each instruction-set build (the baseline adds none)
