@@ -1,7 +1,8 @@
 /* The reference loops for the benchmarks: the simplest C loops that do the work of fastopt's
  * step for the three rules torch has fused CPU kernels for (SGD with momentum, AdaGrad,
- * Adam) and for plain SGD (the cheapest step), in float32 and float64, plain or with a pruning mask and/or the l1 proximal step,
- * and a loop that moves the same bytes as a plain float32 step and does nothing else.
+ * Adam) and for plain SGD (the cheapest step), in float32 and float64, plain or with a
+ * pruning mask and/or the l1 proximal step, and a loop that moves the same bytes as a plain
+ * float32 step and does nothing else.
  * bench/reference_loops.py compiles this file with the flags of fastopt's kernel build and
  * calls it with ctypes on the optimizer's own arrays.
  *

@@ -1214,9 +1214,9 @@ cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
 
     With AVX2 or less, a mask read as bytes inside the rule loop would make the compiler
     vectorize by 32 elements (a vector of bytes), 4 or 8 vectors of each number, more than
-    the registers hold (measured 1.4-1.8x the plain step); read in runs, it stays in the first-level
-    cache, and the run's loop starts inside the rule function (a function call per run
-    cost masked float32 SGD a fifth of its step).  The run's buffer belongs to the caller
+    the registers hold (measured 1.4-1.8x the plain step); read in runs, it stays in the
+    first-level cache, and the run's loop starts inside the rule function (a function call
+    per run cost masked float32 SGD a fifth of its step).  The run's buffer belongs to the caller
     (blocks_step): an array of the rule function's own would keep the compiler from
     inlining it where its structural options are constants (a 2 KiB stack frame), and a
     loop with a runtime amsgrad writes vmax through masked stores, even to NULL (25x)."""
@@ -1243,9 +1243,12 @@ cdef inline Py_ssize_t run_end(Block* k, Py_ssize_t lo, const floating** kept,
 
 
 cdef inline bint kept_at(const floating* kept, const unsigned char* kept_bytes,
-                         Py_ssize_t j) noexcept nogil:
-    """Whether element j of a run (run_end) is kept: its mask byte in the builds that read
-    them (MASK_BYTES), else its number in the run's buffer."""
+                         Py_ssize_t j, Kind kind) noexcept nogil:
+    """Whether element j of a run (run_end) is kept: always in the kinds that read no mask
+    (plain and prox steps), else by its mask byte in the builds that read them
+    (MASK_BYTES), or by its number in the run's buffer."""
+    if Kind is PlainStep or Kind is ProxStep:
+        return True
     return kept_bytes[j] != 0 if MASK_BYTES else kept[j] != 0
 
 
@@ -1316,8 +1319,7 @@ cdef inline int sgd_block(floating* p, const floating* g, floating* buf, Block k
     while lo < k.n:
         hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = (Kind is PlainStep or Kind is ProxStep
-                    or kept_at(kept, kept_bytes, i - lo))
+            keep = kept_at(kept, kept_bytes, i - lo, kind)
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1361,8 +1363,7 @@ cdef inline int adagrad_block(floating* p, const floating* g, floating* acc, Blo
     while lo < k.n:
         hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = (Kind is PlainStep or Kind is ProxStep
-                    or kept_at(kept, kept_bytes, i - lo))
+            keep = kept_at(kept, kept_bytes, i - lo, kind)
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1405,8 +1406,7 @@ cdef inline int rmsprop_block(floating* p, const floating* g, floating* sq,
     while lo < k.n:
         hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = (Kind is PlainStep or Kind is ProxStep
-                    or kept_at(kept, kept_bytes, i - lo))
+            keep = kept_at(kept, kept_bytes, i - lo, kind)
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1461,8 +1461,7 @@ cdef inline int adam_block(floating* p, const floating* g, floating* m, floating
     while lo < k.n:
         hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = (Kind is PlainStep or Kind is ProxStep
-                    or kept_at(kept, kept_bytes, i - lo))
+            keep = kept_at(kept, kept_bytes, i - lo, kind)
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1510,8 +1509,7 @@ cdef inline int adamax_block(floating* p, const floating* g, floating* m, floati
     while lo < k.n:
         hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = (Kind is PlainStep or Kind is ProxStep
-                    or kept_at(kept, kept_bytes, i - lo))
+            keep = kept_at(kept, kept_bytes, i - lo, kind)
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
@@ -1553,8 +1551,7 @@ cdef inline int nadam_block(floating* p, const floating* g, floating* m, floatin
     while lo < k.n:
         hi = run_end(&k, lo, &kept, &kept_bytes, kind)
         for i in range(lo, hi):
-            keep = (Kind is PlainStep or Kind is ProxStep
-                    or kept_at(kept, kept_bytes, i - lo))
+            keep = kept_at(kept, kept_bytes, i - lo, kind)
             gi = g[i]
             bad += keep & nonfinite(gi)
             x = p[i]
