@@ -17,6 +17,12 @@ Timing
     OpenMP threads or caches refilled after the other callables ran.  Several callables are
     timed in interleaved rounds, one batch of each per round, so that a slow spell of the
     (virtual) machine hits them alike; each reports the median over its batches.
+
+    One lead-in call is not always steady state: where the last-level cache holds a large
+    part of the arrays (a Xeon with a 480 MB L3 at 10^7 elements), it fills over several
+    calls, and a callable timed right after another one on the same arrays starts warmer.
+    ``cold=True`` times every call alone right after ``evict_caches()`` instead: each reads
+    its arrays from memory, whatever ran before it.
 """
 
 import json
@@ -52,7 +58,8 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def last_level_cache():
+def _last_level():
+    """(level, size as sysfs writes it, e.g. "491520K") of the last-level cache, or None."""
     base = "/sys/devices/system/cpu/cpu0/cache"
     best = None
     try:
@@ -64,7 +71,25 @@ def last_level_cache():
                     best = (level, size)
     except OSError:
         return None
+    return best
+
+
+def last_level_cache():
+    best = _last_level()
     return None if best is None else f"L{best[0]} {best[1]}"
+
+
+def last_level_cache_bytes():
+    """The last-level cache's size in bytes, or None where sysfs does not say."""
+    best = _last_level()
+    if best is None:
+        return None
+    size = best[1].upper()
+    scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(size[-1:], 1)
+    try:
+        return int(size.rstrip("KMG")) * scale
+    except ValueError:
+        return None
 
 
 def python_loop_ms(loops=300_000):
@@ -189,10 +214,12 @@ def timed_batch(fn, calls):
     return (time.perf_counter() - start) / calls
 
 
-def timed_calls(fn, calls):
-    """Seconds of each of ``calls`` calls, after one untimed lead-in call."""
+def timed_calls(fn, calls, lead_in=True):
+    """Seconds of each of ``calls`` calls, after one untimed lead-in call (unless not
+    ``lead_in``)."""
     clock = time.perf_counter
-    fn()
+    if lead_in:
+        fn()
     times = []
     for _ in range(calls):
         start = clock()
@@ -223,15 +250,32 @@ class Samples:
         return statistics.median(self.batches)
 
 
+EVICT_MIN_BYTES = 256 * 2**20  # the eviction buffer where sysfs gives no cache size
+_evict_buffer = None
+
+
+def evict_caches():
+    """Reads one number in every 64-byte line of a buffer twice the last-level cache (at
+    least EVICT_MIN_BYTES), so that the next call finds none of its data in the caches and
+    no dirty lines of another callable's to write back."""
+    global _evict_buffer
+    nbytes = max(2 * (last_level_cache_bytes() or 0), EVICT_MIN_BYTES)
+    if _evict_buffer is None or _evict_buffer.nbytes < nbytes:
+        _evict_buffer = np.ones(nbytes // 8)
+    _evict_buffer[::8].sum()
+
+
 def interleaved_rounds(fns, plan, warmup=2, before_batch=None, budget_s=None,
-                       time_each_call=False):
+                       time_each_call=False, cold=False):
     """{key: Samples} of the callables in ``fns`` (a dict), timed in interleaved rounds.
 
     ``plan`` is (rounds, minimum seconds per batch).  ``before_batch`` (a dict with the
     same keys, optional) holds an untimed callable run before each callable's warm-up and
     each of its batches.  Rounds stop early once budget_s has passed (after MIN_ROUNDS).
     With ``time_each_call`` every call is timed on its own, to see single slow calls; a
-    batch's seconds per call is then the mean of its calls."""
+    batch's seconds per call is then the mean of its calls.  With ``cold`` every batch is
+    one call right after ``evict_caches()`` (the plan's batch time is ignored): each call
+    reads its arrays from memory, whatever ran before it."""
     rounds, min_batch_s = plan
     prepare = before_batch or {}
     samples = {}
@@ -240,7 +284,7 @@ def interleaved_rounds(fns, plan, warmup=2, before_batch=None, budget_s=None,
             prepare[key]()
         for _ in range(warmup):
             fn()
-        samples[key] = Samples(calls=calls_per_batch(fn, min_batch_s))
+        samples[key] = Samples(calls=1 if cold else calls_per_batch(fn, min_batch_s))
     start = time.perf_counter()
     for r in range(rounds):
         if budget_s is not None and r >= MIN_ROUNDS and time.perf_counter() - start > budget_s:
@@ -249,7 +293,10 @@ def interleaved_rounds(fns, plan, warmup=2, before_batch=None, budget_s=None,
             if key in prepare:
                 prepare[key]()
             s = samples[key]
-            if time_each_call:
+            if cold:
+                evict_caches()
+                s.batches.append(timed_calls(fn, 1, lead_in=False)[0])
+            elif time_each_call:
                 times = timed_calls(fn, s.calls)
                 s.batches.append(sum(times) / len(times))
                 s.single_calls += times
@@ -258,10 +305,11 @@ def interleaved_rounds(fns, plan, warmup=2, before_batch=None, budget_s=None,
     return samples
 
 
-def median_seconds(fns, plan, warmup=2):
+def median_seconds(fns, plan, warmup=2, cold=False):
     """{key: median seconds per call} of the callables in ``fns``, timed in interleaved
-    rounds."""
-    return {key: s.median for key, s in interleaved_rounds(fns, plan, warmup).items()}
+    rounds (``cold``: as ``interleaved_rounds``)."""
+    return {key: s.median
+            for key, s in interleaved_rounds(fns, plan, warmup, cold=cold).items()}
 
 
 # ---------------------------------------------------------------------------------------
