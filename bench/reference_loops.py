@@ -14,11 +14,13 @@ threads):
 So "torch / C loop" and "torch / traffic" show what an implementation of the rule can
 reach against torch on this machine and these arrays, and fastopt's own ratio is read
 against them.  They are measurements, not bounds: where the arrays partly fit in the
-caches (1e6 elements, the 20 arrays), the traffic the previous callable left moves any of
-the three by 10% or so.  Only Adam, SGD-momentum and AdaGrad (torch convention, default
-options besides a mask and l1), the rules with a torch fused kernel, and plain SGD, the
-cheapest step (bench/sparse.py), have a C loop.  The traffic loop is float32, unmasked and
-for rules with state arrays only.
+caches (1e6 elements, the 20 arrays, or 1e7 in a last-level cache of hundreds of MB), the
+traffic the previous callable left moves any of the three by 10% or so, and a C loop timed
+warm right after fastopt on the same arrays starts warmer (up to 1.4x faster at 1e7 on a
+Xeon with a 480 MB L3; bench/sparse.py therefore times every call cold).  Only Adam,
+SGD-momentum and AdaGrad (torch convention, default options besides a mask and l1), the
+rules with a torch fused kernel, and plain SGD, the cheapest step (bench/sparse.py), have
+a C loop.  The traffic loop is float32, unmasked and for rules with state arrays only.
 
 The C file is compiled once per process into a temporary directory with the C compiler
 Python was built with (``CC`` overrides it), with OpenMP where the compiler has it; without
