@@ -259,9 +259,8 @@ def evict_caches():
     least EVICT_MIN_BYTES), so that the next call finds none of its data in the caches and
     no dirty lines of another callable's to write back."""
     global _evict_buffer
-    nbytes = max(2 * (last_level_cache_bytes() or 0), EVICT_MIN_BYTES)
-    if _evict_buffer is None or _evict_buffer.nbytes < nbytes:
-        _evict_buffer = np.ones(nbytes // 8)
+    if _evict_buffer is None:       # the cache's size is the machine's: read sysfs once
+        _evict_buffer = np.ones(max(2 * (last_level_cache_bytes() or 0), EVICT_MIN_BYTES) // 8)
     _evict_buffer[::8].sum()
 
 
